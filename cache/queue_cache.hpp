@@ -1,0 +1,62 @@
+#pragma once
+// The shared queue cache (DESIGN §1.5): the tail of every live queue as
+// immutable, reference-counted messages, so a message fanned out to many
+// sessions is read from the store once and copied zero times.
+//
+// Threads: create/drop/append are called by the ingest thread only; pull() by
+// any worker. Queue lookup takes a shared lock on the queue map; each tail has
+// its own mutex held only while copying pointers out. A pull older than the
+// cached tail reads through the store (persisted QoS 1/2 entries only: a QoS 0
+// message lives in the cache alone and is gone once evicted).
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storeclient/lmdb_store.hpp"
+
+namespace tidegate::cache {
+
+struct QueueCacheStats {
+  std::size_t queues = 0;
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+};
+
+class QueueCache {
+ public:
+  QueueCache(const store::QueueReader& store, std::size_t max_entries_per_queue);
+
+  // Ingest thread. `covered_after`: every entry of the queue with a larger
+  // sequence will pass through append(); older ones are in the store.
+  void create_queue(const std::string& queue, std::uint64_t covered_after);
+  void drop_queue(const std::string& queue);
+  void append(const std::string& queue, const store::MessagePtr& message);
+
+  // Any thread: entries of `queue` with sequence > after_seq, in order, at
+  // most max_count. An unknown queue yields nothing.
+  std::vector<store::MessagePtr> pull(const std::string& queue, std::uint64_t after_seq,
+                                      std::size_t max_count) const;
+
+  QueueCacheStats stats() const;
+
+ private:
+  struct Tail {
+    mutable std::mutex lock;
+    std::deque<store::MessagePtr> entries;  // ascending sequence
+    std::uint64_t covered_after = 0;        // everything above this is in `entries`
+    std::size_t bytes = 0;
+  };
+  std::shared_ptr<Tail> find(const std::string& queue) const;
+
+  const store::QueueReader& store_;
+  const std::size_t max_entries_;
+  mutable std::shared_mutex map_lock_;
+  std::unordered_map<std::string, std::shared_ptr<Tail>> tails_;
+};
+
+}  // namespace tidegate::cache

@@ -1,0 +1,50 @@
+#pragma once
+// Assembles the gateway: store, cache, ingest thread, session registry,
+// workers and listeners; restores persistent sessions at start; drains on
+// SIGTERM/SIGINT (stop accepting, DISCONNECT clients, flush the store, exit 0).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <vector>
+
+#include "cache/queue_cache.hpp"
+#include "gateway/broker_context.hpp"
+#include "gateway/config.hpp"
+#include "gateway/ingest.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/session_registry.hpp"
+#include "gateway/worker.hpp"
+#include "storeclient/lmdb_store.hpp"
+
+namespace tidegate {
+
+class Broker {
+ public:
+  // Opens the store and binds the listeners; throws std::runtime_error with a
+  // message for the operator when either fails.
+  explicit Broker(Config config);
+  ~Broker();
+  // Runs until a termination signal; returns the process exit code.
+  int run();
+
+ private:
+  void restore_sessions();
+  void accept_on(boost::asio::ip::tcp::acceptor& acceptor);
+  void schedule_sweep();
+  void shut_down();
+
+  Config config_;
+  Metrics metrics_;
+  std::unique_ptr<store::LmdbStore> store_;
+  std::unique_ptr<cache::QueueCache> cache_;
+  std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<SessionRegistry> registry_;
+  std::unique_ptr<BrokerContext> context_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context main_io_;  // acceptors, signals, the sweep timer
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
+  std::size_t next_worker_ = 0;
+};
+
+}  // namespace tidegate

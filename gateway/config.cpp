@@ -1,0 +1,147 @@
+#include "gateway/config.hpp"
+
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "gateway/codec/utf8.hpp"
+
+namespace tidegate {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& key, const std::string& reason) { throw ConfigError(key + ": " + reason); }
+
+void refuse_unknown(const json& object, const std::string& where, const std::set<std::string>& known) {
+  for (auto it = object.begin(); it != object.end(); ++it)
+    if (!known.count(it.key())) fail(where + it.key(), "unknown key");
+}
+
+template <typename T>
+T get_uint(const json& j, const std::string& key, std::uint64_t min, std::uint64_t max) {
+  if (!j.is_number_unsigned()) fail(key, "must be a whole number >= 0");
+  auto v = j.get<std::uint64_t>();
+  if (v < min || v > max) fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return static_cast<T>(v);
+}
+
+std::string get_string(const json& j, const std::string& key) {
+  if (!j.is_string()) fail(key, "must be a string");
+  return j.get<std::string>();
+}
+
+bool get_bool(const json& j, const std::string& key) {
+  if (!j.is_boolean()) fail(key, "must be true or false");
+  return j.get<bool>();
+}
+
+ListenerConfig parse_listener(const json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "must be an object");
+  refuse_unknown(j, where + ".", {"protocol", "bind", "port"});
+  ListenerConfig l;
+  if (j.contains("protocol")) l.protocol = get_string(j["protocol"], where + ".protocol");
+  if (l.protocol == "mqtts" || l.protocol == "ws" || l.protocol == "wss")
+    fail(where + ".protocol", "'" + l.protocol + "' is not supported by this build yet (only \"mqtt\")");
+  if (l.protocol != "mqtt") fail(where + ".protocol", "must be one of mqtt, mqtts, ws, wss");
+  if (j.contains("bind")) l.bind = get_string(j["bind"], where + ".bind");
+  if (!j.contains("port")) fail(where + ".port", "is required");
+  l.port = get_uint<std::uint16_t>(j["port"], where + ".port", 0, 65535);
+  return l;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) fail("config", "must be a JSON object");
+  refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
+                            "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
+                            "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
+                            "store_map_size", "log_level", "password_file", "acl_file", "admin", "bridges",
+                            "cluster"});
+  for (const char* later : {"password_file", "acl_file", "admin", "bridges", "cluster"})
+    if (root.contains(later)) fail(later, "is not supported by this build yet");
+
+  Config c;
+  if (root.contains("data_dir")) {
+    c.data_dir = get_string(root["data_dir"], "data_dir");
+    if (c.data_dir.empty()) fail("data_dir", "must not be empty");
+  }
+  if (root.contains("durability")) {
+    auto d = get_string(root["durability"], "durability");
+    if (d != "os" && d != "fsync") fail("durability", "must be \"os\" or \"fsync\"");
+    c.fsync = d == "fsync";
+  }
+  if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");
+  if (root.contains("max_keepalive"))
+    c.max_keepalive = get_uint<std::uint16_t>(root["max_keepalive"], "max_keepalive", 1, 65535);
+  if (root.contains("listeners")) {
+    const auto& ls = root["listeners"];
+    if (!ls.is_array() || ls.empty()) fail("listeners", "must be a non-empty array");
+    c.listeners.clear();
+    for (std::size_t i = 0; i < ls.size(); ++i)
+      c.listeners.push_back(parse_listener(ls[i], "listeners[" + std::to_string(i) + "]"));
+  }
+  if (root.contains("workers")) c.workers = get_uint<unsigned>(root["workers"], "workers", 0, 256);
+  if (root.contains("receive_maximum"))
+    c.receive_maximum = get_uint<std::uint16_t>(root["receive_maximum"], "receive_maximum", 1, 65535);
+  if (root.contains("max_inflight"))
+    c.max_inflight = get_uint<std::uint16_t>(root["max_inflight"], "max_inflight", 1, 65535);
+  if (root.contains("max_packet_size"))
+    c.max_packet_size = get_uint<std::uint32_t>(root["max_packet_size"], "max_packet_size", 64, 268435460);
+  if (root.contains("topic_alias_maximum"))
+    c.topic_alias_maximum = get_uint<std::uint16_t>(root["topic_alias_maximum"], "topic_alias_maximum", 0, 65535);
+  if (root.contains("connect_timeout"))
+    c.connect_timeout = get_uint<unsigned>(root["connect_timeout"], "connect_timeout", 1, 3600);
+  if (root.contains("max_output_bytes"))
+    c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
+  if (root.contains("max_connections"))
+    c.max_connections = get_uint<std::size_t>(root["max_connections"], "max_connections", 1, 10000000);
+  if (root.contains("queue_cache_entries"))
+    c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
+  if (root.contains("store_map_size"))
+    c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
+  if (root.contains("log_level")) {
+    c.log_level = get_string(root["log_level"], "log_level");
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+      fail("log_level", "must be one of debug, info, warn, error");
+  }
+  if (root.contains("acl_deny")) {
+    const auto& rules = root["acl_deny"];
+    if (!rules.is_array()) fail("acl_deny", "must be an array");
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      std::string where = "acl_deny[" + std::to_string(i) + "]";
+      const auto& r = rules[i];
+      if (!r.is_object()) fail(where, "must be an object");
+      refuse_unknown(r, where + ".", {"filter", "access"});
+      AclDenyRule rule;
+      if (!r.contains("filter")) fail(where + ".filter", "is required");
+      rule.filter = get_string(r["filter"], where + ".filter");
+      if (!mqtt::valid_topic_filter(rule.filter)) fail(where + ".filter", "is not a valid topic filter");
+      std::string access = r.contains("access") ? get_string(r["access"], where + ".access") : "readwrite";
+      if (access == "subscribe") rule.publish = false;
+      else if (access == "publish") rule.subscribe = false;
+      else if (access != "readwrite") fail(where + ".access", "must be subscribe, publish or readwrite");
+      c.acl_deny.push_back(std::move(rule));
+    }
+  }
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("config: cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return parse_config(s.str());
+}
+
+}  // namespace tidegate

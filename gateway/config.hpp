@@ -1,0 +1,54 @@
+#pragma once
+// The gateway's configuration: embedded defaults, or a JSON file whose keys are
+// a contract (DESIGN §6). Unknown keys and bad values are refused with the key
+// path and the reason, before anything listens.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tidegate {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ListenerConfig {
+  std::string protocol = "mqtt";
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 1883;
+};
+
+struct AclDenyRule {
+  std::string filter;
+  bool subscribe = true;
+  bool publish = true;
+};
+
+struct Config {
+  std::string data_dir = "./tidegate-data";
+  bool fsync = false;                        // "durability": "os" | "fsync"
+  bool allow_anonymous = false;              // beyond loopback; loopback is always allowed
+  std::optional<std::uint16_t> max_keepalive;  // announced as Server Keep Alive
+  std::vector<ListenerConfig> listeners{ListenerConfig{}};
+  unsigned workers = 0;                      // 0: one per core
+  std::uint16_t receive_maximum = 64;        // inbound QoS 1/2 not yet acknowledged
+  std::uint16_t max_inflight = 64;           // outbound window when the client states none
+  std::uint32_t max_packet_size = 1 << 20;   // inbound limit, announced in CONNACK
+  std::uint16_t topic_alias_maximum = 16;
+  std::vector<AclDenyRule> acl_deny;
+  unsigned connect_timeout = 10;             // seconds to wait for CONNECT
+  std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
+  std::size_t max_connections = 10000;
+  std::size_t queue_cache_entries = 1024;    // per live queue
+  std::size_t store_map_size = std::size_t(256) << 20;
+  std::string log_level = "info";
+};
+
+// Throws ConfigError("key: reason").
+Config parse_config(const std::string& json_text);
+Config load_config_file(const std::string& path);
+
+}  // namespace tidegate

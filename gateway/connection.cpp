@@ -1,0 +1,279 @@
+#include "gateway/connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gateway/codec/decoder.hpp"
+#include "gateway/codec/encoder.hpp"
+#include "gateway/log.hpp"
+
+namespace tidegate {
+
+namespace asio = boost::asio;
+using mqtt::ReasonCode;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+Connection::Connection(BrokerContext& broker, Worker& worker, asio::ip::tcp::socket socket)
+    : broker_(broker),
+      worker_(worker),
+      socket_(std::move(socket)),
+      keep_alive_timer_(worker.io()),
+      writer_wake_(worker.io(), asio::steady_timer::time_point::max()),
+      session_wake_(worker.io(), asio::steady_timer::time_point::max()),
+      reader_(broker.config.max_packet_size) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() { broker_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+
+std::string Connection::describe() const {
+  return "client '" + client_id_ + "' (" + remote_ + ")";
+}
+
+void Connection::start() {
+  auto self = shared_from_this();
+  worker_.add_connection(self);
+  // CONNECT must arrive within connect_timeout (the keep-alive timer doubles for it).
+  keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
+  keep_alive_timer_.async_wait([self](boost::system::error_code ec) {
+    if (!ec && self->state_ == State::awaiting_connect) self->close(std::nullopt, false);
+  });
+  asio::co_spawn(worker_.io(), read_loop(), [self](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error(self->describe() + ": dropped after internal error: " + ex.what());
+      }
+      self->close(ReasonCode::implementation_specific_error, true);
+    }
+  });
+}
+
+asio::awaitable<void> Connection::read_loop() {
+  auto self = shared_from_this();
+  while (state_ != State::closing && state_ != State::closed) {
+    auto buffer = reader_.prepare(16384);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), use_nothrow);
+    if (ec) {
+      // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
+      close(std::nullopt, true);
+      co_return;
+    }
+    reader_.commit(n);
+    Metrics::add(broker_.metrics.bytes_received, n);
+    for (;;) {
+      mqtt::FrameReader::Frame frame;
+      auto status = reader_.next(frame);
+      if (status == mqtt::FrameReader::Status::need_more) break;
+      if (status == mqtt::FrameReader::Status::malformed_remaining_length) {
+        protocol_error(ReasonCode::malformed_packet, "malformed remaining length");
+        co_return;
+      }
+      if (status == mqtt::FrameReader::Status::packet_too_large) {
+        protocol_error(ReasonCode::packet_too_large, "packet larger than max_packet_size");
+        co_return;
+      }
+      auto result = mqtt::decode(frame, version_);
+      if (!result.ok()) {
+        protocol_error(result.error, result.detail);
+        co_return;
+      }
+      handle_packet(std::move(result.packet));
+      // Packets that follow CONNECT wait until the session is ours; a 3.1.1
+      // client (no Receive Maximum) waits while its QoS 1/2 quota is used up.
+      while (state_ == State::awaiting_session ||
+             (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
+        session_wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await session_wake_.async_wait(use_nothrow);
+      }
+      if (state_ == State::closing || state_ == State::closed) co_return;
+    }
+    save_offsets();
+  }
+}
+
+asio::awaitable<void> Connection::write_loop() {
+  auto self = shared_from_this();
+  writer_active_ = true;
+  while (!out_.empty()) {
+    writing_.clear();
+    writing_.swap(out_);
+    // One write per wake-up: everything encoded meanwhile goes out together.
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing_), use_nothrow);
+    if (ec) {
+      out_.clear();
+      writer_active_ = false;
+      close(std::nullopt, true);
+      co_return;
+    }
+    Metrics::add(broker_.metrics.bytes_sent, n);
+    if (state_ == State::connected) schedule_delivery();  // room in the output again
+  }
+  writing_.clear();
+  writer_active_ = false;
+  if (state_ == State::closing) {
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    state_ = State::closed;
+    worker_.remove_connection(self);
+  }
+}
+
+void Connection::wake_writer() {
+  if (writer_active_) return;
+  if (out_.empty() && state_ != State::closing) return;
+  asio::co_spawn(worker_.io(), write_loop(), asio::detached);
+  writer_active_ = true;
+}
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::closed) return;
+  mqtt::encode(packet, version_, out_);
+  wake_writer();
+}
+
+void Connection::restart_keep_alive() {
+  if (keep_alive_ == 0) {
+    keep_alive_timer_.cancel();
+    return;
+  }
+  // MQTT-3.1.2-24: one and a half times the keep alive without a packet.
+  keep_alive_timer_.expires_after(std::chrono::milliseconds(keep_alive_ * 1500));
+  keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->state_ != State::connected) return;
+    log::info(self->describe() + ": keep alive timeout");
+    self->close(ReasonCode::keep_alive_timeout, true);
+  });
+}
+
+void Connection::handle_packet(mqtt::Packet&& packet) {
+  if (state_ == State::awaiting_connect) {
+    if (auto* connect = std::get_if<mqtt::Connect>(&packet)) {
+      handle_connect(std::move(*connect));
+    } else {
+      // MQTT-3.1.0-1: the first packet must be CONNECT.
+      log::info(describe() + ": first packet is not CONNECT");
+      close(std::nullopt, false);
+    }
+    return;
+  }
+  restart_keep_alive();
+  std::visit(
+      [this](auto&& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, mqtt::Publish>) {
+          handle_publish(std::move(p));
+        } else if constexpr (std::is_same_v<T, mqtt::PubResponse>) {
+          if (p.type == mqtt::PacketType::pubrel)
+            handle_pubrel(p);
+          else
+            handle_ack(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Subscribe>) {
+          handle_subscribe(std::move(p));
+        } else if constexpr (std::is_same_v<T, mqtt::Unsubscribe>) {
+          handle_unsubscribe(std::move(p));
+        } else if constexpr (std::is_same_v<T, mqtt::Pingreq>) {
+          send(mqtt::Pingresp{});
+        } else if constexpr (std::is_same_v<T, mqtt::Disconnect>) {
+          if (v5() && p.properties.session_expiry_interval && session_) {
+            // MQTT-3.14.2-2: a session that was to end with the connection may not be revived here.
+            if (requested_expiry_ == 0 && *p.properties.session_expiry_interval != 0) {
+              protocol_error(ReasonCode::protocol_error, "session expiry set on DISCONNECT after 0 on CONNECT");
+              return;
+            }
+            session_->expiry_interval = *p.properties.session_expiry_interval;
+          }
+          // 0x04 asks for the will; any other reason discards it (MQTT-3.1.2-10).
+          bool will = v5() && p.reason_code == static_cast<std::uint8_t>(ReasonCode::disconnect_with_will_message);
+          close(std::nullopt, will);
+        } else if constexpr (std::is_same_v<T, mqtt::Connect>) {
+          protocol_error(ReasonCode::protocol_error, "second CONNECT");  // MQTT-3.1.0-2
+        } else if constexpr (std::is_same_v<T, mqtt::Auth>) {
+          protocol_error(ReasonCode::protocol_error, "AUTH without an authentication method");
+        } else {
+          protocol_error(ReasonCode::protocol_error, "packet type not sent by clients");
+        }
+      },
+      std::move(packet));
+}
+
+void Connection::protocol_error(ReasonCode reason, const std::string& detail) {
+  Metrics::add(broker_.metrics.protocol_errors);
+  log::info(describe() + ": protocol error " + mqtt::to_string(reason) + ": " + detail);
+  if (state_ == State::awaiting_connect) {
+    // Errors in CONNECT itself are answered with CONNACK (MQTT-3.2.2-*).
+    refuse_connect(reason, detail);
+    return;
+  }
+  close(reason, true);
+}
+
+void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish_will) {
+  if (state_ == State::closing || state_ == State::closed) return;
+  if (disconnect_reason && v5() && (state_ == State::connected)) {
+    mqtt::Disconnect d;
+    d.reason_code = static_cast<std::uint8_t>(*disconnect_reason);
+    send(d);
+  }
+  auto previous = state_;
+  state_ = State::closing;
+  keep_alive_timer_.cancel();
+  session_wake_.cancel();
+  if (previous == State::connected || (previous == State::awaiting_session && session_))
+    detach_session(publish_will);
+  // A claim still in progress gets its session handed to us later; we pass it on then.
+  if (!writer_active_) {
+    asio::co_spawn(worker_.io(), write_loop(), asio::detached);
+    writer_active_ = true;
+  }
+  // A peer that does not read cannot hold the socket open: bounded flush.
+  auto deadline = std::make_shared<asio::steady_timer>(worker_.io(), std::chrono::seconds(2));
+  deadline->async_wait([self = shared_from_this(), deadline](boost::system::error_code) {
+    if (self->state_ == State::closed) return;
+    boost::system::error_code ignored;
+    self->socket_.close(ignored);
+    self->state_ = State::closed;
+    self->worker_.remove_connection(self);
+  });
+}
+
+void Connection::shut_down_by_server() { close(ReasonCode::server_shutting_down, true); }
+
+void Connection::take_over() {
+  asio::post(worker_.io(), [self = shared_from_this()] {
+    if (self->state_ == State::connected) {
+      log::info(self->describe() + ": taken over by a new connection");
+      self->close(ReasonCode::session_taken_over, true);
+    }
+  });
+}
+
+void Connection::superseded() {
+  asio::post(worker_.io(), [self = shared_from_this()] {
+    // A newer connection claimed the id before our session arrived.
+    if (self->state_ == State::awaiting_session && !self->session_) self->close(std::nullopt, false);
+  });
+}
+
+void Connection::session_handed(std::unique_ptr<Session> session) {
+  asio::post(worker_.io(), [self = shared_from_this(), session = std::move(session)]() mutable {
+    if (self->state_ != State::awaiting_session) {
+      // We went away while waiting: pass the session on or park it.
+      self->broker_.registry.release(self->client_id_, self.get(), std::move(session));
+      return;
+    }
+    self->finish_connect(std::move(session));
+  });
+}
+
+}  // namespace tidegate

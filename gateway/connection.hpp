@@ -1,0 +1,125 @@
+#pragma once
+// One device's network connection (MQTT over TCP) and the protocol logic that
+// drives its session. Worker thread only, except the SessionOwner calls,
+// which post to the worker.
+//
+// Files: connection.cpp (I/O, lifecycle, keep alive), handle_connect.cpp,
+// handle_publish.cpp (inbound PUBLISH/PUBREL), handle_subscribe.cpp
+// (SUBSCRIBE/UNSUBSCRIBE), delivery.cpp (outbound messages and their acks).
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "gateway/broker_context.hpp"
+#include "gateway/codec/frame_reader.hpp"
+#include "gateway/codec/packet.hpp"
+#include "gateway/session.hpp"
+#include "gateway/session_registry.hpp"
+#include "gateway/worker.hpp"
+
+namespace tidegate {
+
+class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(BrokerContext& broker, Worker& worker, boost::asio::ip::tcp::socket socket);
+  ~Connection() override;
+
+  void start();
+  // Server shutdown: DISCONNECT 0x8B (v5), wills published, session kept.
+  void shut_down_by_server();
+
+  // SessionOwner: any thread.
+  void take_over() override;
+  void superseded() override;
+  void session_handed(std::unique_ptr<Session> session) override;
+
+  // Worker thread: the notify channel says `queue` has entries up to last_seq.
+  void on_queue_event(const std::string& queue, std::uint64_t last_seq);
+
+ private:
+  enum class State { awaiting_connect, awaiting_session, connected, closing, closed };
+
+  // connection.cpp
+  boost::asio::awaitable<void> read_loop();
+  boost::asio::awaitable<void> write_loop();
+  void handle_packet(mqtt::Packet&& packet);
+  void send(const mqtt::Packet& packet);
+  void wake_writer();
+  void restart_keep_alive();
+  // Ends the connection: optional DISCONNECT (v5 only) and whether the will is due.
+  void close(std::optional<mqtt::ReasonCode> disconnect_reason, bool publish_will);
+  void protocol_error(mqtt::ReasonCode reason, const std::string& detail);
+  void detach_session(bool publish_will);
+  std::string describe() const;
+  bool v5() const { return version_ == mqtt::ProtocolVersion::v5; }
+
+  // handle_connect.cpp
+  void handle_connect(mqtt::Connect&& connect);
+  void finish_connect(std::unique_ptr<Session> previous);
+  void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
+  void publish_will_message(const mqtt::Will& will);
+
+  // handle_publish.cpp
+  void handle_publish(mqtt::Publish&& publish);
+  void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
+  void handle_pubrel(const mqtt::PubResponse& pubrel);
+  bool denied(std::string_view topic_or_filter, bool subscribe) const;
+
+  // handle_subscribe.cpp
+  void handle_subscribe(mqtt::Subscribe&& subscribe);
+  void handle_unsubscribe(mqtt::Unsubscribe&& unsubscribe);
+  void start_reading(const std::string& queue, std::uint64_t after);
+
+  // delivery.cpp
+  void schedule_delivery();
+  void deliver();
+  bool deliver_one();
+  bool send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,
+                    std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
+  void handle_ack(const mqtt::PubResponse& ack);
+  void resend_inflight();
+  void save_offsets();
+  std::size_t window() const;
+
+  BrokerContext& broker_;
+  Worker& worker_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer keep_alive_timer_;
+  boost::asio::steady_timer writer_wake_;
+  boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes
+  std::string remote_;
+
+  State state_ = State::awaiting_connect;
+  mqtt::ProtocolVersion version_ = mqtt::ProtocolVersion::v311;
+  mqtt::FrameReader reader_;
+  std::string out_;      // encoded, waiting for the writer
+  std::string writing_;  // being written
+  bool writer_active_ = false;
+  bool delivery_scheduled_ = false;
+
+  // From CONNECT.
+  std::string client_id_;
+  std::uint16_t keep_alive_ = 0;
+  bool clean_start_ = true;
+  std::uint32_t requested_expiry_ = 0;
+  bool assigned_id_ = false;
+  std::uint16_t client_receive_maximum_ = 65535;
+  std::uint32_t client_max_packet_size_ = 268435460;
+  std::uint16_t client_topic_alias_maximum_ = 0;
+  bool request_problem_information_ = true;
+  std::optional<mqtt::Will> connect_will_;
+
+  std::unique_ptr<Session> session_;
+  std::size_t inbound_pending_ = 0;  // QoS 1/2 publishes waiting for the store
+  std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
+  std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+  std::uint16_t next_outbound_alias_ = 1;
+  std::vector<std::string> dirty_offsets_;
+};
+
+}  // namespace tidegate

@@ -1,0 +1,223 @@
+// Outbound delivery (DESIGN §1.5-1.6): a session pulls from each queue it
+// reads, by sequence, merges them so a message reached through several
+// subscriptions goes out once (highest QoS, every subscription identifier),
+// and sends within its inflight window and output-byte bound. Worker thread.
+#include <boost/asio/post.hpp>
+
+#include "gateway/codec/encoder.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/message_builder.hpp"
+#include "gateway/topic_match.hpp"
+
+namespace tidegate {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+
+namespace {
+constexpr std::size_t kPullBatch = 64;
+constexpr int kDeliveriesPerTurn = 256;  // then yield the worker to other connections
+}  // namespace
+
+std::size_t Connection::window() const {
+  // MQTT 5: the client's Receive Maximum (65535 when absent, MQTT-3.1.2-21); 3.1.1: ours.
+  return v5() ? client_receive_maximum_ : broker_.config.max_inflight;
+}
+
+void Connection::on_queue_event(const std::string& queue, std::uint64_t last_seq) {
+  if (!session_) return;
+  auto it = session_->cursors.find(queue);
+  if (it == session_->cursors.end()) return;
+  auto& c = it->second;
+  if (c.announced != UINT64_MAX) c.announced = std::max(c.announced, last_seq);
+  schedule_delivery();
+}
+
+void Connection::schedule_delivery() {
+  if (delivery_scheduled_ || state_ != State::connected) return;
+  delivery_scheduled_ = true;
+  boost::asio::post(worker_.io(), [self = shared_from_this()] { self->deliver(); });
+}
+
+void Connection::deliver() {
+  delivery_scheduled_ = false;
+  if (state_ != State::connected || !session_) return;
+  for (int turn = 0; turn < kDeliveriesPerTurn; ++turn) {
+    // Bounded output: stop here; the writer reschedules when it has drained.
+    if (out_.size() >= broker_.config.max_output_bytes) return;
+    if (!session_->retained_pending.empty()) {
+      auto& [message, options] = session_->retained_pending.front();
+      if (options.qos > 0 && message->qos > 0 && session_->inflight.size() >= window()) return;
+      auto m = std::move(message);
+      auto opts = options;
+      session_->retained_pending.pop_front();
+      std::vector<std::uint32_t> ids;
+      if (opts.subscription_id) ids.push_back(*opts.subscription_id);
+      if (!m->expired_at(store::wall_clock_ms()))
+        send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-8
+      continue;
+    }
+    if (!deliver_one()) return;
+  }
+  schedule_delivery();
+}
+
+bool Connection::deliver_one() {
+  std::uint64_t next = UINT64_MAX;
+  for (auto& [queue, c] : session_->cursors) {
+    if (c.prefetch.empty() && c.announced > c.position) {
+      auto batch = broker_.cache.pull(queue, c.position, kPullBatch);
+      if (batch.empty())
+        c.announced = c.position;
+      else
+        c.prefetch.assign(batch.begin(), batch.end());
+    }
+    if (!c.prefetch.empty()) next = std::min(next, c.prefetch.front()->seq);
+  }
+  if (next == UINT64_MAX) return false;
+
+  store::MessagePtr message;
+  std::vector<std::string> queues;
+  std::vector<std::uint32_t> ids;
+  std::uint8_t qos = 0;
+  bool wanted = false, retain = false;
+  for (auto& [queue, c] : session_->cursors) {
+    if (c.prefetch.empty() || c.prefetch.front()->seq != next) continue;
+    message = c.prefetch.front();
+    const Subscription* sub = session_->subscription_for_queue(queue);
+    if (!sub) continue;
+    if (sub->options.no_local && message->origin_client_id == client_id_) continue;  // MQTT-3.8.3-3
+    wanted = true;
+    qos = std::max(qos, std::min(message->qos, sub->options.qos));
+    retain = retain || (sub->options.retain_as_published && message->retain);
+    if (sub->options.subscription_id) ids.push_back(*sub->options.subscription_id);
+    queues.push_back(queue);
+  }
+  if (wanted && qos > 0 && session_->inflight.size() >= window()) return false;  // wait for an ack
+
+  for (auto& [queue, c] : session_->cursors) {
+    if (c.prefetch.empty() || c.prefetch.front()->seq != next) continue;
+    c.prefetch.pop_front();
+    c.position = next;
+  }
+  if (!wanted) {
+    Metrics::add(broker_.metrics.dropped_no_local);
+    return true;
+  }
+  if (message->expired_at(store::wall_clock_ms())) {
+    Metrics::add(broker_.metrics.dropped_expired);  // MQTT-3.3.2-5
+    return true;
+  }
+  if (denied(message->topic, true)) return true;
+  send_message(message, qos, retain, qos > 0 ? std::move(queues) : std::vector<std::string>{}, std::move(ids));
+  return true;
+}
+
+bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,
+                              std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids) {
+  auto publish = publish_from_message(*message, qos, retain, store::wall_clock_ms());
+  if (v5()) publish.properties.subscription_identifiers = subscription_ids;
+  if (qos > 0) publish.packet_id = 1;  // sized like the real one
+  // MQTT-3.1.2-25: never send a packet larger than the client accepts.
+  if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
+    Metrics::add(broker_.metrics.dropped_too_large_for_client);
+    return false;
+  }
+  if (v5() && client_topic_alias_maximum_ > 0) {
+    // Assign aliases until the client's maximum; later topics go in full.
+    auto alias = outbound_aliases_.find(publish.topic);
+    if (alias != outbound_aliases_.end()) {
+      publish.properties.topic_alias = alias->second;
+      publish.topic.clear();
+    } else if (next_outbound_alias_ <= client_topic_alias_maximum_) {
+      publish.properties.topic_alias = next_outbound_alias_;
+      outbound_aliases_.emplace(publish.topic, next_outbound_alias_++);
+    }
+  }
+  if (qos > 0) {
+    publish.packet_id = session_->allocate_packet_id();
+    session_->inflight.push_back(
+        InflightMessage{publish.packet_id, message, qos, retain, false, std::move(queues), std::move(subscription_ids)});
+  }
+  send(publish);
+  Metrics::add(broker_.metrics.publish_sent);
+  return true;
+}
+
+void Connection::resend_inflight() {
+  auto now = store::wall_clock_ms();
+  // MQTT-4.4.0-1: unacknowledged PUBLISH (DUP set) and PUBREL, original packet ids.
+  for (const auto& m : session_->inflight) {
+    if (m.pubrec_received) {
+      mqtt::PubResponse rel;
+      rel.type = PacketType::pubrel;
+      rel.packet_id = m.packet_id;
+      send(rel);
+      continue;
+    }
+    auto publish = publish_from_message(*m.message, m.qos, m.retain, now);
+    publish.dup = true;
+    publish.packet_id = m.packet_id;
+    if (v5()) publish.properties.subscription_identifiers = m.subscription_ids;
+    send(publish);
+  }
+}
+
+void Connection::handle_ack(const mqtt::PubResponse& ack) {
+  InflightMessage* m = session_->find_inflight(ack.packet_id);
+  switch (ack.type) {
+    case PacketType::puback:
+      if (m && m->qos == 1)
+        for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
+      break;
+    case PacketType::pubrec: {
+      mqtt::PubResponse rel;
+      rel.type = PacketType::pubrel;
+      rel.packet_id = ack.packet_id;
+      if (!m || m->qos != 2) {
+        if (v5()) rel.reason_code = static_cast<std::uint8_t>(ReasonCode::packet_identifier_not_found);
+        send(rel);
+        break;
+      }
+      if (v5() && ack.reason_code >= 0x80) {
+        // MQTT-4.3.3: a failure PUBREC ends the exchange.
+        for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
+        break;
+      }
+      m->pubrec_received = true;  // the client owns it now: the offset may move
+      for (auto& q : m->queues) dirty_offsets_.push_back(q);
+      send(rel);
+      break;
+    }
+    case PacketType::pubcomp:
+      if (m && m->pubrec_received) session_->erase_inflight(ack.packet_id);
+      break;
+    default:
+      break;
+  }
+  schedule_delivery();
+}
+
+void Connection::save_offsets() {
+  if (dirty_offsets_.empty()) return;
+  if (!session_ || !session_->persistent()) {
+    dirty_offsets_.clear();
+    return;
+  }
+  std::sort(dirty_offsets_.begin(), dirty_offsets_.end());
+  dirty_offsets_.erase(std::unique(dirty_offsets_.begin(), dirty_offsets_.end()), dirty_offsets_.end());
+  std::vector<std::pair<std::string, std::uint64_t>> changed;
+  for (const auto& queue : dirty_offsets_) {
+    auto it = session_->cursors.find(queue);
+    if (it == session_->cursors.end()) continue;
+    std::uint64_t committed = session_->committed(queue);
+    if (committed != it->second.saved) {
+      it->second.saved = committed;
+      changed.emplace_back(queue, committed);
+    }
+  }
+  dirty_offsets_.clear();
+  if (!changed.empty()) broker_.ingest.save_offsets(client_id_, std::move(changed));
+}
+
+}  // namespace tidegate

@@ -1,0 +1,187 @@
+// CONNECT, CONNACK and the session's attachment to / detachment from this
+// connection. Worker thread.
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "gateway/codec/utf8.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/log.hpp"
+#include "gateway/message_builder.hpp"
+#include "gateway/session_end.hpp"
+
+namespace tidegate {
+
+using mqtt::ReasonCode;
+
+namespace {
+std::string assign_client_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string id = "tg-";
+  for (int i = 0; i < 20; ++i) id.push_back(digits[rng() % 36]);
+  return id;
+}
+}  // namespace
+
+void Connection::refuse_connect(ReasonCode reason, const std::string& detail) {
+  mqtt::Connack ack;
+  if (v5()) {
+    ack.reason_code = static_cast<std::uint8_t>(reason);
+    if (request_problem_information_) ack.properties.reason_string = detail;
+  } else {
+    ack.reason_code = static_cast<std::uint8_t>(mqtt::to_v311_connack(reason));
+  }
+  send(ack);
+  log::info(describe() + ": connection refused: " + mqtt::to_string(reason) + " (" + detail + ")");
+  close(std::nullopt, false);
+}
+
+void Connection::handle_connect(mqtt::Connect&& c) {
+  version_ = c.version;
+  keep_alive_ = c.keep_alive;
+  clean_start_ = c.clean_start;
+  client_id_ = c.client_id;
+  const auto& p = c.properties;
+  if (v5()) {
+    requested_expiry_ = p.session_expiry_interval.value_or(0);
+    client_receive_maximum_ = p.receive_maximum.value_or(65535);
+    client_max_packet_size_ = p.maximum_packet_size.value_or(268435460);
+    client_topic_alias_maximum_ = p.topic_alias_maximum.value_or(0);
+    request_problem_information_ = p.request_problem_information.value_or(1) == 1;
+    if (p.authentication_method)
+      return refuse_connect(ReasonCode::bad_authentication_method, "enhanced authentication is not supported");
+  } else {
+    requested_expiry_ = c.clean_start ? 0 : kSessionNeverExpires;
+  }
+
+  boost::system::error_code ec;
+  auto peer = socket_.remote_endpoint(ec);
+  bool loopback = !ec && peer.address().is_loopback();
+  if (!loopback && !broker_.config.allow_anonymous)
+    return refuse_connect(ReasonCode::not_authorized, "anonymous access is allowed from loopback only");
+
+  if (client_id_.empty()) {
+    // MQTT-3.1.3-8: an empty id needs a clean session in 3.1.1; 3.1 forbids it.
+    if (version_ == mqtt::ProtocolVersion::v31 || (version_ == mqtt::ProtocolVersion::v311 && !clean_start_))
+      return refuse_connect(ReasonCode::client_identifier_not_valid, "empty client identifier");
+    client_id_ = assign_client_id();
+    assigned_id_ = true;
+  }
+  if (v5() && broker_.config.max_keepalive && (keep_alive_ == 0 || keep_alive_ > *broker_.config.max_keepalive))
+    keep_alive_ = *broker_.config.max_keepalive;
+  connect_will_ = std::move(c.will);
+
+  state_ = State::awaiting_session;
+  bool waiting = false;
+  auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
+  if (!waiting) finish_connect(std::move(previous));
+}
+
+void Connection::finish_connect(std::unique_ptr<Session> previous) {
+  bool session_present = false;
+  if (previous && !clean_start_) {
+    session_ = std::move(previous);
+    session_present = true;
+  } else {
+    if (previous) end_session(broker_.ingest, *previous);
+    session_ = std::make_unique<Session>(client_id_, version_);
+  }
+  session_->version = version_;
+  session_->expiry_interval = requested_expiry_;
+  session_->will = connect_will_;
+  session_->pending_will.reset();  // MQTT-3.1.3-9: reconnected before the Will Delay passed
+  // Still awaiting_session: the read loop holds later packets until CONNACK is out.
+
+  mqtt::Connack ack;
+  ack.session_present = session_present;
+  if (v5()) {
+    auto& props = ack.properties;
+    if (assigned_id_) props.assigned_client_identifier = client_id_;
+    if (keep_alive_ != 0 && broker_.config.max_keepalive && keep_alive_ == *broker_.config.max_keepalive)
+      props.server_keep_alive = keep_alive_;
+    if (broker_.config.receive_maximum != 65535) props.receive_maximum = broker_.config.receive_maximum;
+    props.maximum_packet_size = broker_.config.max_packet_size;
+    if (broker_.config.topic_alias_maximum > 0) props.topic_alias_maximum = broker_.config.topic_alias_maximum;
+  }
+  auto attach = [this, ack, session_present] {
+    if (state_ != State::awaiting_session) return;
+    state_ = State::connected;
+    session_wake_.cancel();
+    send(ack);
+    log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
+               (session_present ? ", session present" : ""));
+    restart_keep_alive();
+    for (auto& [queue, cursor] : session_->cursors) {
+      worker_.add_reader(queue, this);
+      cursor.announced = UINT64_MAX;
+    }
+    for (const auto& [filter, sub] : session_->subscriptions)
+      if (!parse_shared(filter).group.empty()) broker_.ingest.set_member_online(client_id_, filter, true);
+    resend_inflight();
+    schedule_delivery();
+  };
+  if (!session_->persistent()) return attach();
+  // CONNACK only once the session record is durable: what CONNACK confirms survives.
+  broker_.ingest.save_session(client_id_, encode_session_record(*session_),
+                              [self = shared_from_this(), attach](std::error_code) {
+                                boost::asio::post(self->worker_.io(), attach);
+                              });
+}
+
+void Connection::publish_will_message(const mqtt::Will& will) {
+  auto message = message_from_will(will, client_id_, store::wall_clock_ms());
+  broker_.ingest.publish(std::move(message), std::nullopt, {});
+}
+
+void Connection::detach_session(bool publish_will) {
+  if (!session_) {
+    broker_.registry.release(client_id_, this, nullptr);
+    return;
+  }
+  auto now = store::wall_clock_ms();
+  for (auto& [queue, cursor] : session_->cursors) {
+    worker_.remove_reader(queue, this);
+    cursor.prefetch.clear();
+  }
+  // Shared subscriptions: QoS 1 messages this member did not acknowledge go to
+  // another member (MQTT 4.8.2); QoS 2 stays with it for its return.
+  for (const auto& [filter, sub] : session_->subscriptions) {
+    if (parse_shared(filter).group.empty()) continue;
+    broker_.ingest.set_member_online(client_id_, filter, false);
+    std::vector<std::uint64_t> seqs;
+    for (auto it = session_->inflight.begin(); it != session_->inflight.end();) {
+      bool mine = it->qos == 1 && it->message &&
+                  std::find(it->queues.begin(), it->queues.end(), sub.queue) != it->queues.end();
+      if (mine) {
+        seqs.push_back(it->message->seq);
+        it = session_->inflight.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!seqs.empty()) broker_.ingest.reoffer(client_id_, filter, std::move(seqs));
+  }
+  for (auto& [queue, cursor] : session_->cursors) dirty_offsets_.push_back(queue);
+  save_offsets();
+
+  if (publish_will && session_->will) {
+    std::uint32_t delay = session_->will->properties.will_delay_interval.value_or(0);
+    if (delay > 0 && session_->persistent())
+      session_->pending_will = PendingWill{*session_->will, now + std::int64_t(delay) * 1000};
+    else
+      publish_will_message(*session_->will);
+  }
+  session_->will.reset();
+  session_->retained_pending.clear();
+  session_->disconnected_at_ms = now;
+  if (session_->persistent()) {
+    broker_.ingest.save_session(client_id_, encode_session_record(*session_));
+    broker_.registry.release(client_id_, this, std::move(session_));
+  } else {
+    end_session(broker_.ingest, *session_);
+    session_.reset();
+    broker_.registry.release(client_id_, this, nullptr);
+  }
+}
+
+}  // namespace tidegate

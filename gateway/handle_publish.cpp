@@ -1,0 +1,133 @@
+// Inbound PUBLISH and PUBREL. Worker thread. A QoS 1/2 publish is
+// acknowledged only after the ingest thread has committed it (DESIGN §1.1);
+// a store error is answered with a failure code (v5) or no acknowledgement.
+#include <boost/asio/post.hpp>
+
+#include "gateway/connection.hpp"
+#include "gateway/log.hpp"
+#include "gateway/message_builder.hpp"
+#include "gateway/topic_match.hpp"
+
+namespace tidegate {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+
+bool Connection::denied(std::string_view name, bool subscribe) const {
+  for (const auto& rule : broker_.config.acl_deny) {
+    if (subscribe ? !rule.subscribe : !rule.publish) continue;
+    // A filter is denied when it lies inside a denied filter; delivery also
+    // filters topics (see deliver_one), so a wider filter never leaks them.
+    if (topic_matches(rule.filter, name)) return true;
+  }
+  return false;
+}
+
+void Connection::handle_publish(mqtt::Publish&& p) {
+  Metrics::add(broker_.metrics.publish_received);
+  if (v5() && p.properties.topic_alias) {
+    std::uint16_t alias = *p.properties.topic_alias;
+    if (alias == 0 || alias > broker_.config.topic_alias_maximum)
+      return protocol_error(ReasonCode::topic_alias_invalid, "topic alias out of range");  // MQTT-3.3.2-9
+    if (p.topic.empty()) {
+      auto it = inbound_aliases_.find(alias);
+      if (it == inbound_aliases_.end()) return protocol_error(ReasonCode::protocol_error, "unknown topic alias");
+      p.topic = it->second;
+    } else {
+      inbound_aliases_[alias] = p.topic;
+    }
+    p.properties.topic_alias.reset();
+  }
+  if (p.topic.empty()) return protocol_error(ReasonCode::protocol_error, "empty topic name");
+
+  auto respond = [this](PacketType type, std::uint16_t id, ReasonCode rc) {
+    mqtt::PubResponse r;
+    r.type = type;
+    r.packet_id = id;
+    r.reason_code = v5() ? static_cast<std::uint8_t>(rc) : 0;
+    send(r);
+  };
+
+  // MQTT-4.3.3-9: a QoS 2 packet id still awaiting PUBREL is the same message.
+  if (p.qos == 2 && session_->qos2_incoming.count(p.packet_id))
+    return respond(PacketType::pubrec, p.packet_id, ReasonCode::success);
+
+  if (p.qos > 0 && inbound_pending_ + session_->qos2_incoming.size() >= broker_.config.receive_maximum && v5())
+    return protocol_error(ReasonCode::receive_maximum_exceeded, "more unacknowledged QoS 1/2 publishes than announced");
+
+  if (denied(p.topic, false)) {
+    // v5 gets 0x87; 3.1.1 cannot say no, so the message is acknowledged and dropped (counted).
+    Metrics::add(broker_.metrics.publish_denied_acl);
+    if (p.qos == 1) respond(PacketType::puback, p.packet_id, ReasonCode::not_authorized);
+    if (p.qos == 2) respond(PacketType::pubrec, p.packet_id, ReasonCode::not_authorized);
+    return;
+  }
+
+  auto message = message_from_publish(p, client_id_, store::wall_clock_ms());
+  if (p.qos == 0) {
+    broker_.ingest.publish(std::move(message), std::nullopt, {});
+    return;
+  }
+  ++inbound_pending_;
+  std::optional<std::pair<std::string, std::string>> record;
+  if (p.qos == 2) {
+    // The packet id is remembered in the same transaction as the message, so
+    // a restart between PUBREC and PUBREL still recognises a resend.
+    session_->qos2_incoming.insert(p.packet_id);
+    if (session_->persistent()) record.emplace(client_id_, encode_session_record(*session_));
+  }
+  broker_.ingest.publish(std::move(message), std::move(record),
+                         [self = shared_from_this(), id = p.packet_id, qos = p.qos](std::error_code ec, std::uint64_t,
+                                                                                    std::size_t queues) {
+                           boost::asio::post(self->worker_.io(), [self, id, qos, ec, queues] {
+                             self->on_publish_committed(id, qos, ec, queues);
+                           });
+                         });
+}
+
+void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec,
+                                      std::size_t queues) {
+  --inbound_pending_;
+  session_wake_.cancel();  // a 3.1.1 reader paused on the quota may go on
+  if (state_ != State::connected || !session_) return;
+  if (ec) {
+    Metrics::add(broker_.metrics.publish_refused_store);
+    log::error(describe() + ": store refused a publish: " + ec.message());
+    if (qos == 2) session_->qos2_incoming.erase(packet_id);
+    if (!v5()) {
+      // 3.1.1 has no negative acknowledgement: close so the client resends.
+      close(std::nullopt, false);
+      return;
+    }
+    mqtt::PubResponse r;
+    r.type = qos == 1 ? PacketType::puback : PacketType::pubrec;
+    r.packet_id = packet_id;
+    r.reason_code = static_cast<std::uint8_t>(ReasonCode::unspecified_error);
+    send(r);
+    return;
+  }
+  mqtt::PubResponse r;
+  r.type = qos == 1 ? PacketType::puback : PacketType::pubrec;
+  r.packet_id = packet_id;
+  if (v5() && queues == 0) r.reason_code = static_cast<std::uint8_t>(ReasonCode::no_matching_subscribers);
+  send(r);
+}
+
+void Connection::handle_pubrel(const mqtt::PubResponse& pubrel) {
+  bool known = session_->qos2_incoming.erase(pubrel.packet_id) > 0;
+  mqtt::PubResponse comp;
+  comp.type = PacketType::pubcomp;
+  comp.packet_id = pubrel.packet_id;
+  if (v5() && !known) comp.reason_code = static_cast<std::uint8_t>(ReasonCode::packet_identifier_not_found);
+  if (!known || !session_->persistent()) return send(comp);
+  // Forget the packet id durably before PUBCOMP, or a restart could take a
+  // new message with the same id for a resend and drop it.
+  broker_.ingest.save_session(client_id_, encode_session_record(*session_),
+                              [self = shared_from_this(), comp](std::error_code) {
+                                boost::asio::post(self->worker_.io(), [self, comp] {
+                                  if (self->state_ == State::connected) self->send(comp);
+                                });
+                              });
+}
+
+}  // namespace tidegate

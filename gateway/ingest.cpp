@@ -1,0 +1,274 @@
+#include "gateway/ingest.hpp"
+
+#include <algorithm>
+
+namespace tidegate {
+
+Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache) : store_(store), cache_(cache) {}
+
+Ingest::~Ingest() { stop(); }
+
+std::string Ingest::member_queue(std::string_view filter, std::string_view client_id) {
+  std::string q(filter);
+  q.push_back('\0');
+  q.append(client_id);
+  return q;
+}
+
+void Ingest::start(std::vector<Notify> workers) {
+  workers_ = std::move(workers);
+  last_seq_ = store_.max_sequence();
+  for (auto& m : store_.load_retained()) retained_[m->topic] = m;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Ingest::stop() {
+  {
+    std::lock_guard guard(inbox_lock_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  inbox_ready_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Ingest::post(std::function<void()> command) {
+  {
+    std::lock_guard guard(inbox_lock_);
+    inbox_.push_back(std::move(command));
+  }
+  inbox_ready_.notify_one();
+}
+
+void Ingest::run() {
+  std::vector<std::function<void()>> commands;
+  for (;;) {
+    {
+      std::unique_lock guard(inbox_lock_);
+      inbox_ready_.wait(guard, [this] { return !inbox_.empty() || stopping_; });
+      if (inbox_.empty() && stopping_) return;
+      commands.swap(inbox_);
+    }
+    for (auto& command : commands) command();
+    commands.clear();
+
+    std::error_code ec;
+    if (!batch_.empty()) {
+      ec = store_.commit(batch_);
+      std::lock_guard guard(stats_lock_);
+      ++stats_.commits;
+      if (ec) ++stats_.commit_errors;
+    }
+    // Only what is committed becomes visible to readers.
+    if (!ec)
+      for (auto& [queue, message] : cache_appends_) cache_.append(queue, message);
+    for (auto& done : completions_) done(ec);
+    if (!ec && !events_.empty()) {
+      auto events = std::make_shared<QueueEvents>();
+      events->reserve(events_.size());
+      for (auto& [queue, seq] : events_) events->push_back({queue, seq});
+      for (auto& notify : workers_) notify(events);
+    }
+    {
+      std::lock_guard guard(stats_lock_);
+      stats_.live_queues = queues_.size();
+      stats_.retained = retained_.size();
+    }
+    batch_ = {};
+    completions_.clear();
+    cache_appends_.clear();
+    events_.clear();
+  }
+}
+
+void Ingest::add_queue_ref(const std::string& queue, const std::string& trie_filter) {
+  auto [it, created] = queues_.try_emplace(queue);
+  ++it->second.refs;
+  if (!created) return;
+  it->second.filter = trie_filter;
+  if (!trie_filter.empty()) live_filters_.insert(trie_filter, queue);
+  cache_.create_queue(queue, last_seq_);
+}
+
+void Ingest::release_queue_ref(const std::string& queue) {
+  auto it = queues_.find(queue);
+  if (it == queues_.end() || --it->second.refs > 0) return;
+  if (!it->second.filter.empty()) live_filters_.erase(it->second.filter, queue);
+  queues_.erase(it);
+  cache_.drop_queue(queue);
+  batch_.dropped_queues.push_back(queue);
+}
+
+const Ingest::Group::Member* Ingest::pick_member(Group& group) {
+  if (group.members.empty()) return nullptr;
+  // Round robin over online members; all offline: the next member keeps it.
+  for (std::size_t i = 0; i < group.members.size(); ++i) {
+    auto& m = group.members[(group.next + i) % group.members.size()];
+    if (m.online) {
+      group.next = (group.next + i + 1) % group.members.size();
+      return &m;
+    }
+  }
+  auto& m = group.members[group.next % group.members.size()];
+  group.next = (group.next + 1) % group.members.size();
+  return &m;
+}
+
+void Ingest::index_into_groups(const std::string& group_queue, std::vector<std::string>& queues) {
+  auto it = groups_.find(group_queue);
+  if (it == groups_.end()) return;
+  if (const auto* member = pick_member(it->second)) queues.push_back(member_queue(group_queue, member->client_id));
+}
+
+void Ingest::publish(std::shared_ptr<store::Message> message,
+                     std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
+  post([this, message = std::move(message), session_update = std::move(session_update), done = std::move(done)] {
+    message->seq = ++last_seq_;
+    store::MessagePtr m = message;
+    std::vector<std::string> queues;
+    live_filters_.match(m->topic, [&](const std::string& queue) {
+      if (groups_.count(queue))
+        index_into_groups(queue, queues);
+      else
+        queues.push_back(queue);
+    });
+    if (m->retain) {
+      if (m->payload.empty()) {
+        retained_.erase(m->topic);
+        batch_.retained.emplace_back(m->topic, nullptr);
+      } else {
+        retained_[m->topic] = m;
+        batch_.retained.emplace_back(m->topic, m);
+      }
+    }
+    // QoS 0 lives in the cache alone: nothing can need it after a restart.
+    if (m->qos > 0 && !queues.empty()) batch_.appends.push_back({m, queues});
+    if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
+    for (const auto& q : queues) {
+      cache_appends_.emplace_back(q, m);
+      events_[q] = m->seq;
+    }
+    {
+      std::lock_guard guard(stats_lock_);
+      ++stats_.published;
+      if (m->qos > 0 && !queues.empty()) ++stats_.persisted;
+      if (queues.empty()) ++stats_.no_subscribers;
+    }
+    if (done)
+      completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+  });
+}
+
+void Ingest::subscribe(const std::string& client_id, const std::string& filter, bool want_retained,
+                       SubscribeDone done) {
+  post([this, client_id, filter, want_retained, done = std::move(done)] {
+    SubscribeResult result;
+    result.start_after = last_seq_;
+    SharedFilter shared = parse_shared(filter);
+    if (!shared.group.empty()) {
+      auto [group, created] = groups_.try_emplace(filter);
+      if (created) live_filters_.insert(shared.filter, filter);
+      auto& members = group->second.members;
+      auto m = std::find_if(members.begin(), members.end(), [&](const auto& x) { return x.client_id == client_id; });
+      if (m == members.end()) members.push_back({client_id, true});
+      result.queue = member_queue(filter, client_id);
+      add_queue_ref(result.queue, "");
+    } else {
+      result.queue = filter;
+      add_queue_ref(filter, filter);
+      if (want_retained)
+        for (const auto& [topic, message] : retained_)
+          if (topic_matches(filter, topic)) result.retained.push_back(message);
+    }
+    done(std::move(result));
+  });
+}
+
+void Ingest::unsubscribe(const std::string& client_id, const std::string& filter) {
+  post([this, client_id, filter] {
+    SharedFilter shared = parse_shared(filter);
+    if (shared.group.empty()) {
+      release_queue_ref(filter);
+      return;
+    }
+    release_queue_ref(member_queue(filter, client_id));
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    auto& members = group->second.members;
+    std::erase_if(members, [&](const auto& x) { return x.client_id == client_id; });
+    if (members.empty()) {
+      live_filters_.erase(shared.filter, filter);
+      groups_.erase(group);
+    }
+  });
+}
+
+void Ingest::set_member_online(const std::string& client_id, const std::string& filter, bool online) {
+  post([this, client_id, filter, online] {
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    for (auto& m : group->second.members)
+      if (m.client_id == client_id) m.online = online;
+  });
+}
+
+void Ingest::reoffer(const std::string& client_id, const std::string& filter, std::vector<std::uint64_t> seqs) {
+  post([this, client_id, filter, seqs = std::move(seqs)] {
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    for (auto seq : seqs) {
+      // Re-read the message the member did not acknowledge and give it to
+      // another online member (never back to the one that dropped it).
+      auto messages = store_.read_queue(member_queue(filter, client_id), seq - 1, 1);
+      if (messages.empty() || messages.front()->seq != seq) continue;
+      const Group::Member* target = nullptr;
+      for (std::size_t i = 0; i < group->second.members.size() && !target; ++i) {
+        const auto* m = pick_member(group->second);
+        if (m && m->online && m->client_id != client_id) target = m;
+      }
+      if (!target) continue;
+      std::string queue = member_queue(filter, target->client_id);
+      batch_.queue_index_extra.emplace_back(queue, seq);
+      cache_appends_.emplace_back(queue, messages.front());
+      events_[queue] = std::max(events_[queue], seq);
+    }
+  });
+}
+
+void Ingest::retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done) {
+  post([this, filter, done = std::move(done)] {
+    std::vector<store::MessagePtr> out;
+    for (const auto& [topic, message] : retained_)
+      if (topic_matches(filter, topic)) out.push_back(message);
+    done(std::move(out));
+  });
+}
+
+void Ingest::save_session(const std::string& client_id, std::optional<std::string> record, Done done) {
+  post([this, client_id, record = std::move(record), done = std::move(done)] {
+    if (!record) {
+      batch_.sessions.emplace_back(client_id, std::nullopt);
+    } else {
+      batch_.sessions.emplace_back(client_id, std::move(record));
+    }
+    if (done) completions_.push_back(done);
+  });
+}
+
+void Ingest::save_offsets(const std::string& client_id, std::vector<std::pair<std::string, std::uint64_t>> offsets) {
+  post([this, client_id, offsets = std::move(offsets)] {
+    for (auto& [queue, seq] : offsets) batch_.offsets.push_back({client_id, queue, seq});
+  });
+}
+
+void Ingest::sync(std::function<void()> done) {
+  post([this, done = std::move(done)] { completions_.push_back([done](std::error_code) { done(); }); });
+}
+
+IngestStats Ingest::stats() const {
+  std::lock_guard guard(stats_lock_);
+  IngestStats s = stats_;
+  return s;
+}
+
+}  // namespace tidegate

@@ -1,0 +1,152 @@
+#pragma once
+// The ingest thread (DESIGN §1.1-1.3, §2): the single writer that orders every
+// publish and every change of the live queues.
+//
+// Every call below may be made from any thread; it queues a command and
+// returns. The ingest thread drains everything waiting, applies it, commits the
+// resulting WriteBatch to LMDB in one transaction (group commit), then runs the
+// completions (on the ingest thread: they must only post to their own worker)
+// and sends each worker one coalesced batch of {queue, last sequence} events.
+//
+// Queues: a queue is a live topic filter (exact or wildcard) that at least one
+// session, online or offline, subscribes to. A publish is indexed into every
+// queue whose filter matches its topic, so a subscriber reads exactly one queue
+// per subscription. A shared subscription `$share/g/f` has one queue per
+// member (`$share/g/f` + '\0' + client id); each message is indexed into one
+// member's queue (round robin over online members).
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/queue_cache.hpp"
+#include "gateway/subscription_trie.hpp"
+#include "storeclient/lmdb_store.hpp"
+
+namespace tidegate {
+
+struct QueueEvent {
+  std::string queue;
+  std::uint64_t last_seq;
+};
+using QueueEvents = std::vector<QueueEvent>;
+
+struct IngestStats {
+  std::uint64_t published = 0;
+  std::uint64_t persisted = 0;
+  std::uint64_t no_subscribers = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t commit_errors = 0;
+  std::size_t live_queues = 0;
+  std::size_t retained = 0;
+};
+
+class Ingest {
+ public:
+  // Runs on the ingest thread with the result of the commit that carried it.
+  using PublishDone = std::function<void(std::error_code, std::uint64_t seq, std::size_t queues)>;
+  using Done = std::function<void(std::error_code)>;
+  struct SubscribeResult {
+    std::string queue;                       // the queue this subscription reads
+    std::uint64_t start_after = 0;           // read entries with sequence above this
+    std::vector<store::MessagePtr> retained; // retained messages matching the filter
+  };
+  using SubscribeDone = std::function<void(SubscribeResult)>;
+  // Delivers a batch of events to one worker; called on the ingest thread.
+  using Notify = std::function<void(std::shared_ptr<const QueueEvents>)>;
+
+  Ingest(store::LmdbStore& store, cache::QueueCache& cache);
+  ~Ingest();
+
+  // Loads retained messages and the sequence counter; then starts the thread.
+  void start(std::vector<Notify> workers);
+  // Finishes everything queued (the last group commit included), then joins.
+  void stop();
+
+  // Appends `message` (sequence assigned here). Persisted when QoS > 0 and at
+  // least one queue takes it; a retained message also updates the retained set.
+  // `session_update`: an optional session record committed in the same
+  // transaction (inbound QoS 2 state).
+  void publish(std::shared_ptr<store::Message> message, std::optional<std::pair<std::string, std::string>> session_update,
+               PublishDone done);
+
+  // Takes a reference on the queue of `filter` for `client_id` and returns
+  // where to start reading and the retained messages it matches (none for a
+  // shared subscription, MQTT-4.8.2-?).
+  void subscribe(const std::string& client_id, const std::string& filter, bool want_retained, SubscribeDone done);
+  void unsubscribe(const std::string& client_id, const std::string& filter);
+  // Shared subscription members that are offline are skipped while another
+  // member is online. Entries in [after, ...) of a member queue that the member
+  // did not acknowledge are offered to another member.
+  void set_member_online(const std::string& client_id, const std::string& filter, bool online);
+  void reoffer(const std::string& client_id, const std::string& filter, std::vector<std::uint64_t> seqs);
+
+  void retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done);
+
+  // Persistence of sessions and offsets, batched with everything else.
+  void save_session(const std::string& client_id, std::optional<std::string> record, Done done = {});
+  void save_offsets(const std::string& client_id, std::vector<std::pair<std::string, std::uint64_t>> offsets);
+
+  // Runs `done` (on the ingest thread) after everything queued before it.
+  void sync(std::function<void()> done);
+
+  IngestStats stats() const;
+
+  static std::string member_queue(std::string_view filter, std::string_view client_id);
+
+ private:
+  struct Queue {
+    std::string filter;  // the trie key (the inner filter for a shared group)
+    std::size_t refs = 0;
+  };
+  struct Group {
+    struct Member {
+      std::string client_id;
+      bool online = true;
+    };
+    std::vector<Member> members;
+    std::size_t next = 0;
+  };
+
+  void post(std::function<void()> command);
+  void run();
+  void add_queue_ref(const std::string& queue, const std::string& trie_filter);
+  void release_queue_ref(const std::string& queue);
+  void index_into_groups(const std::string& group_queue, std::vector<std::string>& queues);
+  const Group::Member* pick_member(Group& group);
+
+  store::LmdbStore& store_;
+  cache::QueueCache& cache_;
+  std::vector<Notify> workers_;
+
+  // Inbox: filled by any thread, drained by the ingest thread.
+  std::mutex inbox_lock_;
+  std::condition_variable inbox_ready_;
+  std::vector<std::function<void()>> inbox_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  // Owned by the ingest thread.
+  std::uint64_t last_seq_ = 0;
+  SubscriptionTrie<std::string> live_filters_;          // filter -> queue (or group) name
+  std::unordered_map<std::string, Queue> queues_;        // queue name -> refs
+  std::unordered_map<std::string, Group> groups_;        // "$share/g/f" -> members
+  std::map<std::string, store::MessagePtr> retained_;    // topic -> message
+  store::WriteBatch batch_;
+  std::vector<std::function<void(std::error_code)>> completions_;
+  std::vector<std::pair<std::string, store::MessagePtr>> cache_appends_;  // applied after commit
+  std::map<std::string, std::uint64_t> events_;                           // coalesced per batch
+
+  mutable std::mutex stats_lock_;
+  IngestStats stats_;
+};
+
+}  // namespace tidegate

@@ -1,0 +1,27 @@
+#pragma once
+// Process-wide counters, updated with relaxed atomics from any thread. The
+// admin API and /metrics (issue 6) read them; the startup/shutdown log does now.
+#include <atomic>
+#include <cstdint>
+
+namespace tidegate {
+
+struct Metrics {
+  std::atomic<std::uint64_t> connections_accepted{0};
+  std::atomic<std::uint64_t> connections_refused_limit{0};  // max_connections reached
+  std::atomic<std::int64_t> connections_open{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> publish_received{0};
+  std::atomic<std::uint64_t> publish_sent{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> publish_refused_store{0};      // store error: not acknowledged
+  std::atomic<std::uint64_t> publish_denied_acl{0};
+  std::atomic<std::uint64_t> dropped_too_large_for_client{0};
+  std::atomic<std::uint64_t> dropped_expired{0};
+  std::atomic<std::uint64_t> dropped_no_local{0};
+
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+};
+
+}  // namespace tidegate

@@ -1,0 +1,104 @@
+#pragma once
+// A device's session (MQTT 4.1): everything that outlives one network
+// connection. I/O-free; owned by exactly one thread at a time: the worker of
+// the connection it is attached to, or the session registry while offline.
+//
+// Delivery state: each subscription reads one queue; a QueueCursor keeps the
+// last sequence taken from it. Messages sent at QoS 1/2 wait in `inflight`
+// until acknowledged; the committed offset of a queue is the sequence before
+// its first unacknowledged message (the contiguous acknowledged prefix).
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gateway/codec/packet.hpp"
+#include "storeclient/message.hpp"
+
+namespace tidegate {
+
+inline constexpr std::uint32_t kSessionNeverExpires = 0xFFFFFFFF;
+
+struct SubscriptionOptions {
+  std::uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  std::uint8_t retain_handling = 0;
+  std::optional<std::uint32_t> subscription_id;
+};
+
+struct Subscription {
+  std::string filter;
+  std::string queue;  // the queue this subscription reads (see Ingest)
+  SubscriptionOptions options;
+};
+
+struct QueueCursor {
+  std::uint64_t position = 0;  // last sequence taken from the queue
+  std::uint64_t saved = 0;     // last committed offset written to the store
+  // Connection-lifetime read-ahead from the cache, and the newest sequence
+  // the notify channel announced (UINT64_MAX: unknown, pull to find out).
+  std::deque<store::MessagePtr> prefetch;
+  std::uint64_t announced = UINT64_MAX;
+};
+
+struct InflightMessage {
+  std::uint16_t packet_id = 0;
+  store::MessagePtr message;
+  std::uint8_t qos = 1;
+  bool retain = false;
+  bool pubrec_received = false;         // QoS 2: now waiting for PUBCOMP
+  std::vector<std::string> queues;      // queues whose offsets wait on it
+  std::vector<std::uint32_t> subscription_ids;
+};
+
+struct PendingWill {
+  mqtt::Will will;
+  std::int64_t publish_at_ms = 0;  // wall clock; Will Delay Interval applied
+};
+
+class Session {
+ public:
+  Session(std::string client_id, mqtt::ProtocolVersion version) : client_id_(std::move(client_id)), version(version) {}
+
+  const std::string& client_id() const { return client_id_; }
+  bool persistent() const { return expiry_interval > 0; }
+
+  // A packet identifier not used by any message in flight to the client.
+  std::uint16_t allocate_packet_id();
+  InflightMessage* find_inflight(std::uint16_t packet_id);
+  // Removes the entry and returns the queues whose committed offset may move.
+  std::vector<std::string> erase_inflight(std::uint16_t packet_id);
+  // Sequence before the first unacknowledged message of `queue`.
+  std::uint64_t committed(const std::string& queue) const;
+  // Subscriptions whose queue is `queue` (one, but shared and exact filters may meet).
+  const Subscription* subscription_for_queue(const std::string& queue) const;
+
+  mqtt::ProtocolVersion version;
+  std::uint32_t expiry_interval = 0;  // seconds; kSessionNeverExpires for 3.1.1 persistent sessions
+  std::map<std::string, Subscription> subscriptions;  // by filter
+  std::map<std::string, QueueCursor> cursors;         // by queue
+  std::deque<InflightMessage> inflight;               // in send order
+  std::set<std::uint16_t> qos2_incoming;              // PUBREC sent, PUBREL awaited
+  std::optional<mqtt::Will> will;                     // of the current connection
+  std::optional<PendingWill> pending_will;            // set while offline, before Will Delay passes
+  std::deque<std::pair<store::MessagePtr, SubscriptionOptions>> retained_pending;  // from SUBSCRIBE
+  std::int64_t disconnected_at_ms = 0;
+
+ private:
+  std::string client_id_;
+  std::uint16_t next_packet_id_ = 1;
+};
+
+// The persisted form of a session (the `sessions` table value): JSON, so a
+// future schema can add fields and old records stay readable. Offsets are
+// stored separately, per queue. Inflight messages are not persisted: after a
+// restart delivery resumes from the committed offsets.
+std::string encode_session_record(const Session& session);
+// Returns nullopt for a record it cannot read (logged by the caller).
+std::optional<Session> decode_session_record(const std::string& client_id, const std::string& record);
+
+}  // namespace tidegate

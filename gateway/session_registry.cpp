@@ -1,0 +1,101 @@
+#include "gateway/session_registry.hpp"
+
+namespace tidegate {
+
+std::unique_ptr<Session> SessionRegistry::claim(const std::string& client_id,
+                                                const std::shared_ptr<SessionOwner>& owner, bool& waiting) {
+  std::shared_ptr<SessionOwner> current, overtaken;
+  std::unique_ptr<Session> parked;
+  {
+    std::lock_guard guard(lock_);
+    auto& e = entries_[client_id];
+    current = e.owner.lock();
+    if (current) {
+      overtaken = e.pending.lock();
+      e.pending = owner;
+    } else {
+      e.owner = owner;
+      parked = std::move(e.parked);
+    }
+  }
+  waiting = current != nullptr;
+  if (overtaken) overtaken->superseded();
+  if (current) current->take_over();
+  return parked;
+}
+
+void SessionRegistry::release(const std::string& client_id, const SessionOwner* owner,
+                              std::unique_ptr<Session> session) {
+  std::shared_ptr<SessionOwner> next;
+  {
+    std::lock_guard guard(lock_);
+    auto it = entries_.find(client_id);
+    if (it == entries_.end()) return;
+    auto& e = it->second;
+    auto current = e.owner.lock();
+    if (current && current.get() != owner) return;  // not ours any more
+    next = e.pending.lock();
+    e.pending.reset();
+    if (next) {
+      e.owner = next;
+    } else {
+      e.owner.reset();
+      if (session)
+        e.parked = std::move(session);
+      else
+        entries_.erase(it);
+    }
+  }
+  if (next) next->session_handed(std::move(session));
+}
+
+void SessionRegistry::park(std::unique_ptr<Session> session) {
+  std::lock_guard guard(lock_);
+  auto id = session->client_id();
+  entries_[id].parked = std::move(session);
+}
+
+void SessionRegistry::sweep(std::int64_t now_ms) {
+  std::vector<std::pair<std::string, mqtt::Will>> wills;
+  std::vector<std::unique_ptr<Session>> ended;
+  {
+    std::lock_guard guard(lock_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      auto& s = it->second.parked;
+      if (!s || it->second.owner.lock()) {
+        ++it;
+        continue;
+      }
+      bool expired = s->expiry_interval != kSessionNeverExpires &&
+                     now_ms >= s->disconnected_at_ms + std::int64_t(s->expiry_interval) * 1000;
+      if (s->pending_will && (expired || now_ms >= s->pending_will->publish_at_ms)) {
+        wills.emplace_back(s->client_id(), std::move(s->pending_will->will));
+        s->pending_will.reset();
+      }
+      if (expired) {
+        ended.push_back(std::move(s));
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& [id, will] : wills) hooks_.publish_will(id, std::move(will));
+  for (auto& s : ended) hooks_.end_session(std::move(s));
+}
+
+std::size_t SessionRegistry::online() const {
+  std::lock_guard guard(lock_);
+  std::size_t n = 0;
+  for (const auto& [id, e] : entries_) n += e.owner.expired() ? 0 : 1;
+  return n;
+}
+
+std::size_t SessionRegistry::parked() const {
+  std::lock_guard guard(lock_);
+  std::size_t n = 0;
+  for (const auto& [id, e] : entries_) n += e.parked ? 1 : 0;
+  return n;
+}
+
+}  // namespace tidegate

@@ -1,0 +1,73 @@
+#pragma once
+// Which connection owns which session, across worker threads (MQTT 3.1.4-3
+// takeover, 4.1 session lifetime).
+//
+// Threads: every function may be called from any worker; the registry's own
+// state is guarded by one mutex taken only at connect, disconnect and on the
+// once-a-second sweep — never on the message path. A parked (offline) session
+// is owned by the registry; an online one by its connection's worker.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/session.hpp"
+
+namespace tidegate {
+
+// Implemented by a connection; each call must only post to its own worker.
+class SessionOwner {
+ public:
+  virtual ~SessionOwner() = default;
+  // Another connection claims this client id: close (v5: DISCONNECT 0x8E)
+  // and then call SessionRegistry::release().
+  virtual void take_over() = 0;
+  // A claim that was waiting has been overtaken by a newer one.
+  virtual void superseded() = 0;
+  // The session (or nullptr: none is present) now belongs to this connection.
+  virtual void session_handed(std::unique_ptr<Session> session) = 0;
+};
+
+class SessionRegistry {
+ public:
+  // Called by the registry, outside its lock, for parked sessions whose will
+  // is due, and for sessions that expire (the will, if still pending, first).
+  struct Hooks {
+    std::function<void(const std::string& client_id, mqtt::Will will)> publish_will;
+    std::function<void(std::unique_ptr<Session> session)> end_session;
+  };
+  explicit SessionRegistry(Hooks hooks) : hooks_(std::move(hooks)) {}
+
+  // A new connection for `client_id`. When nobody is connected with it, the
+  // parked session (or nullptr) is returned at once and `owner` owns the id.
+  // Otherwise the current owner is told to take_over(), and `owner` later gets
+  // session_handed() on its own worker; `*waiting` is then set to true.
+  std::unique_ptr<Session> claim(const std::string& client_id, const std::shared_ptr<SessionOwner>& owner,
+                                 bool& waiting);
+  // The owner's connection has ended. `session` is the session to keep (a
+  // persistent one) or nullptr when it ended with the connection.
+  void release(const std::string& client_id, const SessionOwner* owner, std::unique_ptr<Session> session);
+  // Restores a session loaded from the store at start-up.
+  void park(std::unique_ptr<Session> session);
+
+  // Publishes due wills and ends expired sessions; call about once a second.
+  void sweep(std::int64_t now_ms);
+
+  std::size_t online() const;
+  std::size_t parked() const;
+
+ private:
+  struct Entry {
+    std::weak_ptr<SessionOwner> owner;
+    std::weak_ptr<SessionOwner> pending;
+    std::unique_ptr<Session> parked;
+  };
+  Hooks hooks_;
+  mutable std::mutex lock_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace tidegate

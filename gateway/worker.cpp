@@ -1,0 +1,52 @@
+#include "gateway/worker.hpp"
+
+#include <algorithm>
+
+#include "gateway/connection.hpp"
+#include "gateway/log.hpp"
+
+namespace tidegate {
+
+Worker::Worker(unsigned index) : index_(index), work_(boost::asio::make_work_guard(io_)) {}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        // A handler threw: log it and keep the worker serving the others.
+        log::error(std::string("worker: unhandled exception: ") + e.what());
+      }
+    }
+  });
+}
+
+void Worker::stop() { work_.reset(); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::add_reader(const std::string& queue, Connection* connection) {
+  auto& list = readers_[queue];
+  if (std::find(list.begin(), list.end(), connection) == list.end()) list.push_back(connection);
+}
+
+void Worker::remove_reader(const std::string& queue, Connection* connection) {
+  auto it = readers_.find(queue);
+  if (it == readers_.end()) return;
+  std::erase(it->second, connection);
+  if (it->second.empty()) readers_.erase(it);
+}
+
+void Worker::on_events(const QueueEvents& events) {
+  for (const auto& e : events) {
+    auto it = readers_.find(e.queue);
+    if (it == readers_.end()) continue;
+    for (auto* c : it->second) c->on_queue_event(e.queue, e.last_seq);
+  }
+}
+
+}  // namespace tidegate

@@ -1,0 +1,333 @@
+#include "storeclient/lmdb_store.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+#include "storeclient/message_codec.hpp"
+
+namespace tidegate::store {
+namespace {
+
+class LmdbCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "lmdb"; }
+  std::string message(int rc) const override { return mdb_strerror(rc); }
+};
+
+MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+void put_u16(std::string& out, std::size_t v) {
+  out.push_back(static_cast<char>((v >> 8) & 0xff));
+  out.push_back(static_cast<char>(v & 0xff));
+}
+
+// queue_index key: u16 length, queue name, u64 sequence (big endian, so the
+// entries of one queue sort by sequence).
+std::string queue_prefix(std::string_view queue) {
+  std::string k;
+  put_u16(k, queue.size());
+  k.append(queue);
+  return k;
+}
+std::string index_key(std::string_view queue, std::uint64_t seq) {
+  std::string k = queue_prefix(queue);
+  put_u64_be(k, seq);
+  return k;
+}
+// offsets key: u16 length, client id, queue name.
+std::string offset_key(std::string_view client_id, std::string_view queue) {
+  std::string k = queue_prefix(client_id);
+  k.append(queue);
+  return k;
+}
+
+// RAII read transaction; holds the resize lock shared for its lifetime.
+class ReadTxn {
+ public:
+  ReadTxn(MDB_env* env, std::shared_mutex& lock) : guard_(lock) {
+    int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+    if (rc != 0) throw std::system_error(make_lmdb_error(rc), "mdb_txn_begin (read)");
+  }
+  ~ReadTxn() { mdb_txn_abort(txn_); }
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  std::shared_lock<std::shared_mutex> guard_;
+  MDB_txn* txn_ = nullptr;
+};
+
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) {
+    int rc = mdb_cursor_open(txn, dbi, &c_);
+    if (rc != 0) throw std::system_error(make_lmdb_error(rc), "mdb_cursor_open");
+  }
+  ~Cursor() { mdb_cursor_close(c_); }
+  MDB_cursor* get() const { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+};
+
+MessagePtr get_message(MDB_txn* txn, MDB_dbi dbi, std::uint64_t seq) {
+  std::string key;
+  put_u64_be(key, seq);
+  MDB_val k = as_val(key), v;
+  if (mdb_get(txn, dbi, &k, &v) != 0) return nullptr;
+  auto m = decode_message(as_view(v));
+  if (!m) return nullptr;
+  return std::make_shared<const Message>(std::move(*m));
+}
+
+}  // namespace
+
+const std::error_category& lmdb_category() {
+  static LmdbCategory category;
+  return category;
+}
+
+LmdbStore::LmdbStore(StoreOptions options) : options_(std::move(options)) {
+  if (::mkdir(options_.dir.c_str(), 0750) != 0 && errno != EEXIST)
+    throw StoreOpenError("store: cannot create data directory " + options_.dir + ": " +
+                         std::generic_category().message(errno));
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) throw StoreOpenError(std::string("store: mdb_env_create: ") + mdb_strerror(rc));
+  mdb_env_set_maxdbs(env_, 8);
+  map_bytes_ = options_.initial_map_bytes;
+  mdb_env_set_mapsize(env_, map_bytes_);
+  // `os`: commits reach the page cache (survive kill -9, not power loss).
+  // `fsync`: every group commit is flushed to disk before it is acknowledged.
+  unsigned flags = MDB_NOTLS | (options_.durability == Durability::os ? MDB_NOSYNC : 0);
+  rc = mdb_env_open(env_, options_.dir.c_str(), flags, 0640);
+  if (rc != 0) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+    std::string hint = (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
+                           ? " (the store file is not a valid LMDB file of this version; see docs/durability.md "
+                             "for recovery: move the data directory aside and restart)"
+                           : "";
+    throw StoreOpenError("store: cannot open " + options_.dir + ": " + mdb_strerror(rc) + hint);
+  }
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  map_bytes_ = std::max(map_bytes_, info.me_mapsize);
+  open_tables();
+}
+
+LmdbStore::~LmdbStore() {
+  if (env_) {
+    mdb_env_sync(env_, 1);
+    mdb_env_close(env_);
+  }
+}
+
+void LmdbStore::open_tables() {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) throw StoreOpenError(std::string("store: begin: ") + mdb_strerror(rc));
+  auto open = [&](const char* name, MDB_dbi& dbi) {
+    int r = mdb_dbi_open(txn, name, MDB_CREATE, &dbi);
+    if (r != 0) {
+      mdb_txn_abort(txn);
+      throw StoreOpenError(std::string("store: cannot open table ") + name + ": " + mdb_strerror(r));
+    }
+  };
+  open("meta", meta_);
+  open("messages", messages_);
+  open("queue_index", queue_index_);
+  open("retained", retained_);
+  open("sessions", sessions_);
+  open("offsets", offsets_);
+
+  // Schema version: written on first open, checked on every later one.
+  std::string_view key = "schema_version";
+  MDB_val k = as_val(key), v;
+  rc = mdb_get(txn, meta_, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    std::string value = std::to_string(kSchemaVersion);
+    MDB_val nv = as_val(value);
+    rc = mdb_put(txn, meta_, &k, &nv, 0);
+  } else if (rc == 0) {
+    std::string found(as_view(v));
+    if (found != std::to_string(kSchemaVersion)) {
+      mdb_txn_abort(txn);
+      throw StoreOpenError("store: " + options_.dir + " has schema version " + found + ", this build reads " +
+                           std::to_string(kSchemaVersion) + "; see docs/durability.md");
+    }
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    throw StoreOpenError(std::string("store: schema check: ") + mdb_strerror(rc));
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) throw StoreOpenError(std::string("store: commit at open: ") + mdb_strerror(rc));
+}
+
+void LmdbStore::grow_map() {
+  std::unique_lock guard(resize_lock_);
+  map_bytes_ *= 2;
+  mdb_env_set_mapsize(env_, map_bytes_);
+}
+
+std::error_code LmdbStore::commit(const WriteBatch& batch) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return make_lmdb_error(rc);
+    std::error_code ec = write_batch(txn, batch);
+    if (!ec) {
+      rc = mdb_txn_commit(txn);
+      if (rc == 0) return {};
+      ec = make_lmdb_error(rc);
+    } else {
+      mdb_txn_abort(txn);
+    }
+    if (ec.value() != MDB_MAP_FULL) return ec;
+    grow_map();  // then retry the whole batch in a fresh transaction
+  }
+  return make_lmdb_error(MDB_MAP_FULL);
+}
+
+std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
+  std::string key, value;
+  auto put = [&](MDB_dbi dbi, std::string_view k, std::string_view v) -> int {
+    MDB_val kv = as_val(k), vv = as_val(v);
+    return mdb_put(txn, dbi, &kv, &vv, 0);
+  };
+  auto del = [&](MDB_dbi dbi, std::string_view k) -> int {
+    MDB_val kv = as_val(k);
+    int rc = mdb_del(txn, dbi, &kv, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  };
+  int rc = 0;
+  for (const auto& a : batch.appends) {
+    key.clear();
+    put_u64_be(key, a.message->seq);
+    value.clear();
+    encode_message(*a.message, value);
+    if ((rc = put(messages_, key, value))) return make_lmdb_error(rc);
+    for (const auto& q : a.queues)
+      if ((rc = put(queue_index_, index_key(q, a.message->seq), {}))) return make_lmdb_error(rc);
+  }
+  for (const auto& [queue, seq] : batch.queue_index_extra)
+    if ((rc = put(queue_index_, index_key(queue, seq), {}))) return make_lmdb_error(rc);
+  for (const auto& [topic, message] : batch.retained) {
+    if (message) {
+      value.clear();
+      encode_message(*message, value);
+      rc = put(retained_, topic, value);
+    } else {
+      rc = del(retained_, topic);
+    }
+    if (rc) return make_lmdb_error(rc);
+  }
+  for (const auto& [client_id, record] : batch.sessions) {
+    rc = record ? put(sessions_, client_id, *record) : del(sessions_, client_id);
+    if (rc) return make_lmdb_error(rc);
+    if (record) continue;
+    // A session that ends takes its committed offsets with it.
+    Cursor c(txn, offsets_);
+    std::string prefix = queue_prefix(client_id);
+    MDB_val k = as_val(prefix), v;
+    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && as_view(k).starts_with(prefix);
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
+      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+  }
+  for (const auto& o : batch.offsets) {
+    value.clear();
+    put_u64_be(value, o.seq);
+    if ((rc = put(offsets_, offset_key(o.client_id, o.queue), value))) return make_lmdb_error(rc);
+  }
+  for (const auto& [client_id, queue] : batch.erase_offsets)
+    if ((rc = del(offsets_, offset_key(client_id, queue)))) return make_lmdb_error(rc);
+  for (const auto& queue : batch.dropped_queues) {
+    Cursor c(txn, queue_index_);
+    std::string prefix = queue_prefix(queue);
+    auto in_queue = [&](const MDB_val& k) {
+      return k.mv_size == prefix.size() + 8 && as_view(k).starts_with(prefix);
+    };
+    MDB_val k = as_val(prefix), v;
+    // After a delete the cursor already stands on the next entry.
+    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && in_queue(k);
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
+      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+  }
+  return {};
+}
+
+std::vector<MessagePtr> LmdbStore::read_queue(const std::string& queue, std::uint64_t after_seq,
+                                              std::size_t max_count) const {
+  std::vector<MessagePtr> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), queue_index_);
+  std::string prefix = queue_prefix(queue);
+  std::string start = index_key(queue, after_seq + 1);
+  MDB_val k = as_val(start), v;
+  int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && out.size() < max_count) {
+    std::string_view key = as_view(k);
+    if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) break;
+    std::uint64_t seq = get_u64_be(key.substr(prefix.size()));
+    if (auto m = get_message(txn.get(), messages_, seq)) out.push_back(std::move(m));
+    rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT);
+  }
+  return out;
+}
+
+std::vector<MessagePtr> LmdbStore::load_retained() const {
+  std::vector<MessagePtr> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), retained_);
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
+    if (auto m = decode_message(as_view(v))) out.push_back(std::make_shared<const Message>(std::move(*m)));
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> LmdbStore::load_sessions() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), sessions_);
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
+    out.emplace_back(std::string(as_view(k)), std::string(as_view(v)));
+  return out;
+}
+
+std::map<std::string, std::uint64_t> LmdbStore::load_offsets(const std::string& client_id) const {
+  std::map<std::string, std::uint64_t> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), offsets_);
+  std::string prefix = queue_prefix(client_id);
+  MDB_val k = as_val(prefix), v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = as_view(k);
+    if (!key.starts_with(prefix)) break;
+    if (v.mv_size == 8) out[std::string(key.substr(prefix.size()))] = get_u64_be(as_view(v));
+  }
+  return out;
+}
+
+std::uint64_t LmdbStore::max_sequence() const {
+  std::uint64_t max_seq = 0;
+  ReadTxn txn(env_, resize_lock_);
+  {
+    Cursor c(txn.get(), messages_);
+    MDB_val k, v;
+    if (mdb_cursor_get(c.get(), &k, &v, MDB_LAST) == 0 && k.mv_size == 8) max_seq = get_u64_be(as_view(k));
+  }
+  Cursor c(txn.get(), offsets_);
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
+    if (v.mv_size == 8) max_seq = std::max(max_seq, get_u64_be(as_view(v)));
+  return max_seq;
+}
+
+}  // namespace tidegate::store

@@ -1,0 +1,120 @@
+#pragma once
+// The embedded store (DESIGN §4) on LMDB.
+//
+// Threads: commit() is called only by the ingest thread (the single writer,
+// which batches everything waiting into one call: group commit). The read_*
+// and load_* functions may be called from any thread; each uses its own short
+// read-only transaction and copies values out before it ends.
+//
+// Tables: meta (schema version), messages (seq -> message), queue_index
+// (queue, seq -> ""), retained (topic -> message), sessions (client id ->
+// opaque record owned by the gateway), offsets (client id, queue -> seq).
+#include <lmdb.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "storeclient/message.hpp"
+
+namespace tidegate::store {
+
+inline constexpr std::uint32_t kSchemaVersion = 1;
+
+// Thrown by the constructor: the store cannot be opened (wrong schema,
+// corrupt file, permissions). what() names the path and the reason.
+class StoreOpenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Durability { os, fsync };
+
+struct StoreOptions {
+  std::string dir;
+  Durability durability = Durability::os;
+  std::size_t initial_map_bytes = std::size_t(256) << 20;
+};
+
+// Everything one group commit writes, in one transaction.
+struct WriteBatch {
+  struct Append {
+    MessagePtr message;
+    std::vector<std::string> queues;  // index entries to write
+  };
+  struct Offset {
+    std::string client_id;
+    std::string queue;
+    std::uint64_t seq;
+  };
+  std::vector<Append> appends;
+  std::vector<std::pair<std::string, MessagePtr>> retained;               // nullptr = clear
+  std::vector<std::pair<std::string, std::optional<std::string>>> sessions;  // nullopt = erase
+  std::vector<Offset> offsets;
+  std::vector<std::pair<std::string, std::string>> erase_offsets;  // (client id, queue)
+  std::vector<std::string> dropped_queues;                          // erase all index entries
+  std::vector<std::pair<std::string, std::uint64_t>> queue_index_extra;  // (queue, existing seq): re-offer
+
+  bool empty() const {
+    return appends.empty() && retained.empty() && sessions.empty() && offsets.empty() &&
+           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty();
+  }
+};
+
+// What the queue cache needs of a store: the persisted entries of a queue.
+class QueueReader {
+ public:
+  virtual ~QueueReader() = default;
+  // Messages of `queue` with sequence > after_seq, in order, at most max_count.
+  virtual std::vector<MessagePtr> read_queue(const std::string& queue, std::uint64_t after_seq,
+                                             std::size_t max_count) const = 0;
+};
+
+class LmdbStore final : public QueueReader {
+ public:
+  explicit LmdbStore(StoreOptions options);
+  ~LmdbStore();
+  LmdbStore(const LmdbStore&) = delete;
+  LmdbStore& operator=(const LmdbStore&) = delete;
+
+  // Writer thread only. Returns an error (and writes nothing) when the
+  // transaction cannot commit; grows the map when it is full.
+  std::error_code commit(const WriteBatch& batch);
+
+  // Any thread.
+  std::vector<MessagePtr> read_queue(const std::string& queue, std::uint64_t after_seq,
+                                     std::size_t max_count) const override;
+  std::vector<MessagePtr> load_retained() const;
+  std::vector<std::pair<std::string, std::string>> load_sessions() const;
+  std::map<std::string, std::uint64_t> load_offsets(const std::string& client_id) const;
+  // The highest sequence mentioned anywhere (messages and committed offsets):
+  // new sequences start above it so no offset can ever point past a reused one.
+  std::uint64_t max_sequence() const;
+
+  std::size_t map_bytes() const { return map_bytes_; }
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  void open_tables();
+  std::error_code write_batch(MDB_txn* txn, const WriteBatch& batch);
+  void grow_map();
+
+  StoreOptions options_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, messages_ = 0, queue_index_ = 0, retained_ = 0, sessions_ = 0, offsets_ = 0;
+  std::size_t map_bytes_ = 0;
+  // Readers hold it shared for the length of a read transaction; growing the
+  // map (mdb_env_set_mapsize) needs every transaction of the process closed.
+  mutable std::shared_mutex resize_lock_;
+};
+
+// LMDB return codes as std::error_code.
+const std::error_category& lmdb_category();
+inline std::error_code make_lmdb_error(int rc) { return {rc, lmdb_category()}; }
+
+}  // namespace tidegate::store

@@ -1,0 +1,21 @@
+#include "storeclient/message.hpp"
+
+#include <chrono>
+
+namespace tidegate::store {
+
+std::size_t Message::footprint() const {
+  std::size_t n = sizeof(Message) + topic.size() + payload.size() + origin_client_id.size();
+  if (content_type) n += content_type->size();
+  if (response_topic) n += response_topic->size();
+  if (correlation_data) n += correlation_data->size();
+  for (const auto& p : user_properties) n += sizeof(UserProperty) + p.key.size() + p.value.size();
+  return n;
+}
+
+std::int64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace tidegate::store
