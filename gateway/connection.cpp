@@ -24,6 +24,7 @@ Connection::Connection(BrokerContext& broker, Worker& worker, asio::ip::tcp::soc
       keep_alive_timer_(worker.io()),
       writer_wake_(worker.io(), asio::steady_timer::time_point::max()),
       session_wake_(worker.io(), asio::steady_timer::time_point::max()),
+      close_deadline_(worker.io()),
       reader_(broker.config.max_packet_size) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
@@ -113,6 +114,7 @@ asio::awaitable<void> Connection::write_loop() {
       out_.clear();
       writer_active_ = false;
       close(std::nullopt, true);
+      finish_close();
       co_return;
     }
     Metrics::add(broker_.metrics.bytes_sent, n);
@@ -120,13 +122,17 @@ asio::awaitable<void> Connection::write_loop() {
   }
   writing_.clear();
   writer_active_ = false;
-  if (state_ == State::closing) {
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    state_ = State::closed;
-    worker_.remove_connection(self);
-  }
+  if (state_ == State::closing) finish_close();
+}
+
+void Connection::finish_close() {
+  if (state_ == State::closed) return;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  close_deadline_.cancel();
+  state_ = State::closed;
+  worker_.remove_connection(shared_from_this());
 }
 
 void Connection::wake_writer() {
@@ -237,13 +243,9 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
     writer_active_ = true;
   }
   // A peer that does not read cannot hold the socket open: bounded flush.
-  auto deadline = std::make_shared<asio::steady_timer>(worker_.io(), std::chrono::seconds(2));
-  deadline->async_wait([self = shared_from_this(), deadline](boost::system::error_code) {
-    if (self->state_ == State::closed) return;
-    boost::system::error_code ignored;
-    self->socket_.close(ignored);
-    self->state_ = State::closed;
-    self->worker_.remove_connection(self);
+  close_deadline_.expires_after(std::chrono::seconds(2));
+  close_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->finish_close();
   });
 }
 

@@ -53,6 +53,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void restart_keep_alive();
   // Ends the connection: optional DISCONNECT (v5 only) and whether the will is due.
   void close(std::optional<mqtt::ReasonCode> disconnect_reason, bool publish_will);
+  void finish_close();
   void protocol_error(mqtt::ReasonCode reason, const std::string& detail);
   void detach_session(bool publish_will);
   std::string describe() const;
@@ -92,6 +93,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   boost::asio::steady_timer keep_alive_timer_;
   boost::asio::steady_timer writer_wake_;
   boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes
+  boost::asio::steady_timer close_deadline_;  // bounds the final flush to a peer that does not read
   std::string remote_;
 
   State state_ = State::awaiting_connect;

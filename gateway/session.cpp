@@ -48,8 +48,33 @@ const Subscription* Session::subscription_for_queue(const std::string& queue) co
 namespace {
 using nlohmann::json;
 
+// Binary fields (payload, correlation data) as hex: JSON text has no bytes.
+std::string to_hex(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::string from_hex(const std::string& hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    throw std::invalid_argument("bad hex");
+  };
+  if (hex.size() % 2) throw std::invalid_argument("bad hex length");
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) out.push_back(static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
+  return out;
+}
+
 json will_to_json(const mqtt::Will& w) {
-  json j = {{"topic", w.topic}, {"payload", json::binary(std::vector<std::uint8_t>(w.payload.begin(), w.payload.end()))},
+  json j = {{"topic", w.topic}, {"payload", to_hex(w.payload)},
             {"qos", w.qos}, {"retain", w.retain}};
   const auto& p = w.properties;
   if (p.will_delay_interval) j["will_delay"] = *p.will_delay_interval;
@@ -58,7 +83,7 @@ json will_to_json(const mqtt::Will& w) {
   if (p.content_type) j["content_type"] = *p.content_type;
   if (p.response_topic) j["response_topic"] = *p.response_topic;
   if (p.correlation_data)
-    j["correlation"] = json::binary(std::vector<std::uint8_t>(p.correlation_data->begin(), p.correlation_data->end()));
+    j["correlation"] = to_hex(*p.correlation_data);
   for (const auto& u : p.user_properties) j["user"].push_back({u.key, u.value});
   return j;
 }
@@ -66,8 +91,7 @@ json will_to_json(const mqtt::Will& w) {
 mqtt::Will will_from_json(const json& j) {
   mqtt::Will w;
   w.topic = j.at("topic").get<std::string>();
-  const auto& bin = j.at("payload").get_binary();
-  w.payload.assign(bin.begin(), bin.end());
+  w.payload = from_hex(j.at("payload").get<std::string>());
   w.qos = j.at("qos").get<std::uint8_t>();
   w.retain = j.at("retain").get<bool>();
   auto& p = w.properties;
@@ -76,10 +100,7 @@ mqtt::Will will_from_json(const json& j) {
   if (j.contains("pfi")) p.payload_format_indicator = j["pfi"].get<std::uint8_t>();
   if (j.contains("content_type")) p.content_type = j["content_type"].get<std::string>();
   if (j.contains("response_topic")) p.response_topic = j["response_topic"].get<std::string>();
-  if (j.contains("correlation")) {
-    const auto& c = j["correlation"].get_binary();
-    p.correlation_data = std::string(c.begin(), c.end());
-  }
+  if (j.contains("correlation")) p.correlation_data = from_hex(j["correlation"].get<std::string>());
   if (j.contains("user"))
     for (const auto& u : j["user"]) p.user_properties.push_back({u.at(0).get<std::string>(), u.at(1).get<std::string>()});
   return w;

@@ -1,0 +1,57 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "gateway/config.hpp"
+
+using tidegate::ConfigError;
+using tidegate::parse_config;
+
+namespace {
+std::string error_of(const std::string& json) {
+  try {
+    parse_config(json);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("empty config gives the embedded defaults") {
+  auto c = parse_config("{}");
+  CHECK(c.data_dir == "./tidegate-data");
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].port == 1883);
+  CHECK_FALSE(c.allow_anonymous);
+  CHECK_FALSE(c.fsync);
+}
+
+TEST_CASE("contract keys parse") {
+  auto c = parse_config(R"({"data_dir": "/var/lib/tidegate", "durability": "fsync", "allow_anonymous": true,
+    "max_keepalive": 60, "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": 1884}],
+    "acl_deny": [{"filter": "secret/#", "access": "subscribe"}]})");
+  CHECK(c.fsync);
+  CHECK(c.allow_anonymous);
+  CHECK(c.max_keepalive == 60);
+  CHECK(c.listeners[0].port == 1884);
+  REQUIRE(c.acl_deny.size() == 1);
+  CHECK(c.acl_deny[0].subscribe);
+  CHECK_FALSE(c.acl_deny[0].publish);
+}
+
+TEST_CASE("bad config is refused with the key and the reason") {
+  CHECK(error_of(R"({"dat_dir": "x"})") == "dat_dir: unknown key");
+  CHECK(error_of(R"({"durability": "sometimes"})").starts_with("durability:"));
+  CHECK(error_of(R"({"max_keepalive": -1})").starts_with("max_keepalive:"));
+  CHECK(error_of(R"({"max_keepalive": 70000})").starts_with("max_keepalive:"));
+  CHECK(error_of(R"({"listeners": [{"protocol": "mqtt"}]})") == "listeners[0].port: is required");
+  CHECK(error_of(R"({"listeners": [{"protocol": "mqtt", "port": 1, "tls": true}]})") ==
+        "listeners[0].tls: unknown key");
+  CHECK(error_of(R"({"listeners": [{"protocol": "gopher", "port": 1}]})").starts_with("listeners[0].protocol:"));
+  CHECK(error_of(R"({"acl_deny": [{"filter": "a/#/b"}]})").starts_with("acl_deny[0].filter:"));
+  CHECK(error_of(R"({"allow_anonymous": "yes"})") == "allow_anonymous: must be true or false");
+  CHECK(error_of("{not json").starts_with("config: not valid JSON"));
+  // Keys of features this build does not have are refused, not ignored.
+  CHECK(error_of(R"({"password_file": "/etc/p"})") == "password_file: is not supported by this build yet");
+}

@@ -1,0 +1,179 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cache/queue_cache.hpp"
+#include "storeclient/lmdb_store.hpp"
+#include "storeclient/message_codec.hpp"
+
+using namespace tidegate::store;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("tidegate-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    fs::remove_all(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+MessagePtr make(std::uint64_t seq, std::string topic, std::string payload, std::uint8_t qos = 1) {
+  auto m = std::make_shared<Message>();
+  m->seq = seq;
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = qos;
+  return m;
+}
+}  // namespace
+
+TEST_CASE("message encoding round-trips every field and rejects corruption") {
+  Message m;
+  m.seq = 42;
+  m.topic = "a/b";
+  m.payload = std::string("\0bin\xff", 5);
+  m.qos = 2;
+  m.retain = true;
+  m.origin_client_id = "dev1";
+  m.created_ms = 1700000000000;
+  m.expires_at_ms = 1700000060000;
+  m.payload_format_indicator = 1;
+  m.content_type = "text/plain";
+  m.response_topic = "resp/1";
+  m.correlation_data = std::string("\x01\x02", 2);
+  m.user_properties = {{"k1", "v1"}, {"k1", "v2"}, {"a", ""}};
+  std::string bytes;
+  encode_message(m, bytes);
+  auto back = decode_message(bytes);
+  REQUIRE(back);
+  CHECK(back->seq == 42);
+  CHECK(back->payload == m.payload);
+  CHECK(back->retain);
+  CHECK(back->qos == 2);
+  CHECK(back->expires_at_ms == m.expires_at_ms);
+  CHECK(back->correlation_data == m.correlation_data);
+  CHECK(back->user_properties == m.user_properties);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) CHECK_FALSE(decode_message(bytes.substr(0, cut)));
+  CHECK_FALSE(decode_message(bytes + "x"));
+}
+
+TEST_CASE("store persists messages, queue index, retained, sessions and offsets across reopen") {
+  TempDir dir;
+  {
+    LmdbStore store({dir.path.string()});
+    WriteBatch b;
+    b.appends.push_back({make(1, "a/b", "one"), {"a/b", "a/#"}});
+    b.appends.push_back({make(2, "a/c", "two"), {"a/#"}});
+    b.retained.emplace_back("a/b", make(1, "a/b", "one"));
+    b.sessions.emplace_back("dev1", std::string("record"));
+    b.offsets.push_back({"dev1", "a/#", 1});
+    REQUIRE_FALSE(store.commit(b));
+  }
+  LmdbStore store({dir.path.string()});
+  auto q = store.read_queue("a/#", 0, 10);
+  REQUIRE(q.size() == 2);
+  CHECK(q[0]->payload == "one");
+  CHECK(q[1]->payload == "two");
+  CHECK(store.read_queue("a/#", 1, 10).size() == 1);
+  CHECK(store.read_queue("a/b", 0, 10).size() == 1);
+  CHECK(store.read_queue("a/", 0, 10).empty());  // a prefix of a queue name is another queue
+  CHECK(store.load_retained().size() == 1);
+  CHECK(store.load_sessions().size() == 1);
+  CHECK(store.load_offsets("dev1").at("a/#") == 1);
+  CHECK(store.max_sequence() == 2);
+
+  WriteBatch drop;
+  drop.dropped_queues.push_back("a/#");
+  drop.sessions.emplace_back("dev1", std::nullopt);  // ends the session: offsets go too
+  drop.retained.emplace_back("a/b", nullptr);
+  REQUIRE_FALSE(store.commit(drop));
+  CHECK(store.read_queue("a/#", 0, 10).empty());
+  CHECK(store.read_queue("a/b", 0, 10).size() == 1);
+  CHECK(store.load_offsets("dev1").empty());
+  CHECK(store.load_retained().empty());
+}
+
+TEST_CASE("store grows its map instead of failing when full") {
+  TempDir dir;
+  LmdbStore store({dir.path.string(), Durability::os, std::size_t(1) << 20});
+  std::string big(64 * 1024, 'x');
+  for (std::uint64_t i = 1; i <= 64; ++i) {  // 4 MiB into a 1 MiB map
+    WriteBatch b;
+    b.appends.push_back({make(i, "t", big), {"t"}});
+    REQUIRE_FALSE(store.commit(b));
+  }
+  CHECK(store.map_bytes() > (std::size_t(1) << 20));
+  CHECK(store.read_queue("t", 0, 100).size() == 64);
+}
+
+TEST_CASE("store refuses a data directory of another schema version") {
+  TempDir dir;
+  { LmdbStore store({dir.path.string()}); }
+  {
+    // Rewrite the schema version as a future build would.
+    MDB_env* env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    REQUIRE(mdb_env_open(env, dir.path.c_str(), 0, 0640) == 0);
+    MDB_txn* txn;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    MDB_dbi meta;
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    std::string key = "schema_version", value = "999";
+    MDB_val k{key.size(), key.data()}, v{value.size(), value.data()};
+    mdb_put(txn, meta, &k, &v, 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+  }
+  CHECK_THROWS_AS(LmdbStore({dir.path.string()}), StoreOpenError);
+}
+
+TEST_CASE("store refuses a corrupt file with a clear error") {
+  TempDir dir;
+  fs::create_directories(dir.path);
+  std::ofstream(dir.path / "data.mdb") << std::string(8192, 'z');
+  try {
+    LmdbStore store({dir.path.string()});
+    FAIL("opened a corrupt store");
+  } catch (const StoreOpenError& e) {
+    CHECK(std::string(e.what()).find(dir.path.string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("queue cache serves its tail and reads older persisted entries through the store") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  tidegate::cache::QueueCache cache(store, 4);
+  cache.create_queue("q", 0);
+  WriteBatch b;
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+    auto m = make(seq, "q", "m" + std::to_string(seq), seq % 2 ? 1 : 0);  // odd ones persisted
+    if (m->qos) b.appends.push_back({m, {"q"}});
+    cache.append("q", m);
+  }
+  REQUIRE_FALSE(store.commit(b));
+  auto stats = cache.stats();
+  CHECK(stats.entries == 4);  // bounded tail: 7..10
+
+  // Tail hit: no store involved, pointers shared.
+  auto tail = cache.pull("q", 8, 10);
+  REQUIRE(tail.size() == 2);
+  CHECK(tail[0]->seq == 9);
+  // Older than the tail: persisted entries (odd) from the store, then the tail.
+  auto old = cache.pull("q", 0, 100);
+  std::vector<std::uint64_t> seqs;
+  for (auto& m : old) seqs.push_back(m->seq);
+  CHECK(seqs == std::vector<std::uint64_t>{1, 3, 5});
+  auto rest = cache.pull("q", 5, 100);
+  seqs.clear();
+  for (auto& m : rest) seqs.push_back(m->seq);
+  CHECK(seqs == std::vector<std::uint64_t>{7, 8, 9, 10});
+  CHECK(cache.pull("unknown", 0, 10).empty());
+}

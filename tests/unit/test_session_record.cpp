@@ -1,0 +1,55 @@
+#include <doctest/doctest.h>
+
+#include "gateway/session.hpp"
+
+using namespace tidegate;
+
+TEST_CASE("session record round-trips subscriptions, QoS 2 state and a pending will") {
+  Session s("dev1", mqtt::ProtocolVersion::v5);
+  s.expiry_interval = 3600;
+  s.subscriptions["a/+"] = Subscription{"a/+", "a/+", {1, true, true, 2, 7}};
+  s.subscriptions["$share/g/x"] = Subscription{"$share/g/x", std::string("$share/g/x\0dev1", 15), {2}};
+  s.qos2_incoming = {5, 9};
+  mqtt::Will w;
+  w.topic = "dead/dev1";
+  w.payload = std::string("\0gone", 5);
+  w.qos = 1;
+  w.properties.will_delay_interval = 30;
+  w.properties.user_properties = {{"k", "v"}};
+  s.pending_will = PendingWill{w, 12345};
+  auto back = decode_session_record("dev1", encode_session_record(s));
+  REQUIRE(back);
+  CHECK(back->expiry_interval == 3600);
+  REQUIRE(back->subscriptions.size() == 2);
+  const auto& a = back->subscriptions.at("a/+");
+  CHECK(a.options.qos == 1);
+  CHECK(a.options.no_local);
+  CHECK(a.options.retain_handling == 2);
+  CHECK(a.options.subscription_id == 7u);
+  CHECK(back->subscriptions.at("$share/g/x").queue.size() == 15);
+  CHECK(back->qos2_incoming == std::set<std::uint16_t>{5, 9});
+  REQUIRE(back->pending_will);
+  CHECK(back->pending_will->will.payload == w.payload);
+  CHECK(back->pending_will->publish_at_ms == 12345);
+  CHECK(back->pending_will->will.properties.user_properties.size() == 1);
+  CHECK_FALSE(decode_session_record("dev1", "{\"v\": 2}"));
+  CHECK_FALSE(decode_session_record("dev1", "garbage"));
+}
+
+TEST_CASE("committed offset is the contiguous acknowledged prefix") {
+  Session s("dev1", mqtt::ProtocolVersion::v311);
+  s.cursors["q"].position = 10;
+  auto msg = [](std::uint64_t seq) {
+    auto m = std::make_shared<store::Message>();
+    m->seq = seq;
+    return m;
+  };
+  s.inflight.push_back({s.allocate_packet_id(), msg(7), 1, false, false, {"q"}, {}});
+  s.inflight.push_back({s.allocate_packet_id(), msg(9), 2, false, false, {"q"}, {}});
+  CHECK(s.committed("q") == 6);
+  s.erase_inflight(1);
+  CHECK(s.committed("q") == 8);
+  s.inflight.front().pubrec_received = true;  // QoS 2 received by the client
+  CHECK(s.committed("q") == 10);
+  CHECK(s.allocate_packet_id() == 3);
+}
