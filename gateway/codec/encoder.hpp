@@ -1,0 +1,32 @@
+// Encoding of packets to bytes. Pure; usable from any thread.
+//
+// The encoder trusts its caller (the broker) for protocol rules and only
+// shapes the packet for the version: v3/v4 encoding writes no properties and
+// ignores v5-only fields; properties not allowed in the packet type are
+// omitted. Misuse that cannot be put on the wire throws: std::length_error
+// for a string over 65535 bytes or a packet over the 268435455-byte remaining
+// length, std::invalid_argument for QoS 3, AUTH before v5, or a CONNECT with a
+// password but no user name before v5.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "gateway/codec/packet.hpp"
+
+namespace tidegate::mqtt {
+
+// Appends the complete packet (fixed header included) to out. CONNECT is
+// encoded with its own `version` field; `version` is ignored for it.
+// v5 PUBACK/PUBREC/PUBREL/PUBCOMP with reason 0 and no properties use the
+// 2-byte short form; DISCONNECT and AUTH with reason 0 and no properties use
+// the zero-length form.
+void encode(const Packet& packet, ProtocolVersion version, std::string& out);
+
+// Size a PUBLISH would take, to honour a client's Maximum Packet Size before sending.
+std::size_t encoded_size(const Publish& publish, ProtocolVersion version);
+
+// Addition: size encode() would append for any packet.
+std::size_t encoded_size(const Packet& packet, ProtocolVersion version);
+
+}  // namespace tidegate::mqtt

@@ -1,0 +1,57 @@
+// Incremental framing of an MQTT byte stream: collects socket reads and hands
+// out one complete packet (fixed header + body) at a time. No I/O; one
+// FrameReader per connection, used from the connection's thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace tidegate::mqtt {
+
+class FrameReader {
+ public:
+  // max_packet_size: largest total packet size accepted, fixed header included
+  // (MQTT 5 Maximum Packet Size semantics). 0 means no limit beyond the
+  // protocol's own (remaining length <= 268435455).
+  explicit FrameReader(uint32_t max_packet_size);
+  void set_max_packet_size(uint32_t max_packet_size);
+  uint32_t max_packet_size() const { return max_packet_size_; }  // addition
+
+  // Writable space for a socket read of up to n bytes; valid until the next
+  // call to any non-const member. Invalidates the span of the last frame.
+  std::span<uint8_t> prepare(std::size_t n);
+  // n bytes were written into prepare()'s span (n <= the size asked for).
+  void commit(std::size_t n);
+  // Copies bytes in (prepare + memcpy + commit); convenience for tests.
+  void append(std::span<const uint8_t> bytes);
+
+  struct Frame {
+    uint8_t first_byte;
+    std::span<const uint8_t> body;  // variable header + payload
+    std::size_t total_size;         // fixed header + body
+  };
+  enum class Status { frame, need_more, malformed_remaining_length, packet_too_large };
+
+  // Next complete frame; the span stays valid until the next call to
+  // next()/prepare()/append(). malformed_remaining_length (more than four
+  // bytes, or a non-minimal encoding) and packet_too_large are reported as
+  // soon as the fixed header shows them, before the body arrives, and are
+  // sticky: the stream cannot be resynchronised, the connection must close.
+  Status next(Frame& out);
+
+  // Bytes received and not yet returned as a frame.
+  std::size_t buffered() const;
+
+ private:
+  void compact();
+
+  std::vector<uint8_t> buf_;
+  std::size_t begin_ = 0;     // first byte not yet handed out
+  std::size_t end_ = 0;       // one past the last committed byte
+  std::size_t prepared_ = 0;  // size of the span prepare() last returned
+  uint32_t max_packet_size_;
+};
+
+}  // namespace tidegate::mqtt
