@@ -16,6 +16,7 @@ Markers:
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -204,8 +205,10 @@ def make_broker(tmp_path, request):
         if b.proc is not None and b.proc.poll() is not None:
             crashed.append("broker pid %d exited with %s during the test:\n%s"
                            % (b.proc.pid, b.proc.returncode, b.log_tail()))
+        # Cleanup only: SIGKILL by PID.  Orderly SIGTERM shutdown is tested where it matters
+        # (restart tests, test_sigterm_*), so a slow drain does not slow every test.
         try:
-            b.stop()
+            b.stop(kill=True)
         except AssertionError as exc:
             crashed.append(str(exc))
     if crashed:
@@ -232,7 +235,7 @@ def version(request):
 @pytest.fixture
 def uid(request):
     """A per-test prefix for client ids and topics, so tests never collide."""
-    name = request.node.name.replace("[", "-").replace("]", "")
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name.replace("[", "-").replace("]", ""))
     return "%s-%d" % (name[:40], os.getpid())
 
 

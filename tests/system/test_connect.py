@@ -174,12 +174,18 @@ def test_will_published_on_keep_alive_timeout(broker, version, uid):
     dead.expect_closed(timeout=2.0)
 
 
-def test_sigterm_exits_zero(broker, uid):
-    """SIGTERM drains and exits 0 (operator contract, DESIGN §6)."""
+def test_sigterm_exits_zero_promptly(broker, uid):
+    """SIGTERM drains and exits 0 (operator contract, DESIGN §6), without lingering on
+    connections that are already gone."""
+    gone = m.connect(broker.host, broker.port, uid + "-gone", 4)
+    gone.disconnect()
     c = m.connect(broker.host, broker.port, uid, 4)
+    start = time.monotonic()
     status = broker.stop()
+    elapsed = time.monotonic() - start
     assert status == 0
     c.expect_closed(timeout=1.0)
+    assert elapsed < SHUTDOWN_BOUND, "SIGTERM took %.2fs with one idle client" % elapsed
 
 
 @pytest.mark.tidegate_only(reason="DESIGN §6: SIGTERM sends DISCONNECT; the spec leaves it optional")
@@ -191,3 +197,19 @@ def test_sigterm_sends_disconnect_server_shutting_down(broker, uid):
 
 
 STOP_GRACE = 5.0
+SHUTDOWN_BOUND = 1.0  # seconds from SIGTERM to exit with one idle client and nothing in flight
+
+
+@pytest.mark.broker_config(allow_anonymous=False)
+def test_anonymous_refused_when_not_allowed(broker, version, uid):
+    """Contract assumed here: an explicit "allow_anonymous": false refuses anonymous clients on
+    every listener, loopback included (DESIGN §6 only says loopback is allowed *by default*).
+    A CONNECT without credentials is refused with a failure CONNACK
+    (3.1.1: 0x05 not authorized; 5.0: 0x87 not authorized or 0x86 bad user name or password),
+    then the connection is closed [MQTT-3.2.2-5 / 3.2.2-7]."""
+    c = broker.client(version)
+    ack = c.connect(uid, expect_success=False)
+    allowed = (0x05,) if version == 4 else (0x86, 0x87)
+    assert ack.reason_code in allowed, ack
+    assert not ack.session_present
+    c.expect_closed()

@@ -163,14 +163,14 @@ def test_acl_denied_publish(broker, version, uid):
 @pytest.mark.tidegate_only(reason="mosquitto's ACL file cannot deny publish and subscribe separately")
 @pytest.mark.broker_config(acl_deny=ACL)
 def test_acl_access_kinds(broker, version, uid):
-    denied = m.RC_NOT_AUTHORIZED if version == 5 else 0x80
-    c = broker.connect(uid, version)
-    assert c.subscribe([("nopub/" + uid, 1), ("nosub/" + uid, 1)]).reason_codes == [1, denied]
-    other = broker.connect(uid + "-o", version)
-    assert other.publish("nopub/" + uid, b"x", qos=1).reason_code == (m.RC_NOT_AUTHORIZED if version == 5 else 0)
-    assert other.publish("nosub/" + uid, b"y", qos=1).reason_code < 0x80
-    watcher = broker.connect(uid + "-w", version)
-    watcher.subscribe("nopub/" + uid, qos=1)
-    other.publish("nopub/" + uid, b"dropped", qos=1)
-    other.publish("nosub/" + uid, b"fine", qos=1)
-    assert payloads(c.publishes_until(b"fine")) == [b"fine"]
+    """"publish" denies publishing only, "subscribe" denies subscribing only."""
+    denied_sub = m.RC_NOT_AUTHORIZED if version == 5 else 0x80
+    denied_pub = m.RC_NOT_AUTHORIZED if version == 5 else 0
+    reader = broker.connect(uid + "-r", version)
+    assert reader.subscribe([("nopub/" + uid, 1), ("nosub/" + uid, 1), ("open/" + uid, 1)]
+                            ).reason_codes == [1, denied_sub, 1]
+    writer = broker.connect(uid + "-w", version)
+    assert writer.publish("nopub/" + uid, b"dropped", qos=1).reason_code == denied_pub
+    assert writer.publish("nosub/" + uid, b"allowed", qos=1).reason_code < 0x80
+    writer.publish("open/" + uid, b"sentinel", qos=1)
+    assert payloads(reader.publishes_until(b"sentinel")) == [b"sentinel"]

@@ -78,7 +78,8 @@ CASES = {
                              EITHER, (4, 5), {}),
     "unsubscribe-no-filters": (lambda v, u: m.packet(m.UNSUBSCRIBE, 2, b"\x00\x01" + (b"\x00" if v == 5 else b"")),
                                EITHER, (4, 5), {}),
-    "subscribe-requested-qos-3": (lambda v, u: _sub("a/" + u, 3, version=v), MALFORMED, (4, 5), {}),
+    # 5.0 §3.8.3.1 calls Maximum QoS 3 a Protocol Error; reserved option bits are Malformed.
+    "subscribe-requested-qos-3": (lambda v, u: _sub("a/" + u, 3, version=v), PROTOCOL, (4, 5), {}),
     "subscribe-reserved-option-bits": (lambda v, u: _sub("a/" + u, 0xC1, version=v), MALFORMED, (4, 5), {}),
     "subscribe-retain-handling-3": (lambda v, u: _sub("a/" + u, 0x31, version=5), PROTOCOL, (5,), {}),
     "shared-subscription-no-local": (lambda v, u: _sub("$share/g/a/" + u, 0x05, version=5), PROTOCOL, (5,), {}),
@@ -106,6 +107,7 @@ for name in ("remaining-length-5-bytes", "pubrel-flags-0", "user-property-null-c
     CASES[name][3].update(NO_DISCONNECT)
 CASES["pingreq-flags-1"][3].update({4: RESERVED_FLAGS, 5: RESERVED_FLAGS})
 CASES["subscribe-retain-handling-3"][3][5] = "answers 0x81; §3.8.3.1 calls Retain Handling 3 a Protocol Error (0x82)"
+CASES["subscribe-requested-qos-3"][3][5] = "answers 0x81; §3.8.3.1 calls Maximum QoS 3 a Protocol Error (0x82)"
 CASES["subscription-identifier-zero"][3][5] = "answers 0x81; §3.8.2.1.2 calls a Subscription Identifier of 0 a Protocol Error (0x82)"
 CASES["shared-subscription-no-local"][3][5] = "grants No Local on a shared subscription [MQTT-3.8.3-4]"
 CASES["subscription-identifier-from-client"][3][5] = \

@@ -312,3 +312,37 @@ def test_v5_publisher_to_v311_subscriber_and_back(broker, uid):
     got = new.publishes_until(b"from4")
     assert payloads(got) == [b"from5", b"from4"]
     assert got[0].props.get("user_property") == [("k", "v")]
+
+
+@pytest.mark.broker_config(workers=2)
+def test_fan_out_across_workers(broker, version, uid):
+    """Subscribers spread over the worker threads each get every message, in order."""
+    topic = "fan/" + uid
+    subs = []
+    for i in range(12):
+        s = broker.connect("%s-s%d" % (uid, i), version)
+        s.subscribe(topic if i % 2 else "fan/+", qos=1 + i % 2)
+        subs.append(s)
+    pub = broker.connect(uid + "-p", version)
+    sent = [b"f%d" % i for i in range(10)]
+    for payload in sent:
+        pub.publish(topic, payload, qos=1)
+    for s in subs:
+        assert payloads(s.publishes_until(sent[-1])) == sent
+
+
+@pytest.mark.broker_config(workers=2)
+def test_repeated_takeover_across_workers(broker, version, uid):
+    """Each new connection with the same client id replaces the previous one, whichever worker
+    owns it; the last one keeps working."""
+    topic = "tkrep/" + uid
+    conns = []
+    for _ in range(5):
+        c = broker.connect(uid, version)
+        if conns:
+            conns[-1].expect_closed()
+        conns.append(c)
+    last = conns[-1]
+    last.subscribe(topic, qos=1)
+    last.publish(topic, b"still-here", qos=1)
+    assert last.expect_packet(m.PUBLISH).payload == b"still-here"
