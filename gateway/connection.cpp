@@ -83,7 +83,20 @@ asio::awaitable<void> Connection::read_loop() {
         protocol_error(ReasonCode::packet_too_large, "packet larger than max_packet_size");
         co_return;
       }
+      if (state_ == State::awaiting_connect && (frame.first_byte >> 4) != 1) {
+        // MQTT-3.1.0-1: anything but CONNECT first closes without an answer.
+        log::info(describe() + ": first packet is not CONNECT");
+        close(std::nullopt, false);
+        co_return;
+      }
       auto result = mqtt::decode(frame, version_);
+      if (!result.ok() && state_ == State::awaiting_connect) {
+        // Answer a bad CONNECT in the client's own protocol version when it said one we speak.
+        if (auto* c = std::get_if<mqtt::Connect>(&result.packet)) {
+          auto level = static_cast<int>(c->version);
+          if (level >= 3 && level <= 5) version_ = c->version;
+        }
+      }
       if (!result.ok()) {
         protocol_error(result.error, result.detail);
         co_return;

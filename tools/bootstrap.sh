@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what tidegate needs to build (and, with "test", to run its tests) on
+# Debian 12, as root. Does nothing for packages already installed.
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev liblmdb-dev nlohmann-json3-dev doctest-dev)
+if [ "${1:-}" = "test" ]; then
+  packages+=(mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
