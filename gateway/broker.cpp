@@ -53,7 +53,6 @@ Broker::~Broker() = default;
 
 void Broker::restore_sessions() {
   auto now = store::wall_clock_ms();
-  std::uint64_t start = store_->max_sequence();
   std::size_t restored = 0;
   for (auto& [client_id, record] : store_->load_sessions()) {
     auto decoded = decode_session_record(client_id, record);
@@ -73,7 +72,9 @@ void Broker::restore_sessions() {
     for (const auto& [filter, sub] : session->subscriptions) {
       auto& cursor = session->cursors[sub.queue];
       auto it = offsets.find(sub.queue);
-      cursor.position = cursor.saved = it != offsets.end() ? it->second : start;
+      // No stored offset (a crash between SUBACK and its offset write): read the
+      // queue from its start, at least once rather than not at all.
+      cursor.position = cursor.saved = it != offsets.end() ? it->second : 0;
       ingest_->subscribe(client_id, filter, false, [](Ingest::SubscribeResult) {});
       if (!parse_shared(filter).group.empty()) ingest_->set_member_online(client_id, filter, false);
     }
@@ -131,7 +132,9 @@ int Broker::run() {
   }
   log::info(std::string("tidegate ready: data_dir ") + config_.data_dir + ", durability " +
             (config_.fsync ? "fsync" : "os") + ", " + std::to_string(workers_.size()) + " worker(s), anonymous " +
-            (config_.allow_anonymous ? "allowed from anywhere" : "allowed from loopback only"));
+            (!config_.allow_anonymous   ? "allowed from loopback only"
+             : *config_.allow_anonymous ? "allowed from anywhere"
+                                        : "refused"));
 
   sweep_timer_ = std::make_unique<asio::steady_timer>(main_io_);
   schedule_sweep();

@@ -30,7 +30,9 @@ struct AclDenyRule {
 struct Config {
   std::string data_dir = "./tidegate-data";
   bool fsync = false;                        // "durability": "os" | "fsync"
-  bool allow_anonymous = false;              // beyond loopback; loopback is always allowed
+  // Unset: anonymous clients from loopback only (DESIGN §6). true: from
+  // anywhere. false: from nowhere (credentials required; issue 4).
+  std::optional<bool> allow_anonymous;
   std::optional<std::uint16_t> max_keepalive;  // announced as Server Keep Alive
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
   unsigned workers = 0;                      // 0: one per core

@@ -151,8 +151,8 @@ void Connection::finish_close() {
 void Connection::wake_writer() {
   if (writer_active_) return;
   if (out_.empty() && state_ != State::closing) return;
-  asio::co_spawn(worker_.io(), write_loop(), asio::detached);
   writer_active_ = true;
+  asio::co_spawn(worker_.io(), write_loop(), asio::detached);
 }
 
 void Connection::send(const mqtt::Packet& packet) {
@@ -251,15 +251,16 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   if (previous == State::connected || (previous == State::awaiting_session && session_))
     detach_session(publish_will);
   // A claim still in progress gets its session handed to us later; we pass it on then.
-  if (!writer_active_) {
-    asio::co_spawn(worker_.io(), write_loop(), asio::detached);
-    writer_active_ = true;
-  }
-  // A peer that does not read cannot hold the socket open: bounded flush.
+  // A peer that does not read cannot hold the socket open: bounded flush. The
+  // deadline is armed first because the writer may finish (and cancel it) inline.
   close_deadline_.expires_after(std::chrono::seconds(2));
   close_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->finish_close();
   });
+  if (!writer_active_) {
+    writer_active_ = true;
+    asio::co_spawn(worker_.io(), write_loop(), asio::detached);
+  }
 }
 
 void Connection::shut_down_by_server() { close(ReasonCode::server_shutting_down, true); }

@@ -57,8 +57,12 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   boost::system::error_code ec;
   auto peer = socket_.remote_endpoint(ec);
   bool loopback = !ec && peer.address().is_loopback();
-  if (!loopback && !broker_.config.allow_anonymous)
-    return refuse_connect(ReasonCode::not_authorized, "anonymous access is allowed from loopback only");
+  // No credential store exists yet (issue 4), so every client is anonymous here.
+  bool anonymous_ok = broker_.config.allow_anonymous.value_or(loopback);
+  if (!anonymous_ok)
+    return refuse_connect(ReasonCode::not_authorized, broker_.config.allow_anonymous
+                                                          ? "anonymous access is not allowed"
+                                                          : "anonymous access is allowed from loopback only");
 
   if (client_id_.empty()) {
     // MQTT-3.1.3-8: an empty id needs a clean session in 3.1.1; 3.1 forbids it.

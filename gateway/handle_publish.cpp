@@ -25,6 +25,8 @@ bool Connection::denied(std::string_view name, bool subscribe) const {
 
 void Connection::handle_publish(mqtt::Publish&& p) {
   Metrics::add(broker_.metrics.publish_received);
+  if (!p.properties.subscription_identifiers.empty())  // MQTT-3.3.4-6: server to client only
+    return protocol_error(ReasonCode::protocol_error, "subscription identifier in a client PUBLISH");
   if (v5() && p.properties.topic_alias) {
     std::uint16_t alias = *p.properties.topic_alias;
     if (alias == 0 || alias > broker_.config.topic_alias_maximum)

@@ -22,7 +22,7 @@ void Connection::start_reading(const std::string& queue, std::uint64_t after) {
   auto [cursor, created] = session_->cursors.try_emplace(queue);
   if (created) {
     cursor->second.position = after;
-    cursor->second.saved = 0;  // written by the next save_offsets()
+    cursor->second.saved = kNeverSaved;  // so the next save_offsets() writes it
     dirty_offsets_.push_back(queue);
   }
   cursor->second.announced = UINT64_MAX;

@@ -36,6 +36,9 @@ struct Subscription {
   SubscriptionOptions options;
 };
 
+// QueueCursor::saved before the first write of a new subscription's offset.
+inline constexpr std::uint64_t kNeverSaved = UINT64_MAX;
+
 struct QueueCursor {
   std::uint64_t position = 0;  // last sequence taken from the queue
   std::uint64_t saved = 0;     // last committed offset written to the store
@@ -62,7 +65,7 @@ struct PendingWill {
 
 class Session {
  public:
-  Session(std::string client_id, mqtt::ProtocolVersion version) : client_id_(std::move(client_id)), version(version) {}
+  Session(std::string client_id, mqtt::ProtocolVersion version) : version(version), client_id_(std::move(client_id)) {}
 
   const std::string& client_id() const { return client_id_; }
   bool persistent() const { return expiry_interval > 0; }

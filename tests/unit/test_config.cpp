@@ -23,7 +23,7 @@ TEST_CASE("empty config gives the embedded defaults") {
   CHECK(c.data_dir == "./tidegate-data");
   REQUIRE(c.listeners.size() == 1);
   CHECK(c.listeners[0].port == 1883);
-  CHECK_FALSE(c.allow_anonymous);
+  CHECK_FALSE(c.allow_anonymous.has_value());  // loopback only
   CHECK_FALSE(c.fsync);
 }
 
@@ -32,7 +32,7 @@ TEST_CASE("contract keys parse") {
     "max_keepalive": 60, "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": 1884}],
     "acl_deny": [{"filter": "secret/#", "access": "subscribe"}]})");
   CHECK(c.fsync);
-  CHECK(c.allow_anonymous);
+  CHECK(c.allow_anonymous == true);
   CHECK(c.max_keepalive == 60);
   CHECK(c.listeners[0].port == 1884);
   REQUIRE(c.acl_deny.size() == 1);
