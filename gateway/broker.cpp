@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "gateway/connection.hpp"
+#include "gateway/inflight_record.hpp"
 #include "gateway/log.hpp"
 #include "gateway/message_builder.hpp"
 #include "gateway/session_end.hpp"
@@ -72,12 +73,29 @@ void Broker::restore_sessions() {
     for (const auto& [filter, sub] : session->subscriptions) {
       auto& cursor = session->cursors[sub.queue];
       auto it = offsets.find(sub.queue);
-      // No stored offset (a crash between SUBACK and its offset write): read the
-      // queue from its start, at least once rather than not at all.
+      // The stored offset is the last sequence taken from the queue (what was
+      // taken but not acknowledged is in the inflight table). None stored (a
+      // crash between SUBACK and its first write): read the queue from its
+      // start, at least once rather than not at all.
       cursor.position = cursor.saved = it != offsets.end() ? it->second : 0;
       ingest_->subscribe(client_id, filter, false, [](Ingest::SubscribeResult) {});
       if (!parse_shared(filter).group.empty()) ingest_->set_member_online(client_id, filter, false);
     }
+    // Messages sent but not acknowledged before the stop go out again with
+    // their original packet ids (MQTT-4.4.0-1).
+    for (auto& [packet_id, bytes] : store_->load_inflight(client_id)) {
+      auto decoded_inflight = decode_inflight_record(packet_id, bytes);
+      if (!decoded_inflight) {
+        log::warn("session '" + client_id + "': unreadable inflight record for packet id " +
+                  std::to_string(packet_id) + ", skipped");
+        continue;
+      }
+      auto& inflight = decoded_inflight->inflight;
+      if (!inflight.message) inflight.message = store_->read_message(decoded_inflight->seq);
+      if (inflight.message) session->inflight.push_back(std::move(inflight));
+    }
+    std::sort(session->inflight.begin(), session->inflight.end(),
+              [](const auto& a, const auto& b) { return a.message->seq < b.message->seq; });
     registry_->park(std::move(session));
     ++restored;
   }

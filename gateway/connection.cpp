@@ -111,7 +111,7 @@ asio::awaitable<void> Connection::read_loop() {
       }
       if (state_ == State::closing || state_ == State::closed) co_return;
     }
-    save_offsets();
+    flush_progress();
   }
 }
 

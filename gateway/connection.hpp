@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,7 +85,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
                     std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   void handle_ack(const mqtt::PubResponse& ack);
   void resend_inflight();
-  void save_offsets();
+  // Persistent sessions: writes changed queue positions and inflight records
+  // in one transaction; PUBLISH bytes held behind it go out once it commits.
+  void flush_progress();
+  void release_held();
   std::size_t window() const;
 
   BrokerContext& broker_;
@@ -122,6 +126,12 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
   std::uint16_t next_outbound_alias_ = 1;
   std::vector<std::string> dirty_offsets_;
+  Ingest::SessionProgress progress_;
+  // PUBLISH bytes of a persistent session waiting for their inflight records
+  // to commit, so a crash can never resend a message under another packet id.
+  std::string held_;
+  std::deque<std::size_t> hold_chunks_;  // bytes released by each pending commit, in order
+  std::size_t chunked_bytes_ = 0;
 };
 
 }  // namespace tidegate

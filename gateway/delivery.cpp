@@ -4,6 +4,8 @@
 // and sends within its inflight window and output-byte bound. Worker thread.
 #include <boost/asio/post.hpp>
 
+#include "gateway/inflight_record.hpp"
+
 #include "gateway/codec/encoder.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/message_builder.hpp"
@@ -42,12 +44,19 @@ void Connection::schedule_delivery() {
 void Connection::deliver() {
   delivery_scheduled_ = false;
   if (state_ != State::connected || !session_) return;
-  for (int turn = 0; turn < kDeliveriesPerTurn; ++turn) {
+  bool more = true;
+  for (int turn = 0; turn < kDeliveriesPerTurn && more; ++turn) {
     // Bounded output: stop here; the writer reschedules when it has drained.
-    if (out_.size() >= broker_.config.max_output_bytes) return;
+    if (out_.size() + held_.size() >= broker_.config.max_output_bytes) {
+      more = false;
+      break;
+    }
     if (!session_->retained_pending.empty()) {
       auto& [message, options] = session_->retained_pending.front();
-      if (options.qos > 0 && message->qos > 0 && session_->inflight.size() >= window()) return;
+      if (options.qos > 0 && message->qos > 0 && session_->inflight.size() >= window()) {
+        more = false;
+        break;
+      }
       auto m = std::move(message);
       auto opts = options;
       session_->retained_pending.pop_front();
@@ -57,9 +66,10 @@ void Connection::deliver() {
         send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-8
       continue;
     }
-    if (!deliver_one()) return;
+    more = deliver_one();
   }
-  schedule_delivery();
+  flush_progress();
+  if (more) schedule_delivery();  // yield the worker, then go on
 }
 
 bool Connection::deliver_one() {
@@ -99,6 +109,7 @@ bool Connection::deliver_one() {
     if (c.prefetch.empty() || c.prefetch.front()->seq != next) continue;
     c.prefetch.pop_front();
     c.position = next;
+    dirty_offsets_.push_back(queue);
   }
   if (!wanted) {
     Metrics::add(broker_.metrics.dropped_no_local);
@@ -134,12 +145,19 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
       outbound_aliases_.emplace(publish.topic, next_outbound_alias_++);
     }
   }
+  bool durable = session_->persistent();
   if (qos > 0) {
     publish.packet_id = session_->allocate_packet_id();
     session_->inflight.push_back(
         InflightMessage{publish.packet_id, message, qos, retain, false, std::move(queues), std::move(subscription_ids)});
+    if (durable) progress_.inflight.emplace_back(publish.packet_id, encode_inflight_record(session_->inflight.back()));
   }
-  send(publish);
+  if (durable && (qos > 0 || !held_.empty())) {
+    // Behind the commit of its inflight record; QoS 0 keeps its place in line.
+    mqtt::encode(publish, version_, held_);
+  } else {
+    send(publish);
+  }
   Metrics::add(broker_.metrics.publish_sent);
   return true;
 }
@@ -165,10 +183,14 @@ void Connection::resend_inflight() {
 
 void Connection::handle_ack(const mqtt::PubResponse& ack) {
   InflightMessage* m = session_->find_inflight(ack.packet_id);
+  bool durable = session_->persistent();
+  auto finished = [&] {
+    for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
+    if (durable) progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
+  };
   switch (ack.type) {
     case PacketType::puback:
-      if (m && m->qos == 1)
-        for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
+      if (m && m->qos == 1) finished();
       break;
     case PacketType::pubrec: {
       mqtt::PubResponse rel;
@@ -180,17 +202,17 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
         break;
       }
       if (v5() && ack.reason_code >= 0x80) {
-        // MQTT-4.3.3: a failure PUBREC ends the exchange.
-        for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
+        finished();  // MQTT-4.3.3: a failure PUBREC ends the exchange
         break;
       }
-      m->pubrec_received = true;  // the client owns it now: the offset may move
+      m->pubrec_received = true;  // the client owns it now: after a restart, PUBREL is resent
       for (auto& q : m->queues) dirty_offsets_.push_back(q);
+      if (durable) progress_.inflight.emplace_back(ack.packet_id, encode_inflight_record(*m));
       send(rel);
       break;
     }
     case PacketType::pubcomp:
-      if (m && m->pubrec_received) session_->erase_inflight(ack.packet_id);
+      if (m && m->pubrec_received) finished();
       break;
     default:
       break;
@@ -198,26 +220,41 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
   schedule_delivery();
 }
 
-void Connection::save_offsets() {
-  if (dirty_offsets_.empty()) return;
+void Connection::flush_progress() {
   if (!session_ || !session_->persistent()) {
     dirty_offsets_.clear();
     return;
   }
   std::sort(dirty_offsets_.begin(), dirty_offsets_.end());
   dirty_offsets_.erase(std::unique(dirty_offsets_.begin(), dirty_offsets_.end()), dirty_offsets_.end());
-  std::vector<std::pair<std::string, std::uint64_t>> changed;
   for (const auto& queue : dirty_offsets_) {
     auto it = session_->cursors.find(queue);
-    if (it == session_->cursors.end()) continue;
-    std::uint64_t committed = session_->committed(queue);
-    if (committed != it->second.saved) {
-      it->second.saved = committed;
-      changed.emplace_back(queue, committed);
-    }
+    if (it == session_->cursors.end() || it->second.position == it->second.saved) continue;
+    it->second.saved = it->second.position;
+    progress_.offsets.emplace_back(queue, it->second.position);
   }
   dirty_offsets_.clear();
-  if (!changed.empty()) broker_.ingest.save_offsets(client_id_, std::move(changed));
+  if (progress_.empty()) return;
+  Ingest::Done done;
+  if (std::size_t bytes = held_.size() - chunked_bytes_) {
+    hold_chunks_.push_back(bytes);
+    chunked_bytes_ += bytes;
+    done = [self = shared_from_this()](std::error_code) {
+      boost::asio::post(self->worker_.io(), [self] { self->release_held(); });
+    };
+  }
+  broker_.ingest.save_progress(client_id_, std::exchange(progress_, {}), std::move(done));
+}
+
+void Connection::release_held() {
+  if (hold_chunks_.empty() || state_ != State::connected) return;
+  std::size_t n = hold_chunks_.front();
+  hold_chunks_.pop_front();
+  chunked_bytes_ -= n;
+  if (hold_chunks_.empty()) n = held_.size();  // the QoS 0 tail needs no commit of its own
+  out_.append(held_, 0, n);
+  held_.erase(0, n);
+  wake_writer();
 }
 
 }  // namespace tidegate

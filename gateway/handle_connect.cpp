@@ -158,6 +158,7 @@ void Connection::detach_session(bool publish_will) {
                   std::find(it->queues.begin(), it->queues.end(), sub.queue) != it->queues.end();
       if (mine) {
         seqs.push_back(it->message->seq);
+        if (session_->persistent()) progress_.inflight.emplace_back(it->packet_id, std::nullopt);
         it = session_->inflight.erase(it);
       } else {
         ++it;
@@ -166,7 +167,11 @@ void Connection::detach_session(bool publish_will) {
     if (!seqs.empty()) broker_.ingest.reoffer(client_id_, filter, std::move(seqs));
   }
   for (auto& [queue, cursor] : session_->cursors) dirty_offsets_.push_back(queue);
-  save_offsets();
+  flush_progress();
+  // Held bytes were never sent: the inflight entries go out again (DUP) on reconnect.
+  held_.clear();
+  hold_chunks_.clear();
+  chunked_bytes_ = 0;
 
   if (publish_will && session_->will) {
     std::uint32_t delay = session_->will->properties.will_delay_interval.value_or(0);

@@ -22,7 +22,7 @@ void Connection::start_reading(const std::string& queue, std::uint64_t after) {
   auto [cursor, created] = session_->cursors.try_emplace(queue);
   if (created) {
     cursor->second.position = after;
-    cursor->second.saved = kNeverSaved;  // so the next save_offsets() writes it
+    cursor->second.saved = kNeverSaved;  // so the next flush_progress() writes it
     dirty_offsets_.push_back(queue);
   }
   cursor->second.announced = UINT64_MAX;
@@ -75,7 +75,7 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
 
   // Completions come back in order: this one runs after all of the above.
   auto finish = on_worker([self, pending] {
-    self->save_offsets();
+    self->flush_progress();
     self->send(pending->ack);
     for (auto& r : pending->retained) self->session_->retained_pending.push_back(std::move(r));
     self->schedule_delivery();

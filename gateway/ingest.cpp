@@ -255,9 +255,11 @@ void Ingest::save_session(const std::string& client_id, std::optional<std::strin
   });
 }
 
-void Ingest::save_offsets(const std::string& client_id, std::vector<std::pair<std::string, std::uint64_t>> offsets) {
-  post([this, client_id, offsets = std::move(offsets)] {
-    for (auto& [queue, seq] : offsets) batch_.offsets.push_back({client_id, queue, seq});
+void Ingest::save_progress(const std::string& client_id, SessionProgress progress, Done done) {
+  post([this, client_id, progress = std::move(progress), done = std::move(done)]() mutable {
+    for (auto& [queue, seq] : progress.offsets) batch_.offsets.push_back({client_id, queue, seq});
+    for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
+    if (done) completions_.push_back(std::move(done));
   });
 }
 

@@ -91,9 +91,17 @@ class Ingest {
 
   void retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done);
 
-  // Persistence of sessions and offsets, batched with everything else.
+  // A persistent session's delivery progress, written in one transaction:
+  // queue positions and the inflight records they go with.
+  struct SessionProgress {
+    std::vector<std::pair<std::string, std::uint64_t>> offsets;             // queue -> position
+    std::vector<std::pair<std::uint16_t, std::optional<std::string>>> inflight;  // nullopt = erase
+    bool empty() const { return offsets.empty() && inflight.empty(); }
+  };
+
+  // Persistence of sessions and their progress, batched with everything else.
   void save_session(const std::string& client_id, std::optional<std::string> record, Done done = {});
-  void save_offsets(const std::string& client_id, std::vector<std::pair<std::string, std::uint64_t>> offsets);
+  void save_progress(const std::string& client_id, SessionProgress progress, Done done = {});
 
   // Runs `done` (on the ingest thread) after everything queued before it.
   void sync(std::function<void()> done);

@@ -39,6 +39,11 @@ std::string index_key(std::string_view queue, std::uint64_t seq) {
   return k;
 }
 // offsets key: u16 length, client id, queue name.
+std::string inflight_key(std::string_view client_id, std::uint16_t packet_id) {
+  std::string k = queue_prefix(client_id);
+  put_u16(k, packet_id);
+  return k;
+}
 std::string offset_key(std::string_view client_id, std::string_view queue) {
   std::string k = queue_prefix(client_id);
   k.append(queue);
@@ -142,6 +147,7 @@ void LmdbStore::open_tables() {
   open("retained", retained_);
   open("sessions", sessions_);
   open("offsets", offsets_);
+  open("inflight", inflight_);
 
   // Schema version: written on first open, checked on every later one.
   std::string_view key = "schema_version";
@@ -229,14 +235,21 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     rc = record ? put(sessions_, client_id, *record) : del(sessions_, client_id);
     if (rc) return make_lmdb_error(rc);
     if (record) continue;
-    // A session that ends takes its committed offsets with it.
-    Cursor c(txn, offsets_);
+    // A session that ends takes its offsets and inflight records with it.
     std::string prefix = queue_prefix(client_id);
-    MDB_val k = as_val(prefix), v;
-    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && as_view(k).starts_with(prefix);
-         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
-      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
-    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+    for (MDB_dbi dbi : {offsets_, inflight_}) {
+      Cursor c(txn, dbi);
+      MDB_val k = as_val(prefix), v;
+      for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && as_view(k).starts_with(prefix);
+           rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
+        if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
+      if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+    }
+  }
+  for (const auto& i : batch.inflight) {
+    std::string k = inflight_key(i.client_id, i.packet_id);
+    rc = i.record ? put(inflight_, k, *i.record) : del(inflight_, k);
+    if (rc) return make_lmdb_error(rc);
   }
   for (const auto& o : batch.offsets) {
     value.clear();
@@ -313,6 +326,28 @@ std::map<std::string, std::uint64_t> LmdbStore::load_offsets(const std::string& 
     if (v.mv_size == 8) out[std::string(key.substr(prefix.size()))] = get_u64_be(as_view(v));
   }
   return out;
+}
+
+std::vector<std::pair<std::uint16_t, std::string>> LmdbStore::load_inflight(const std::string& client_id) const {
+  std::vector<std::pair<std::uint16_t, std::string>> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), inflight_);
+  std::string prefix = queue_prefix(client_id);
+  MDB_val k = as_val(prefix), v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = as_view(k);
+    if (!key.starts_with(prefix) || key.size() != prefix.size() + 2) break;
+    auto id = static_cast<std::uint16_t>((static_cast<unsigned char>(key[prefix.size()]) << 8) |
+                                         static_cast<unsigned char>(key[prefix.size() + 1]));
+    out.emplace_back(id, std::string(as_view(v)));
+  }
+  return out;
+}
+
+MessagePtr LmdbStore::read_message(std::uint64_t seq) const {
+  ReadTxn txn(env_, resize_lock_);
+  return get_message(txn.get(), messages_, seq);
 }
 
 std::uint64_t LmdbStore::max_sequence() const {

@@ -8,7 +8,8 @@
 //
 // Tables: meta (schema version), messages (seq -> message), queue_index
 // (queue, seq -> ""), retained (topic -> message), sessions (client id ->
-// opaque record owned by the gateway), offsets (client id, queue -> seq).
+// opaque record owned by the gateway), offsets (client id, queue -> seq),
+// inflight (client id, packet id -> opaque record owned by the gateway).
 #include <lmdb.h>
 
 #include <cstdint>
@@ -59,10 +60,16 @@ struct WriteBatch {
   std::vector<std::pair<std::string, std::string>> erase_offsets;  // (client id, queue)
   std::vector<std::string> dropped_queues;                          // erase all index entries
   std::vector<std::pair<std::string, std::uint64_t>> queue_index_extra;  // (queue, existing seq): re-offer
+  struct Inflight {
+    std::string client_id;
+    std::uint16_t packet_id;
+    std::optional<std::string> record;  // nullopt = erase
+  };
+  std::vector<Inflight> inflight;
 
   bool empty() const {
     return appends.empty() && retained.empty() && sessions.empty() && offsets.empty() &&
-           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty();
+           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty() && inflight.empty();
   }
 };
 
@@ -92,6 +99,8 @@ class LmdbStore final : public QueueReader {
   std::vector<MessagePtr> load_retained() const;
   std::vector<std::pair<std::string, std::string>> load_sessions() const;
   std::map<std::string, std::uint64_t> load_offsets(const std::string& client_id) const;
+  std::vector<std::pair<std::uint16_t, std::string>> load_inflight(const std::string& client_id) const;
+  MessagePtr read_message(std::uint64_t seq) const;
   // The highest sequence mentioned anywhere (messages and committed offsets):
   // new sequences start above it so no offset can ever point past a reused one.
   std::uint64_t max_sequence() const;
@@ -106,7 +115,7 @@ class LmdbStore final : public QueueReader {
 
   StoreOptions options_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, messages_ = 0, queue_index_ = 0, retained_ = 0, sessions_ = 0, offsets_ = 0;
+  MDB_dbi meta_ = 0, messages_ = 0, queue_index_ = 0, retained_ = 0, sessions_ = 0, offsets_ = 0, inflight_ = 0;
   std::size_t map_bytes_ = 0;
   // Readers hold it shared for the length of a read transaction; growing the
   // map (mdb_env_set_mapsize) needs every transaction of the process closed.

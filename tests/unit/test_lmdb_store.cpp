@@ -74,6 +74,9 @@ TEST_CASE("store persists messages, queue index, retained, sessions and offsets 
     b.retained.emplace_back("a/b", make(1, "a/b", "one"));
     b.sessions.emplace_back("dev1", std::string("record"));
     b.offsets.push_back({"dev1", "a/#", 1});
+    b.inflight.push_back({"dev1", 7, std::string("rec7")});
+    b.inflight.push_back({"dev1", 300, std::string("rec300")});
+    b.inflight.push_back({"dev10", 7, std::string("other client")});
     REQUIRE_FALSE(store.commit(b));
   }
   LmdbStore store({dir.path.string()});
@@ -88,6 +91,13 @@ TEST_CASE("store persists messages, queue index, retained, sessions and offsets 
   CHECK(store.load_sessions().size() == 1);
   CHECK(store.load_offsets("dev1").at("a/#") == 1);
   CHECK(store.max_sequence() == 2);
+  auto inflight = store.load_inflight("dev1");
+  REQUIRE(inflight.size() == 2);
+  CHECK(inflight[0] == std::pair<std::uint16_t, std::string>{7, "rec7"});
+  CHECK(inflight[1].first == 300);
+  REQUIRE(store.read_message(2));
+  CHECK(store.read_message(2)->payload == "two");
+  CHECK_FALSE(store.read_message(99));
 
   WriteBatch drop;
   drop.dropped_queues.push_back("a/#");
@@ -97,6 +107,8 @@ TEST_CASE("store persists messages, queue index, retained, sessions and offsets 
   CHECK(store.read_queue("a/#", 0, 10).empty());
   CHECK(store.read_queue("a/b", 0, 10).size() == 1);
   CHECK(store.load_offsets("dev1").empty());
+  CHECK(store.load_inflight("dev1").empty());
+  CHECK(store.load_inflight("dev10").size() == 1);
   CHECK(store.load_retained().empty());
 }
 

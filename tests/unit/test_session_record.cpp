@@ -8,7 +8,7 @@ TEST_CASE("session record round-trips subscriptions, QoS 2 state and a pending w
   Session s("dev1", mqtt::ProtocolVersion::v5);
   s.expiry_interval = 3600;
   s.subscriptions["a/+"] = Subscription{"a/+", "a/+", {1, true, true, 2, 7}};
-  s.subscriptions["$share/g/x"] = Subscription{"$share/g/x", std::string("$share/g/x\0dev1", 15), {2}};
+  s.subscriptions["$share/g/x"] = Subscription{"$share/g/x", std::string("$share/g/x\0dev1", 15), {2, false, false, 0, std::nullopt}};
   s.qos2_incoming = {5, 9};
   mqtt::Will w;
   w.topic = "dead/dev1";
