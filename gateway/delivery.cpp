@@ -207,8 +207,14 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
       }
       m->pubrec_received = true;  // the client owns it now: after a restart, PUBREL is resent
       for (auto& q : m->queues) dirty_offsets_.push_back(q);
-      if (durable) progress_.inflight.emplace_back(ack.packet_id, encode_inflight_record(*m));
-      send(rel);
+      if (durable) {
+        // PUBREL only once that state is durable: a client that has seen PUBREL
+        // forgets the packet id, so a PUBLISH resent after a crash would be new to it.
+        progress_.inflight.emplace_back(ack.packet_id, encode_inflight_record(*m));
+        mqtt::encode(rel, version_, held_);
+      } else {
+        send(rel);
+      }
       break;
     }
     case PacketType::pubcomp:
