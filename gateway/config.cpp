@@ -58,7 +58,8 @@ Config parse_config(const std::string& text) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double is out_of_range.
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
   }
   if (!root.is_object()) fail("config", "must be a JSON object");

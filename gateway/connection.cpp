@@ -16,6 +16,7 @@ namespace tidegate {
 namespace asio = boost::asio;
 using mqtt::ReasonCode;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
 
 Connection::Connection(BrokerContext& broker, Worker& worker, asio::ip::tcp::socket socket)
     : broker_(broker),
@@ -105,7 +106,7 @@ asio::awaitable<void> Connection::read_loop() {
       // Packets that follow CONNECT wait until the session is ours; a 3.1.1
       // client (no Receive Maximum) waits while its QoS 1/2 quota is used up.
       while (state_ == State::awaiting_session ||
-             (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
+             (state_ == State::connected && !v5() && inbound_quota_used() >= broker_.config.receive_maximum)) {
         session_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await session_wake_.async_wait(use_nothrow);
       }
@@ -157,7 +158,25 @@ void Connection::wake_writer() {
 
 void Connection::send(const mqtt::Packet& packet) {
   if (state_ == State::closed) return;
-  mqtt::encode(packet, version_, out_);
+  if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
+      mqtt::encoded_size(packet, version_) > client_max_packet_size_) {
+    // MQTT-3.1.2-25, 3.2.2-19: too large for the client. Reason String and User
+    // Properties go first; a packet still too large is not sent at all.
+    // (PUBLISH is checked, and discarded, before it gets here.)
+    mqtt::Packet trimmed = packet;
+    std::visit(
+        [](auto& p) {
+          if constexpr (requires { p.properties; }) {
+            p.properties.reason_string.reset();
+            p.properties.user_properties.clear();
+          }
+        },
+        trimmed);
+    if (mqtt::encoded_size(trimmed, version_) > client_max_packet_size_) return;
+    mqtt::encode(trimmed, version_, out_);
+  } else {
+    mqtt::encode(packet, version_, out_);
+  }
   wake_writer();
 }
 
@@ -166,7 +185,7 @@ void Connection::restart_keep_alive() {
     keep_alive_timer_.cancel();
     return;
   }
-  // MQTT-3.1.2-24: one and a half times the keep alive without a packet.
+  // MQTT-3.1.2-22: one and a half times the keep alive without a packet.
   keep_alive_timer_.expires_after(std::chrono::milliseconds(keep_alive_ * 1500));
   keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->state_ != State::connected) return;
@@ -205,7 +224,7 @@ void Connection::handle_packet(mqtt::Packet&& packet) {
           send(mqtt::Pingresp{});
         } else if constexpr (std::is_same_v<T, mqtt::Disconnect>) {
           if (v5() && p.properties.session_expiry_interval && session_) {
-            // MQTT-3.14.2-2: a session that was to end with the connection may not be revived here.
+            // MQTT 5 §3.14.2.2.2: a session that was to end with the connection may not be revived here.
             if (requested_expiry_ == 0 && *p.properties.session_expiry_interval != 0) {
               protocol_error(ReasonCode::protocol_error, "session expiry set on DISCONNECT after 0 on CONNECT");
               return;

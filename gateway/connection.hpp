@@ -85,6 +85,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
                     std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   void handle_ack(const mqtt::PubResponse& ack);
   void resend_inflight();
+  bool resend_within_window();
   // Persistent sessions: writes changed queue positions and inflight records
   // in one transaction; PUBLISH bytes held behind it go out once it commits.
   void flush_progress();
@@ -121,7 +122,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::optional<mqtt::Will> connect_will_;
 
   std::unique_ptr<Session> session_;
-  std::size_t inbound_pending_ = 0;  // QoS 1/2 publishes waiting for the store
+  std::size_t inbound_pending_ = 0;       // QoS 1/2 publishes waiting for the store
+  std::size_t inbound_pending_qos1_ = 0;  // of which QoS 1 (QoS 2 ones are in qos2_incoming already)
+  // Receive Maximum in use (MQTT-3.3.4-7): QoS 1 not yet PUBACKed, QoS 2 not yet PUBCOMPed.
+  std::size_t inbound_quota_used() const { return inbound_pending_qos1_ + (session_ ? session_->qos2_incoming.size() : 0); }
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
   std::uint16_t next_outbound_alias_ = 1;

@@ -22,7 +22,7 @@ constexpr int kDeliveriesPerTurn = 256;  // then yield the worker to other conne
 }  // namespace
 
 std::size_t Connection::window() const {
-  // MQTT 5: the client's Receive Maximum (65535 when absent, MQTT-3.1.2-21); 3.1.1: ours.
+  // MQTT 5: the client's Receive Maximum (65535 when absent, §3.1.2.11.3); 3.1.1: ours.
   return v5() ? client_receive_maximum_ : broker_.config.max_inflight;
 }
 
@@ -45,6 +45,8 @@ void Connection::deliver() {
   delivery_scheduled_ = false;
   if (state_ != State::connected || !session_) return;
   bool more = true;
+  // Resends come first, and new messages only once none is left (in order).
+  if (resend_within_window()) more = false;
   for (int turn = 0; turn < kDeliveriesPerTurn && more; ++turn) {
     // Bounded output: stop here; the writer reschedules when it has drained.
     if (out_.size() + held_.size() >= broker_.config.max_output_bytes) {
@@ -63,7 +65,7 @@ void Connection::deliver() {
       std::vector<std::uint32_t> ids;
       if (opts.subscription_id) ids.push_back(*opts.subscription_id);
       if (!m->expired_at(store::wall_clock_ms()))
-        send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-8
+        send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-9
       continue;
     }
     more = deliver_one();
@@ -163,22 +165,51 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
 }
 
 void Connection::resend_inflight() {
+  // MQTT-4.4.0-1: unacknowledged PUBLISH (DUP set) and PUBREL go out again with
+  // their original packet ids, within the Receive Maximum this connection
+  // announced (MQTT-3.3.4-9): the rest follow as acknowledgements free the window.
+  for (auto& m : session_->inflight) m.resend = true;
+  resend_within_window();
+}
+
+bool Connection::resend_within_window() {
+  std::size_t on_wire = 0;
+  for (const auto& m : session_->inflight) on_wire += m.resend ? 0 : 1;
   auto now = store::wall_clock_ms();
-  // MQTT-4.4.0-1: unacknowledged PUBLISH (DUP set) and PUBREL, original packet ids.
-  for (const auto& m : session_->inflight) {
-    if (m.pubrec_received) {
-      mqtt::PubResponse rel;
-      rel.type = PacketType::pubrel;
-      rel.packet_id = m.packet_id;
-      send(rel);
+  bool durable = session_->persistent();
+  for (auto it = session_->inflight.begin(); it != session_->inflight.end();) {
+    if (!it->resend) {
+      ++it;
       continue;
     }
-    auto publish = publish_from_message(*m.message, m.qos, m.retain, now);
+    if (on_wire >= window()) return true;  // more to resend later
+    it->resend = false;
+    ++on_wire;
+    if (it->pubrec_received) {
+      mqtt::PubResponse rel;
+      rel.type = PacketType::pubrel;
+      rel.packet_id = it->packet_id;
+      send(rel);
+      ++it;
+      continue;
+    }
+    auto publish = publish_from_message(*it->message, it->qos, it->retain, now);
     publish.dup = true;
-    publish.packet_id = m.packet_id;
-    if (v5()) publish.properties.subscription_identifiers = m.subscription_ids;
+    publish.packet_id = it->packet_id;
+    if (v5()) publish.properties.subscription_identifiers = it->subscription_ids;
+    if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
+      // MQTT-3.1.2-25: too large for this connection: discarded as if delivered.
+      Metrics::add(broker_.metrics.dropped_too_large_for_client);
+      for (auto& q : it->queues) dirty_offsets_.push_back(q);
+      if (durable) progress_.inflight.emplace_back(it->packet_id, std::nullopt);
+      it = session_->inflight.erase(it);
+      --on_wire;
+      continue;
+    }
     send(publish);
+    ++it;
   }
+  return false;
 }
 
 void Connection::handle_ack(const mqtt::PubResponse& ack) {

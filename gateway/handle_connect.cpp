@@ -87,7 +87,12 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     session_ = std::move(previous);
     session_present = true;
   } else {
-    if (previous) end_session(broker_.ingest, *previous);
+    if (previous) {
+      // Clean Start ends the old session, and a will still waiting for its
+      // delay is due when its session ends (MQTT-3.1.2-8).
+      if (previous->pending_will) publish_will_message(previous->pending_will->will);
+      end_session(broker_.ingest, *previous);
+    }
     session_ = std::make_unique<Session>(client_id_, version_);
   }
   session_->version = version_;

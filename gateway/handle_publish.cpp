@@ -50,11 +50,11 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     send(r);
   };
 
-  // MQTT-4.3.3-9: a QoS 2 packet id still awaiting PUBREL is the same message.
+  // MQTT-4.3.3-10: a QoS 2 packet id still awaiting PUBREL is the same message.
   if (p.qos == 2 && session_->qos2_incoming.count(p.packet_id))
     return respond(PacketType::pubrec, p.packet_id, ReasonCode::success);
 
-  if (p.qos > 0 && inbound_pending_ + session_->qos2_incoming.size() >= broker_.config.receive_maximum && v5())
+  if (p.qos > 0 && inbound_quota_used() >= broker_.config.receive_maximum && v5())
     return protocol_error(ReasonCode::receive_maximum_exceeded, "more unacknowledged QoS 1/2 publishes than announced");
 
   if (denied(p.topic, false)) {
@@ -71,6 +71,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     return;
   }
   ++inbound_pending_;
+  if (p.qos == 1) ++inbound_pending_qos1_;
   std::optional<std::pair<std::string, std::string>> record;
   if (p.qos == 2) {
     // The packet id is remembered in the same transaction as the message, so
@@ -90,6 +91,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
 void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec,
                                       std::size_t queues) {
   --inbound_pending_;
+  if (qos == 1) --inbound_pending_qos1_;
   session_wake_.cancel();  // a 3.1.1 reader paused on the quota may go on
   if (state_ != State::connected || !session_) return;
   if (ec) {

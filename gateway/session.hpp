@@ -56,6 +56,7 @@ struct InflightMessage {
   bool pubrec_received = false;         // QoS 2: now waiting for PUBCOMP
   std::vector<std::string> queues;      // queues whose offsets wait on it
   std::vector<std::uint32_t> subscription_ids;
+  bool resend = false;                  // to go out again (DUP) on this connection, within the window
 };
 
 struct PendingWill {

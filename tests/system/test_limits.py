@@ -174,3 +174,30 @@ def test_acl_access_kinds(broker, version, uid):
     assert writer.publish("nosub/" + uid, b"allowed", qos=1).reason_code < 0x80
     writer.publish("open/" + uid, b"sentinel", qos=1)
     assert payloads(reader.publishes_until(b"sentinel")) == [b"sentinel"]
+
+
+@pytest.mark.broker_config(receive_maximum=2)
+def test_receive_maximum_counts_each_qos2_publish_once(broker, uid):
+    """Two QoS 2 publishes in one write are within a Receive Maximum of 2 even while
+    the store is still committing them [MQTT-3.3.4-7]; a third one is over it."""
+    c = broker.connect(uid, 5)
+    c.send_raw(m.build_publish("rm2/" + uid, b"a", qos=2, packet_id=1, version=5) +
+               m.build_publish("rm2/" + uid, b"b", qos=2, packet_id=2, version=5))
+    assert sorted([c.expect_packet(m.PUBREC).packet_id, c.expect_packet(m.PUBREC).packet_id]) == [1, 2]
+    c.send_raw(m.build_ack(m.PUBREL, 1, 5))
+    assert c.expect_packet(m.PUBCOMP).packet_id == 1
+    c.send_raw(m.build_publish("rm2/" + uid, b"c", qos=2, packet_id=3, version=5))
+    assert c.expect_packet(m.PUBREC).packet_id == 3
+    c.send_raw(m.build_publish("rm2/" + uid, b"d", qos=2, packet_id=4, version=5))
+    expect_error_close(c, [m.RC_RECEIVE_MAXIMUM_EXCEEDED])
+
+
+def test_connack_refusal_fits_client_maximum_packet_size(make_broker, uid):
+    """A refusing CONNACK leaves out its Reason String when the client's Maximum
+    Packet Size is too small for it [MQTT-3.2.2-19]."""
+    broker = make_broker(allow_anonymous=False)
+    c = broker.client(5)
+    c.connect(uid, props={"maximum_packet_size": 16}, expect_success=False)
+    assert c.connack.reason_code >= 0x80
+    assert "reason_string" not in c.connack.props
+    assert len(c.connack.raw) + 2 <= 16

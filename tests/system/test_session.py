@@ -238,3 +238,32 @@ def test_unacknowledged_inflight_survives_sigkill(broker, uid):
     p = sub.expect_packet(m.PUBLISH)
     assert (p.payload, p.qos, p.dup) == (b"inflight", 1, True)
     assert p.packet_id == first.packet_id
+
+
+def test_resend_on_reconnect_respects_new_receive_maximum(broker, uid):
+    """Unacknowledged messages resent on reconnect stay within the Receive Maximum the
+    client announces on that connection [MQTT-3.3.4-9]; the rest follow as it acknowledges."""
+    topic = "resendrm/" + uid
+    sub = broker.connect(uid + "-s", 5, auto_ack=False, props={"session_expiry_interval": 300, "receive_maximum": 10},
+                         clean=False)
+    sub.subscribe(topic, qos=1)
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(6):
+        pub.publish(topic, b"m%d" % i, qos=1)
+    first = [sub.expect_packet(m.PUBLISH) for _ in range(6)]
+    sub.abort()
+    sub = broker.connect(uid + "-s", 5, auto_ack=False, clean=False,
+                         props={"session_expiry_interval": 300, "receive_maximum": 2})
+    assert sub.connack.session_present
+    resent = [sub.expect_packet(m.PUBLISH), sub.expect_packet(m.PUBLISH)]
+    assert all(p.dup for p in resent)
+    # A third PUBLISH before any PUBACK would exceed the window: a PING round trip
+    # (answered after anything already queued) shows none is on its way.
+    sub.ping()
+    assert not [p for p in sub.backlog if p.type == m.PUBLISH]
+    got = resent
+    while len(got) < 6:
+        sub.send_raw(m.build_ack(m.PUBACK, got[len(got) - 2].packet_id, 5))
+        got.append(sub.expect_packet(m.PUBLISH))
+    assert [p.packet_id for p in got] == [p.packet_id for p in first]
+    assert [p.payload for p in got] == [p.payload for p in first]

@@ -131,3 +131,16 @@ def test_will_qos_limited_by_subscription(broker, version, uid):
     dev.abort()
     p = sub.expect_packet(m.PUBLISH)
     assert (p.payload, p.qos) == (b"q2-will", 1)
+
+
+def test_will_sent_when_clean_start_ends_session_within_will_delay(broker, uid):
+    """Reconnecting with Clean Start inside the Will Delay ends the old session, and
+    with it the wait: the will is published [MQTT-3.1.2-8], not dropped."""
+    topic = "willclean/" + uid
+    sub = _watcher(broker, 5, uid, topic)
+    dev = broker.connect(uid, 5, will=will(topic, b"session-ended", qos=1, props={"will_delay_interval": 60}),
+                         **{"clean": False, "props": {"session_expiry_interval": 300}})
+    dev.abort()
+    # The will waits up to 60 s; a clean start must not wait for it, nor lose it.
+    broker.connect(uid, 5, clean=True)
+    assert sub.expect_packet(m.PUBLISH, timeout=3).payload == b"session-ended"
