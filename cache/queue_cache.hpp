@@ -8,6 +8,7 @@
 // its own mutex held only while copying pointers out. A pull older than the
 // cached tail reads through the store (persisted QoS 1/2 entries only: a QoS 0
 // message lives in the cache alone and is gone once evicted).
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -44,6 +45,13 @@ class QueueCache {
 
   QueueCacheStats stats() const;
 
+  // Retention removed every stored message up to this sequence (set by the
+  // ingest thread). A reader whose position is older may have lost messages.
+  void set_retention_floor(std::uint64_t seq) { retention_floor_.store(seq, std::memory_order_relaxed); }
+  bool behind_retention(std::uint64_t position) const {
+    return position < retention_floor_.load(std::memory_order_relaxed);
+  }
+
  private:
   struct Tail {
     mutable std::mutex lock;
@@ -55,6 +63,7 @@ class QueueCache {
 
   const store::QueueReader& store_;
   const std::size_t max_entries_;
+  std::atomic<std::uint64_t> retention_floor_{0};
   mutable std::shared_mutex map_lock_;
   std::unordered_map<std::string, std::shared_ptr<Tail>> tails_;
 };

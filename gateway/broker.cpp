@@ -16,10 +16,16 @@ namespace tidegate {
 namespace asio = boost::asio;
 
 Broker::Broker(Config config) : config_(std::move(config)) {
-  store_ = std::make_unique<store::LmdbStore>(store::StoreOptions{
-      config_.data_dir, config_.fsync ? store::Durability::fsync : store::Durability::os, config_.store_map_size});
+  std::size_t initial_map = config_.store_map_size;
+  if (config_.max_store_bytes) initial_map = std::min(initial_map, config_.max_store_bytes);
+  store_ = std::make_unique<store::LmdbStore>(
+      store::StoreOptions{config_.data_dir, config_.fsync ? store::Durability::fsync : store::Durability::os,
+                          initial_map, config_.max_store_bytes});
   cache_ = std::make_unique<cache::QueueCache>(*store_, config_.queue_cache_entries);
-  ingest_ = std::make_unique<Ingest>(*store_, *cache_);
+  ingest_ = std::make_unique<Ingest>(
+      *store_, *cache_,
+      IngestLimits{config_.max_retained_messages, config_.max_retained_bytes, config_.retention_bytes,
+                   static_cast<std::int64_t>(config_.retention_seconds) * 1000});
   registry_ = std::make_unique<SessionRegistry>(SessionRegistry::Hooks{
       [this](const std::string& client_id, mqtt::Will will) {
         ingest_->publish(message_from_will(will, client_id, store::wall_clock_ms()), std::nullopt, {});

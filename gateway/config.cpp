@@ -66,7 +66,8 @@ Config parse_config(const std::string& text) {
   refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
-                            "store_map_size", "log_level", "password_file", "acl_file", "admin", "bridges",
+                            "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
+                            "max_retained_messages", "max_retained_bytes", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
   for (const char* later : {"password_file", "acl_file", "admin", "bridges", "cluster"})
     if (root.contains(later)) fail(later, "is not supported by this build yet");
@@ -106,10 +107,29 @@ Config parse_config(const std::string& text) {
     c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
   if (root.contains("max_connections"))
     c.max_connections = get_uint<std::size_t>(root["max_connections"], "max_connections", 1, 10000000);
+  if (root.contains("max_subscriptions_per_client"))
+    c.max_subscriptions_per_client =
+        get_uint<std::size_t>(root["max_subscriptions_per_client"], "max_subscriptions_per_client", 1, 1 << 24);
+  if (root.contains("max_topic_length"))
+    c.max_topic_length = get_uint<std::size_t>(root["max_topic_length"], "max_topic_length", 1, 65535);
+  if (root.contains("max_topic_levels"))
+    c.max_topic_levels = get_uint<std::size_t>(root["max_topic_levels"], "max_topic_levels", 1, 65535);
   if (root.contains("queue_cache_entries"))
     c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
   if (root.contains("store_map_size"))
     c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
+  if (root.contains("max_store_bytes")) {
+    c.max_store_bytes = get_uint<std::size_t>(root["max_store_bytes"], "max_store_bytes", 0, 1ull << 44);
+    if (c.max_store_bytes && c.max_store_bytes < (1u << 20)) fail("max_store_bytes", "must be 0 or at least 1048576");
+  }
+  if (root.contains("retention_bytes"))
+    c.retention_bytes = get_uint<std::size_t>(root["retention_bytes"], "retention_bytes", 0, 1ull << 44);
+  if (root.contains("retention_seconds"))
+    c.retention_seconds = get_uint<std::uint64_t>(root["retention_seconds"], "retention_seconds", 0, 1ull << 32);
+  if (root.contains("max_retained_messages"))
+    c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
+  if (root.contains("max_retained_bytes"))
+    c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
   if (root.contains("log_level")) {
     c.log_level = get_string(root["log_level"], "log_level");
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

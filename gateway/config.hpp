@@ -44,8 +44,16 @@ struct Config {
   unsigned connect_timeout = 10;             // seconds to wait for CONNECT
   std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
   std::size_t max_connections = 10000;
+  std::size_t max_subscriptions_per_client = 1000;
+  std::size_t max_topic_length = 65535;      // bytes, topic names and filters
+  std::size_t max_topic_levels = 128;
   std::size_t queue_cache_entries = 1024;    // per live queue
   std::size_t store_map_size = std::size_t(256) << 20;
+  std::size_t max_store_bytes = 0;            // cap on the store; 0: until the disk is full
+  std::size_t retention_bytes = std::size_t(1) << 30;
+  std::uint64_t retention_seconds = 7 * 24 * 3600;
+  std::size_t max_retained_messages = 100000;
+  std::size_t max_retained_bytes = 64u << 20;
   std::string log_level = "info";
 };
 

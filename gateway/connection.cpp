@@ -158,6 +158,15 @@ void Connection::wake_writer() {
 
 void Connection::send(const mqtt::Packet& packet) {
   if (state_ == State::closed) return;
+  // Deliveries stop at max_output_bytes; replies to a client that keeps sending
+  // (PINGREQ, SUBSCRIBE) but never reads may reach twice that, then it is
+  // dropped rather than allowed to grow our memory.
+  if (state_ == State::connected && out_.size() + held_.size() > 2 * broker_.config.max_output_bytes) {
+    Metrics::add(broker_.metrics.disconnected_output_overflow);
+    log::info(describe() + ": not reading its output; disconnected");
+    close(std::nullopt, true);
+    return;
+  }
   if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
       mqtt::encoded_size(packet, version_) > client_max_packet_size_) {
     // MQTT-3.1.2-25, 3.2.2-19: too large for the client. Reason String and User

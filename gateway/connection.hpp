@@ -71,6 +71,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
   void handle_pubrel(const mqtt::PubResponse& pubrel);
   bool denied(std::string_view topic_or_filter, bool subscribe) const;
+  bool within_topic_limits(std::string_view topic_or_filter) const;
 
   // handle_subscribe.cpp
   void handle_subscribe(mqtt::Subscribe&& subscribe);

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/inflight_record.hpp"
+#include "gateway/log.hpp"
 
 #include "gateway/codec/encoder.hpp"
 #include "gateway/connection.hpp"
@@ -78,6 +79,14 @@ bool Connection::deliver_one() {
   std::uint64_t next = UINT64_MAX;
   for (auto& [queue, c] : session_->cursors) {
     if (c.prefetch.empty() && c.announced > c.position) {
+      if (!c.behind_retention_reported && broker_.cache.behind_retention(c.position)) {
+        // Counted and logged once per queue: retention removed messages this
+        // session had not read yet (DESIGN §1.7: never silently).
+        c.behind_retention_reported = true;
+        Metrics::add(broker_.metrics.sessions_behind_retention);
+        log::warn(describe() + ": fell behind retention on queue '" + queue + "' (position " +
+                  std::to_string(c.position) + "); messages it had not read were removed");
+      }
       auto batch = broker_.cache.pull(queue, c.position, kPullBatch);
       if (batch.empty())
         c.announced = c.position;

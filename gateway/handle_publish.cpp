@@ -3,6 +3,8 @@
 // a store error is answered with a failure code (v5) or no acknowledgement.
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 #include "gateway/connection.hpp"
 #include "gateway/log.hpp"
 #include "gateway/message_builder.hpp"
@@ -21,6 +23,12 @@ bool Connection::denied(std::string_view name, bool subscribe) const {
     if (topic_matches(rule.filter, name)) return true;
   }
   return false;
+}
+
+bool Connection::within_topic_limits(std::string_view name) const {
+  if (name.size() > broker_.config.max_topic_length) return false;
+  std::size_t levels = 1 + static_cast<std::size_t>(std::count(name.begin(), name.end(), '/'));
+  return levels <= broker_.config.max_topic_levels;
 }
 
 void Connection::handle_publish(mqtt::Publish&& p) {
@@ -56,6 +64,15 @@ void Connection::handle_publish(mqtt::Publish&& p) {
 
   if (p.qos > 0 && inbound_quota_used() >= broker_.config.receive_maximum && v5())
     return protocol_error(ReasonCode::receive_maximum_exceeded, "more unacknowledged QoS 1/2 publishes than announced");
+
+  if (!within_topic_limits(p.topic)) {
+    // Well formed, but over this server's limits: v5 says so (0x90); 3.1.1
+    // cannot refuse a publish, so the connection is closed unacknowledged.
+    Metrics::add(broker_.metrics.refused_topic_limits);
+    if (!v5()) return close(std::nullopt, true);
+    if (p.qos == 0) return protocol_error(ReasonCode::topic_name_invalid, "topic over max_topic_length/levels");
+    return respond(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id, ReasonCode::topic_name_invalid);
+  }
 
   if (denied(p.topic, false)) {
     // v5 gets 0x87; 3.1.1 cannot say no, so the message is acknowledged and dropped (counted).
@@ -96,7 +113,7 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
   if (state_ != State::connected || !session_) return;
   if (ec) {
     Metrics::add(broker_.metrics.publish_refused_store);
-    log::error(describe() + ": store refused a publish: " + ec.message());
+    log::warn(describe() + ": publish refused, not acknowledged: " + ec.message());
     if (qos == 2) session_->qos2_incoming.erase(packet_id);
     if (!v5()) {
       // 3.1.1 has no negative acknowledgement: close so the client resends.
@@ -106,7 +123,10 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
     mqtt::PubResponse r;
     r.type = qos == 1 ? PacketType::puback : PacketType::pubrec;
     r.packet_id = packet_id;
-    r.reason_code = static_cast<std::uint8_t>(ReasonCode::unspecified_error);
+    // A full store or a retained quota: 0x97; anything else: 0x80.
+    bool quota = ec == make_error_code(ReasonCode::quota_exceeded) ||
+                 (ec.category() == store::lmdb_category() && ec.value() == MDB_MAP_FULL);
+    r.reason_code = static_cast<std::uint8_t>(quota ? ReasonCode::quota_exceeded : ReasonCode::unspecified_error);
     send(r);
     return;
   }

@@ -48,6 +48,17 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
       pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::not_authorized) : 0x80);
       continue;
     }
+    if (!within_topic_limits(req.filter)) {
+      Metrics::add(broker_.metrics.refused_topic_limits);
+      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::topic_filter_invalid) : 0x80);
+      continue;
+    }
+    if (!session_->subscriptions.count(req.filter) &&
+        session_->subscriptions.size() >= broker_.config.max_subscriptions_per_client) {
+      Metrics::add(broker_.metrics.refused_subscription_quota);
+      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::quota_exceeded) : 0x80);
+      continue;
+    }
     SubscriptionOptions options{std::min<std::uint8_t>(req.qos, 2), req.no_local, req.retain_as_published,
                                 req.retain_handling, subscription_id};
     pending->ack.reason_codes.push_back(options.qos);

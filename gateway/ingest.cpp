@@ -2,9 +2,19 @@
 
 #include <algorithm>
 
+#include "gateway/codec/reason_code.hpp"
+#include "gateway/log.hpp"
+
 namespace tidegate {
 
-Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache) : store_(store), cache_(cache) {}
+Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits limits)
+    : store_(store), cache_(cache), limits_(limits) {}
+
+namespace {
+std::size_t retained_size(const store::Message& m) { return m.topic.size() + m.payload.size(); }
+// Quota refusals travel as the MQTT reason code they are answered with.
+std::error_code quota_exceeded() { return make_error_code(mqtt::ReasonCode::quota_exceeded); }
+}  // namespace
 
 Ingest::~Ingest() { stop(); }
 
@@ -18,7 +28,11 @@ std::string Ingest::member_queue(std::string_view filter, std::string_view clien
 void Ingest::start(std::vector<Notify> workers) {
   workers_ = std::move(workers);
   last_seq_ = store_.max_sequence();
-  for (auto& m : store_.load_retained()) retained_[m->topic] = m;
+  for (auto& m : store_.load_retained()) {
+    retained_bytes_ += retained_size(*m);
+    retained_[m->topic] = m;
+  }
+  cache_.set_retention_floor(store_.retention_floor());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -45,7 +59,8 @@ void Ingest::run() {
   for (;;) {
     {
       std::unique_lock guard(inbox_lock_);
-      inbox_ready_.wait(guard, [this] { return !inbox_.empty() || stopping_; });
+      // Wakes at least once a second so retention also runs on an idle gateway.
+      inbox_ready_.wait_for(guard, std::chrono::seconds(1), [this] { return !inbox_.empty() || stopping_; });
       if (inbox_.empty() && stopping_) return;
       commands.swap(inbox_);
     }
@@ -69,9 +84,11 @@ void Ingest::run() {
       for (auto& [queue, seq] : events_) events->push_back({queue, seq});
       for (auto& notify : workers_) notify(events);
     }
+    enforce_retention();
     {
       std::lock_guard guard(stats_lock_);
       stats_.live_queues = queues_.size();
+      stats_.retained_bytes = retained_bytes_;
       stats_.retained = retained_.size();
     }
     batch_ = {};
@@ -123,6 +140,15 @@ void Ingest::index_into_groups(const std::string& group_queue, std::vector<std::
 void Ingest::publish(std::shared_ptr<store::Message> message,
                      std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
   post([this, message = std::move(message), session_update = std::move(session_update), done = std::move(done)] {
+    if (message->retain && !retained_quota_allows(*message)) {
+      // Refused whole, never delivered without being retained as asked.
+      {
+        std::lock_guard guard(stats_lock_);
+        ++stats_.refused_retained_quota;
+      }
+      if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
+      return;
+    }
     message->seq = ++last_seq_;
     store::MessagePtr m = message;
     std::vector<std::string> queues;
@@ -133,10 +159,15 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
         queues.push_back(queue);
     });
     if (m->retain) {
+      auto old = retained_.find(m->topic);
+      if (old != retained_.end()) {
+        retained_bytes_ -= retained_size(*old->second);
+        retained_.erase(old);
+      }
       if (m->payload.empty()) {
-        retained_.erase(m->topic);
         batch_.retained.emplace_back(m->topic, nullptr);
       } else {
+        retained_bytes_ += retained_size(*m);
         retained_[m->topic] = m;
         batch_.retained.emplace_back(m->topic, m);
       }
@@ -157,6 +188,42 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
     if (done)
       completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
   });
+}
+
+bool Ingest::retained_quota_allows(const store::Message& m) const {
+  if (m.payload.empty()) return true;  // clearing always allowed
+  auto old = retained_.find(m.topic);
+  std::size_t count = retained_.size() + (old == retained_.end() ? 1 : 0);
+  std::size_t bytes = retained_bytes_ + retained_size(m) - (old == retained_.end() ? 0 : retained_size(*old->second));
+  return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
+}
+
+void Ingest::enforce_retention() {
+  // At most once a second, and a bounded amount of work each time, so the
+  // writer never stalls publishers for long.
+  auto now = store::wall_clock_ms();
+  if (now < next_retention_check_ms_) return;
+  next_retention_check_ms_ = now + 1000;
+  auto usage = store_.usage();
+  bool over_bytes = limits_.retention_bytes && usage.message_bytes > limits_.retention_bytes;
+  bool over_age = limits_.retention_ms && usage.oldest_seq && usage.oldest_created_ms < now - limits_.retention_ms;
+  if (!over_bytes && !over_age) return;
+  store::WriteBatch removal;
+  if (over_bytes) {
+    removal.delete_oldest = std::clamp<std::size_t>(usage.messages / 16, 64, 4096);
+  } else {
+    removal.delete_oldest = 4096;
+    removal.delete_created_before_ms = now - limits_.retention_ms;
+  }
+  if (store_.commit(removal)) return;
+  cache_.set_retention_floor(store_.retention_floor());
+  if (store_.last_removed() > 0)
+    log::info("retention: removed " + std::to_string(store_.last_removed()) + " oldest message(s) up to sequence " +
+              std::to_string(store_.retention_floor()) +
+              (over_bytes ? " (stored bytes over retention_bytes)" : " (older than retention_seconds)"));
+  std::lock_guard guard(stats_lock_);
+  stats_.retention_removed += store_.last_removed();
+  if (store_.last_removed() > 0) next_retention_check_ms_ = now;  // keep going until within the bounds
 }
 
 void Ingest::subscribe(const std::string& client_id, const std::string& filter, bool want_retained,

@@ -47,6 +47,17 @@ struct IngestStats {
   std::uint64_t commit_errors = 0;
   std::size_t live_queues = 0;
   std::size_t retained = 0;
+  std::size_t retained_bytes = 0;
+  std::uint64_t refused_retained_quota = 0;
+  std::uint64_t retention_removed = 0;
+};
+
+// The bounds the ingest thread enforces, with their policy.
+struct IngestLimits {
+  std::size_t max_retained_messages = 100000;    // a new retained topic beyond: publish refused (quota)
+  std::size_t max_retained_bytes = 64u << 20;    // topic + payload bytes; beyond: publish refused (quota)
+  std::size_t retention_bytes = std::size_t(1) << 30;  // stored messages above: the oldest are removed
+  std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // messages older: removed (0: no age limit)
 };
 
 class Ingest {
@@ -63,7 +74,7 @@ class Ingest {
   // Delivers a batch of events to one worker; called on the ingest thread.
   using Notify = std::function<void(std::shared_ptr<const QueueEvents>)>;
 
-  Ingest(store::LmdbStore& store, cache::QueueCache& cache);
+  Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits limits = {});
   ~Ingest();
 
   // Loads retained messages and the sequence counter; then starts the thread.
@@ -129,10 +140,13 @@ class Ingest {
   void add_queue_ref(const std::string& queue, const std::string& trie_filter);
   void release_queue_ref(const std::string& queue);
   void index_into_groups(const std::string& group_queue, std::vector<std::string>& queues);
+  bool retained_quota_allows(const store::Message& m) const;
+  void enforce_retention();
   const Group::Member* pick_member(Group& group);
 
   store::LmdbStore& store_;
   cache::QueueCache& cache_;
+  const IngestLimits limits_;
   std::vector<Notify> workers_;
 
   // Inbox: filled by any thread, drained by the ingest thread.
@@ -148,6 +162,8 @@ class Ingest {
   std::unordered_map<std::string, Queue> queues_;        // queue name -> refs
   std::unordered_map<std::string, Group> groups_;        // "$share/g/f" -> members
   std::map<std::string, store::MessagePtr> retained_;    // topic -> message
+  std::size_t retained_bytes_ = 0;
+  std::int64_t next_retention_check_ms_ = 0;
   store::WriteBatch batch_;
   std::vector<std::function<void(std::error_code)>> completions_;
   std::vector<std::pair<std::string, store::MessagePtr>> cache_appends_;  // applied after commit

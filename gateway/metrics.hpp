@@ -20,6 +20,10 @@ struct Metrics {
   std::atomic<std::uint64_t> dropped_too_large_for_client{0};
   std::atomic<std::uint64_t> dropped_expired{0};
   std::atomic<std::uint64_t> dropped_no_local{0};
+  std::atomic<std::uint64_t> disconnected_output_overflow{0};  // client stopped reading
+  std::atomic<std::uint64_t> refused_subscription_quota{0};
+  std::atomic<std::uint64_t> refused_topic_limits{0};
+  std::atomic<std::uint64_t> sessions_behind_retention{0};  // a queue position older than retention
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 };

@@ -46,6 +46,7 @@ struct QueueCursor {
   // the notify channel announced (UINT64_MAX: unknown, pull to find out).
   std::deque<store::MessagePtr> prefetch;
   std::uint64_t announced = UINT64_MAX;
+  bool behind_retention_reported = false;
 };
 
 struct InflightMessage {

@@ -101,7 +101,7 @@ LmdbStore::LmdbStore(StoreOptions options) : options_(std::move(options)) {
                          std::generic_category().message(errno));
   int rc = mdb_env_create(&env_);
   if (rc != 0) throw StoreOpenError(std::string("store: mdb_env_create: ") + mdb_strerror(rc));
-  mdb_env_set_maxdbs(env_, 8);
+  mdb_env_set_maxdbs(env_, 12);
   map_bytes_ = options_.initial_map_bytes;
   mdb_env_set_mapsize(env_, map_bytes_);
   // `os`: commits reach the page cache (survive kill -9, not power loss).
@@ -148,6 +148,7 @@ void LmdbStore::open_tables() {
   open("sessions", sessions_);
   open("offsets", offsets_);
   open("inflight", inflight_);
+  open("message_queues", message_queues_);
 
   // Schema version: written on first open, checked on every later one.
   std::string_view key = "schema_version";
@@ -169,14 +170,21 @@ void LmdbStore::open_tables() {
     mdb_txn_abort(txn);
     throw StoreOpenError(std::string("store: schema check: ") + mdb_strerror(rc));
   }
+  std::string_view floor_key = "retention_floor";
+  MDB_val fk = as_val(floor_key), fv;
+  if (mdb_get(txn, meta_, &fk, &fv) == 0 && fv.mv_size == 8) retention_floor_ = get_u64_be(as_view(fv));
   rc = mdb_txn_commit(txn);
   if (rc != 0) throw StoreOpenError(std::string("store: commit at open: ") + mdb_strerror(rc));
 }
 
-void LmdbStore::grow_map() {
+bool LmdbStore::grow_map() {
   std::unique_lock guard(resize_lock_);
-  map_bytes_ *= 2;
+  std::size_t next = map_bytes_ * 2;
+  if (options_.max_map_bytes) next = std::min(next, options_.max_map_bytes);
+  if (next <= map_bytes_) return false;  // at the configured cap: the store is full
+  map_bytes_ = next;
   mdb_env_set_mapsize(env_, map_bytes_);
+  return true;
 }
 
 std::error_code LmdbStore::commit(const WriteBatch& batch) {
@@ -184,16 +192,22 @@ std::error_code LmdbStore::commit(const WriteBatch& batch) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return make_lmdb_error(rc);
+    pending_floor_ = retention_floor_;
+    pending_removed_ = 0;
     std::error_code ec = write_batch(txn, batch);
     if (!ec) {
       rc = mdb_txn_commit(txn);
-      if (rc == 0) return {};
+      if (rc == 0) {
+        retention_floor_ = pending_floor_;
+        last_removed_ = pending_removed_;
+        return {};
+      }
       ec = make_lmdb_error(rc);
     } else {
       mdb_txn_abort(txn);
     }
-    if (ec.value() != MDB_MAP_FULL) return ec;
-    grow_map();  // then retry the whole batch in a fresh transaction
+    if (ec.value() != MDB_MAP_FULL || !grow_map()) return ec;
+    // then retry the whole batch in a fresh transaction
   }
   return make_lmdb_error(MDB_MAP_FULL);
 }
@@ -216,11 +230,20 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     value.clear();
     encode_message(*a.message, value);
     if ((rc = put(messages_, key, value))) return make_lmdb_error(rc);
-    for (const auto& q : a.queues)
+    for (const auto& q : a.queues) {
       if ((rc = put(queue_index_, index_key(q, a.message->seq), {}))) return make_lmdb_error(rc);
+      if ((rc = put(message_queues_, key + q, {}))) return make_lmdb_error(rc);
+    }
   }
-  for (const auto& [queue, seq] : batch.queue_index_extra)
+  for (const auto& [queue, seq] : batch.queue_index_extra) {
+    key.clear();
+    put_u64_be(key, seq);
     if ((rc = put(queue_index_, index_key(queue, seq), {}))) return make_lmdb_error(rc);
+    if ((rc = put(message_queues_, key + queue, {}))) return make_lmdb_error(rc);
+  }
+  if (batch.delete_oldest) {
+    if (auto ec = delete_oldest(txn, batch.delete_oldest, batch.delete_created_before_ms)) return ec;
+  }
   for (const auto& [topic, message] : batch.retained) {
     if (message) {
       value.clear();
@@ -272,6 +295,69 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
   }
   return {};
+}
+
+std::error_code LmdbStore::delete_oldest(MDB_txn* txn, std::size_t count, std::int64_t created_before_ms) {
+  Cursor messages(txn, messages_);
+  MDB_val k, v;
+  int rc = mdb_cursor_get(messages.get(), &k, &v, MDB_FIRST);
+  std::uint64_t floor = retention_floor_;
+  for (std::size_t n = 0; rc == 0 && n < count && k.mv_size == 8; ++n) {
+    if (created_before_ms) {
+      auto m = decode_message(as_view(v));
+      if (m && m->created_ms >= created_before_ms) break;  // young enough to keep
+    }
+    std::string seq_key(as_view(k));
+    ++pending_removed_;
+    floor = get_u64_be(seq_key);
+    // The message's index entries, found through message_queues.
+    Cursor links(txn, message_queues_);
+    MDB_val lk = as_val(seq_key), lv;
+    int lrc;
+    for (lrc = mdb_cursor_get(links.get(), &lk, &lv, MDB_SET_RANGE); lrc == 0 && as_view(lk).starts_with(seq_key);
+         lrc = mdb_cursor_get(links.get(), &lk, &lv, MDB_GET_CURRENT)) {
+      std::string_view queue = as_view(lk).substr(8);
+      MDB_val ik;
+      std::string index = index_key(queue, floor);
+      ik = as_val(index);
+      int drc = mdb_del(txn, queue_index_, &ik, nullptr);
+      if (drc != 0 && drc != MDB_NOTFOUND) return make_lmdb_error(drc);
+      if ((lrc = mdb_cursor_del(links.get(), 0))) return make_lmdb_error(lrc);
+    }
+    if (lrc != 0 && lrc != MDB_NOTFOUND && lrc != EINVAL) return make_lmdb_error(lrc);
+    if ((rc = mdb_cursor_del(messages.get(), 0))) return make_lmdb_error(rc);
+    rc = mdb_cursor_get(messages.get(), &k, &v, MDB_GET_CURRENT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+  if (floor != retention_floor_) {
+    // Kept across restarts: readers older than it may have lost messages.
+    std::string fk = "retention_floor", fv;
+    put_u64_be(fv, floor);
+    MDB_val mk = as_val(fk), mv = as_val(fv);
+    if ((rc = mdb_put(txn, meta_, &mk, &mv, 0))) return make_lmdb_error(rc);
+  }
+  pending_floor_ = floor;
+  return {};
+}
+
+StoreUsage LmdbStore::usage() const {
+  StoreUsage u;
+  u.map_bytes = map_bytes_;
+  ReadTxn txn(env_, resize_lock_);
+  for (MDB_dbi dbi : {messages_, queue_index_, message_queues_}) {
+    MDB_stat st;
+    if (mdb_stat(txn.get(), dbi, &st) == 0) {
+      u.message_bytes += std::size_t(st.ms_psize) * (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
+      if (dbi == messages_) u.messages = st.ms_entries;
+    }
+  }
+  Cursor c(txn.get(), messages_);
+  MDB_val k, v;
+  if (mdb_cursor_get(c.get(), &k, &v, MDB_FIRST) == 0 && k.mv_size == 8) {
+    u.oldest_seq = get_u64_be(as_view(k));
+    if (auto m = decode_message(as_view(v))) u.oldest_created_ms = m->created_ms;
+  }
+  return u;
 }
 
 std::vector<MessagePtr> LmdbStore::read_queue(const std::string& queue, std::uint64_t after_seq,

@@ -9,7 +9,9 @@
 // Tables: meta (schema version), messages (seq -> message), queue_index
 // (queue, seq -> ""), retained (topic -> message), sessions (client id ->
 // opaque record owned by the gateway), offsets (client id, queue -> seq),
-// inflight (client id, packet id -> opaque record owned by the gateway).
+// inflight (client id, packet id -> opaque record owned by the gateway),
+// message_queues (seq, queue -> ""): which index entries a message has, so
+// retention can remove them with it.
 #include <lmdb.h>
 
 #include <cstdint>
@@ -40,6 +42,15 @@ struct StoreOptions {
   std::string dir;
   Durability durability = Durability::os;
   std::size_t initial_map_bytes = std::size_t(256) << 20;
+  std::size_t max_map_bytes = 0;  // 0: grow without a cap (until the disk is full)
+};
+
+struct StoreUsage {
+  std::size_t message_bytes = 0;  // pages used by messages and their index
+  std::size_t map_bytes = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t oldest_seq = 0;         // 0: no message stored
+  std::int64_t oldest_created_ms = 0;
 };
 
 // Everything one group commit writes, in one transaction.
@@ -66,10 +77,15 @@ struct WriteBatch {
     std::optional<std::string> record;  // nullopt = erase
   };
   std::vector<Inflight> inflight;
+  // Retention: remove up to this many of the oldest messages, and (when
+  // delete_created_before_ms is set) only those created before it.
+  std::size_t delete_oldest = 0;
+  std::int64_t delete_created_before_ms = 0;
 
   bool empty() const {
     return appends.empty() && retained.empty() && sessions.empty() && offsets.empty() &&
-           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty() && inflight.empty();
+           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty() && inflight.empty() &&
+           delete_oldest == 0;
   }
 };
 
@@ -104,6 +120,11 @@ class LmdbStore final : public QueueReader {
   // The highest sequence mentioned anywhere (messages and committed offsets):
   // new sequences start above it so no offset can ever point past a reused one.
   std::uint64_t max_sequence() const;
+  StoreUsage usage() const;
+  // Writer thread: the highest sequence removed by retention so far (0: none).
+  std::uint64_t retention_floor() const { return retention_floor_; }
+  // Writer thread: messages removed by the last successful commit.
+  std::size_t last_removed() const { return last_removed_; }
 
   std::size_t map_bytes() const { return map_bytes_; }
   const std::string& dir() const { return options_.dir; }
@@ -111,11 +132,16 @@ class LmdbStore final : public QueueReader {
  private:
   void open_tables();
   std::error_code write_batch(MDB_txn* txn, const WriteBatch& batch);
-  void grow_map();
+  bool grow_map();
+  std::error_code delete_oldest(MDB_txn* txn, std::size_t count, std::int64_t created_before_ms);
+  std::size_t last_removed_ = 0, pending_removed_ = 0;
+  std::uint64_t retention_floor_ = 0;
+  std::uint64_t pending_floor_ = 0;
 
   StoreOptions options_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, messages_ = 0, queue_index_ = 0, retained_ = 0, sessions_ = 0, offsets_ = 0, inflight_ = 0;
+  MDB_dbi meta_ = 0, messages_ = 0, queue_index_ = 0, retained_ = 0, sessions_ = 0, offsets_ = 0, inflight_ = 0,
+          message_queues_ = 0;
   std::size_t map_bytes_ = 0;
   // Readers hold it shared for the length of a read transaction; growing the
   // map (mdb_env_set_mapsize) needs every transaction of the process closed.

@@ -189,3 +189,73 @@ TEST_CASE("queue cache serves its tail and reads older persisted entries through
   CHECK(seqs == std::vector<std::uint64_t>{7, 8, 9, 10});
   CHECK(cache.pull("unknown", 0, 10).empty());
 }
+
+TEST_CASE("retention removes the oldest messages with their index entries, by count and by age") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  WriteBatch b;
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+    auto m = std::make_shared<Message>();
+    m->seq = seq;
+    m->topic = "t";
+    m->payload = "p";
+    m->qos = 1;
+    m->created_ms = seq <= 5 ? 1000 : 9000;  // five old, five young
+    b.appends.push_back({m, {"q1", "q2"}});
+  }
+  REQUIRE_FALSE(store.commit(b));
+  CHECK(store.usage().messages == 10);
+
+  WriteBatch by_count;
+  by_count.delete_oldest = 2;
+  REQUIRE_FALSE(store.commit(by_count));
+  CHECK(store.last_removed() == 2);
+  CHECK(store.retention_floor() == 2);
+  CHECK(store.read_queue("q1", 0, 100).front()->seq == 3);
+  CHECK(store.read_queue("q2", 0, 100).size() == 8);
+
+  WriteBatch by_age;
+  by_age.delete_oldest = 100;
+  by_age.delete_created_before_ms = 5000;  // stops at the first young message
+  REQUIRE_FALSE(store.commit(by_age));
+  CHECK(store.last_removed() == 3);
+  CHECK(store.retention_floor() == 5);
+  auto usage = store.usage();
+  CHECK(usage.messages == 5);
+  CHECK(usage.oldest_seq == 6);
+  CHECK(usage.oldest_created_ms == 9000);
+}
+
+TEST_CASE("retention floor survives a reopen") {
+  TempDir dir;
+  {
+    LmdbStore store({dir.path.string()});
+    WriteBatch b;
+    b.appends.push_back({make(1, "t", "x"), {"q"}});
+    b.appends.push_back({make(2, "t", "y"), {"q"}});
+    REQUIRE_FALSE(store.commit(b));
+    WriteBatch r;
+    r.delete_oldest = 1;
+    REQUIRE_FALSE(store.commit(r));
+  }
+  LmdbStore store({dir.path.string()});
+  CHECK(store.retention_floor() == 1);
+}
+
+TEST_CASE("a capped store refuses a commit instead of growing past its cap") {
+  TempDir dir;
+  LmdbStore store({dir.path.string(), Durability::os, std::size_t(1) << 20, std::size_t(1) << 20});
+  std::string big(64 * 1024, 'x');
+  std::error_code ec;
+  std::uint64_t seq = 0;
+  while (!ec && seq < 100) {
+    WriteBatch b;
+    b.appends.push_back({make(++seq, "t", big), {"t"}});
+    ec = store.commit(b);
+  }
+  REQUIRE(ec);
+  CHECK(ec.value() == MDB_MAP_FULL);
+  CHECK(store.map_bytes() == (std::size_t(1) << 20));
+  // Everything committed before the refusal is still there.
+  CHECK(store.read_queue("t", 0, 200).size() == seq - 1);
+}

@@ -1,0 +1,138 @@
+"""Bounded resources (issue 3): each limit has a config key and a stated policy at
+the bound, and a QoS 1/2 publish is never acknowledged and then dropped."""
+
+import socket
+import time
+
+import pytest
+
+import mqttraw as m
+from checks import expect_error_close
+from conftest import HOST
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_subscriptions_per_client=2)
+def test_subscriptions_per_client_quota(broker, version, uid):
+    c = broker.connect(uid, version)
+    ack = c.subscribe([("a/" + uid, 1), ("b/" + uid, 1), ("c/" + uid, 1)])
+    assert ack.reason_codes == [1, 1, 0x97 if version == 5 else 0x80]
+    # Changing an existing subscription is not a new one.
+    assert c.subscribe([("a/" + uid, 0)]).reason_codes == [0]
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_topic_levels=3, max_topic_length=40)
+def test_topic_limits(broker, version, uid):
+    c = broker.connect(uid, version)
+    deep, long_topic = "l/m/n/o", "x" * 41
+    ack = c.subscribe([("l/m/#", 0), ("l/m/n/#", 0), (long_topic, 0)])
+    refused = 0x8F if version == 5 else 0x80
+    assert ack.reason_codes == [0, refused, refused]
+    if version == 5:
+        assert c.publish(deep, b"x", qos=1).reason_code == 0x90
+        rec = c.publish(long_topic, b"x", qos=2)
+        assert rec.reason_code == 0x90
+    else:
+        # 3.1.1 cannot refuse a publish: closed without an acknowledgement.
+        c.send_raw(m.build_publish(deep, b"x", 1, packet_id=5, version=version))
+        assert [p for p in c.expect_closed() if p.type == m.PUBACK] == []
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_retained_messages=2)
+def test_retained_quota_refuses_whole_publish(broker, uid):
+    watcher = broker.connect(uid + "-w", 5)
+    watcher.subscribe("rq/%s/#" % uid, qos=1)
+    c = broker.connect(uid, 5)
+    for t in ("t1", "t2"):
+        assert c.publish("rq/%s/%s" % (uid, t), b"keep", qos=1, retain=True).reason_code == 0
+    refused = c.publish("rq/%s/t3" % uid, b"over", qos=1, retain=True)
+    assert refused.reason_code == 0x97
+    # Replacing and clearing stay possible at the bound.
+    assert c.publish("rq/%s/t1" % uid, b"newer", qos=1, retain=True).reason_code == 0
+    assert c.publish("rq/%s/t2" % uid, b"", qos=1, retain=True).reason_code == 0
+    assert c.publish("rq/%s/t3" % uid, b"now", qos=1, retain=True).reason_code == 0
+    got = [p.payload for p in watcher.publishes_until(b"now")]
+    assert b"over" not in got, "a refused publish was delivered"
+    fresh = broker.connect(uid + "-f", 5)
+    fresh.subscribe("rq/%s/#" % uid, qos=1)
+    retained = sorted(fresh.expect_packet(m.PUBLISH).payload for _ in range(2))
+    assert retained == [b"newer", b"now"]
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_store_bytes=1 << 20, retention_bytes=0)
+def test_full_store_refuses_instead_of_acknowledging(broker, uid):
+    """A store at its cap answers 0x97 (v5); everything acknowledged before is delivered."""
+    topic = "full/" + uid
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 300})
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = broker.connect(uid + "-p", 5)
+    acked = []
+    payload = b"x" * 60000
+    for i in range(64):
+        ack = pub.publish(topic, b"%03d" % i + payload, qos=1)
+        if ack.reason_code == 0x97:
+            break
+        assert ack.reason_code == 0, ack
+        acked.append(i)
+    else:
+        raise AssertionError("4 MB went into a 1 MB store without a refusal")
+    assert acked, "refused before anything was stored"
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 300})
+    got = [int(sub.expect_packet(m.PUBLISH, timeout=5).payload[:3]) for _ in acked]
+    assert got == acked
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys and log text")
+@pytest.mark.broker_config(retention_bytes=300000, queue_cache_entries=4)
+def test_retention_removes_oldest_and_says_so(broker, uid):
+    """Above retention_bytes the oldest stored messages go; a session that had not read
+    them gets the newest ones in order, and the log names it (never silently). The
+    queue cache is kept small here: what it still holds in memory is delivered."""
+    topic = "ret/" + uid
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 300})
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(60):
+        assert pub.publish(topic, b"%03d" % i + b"y" * 16000, qos=1).reason_code == 0
+    # Retention runs on the store thread about once a second and logs what it removed.
+    deadline = time.monotonic() + 10
+    while "retention: removed" not in broker.log_tail(400):
+        assert time.monotonic() < deadline, "retention never removed anything"
+        time.sleep(0.05)  # poll interval of a bounded wait for a log line
+    assert pub.publish(topic, b"end", qos=1).reason_code == 0
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 300})
+    got = [p.payload for p in sub.publishes_until(b"end", timeout=5)][:-1]
+    numbers = [int(p[:3]) for p in got]
+    assert 0 < len(numbers) < 60, numbers
+    assert numbers == list(range(numbers[0], 60)), "not the newest messages in order: %r" % numbers
+    assert "fell behind retention" in broker.log_tail(400)
+
+
+@pytest.mark.tidegate_only(reason="tidegate config key max_output_bytes")
+@pytest.mark.broker_config(max_output_bytes=4096)
+def test_client_that_never_reads_is_disconnected(broker, uid):
+    """PINGREQ flood from a client that reads nothing: its pending output is bounded and
+    it is dropped; the gateway goes on serving others."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((HOST, broker.port))
+    s.sendall(m.build_connect(uid, 4, True, 60))
+    burst = m.build_pingreq() * 32768
+    closed = False
+    deadline = time.monotonic() + 20
+    s.settimeout(2)
+    while time.monotonic() < deadline:
+        try:
+            s.sendall(burst)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            closed = True
+            break
+    s.close()
+    assert closed, "a client that never reads was never disconnected"
+    other = broker.connect(uid + "-other", 5)
+    assert other.ping().type == m.PINGRESP
