@@ -16,6 +16,7 @@ namespace tidegate {
 namespace asio = boost::asio;
 
 Broker::Broker(Config config) : config_(std::move(config)) {
+  access_ = std::make_unique<AccessControl>(config_);  // a bad file is refused before the store opens
   std::size_t initial_map = config_.store_map_size;
   if (config_.max_store_bytes) initial_map = std::min(initial_map, config_.max_store_bytes);
   store_ = std::make_unique<store::LmdbStore>(
@@ -34,7 +35,7 @@ Broker::Broker(Config config) : config_(std::move(config)) {
         log::info("session '" + session->client_id() + "' expired");
         end_session(*ingest_, *session);
       }});
-  context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *ingest_, *cache_, *registry_, metrics_});
+  context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *access_, *ingest_, *cache_, *registry_, metrics_});
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -155,7 +156,9 @@ int Broker::run() {
     accept_on(*acceptors_[i]);
   }
   log::info(std::string("tidegate ready: data_dir ") + config_.data_dir + ", durability " +
-            (config_.fsync ? "fsync" : "os") + ", " + std::to_string(workers_.size()) + " worker(s), anonymous " +
+            (config_.fsync ? "fsync" : "os") + ", " + std::to_string(workers_.size()) + " worker(s)" +
+            (config_.password_file ? ", password file " + *config_.password_file : std::string()) +
+            (config_.acl_file ? ", acl file " + *config_.acl_file : std::string()) + ", anonymous " +
             (!config_.allow_anonymous   ? "allowed from loopback only"
              : *config_.allow_anonymous ? "allowed from anywhere"
                                         : "refused"));

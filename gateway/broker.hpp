@@ -35,6 +35,7 @@ class Broker {
 
   Config config_;
   Metrics metrics_;
+  std::unique_ptr<AccessControl> access_;
   std::unique_ptr<store::LmdbStore> store_;
   std::unique_ptr<cache::QueueCache> cache_;
   std::unique_ptr<Ingest> ingest_;

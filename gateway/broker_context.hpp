@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/access_control.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
 #include "gateway/metrics.hpp"
@@ -13,6 +14,7 @@ namespace tidegate {
 
 struct BrokerContext {
   const Config& config;
+  const AccessControl& access;
   Ingest& ingest;
   cache::QueueCache& cache;
   SessionRegistry& registry;

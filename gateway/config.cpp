@@ -15,9 +15,26 @@ using nlohmann::json;
 
 [[noreturn]] void fail(const std::string& key, const std::string& reason) { throw ConfigError(key + ": " + reason); }
 
+// A key read from the file, for an error message: control characters are
+// escaped, as a NUL would otherwise end the message where the key starts.
+std::string printable_key(const std::string& key) {
+  const char* digits = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : key) {
+    if (c >= 0x20 && c != 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\u00";
+      out += digits[c >> 4];
+      out += digits[c & 0xF];
+    }
+  }
+  return out;
+}
+
 void refuse_unknown(const json& object, const std::string& where, const std::set<std::string>& known) {
   for (auto it = object.begin(); it != object.end(); ++it)
-    if (!known.count(it.key())) fail(where + it.key(), "unknown key");
+    if (!known.count(it.key())) fail(where + printable_key(it.key()), "unknown key");
 }
 
 template <typename T>
@@ -69,7 +86,7 @@ Config parse_config(const std::string& text) {
                             "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
-  for (const char* later : {"password_file", "acl_file", "admin", "bridges", "cluster"})
+  for (const char* later : {"admin", "bridges", "cluster"})
     if (root.contains(later)) fail(later, "is not supported by this build yet");
 
   Config c;
@@ -82,6 +99,8 @@ Config parse_config(const std::string& text) {
     if (d != "os" && d != "fsync") fail("durability", "must be \"os\" or \"fsync\"");
     c.fsync = d == "fsync";
   }
+  if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
+  if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");
   if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");
   if (root.contains("max_keepalive"))
     c.max_keepalive = get_uint<std::uint16_t>(root["max_keepalive"], "max_keepalive", 1, 65535);

@@ -41,6 +41,8 @@ struct Config {
   std::uint32_t max_packet_size = 1 << 20;   // inbound limit, announced in CONNACK
   std::uint16_t topic_alias_maximum = 16;
   std::vector<AclDenyRule> acl_deny;
+  std::optional<std::string> password_file;  // mosquitto_passwd format
+  std::optional<std::string> acl_file;       // mosquitto acl_file format
   unsigned connect_timeout = 10;             // seconds to wait for CONNECT
   std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
   std::size_t max_connections = 10000;

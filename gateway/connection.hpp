@@ -70,7 +70,6 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void handle_publish(mqtt::Publish&& publish);
   void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
   void handle_pubrel(const mqtt::PubResponse& pubrel);
-  bool denied(std::string_view topic_or_filter, bool subscribe) const;
   bool within_topic_limits(std::string_view topic_or_filter) const;
 
   // handle_subscribe.cpp
@@ -121,6 +120,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::uint16_t client_topic_alias_maximum_ = 0;
   bool request_problem_information_ = true;
   std::optional<mqtt::Will> connect_will_;
+  std::optional<std::string> username_;
+  ClientAccess access_;  // bound at CONNECT
 
   std::unique_ptr<Session> session_;
   std::size_t inbound_pending_ = 0;       // QoS 1/2 publishes waiting for the store

@@ -65,7 +65,7 @@ void Connection::deliver() {
       session_->retained_pending.pop_front();
       std::vector<std::uint32_t> ids;
       if (opts.subscription_id) ids.push_back(*opts.subscription_id);
-      if (!m->expired_at(store::wall_clock_ms()))
+      if (!m->expired_at(store::wall_clock_ms()) && access_.may_read(m->topic))
         send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-9
       continue;
     }
@@ -130,7 +130,7 @@ bool Connection::deliver_one() {
     Metrics::add(broker_.metrics.dropped_expired);  // MQTT-3.3.2-5
     return true;
   }
-  if (denied(message->topic, true)) return true;
+  if (!access_.may_read(message->topic)) return true;  // read access, per message
   send_message(message, qos, retain, qos > 0 ? std::move(queues) : std::vector<std::string>{}, std::move(ids));
   return true;
 }

@@ -57,12 +57,12 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   boost::system::error_code ec;
   auto peer = socket_.remote_endpoint(ec);
   bool loopback = !ec && peer.address().is_loopback();
-  // No credential store exists yet (issue 4), so every client is anonymous here.
-  bool anonymous_ok = broker_.config.allow_anonymous.value_or(loopback);
-  if (!anonymous_ok)
-    return refuse_connect(ReasonCode::not_authorized, broker_.config.allow_anonymous
-                                                          ? "anonymous access is not allowed"
-                                                          : "anonymous access is allowed from loopback only");
+  username_ = c.username;
+  if (auto rc = broker_.access.authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
+    return refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
+                              : broker_.config.allow_anonymous        ? "anonymous access is not allowed"
+                                                                      : "anonymous access is allowed from loopback only");
+  }
 
   if (client_id_.empty()) {
     // MQTT-3.1.3-8: an empty id needs a clean session in 3.1.1; 3.1 forbids it.
@@ -73,7 +73,13 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   }
   if (v5() && broker_.config.max_keepalive && (keep_alive_ == 0 || keep_alive_ > *broker_.config.max_keepalive))
     keep_alive_ = *broker_.config.max_keepalive;
+  access_ = broker_.access.bind(username_, client_id_);
   connect_will_ = std::move(c.will);
+  if (connect_will_ && !access_.may_publish(connect_will_->topic)) {
+    // Checked now, as it may be published when nobody is connected to ask.
+    log::info(describe() + ": will topic '" + connect_will_->topic + "' not allowed for this client; will dropped");
+    connect_will_.reset();
+  }
 
   state_ = State::awaiting_session;
   bool waiting = false;

@@ -15,16 +15,6 @@ namespace tidegate {
 using mqtt::PacketType;
 using mqtt::ReasonCode;
 
-bool Connection::denied(std::string_view name, bool subscribe) const {
-  for (const auto& rule : broker_.config.acl_deny) {
-    if (subscribe ? !rule.subscribe : !rule.publish) continue;
-    // A filter is denied when it lies inside a denied filter; delivery also
-    // filters topics (see deliver_one), so a wider filter never leaks them.
-    if (topic_matches(rule.filter, name)) return true;
-  }
-  return false;
-}
-
 bool Connection::within_topic_limits(std::string_view name) const {
   if (name.size() > broker_.config.max_topic_length) return false;
   std::size_t levels = 1 + static_cast<std::size_t>(std::count(name.begin(), name.end(), '/'));
@@ -74,7 +64,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     return respond(p.qos == 1 ? PacketType::puback : PacketType::pubrec, p.packet_id, ReasonCode::topic_name_invalid);
   }
 
-  if (denied(p.topic, false)) {
+  if (!access_.may_publish(p.topic)) {
     // v5 gets 0x87; 3.1.1 cannot say no, so the message is acknowledged and dropped (counted).
     Metrics::add(broker_.metrics.publish_denied_acl);
     if (p.qos == 1) respond(PacketType::puback, p.packet_id, ReasonCode::not_authorized);

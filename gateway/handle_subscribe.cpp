@@ -44,7 +44,7 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
   };
 
   for (const auto& req : s.subscriptions) {
-    if (denied(req.filter, true)) {
+    if (!access_.may_subscribe(req.filter)) {
       pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::not_authorized) : 0x80);
       continue;
     }

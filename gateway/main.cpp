@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   try {
     tidegate::Broker broker(std::move(config));
     return broker.run();
+  } catch (const tidegate::ConfigError& e) {
+    std::fprintf(stderr, "tidegate: bad config: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tidegate: %s\n", e.what());
     return 1;

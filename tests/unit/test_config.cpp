@@ -53,5 +53,22 @@ TEST_CASE("bad config is refused with the key and the reason") {
   CHECK(error_of(R"({"allow_anonymous": "yes"})") == "allow_anonymous: must be true or false");
   CHECK(error_of("{not json").starts_with("config: not valid JSON"));
   // Keys of features this build does not have are refused, not ignored.
-  CHECK(error_of(R"({"password_file": "/etc/p"})") == "password_file: is not supported by this build yet");
+  CHECK(error_of(R"({"admin": {}})") == "admin: is not supported by this build yet");
+  CHECK(error_of(R"({"password_file": "/nonexistent/passwd"})").empty());  // read when the broker starts
+}
+
+// Found by tests/fuzz/fuzz_config: nlohmann_json reports a number too large for
+// a double as out_of_range, not parse_error, and it escaped parse_config.
+TEST_CASE("a number beyond double range is refused as invalid JSON") {
+  CHECK(error_of(R"({"max_packet_size": 1e400})").starts_with("config: not valid JSON"));
+  CHECK(error_of("1e377777").starts_with("config: not valid JSON"));
+  CHECK(error_of(R"({"workers": -1e999})").starts_with("config: not valid JSON"));
+}
+
+// Found by tests/fuzz/fuzz_config: an unknown key is echoed in the message, and
+// a NUL in it ended the C string main prints, leaving "tidegate: bad config: ".
+TEST_CASE("control characters of an unknown key are escaped in the message") {
+  CHECK(error_of(R"({"\u0000x": 1})") == "\\u0000x: unknown key");
+  CHECK(error_of(R"({"listeners": [{"port": 1, "a\u001b[2Jb": 1}]})") ==
+        "listeners[0].a\\u001b[2Jb: unknown key");
 }
