@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev liblmdb-dev nlohmann-json3-dev doctest-dev)
 if [ "${1:-}" = "test" ]; then
   packages+=(mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt)
+  # tests/fuzz: clang++ with libFuzzer and the sanitizer runtimes.
+  packages+=(clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
