@@ -10,6 +10,7 @@
 #include "gateway/log.hpp"
 #include "gateway/message_builder.hpp"
 #include "gateway/session_end.hpp"
+#include "gateway/tls_context.hpp"
 
 namespace tidegate {
 
@@ -40,19 +41,25 @@ Broker::Broker(Config config) : config_(std::move(config)) {
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
 
-  for (const auto& l : config_.listeners) {
+  for (std::size_t i = 0; i < config_.listeners.size(); ++i) {
+    Listener listener;
+    listener.config = config_.listeners[i];
+    listener.where = "listeners[" + std::to_string(i) + "]";
+    const auto& l = listener.config;
+    if (l.tls()) listener.tls = make_tls_context(l, listener.where);  // ConfigError names the key
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.bind, ec);
-    if (ec) throw std::runtime_error("listeners: bad bind address '" + l.bind + "'");
+    if (ec) throw ConfigError(listener.where + ".bind: not an IP address: '" + l.bind + "'");
     asio::ip::tcp::endpoint endpoint(address, l.port);
-    auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_io_);
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    listener.acceptor = std::make_unique<asio::ip::tcp::acceptor>(main_io_);
+    auto& acceptor = *listener.acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
       throw std::runtime_error("cannot listen on " + l.bind + ":" + std::to_string(l.port) + ": " + ec.message());
-    acceptors_.push_back(std::move(acceptor));
+    listeners_.push_back(std::move(listener));
   }
   restore_sessions();
 }
@@ -109,10 +116,20 @@ void Broker::restore_sessions() {
   if (restored) log::info("restored " + std::to_string(restored) + " persistent session(s)");
 }
 
-void Broker::accept_on(asio::ip::tcp::acceptor& acceptor) {
+std::unique_ptr<Transport> Broker::make_transport(Listener& listener, asio::ip::tcp::socket socket) const {
+  // One WebSocket message may carry a whole packet and some framing.
+  std::size_t max_message = std::size_t(config_.max_packet_size) + 4096;
+  const auto& protocol = listener.config.protocol;
+  if (protocol == "mqtts") return make_tls_transport(std::move(socket), listener.tls);
+  if (protocol == "ws") return make_ws_transport(std::move(socket), listener.config.path, max_message);
+  if (protocol == "wss") return make_wss_transport(std::move(socket), listener.tls, listener.config.path, max_message);
+  return make_tcp_transport(std::move(socket));
+}
+
+void Broker::accept_on(Listener& listener) {
   auto& worker = *workers_[next_worker_++ % workers_.size()];
-  acceptor.async_accept(worker.io(), [this, &acceptor, &worker](boost::system::error_code ec,
-                                                                 asio::ip::tcp::socket socket) {
+  listener.acceptor->async_accept(worker.io(), [this, &listener, &worker](boost::system::error_code ec,
+                                                                          asio::ip::tcp::socket socket) {
     if (ec == asio::error::operation_aborted || context_->shutting_down) return;
     if (!ec) {
       Metrics::add(metrics_.connections_accepted);
@@ -122,13 +139,28 @@ void Broker::accept_on(asio::ip::tcp::acceptor& acceptor) {
         boost::system::error_code ignored;
         socket.close(ignored);
       } else {
-        asio::post(worker.io(), [this, &worker, s = std::make_shared<asio::ip::tcp::socket>(std::move(socket))] {
-          std::make_shared<Connection>(*context_, worker, std::move(*s))->start();
+        // Made here, on the main thread, which also swaps TLS contexts on SIGHUP.
+        asio::post(worker.io(), [this, &worker, &listener,
+                                 transport = make_transport(listener, std::move(socket))]() mutable {
+          std::make_shared<Connection>(*context_, worker, std::move(transport), listener.config)->start();
         });
       }
     }
-    accept_on(acceptor);
+    accept_on(listener);
   });
+}
+
+void Broker::reload_certificates() {
+  for (auto& listener : listeners_) {
+    if (!listener.config.tls()) continue;
+    try {
+      listener.tls = make_tls_context(listener.config, listener.where);
+      log::info(listener.where + ": certificates reloaded; new connections use them");
+    } catch (const ConfigError& e) {
+      // Keep serving with what worked: a bad file must not take the listener down.
+      log::error(std::string("certificate reload failed, keeping the previous ones: ") + e.what());
+    }
+  }
 }
 
 void Broker::schedule_sweep() {
@@ -149,11 +181,11 @@ int Broker::run() {
   ingest_->start(std::move(notifiers));
   for (auto& w : workers_) w->start();
 
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    auto ep = acceptors_[i]->local_endpoint();
-    log::info("listening: " + config_.listeners[i].protocol + " " + ep.address().to_string() + ":" +
-              std::to_string(ep.port()));
-    accept_on(*acceptors_[i]);
+  for (auto& listener : listeners_) {
+    auto ep = listener.acceptor->local_endpoint();
+    log::info("listening: " + listener.config.protocol + " " + ep.address().to_string() + ":" +
+              std::to_string(ep.port()) + (listener.config.websocket() ? listener.config.path : std::string()));
+    accept_on(listener);
   }
   log::info(std::string("tidegate ready: data_dir ") + config_.data_dir + ", durability " +
             (config_.fsync ? "fsync" : "os") + ", " + std::to_string(workers_.size()) + " worker(s)" +
@@ -165,21 +197,30 @@ int Broker::run() {
 
   sweep_timer_ = std::make_unique<asio::steady_timer>(main_io_);
   schedule_sweep();
-  asio::signal_set signals(main_io_, SIGTERM, SIGINT);
-  signals.async_wait([this](boost::system::error_code ec, int signal) {
-    if (ec) return;
-    log::info("signal " + std::to_string(signal) + ": draining");
-    shut_down();
-  });
+  asio::signal_set signals(main_io_, SIGTERM, SIGINT, SIGHUP);
+  wait_for_signal(signals);
   main_io_.run();
   return 0;
 }
 
+void Broker::wait_for_signal(asio::signal_set& signals) {
+  signals.async_wait([this, &signals](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      reload_certificates();
+      wait_for_signal(signals);
+      return;
+    }
+    log::info("signal " + std::to_string(signal) + ": draining");
+    shut_down();
+  });
+}
+
 void Broker::shut_down() {
   context_->shutting_down = true;
-  for (auto& a : acceptors_) {
+  for (auto& listener : listeners_) {
     boost::system::error_code ignored;
-    a->close(ignored);
+    listener.acceptor->close(ignored);
   }
   sweep_timer_->cancel();
   for (auto& w : workers_)

@@ -4,6 +4,8 @@
 // SIGTERM/SIGINT (stop accepting, DISCONNECT clients, flush the store, exit 0).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "gateway/ingest.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_registry.hpp"
+#include "gateway/transport.hpp"
 #include "gateway/worker.hpp"
 #include "storeclient/lmdb_store.hpp"
 
@@ -29,7 +32,16 @@ class Broker {
 
  private:
   void restore_sessions();
-  void accept_on(boost::asio::ip::tcp::acceptor& acceptor);
+  struct Listener {
+    ListenerConfig config;
+    std::string where;  // "listeners[i]", for messages
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    std::shared_ptr<boost::asio::ssl::context> tls;  // mqtts/wss; replaced on SIGHUP (main thread)
+  };
+  void accept_on(Listener& listener);
+  std::unique_ptr<Transport> make_transport(Listener& listener, boost::asio::ip::tcp::socket socket) const;
+  void reload_certificates();
+  void wait_for_signal(boost::asio::signal_set& signals);
   void schedule_sweep();
   void shut_down();
 
@@ -43,7 +55,7 @@ class Broker {
   std::unique_ptr<BrokerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context main_io_;  // acceptors, signals, the sweep timer
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<Listener> listeners_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
   std::size_t next_worker_ = 0;
 };

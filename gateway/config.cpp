@@ -57,15 +57,48 @@ bool get_bool(const json& j, const std::string& key) {
 
 ListenerConfig parse_listener(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "must be an object");
-  refuse_unknown(j, where + ".", {"protocol", "bind", "port"});
+  refuse_unknown(j, where + ".", {"protocol", "bind", "port", "path", "cert", "key", "ca", "require_certificate",
+                                  "use_identity_as_username", "tls_version", "ciphers", "ciphersuites"});
   ListenerConfig l;
   if (j.contains("protocol")) l.protocol = get_string(j["protocol"], where + ".protocol");
-  if (l.protocol == "mqtts" || l.protocol == "ws" || l.protocol == "wss")
-    fail(where + ".protocol", "'" + l.protocol + "' is not supported by this build yet (only \"mqtt\")");
-  if (l.protocol != "mqtt") fail(where + ".protocol", "must be one of mqtt, mqtts, ws, wss");
+  if (l.protocol != "mqtt" && l.protocol != "mqtts" && l.protocol != "ws" && l.protocol != "wss")
+    fail(where + ".protocol", "must be one of mqtt, mqtts, ws, wss");
   if (j.contains("bind")) l.bind = get_string(j["bind"], where + ".bind");
   if (!j.contains("port")) fail(where + ".port", "is required");
   l.port = get_uint<std::uint16_t>(j["port"], where + ".port", 0, 65535);
+  if (j.contains("path")) {
+    if (!l.websocket()) fail(where + ".path", "only for ws and wss listeners");
+    l.path = get_string(j["path"], where + ".path");
+    if (l.path.empty() || l.path[0] != '/') fail(where + ".path", "must start with /");
+  }
+  auto tls_string = [&](const char* key, std::optional<std::string>& out) {
+    if (!j.contains(key)) return;
+    if (!l.tls()) fail(where + "." + key, "only for mqtts and wss listeners");
+    out = get_string(j[key], where + "." + key);
+  };
+  tls_string("cert", l.cert);
+  tls_string("key", l.key);
+  tls_string("ca", l.ca);
+  tls_string("ciphers", l.ciphers);
+  tls_string("ciphersuites", l.ciphersuites);
+  for (const char* key : {"require_certificate", "use_identity_as_username"}) {
+    if (!j.contains(key)) continue;
+    if (!l.tls()) fail(where + "." + key, "only for mqtts and wss listeners");
+    (std::string(key) == "require_certificate" ? l.require_certificate : l.use_identity_as_username) =
+        get_bool(j[key], where + "." + key);
+  }
+  if (j.contains("tls_version")) {
+    if (!l.tls()) fail(where + ".tls_version", "only for mqtts and wss listeners");
+    l.tls_version = get_string(j["tls_version"], where + ".tls_version");
+    if (l.tls_version != "tlsv1.2" && l.tls_version != "tlsv1.3")
+      fail(where + ".tls_version", "must be tlsv1.2 or tlsv1.3 (the lowest version accepted)");
+  }
+  if (l.tls() && !l.cert) fail(where + ".cert", "is required for " + l.protocol);
+  if (l.tls() && !l.key) fail(where + ".key", "is required for " + l.protocol);
+  if ((l.require_certificate || l.use_identity_as_username) && !l.ca)
+    fail(where + ".ca", "is required to verify client certificates");
+  if (l.use_identity_as_username && !l.require_certificate)
+    fail(where + ".use_identity_as_username", "needs require_certificate: true");
   return l;
 }
 

@@ -16,9 +16,20 @@ class ConfigError : public std::runtime_error {
 };
 
 struct ListenerConfig {
-  std::string protocol = "mqtt";
+  std::string protocol = "mqtt";  // mqtt, mqtts, ws, wss
   std::string bind = "0.0.0.0";
   std::uint16_t port = 1883;
+  std::string path = "/mqtt";     // ws, wss: the upgrade path
+  // mqtts, wss:
+  std::optional<std::string> cert, key, ca;
+  bool require_certificate = false;       // mutual TLS: no client certificate, no connection
+  bool use_identity_as_username = false;  // the client certificate's CN is the user name
+  std::string tls_version = "tlsv1.2";    // the lowest version accepted: tlsv1.2 or tlsv1.3
+  std::optional<std::string> ciphers;       // TLS 1.2 cipher list (OpenSSL syntax)
+  std::optional<std::string> ciphersuites;  // TLS 1.3 suites
+
+  bool tls() const { return protocol == "mqtts" || protocol == "wss"; }
+  bool websocket() const { return protocol == "ws" || protocol == "wss"; }
 };
 
 struct AclDenyRule {

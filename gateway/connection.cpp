@@ -18,19 +18,21 @@ using mqtt::ReasonCode;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
 
-Connection::Connection(BrokerContext& broker, Worker& worker, asio::ip::tcp::socket socket)
+Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
+                       const ListenerConfig& listener)
     : broker_(broker),
       worker_(worker),
-      socket_(std::move(socket)),
+      transport_(std::move(transport)),
+      listener_(listener),
       keep_alive_timer_(worker.io()),
       writer_wake_(worker.io(), asio::steady_timer::time_point::max()),
       session_wake_(worker.io(), asio::steady_timer::time_point::max()),
       close_deadline_(worker.io()),
       reader_(broker.config.max_packet_size) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = transport_->socket().remote_endpoint(ec);
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  transport_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
   broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -62,9 +64,15 @@ void Connection::start() {
 
 asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
+  // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
+  if (auto ec = co_await transport_->handshake()) {
+    log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
+    close(std::nullopt, false);
+    co_return;
+  }
   while (state_ != State::closing && state_ != State::closed) {
     auto buffer = reader_.prepare(16384);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), use_nothrow);
+    auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
       close(std::nullopt, true);
@@ -123,7 +131,7 @@ asio::awaitable<void> Connection::write_loop() {
     writing_.clear();
     writing_.swap(out_);
     // One write per wake-up: everything encoded meanwhile goes out together.
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing_), use_nothrow);
+    auto [ec, n] = co_await transport_->write(asio::buffer(writing_));
     if (ec) {
       out_.clear();
       writer_active_ = false;
@@ -141,9 +149,7 @@ asio::awaitable<void> Connection::write_loop() {
 
 void Connection::finish_close() {
   if (state_ == State::closed) return;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_->close();
   close_deadline_.cancel();
   state_ = State::closed;
   worker_.remove_connection(shared_from_this());

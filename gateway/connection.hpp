@@ -21,13 +21,15 @@
 #include "gateway/codec/packet.hpp"
 #include "gateway/session.hpp"
 #include "gateway/session_registry.hpp"
+#include "gateway/transport.hpp"
 #include "gateway/worker.hpp"
 
 namespace tidegate {
 
 class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(BrokerContext& broker, Worker& worker, boost::asio::ip::tcp::socket socket);
+  Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
+             const ListenerConfig& listener);
   ~Connection() override;
 
   void start();
@@ -94,7 +96,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   BrokerContext& broker_;
   Worker& worker_;
-  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<Transport> transport_;
+  const ListenerConfig& listener_;
   boost::asio::steady_timer keep_alive_timer_;
   boost::asio::steady_timer writer_wake_;
   boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes

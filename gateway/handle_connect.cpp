@@ -55,10 +55,14 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   }
 
   boost::system::error_code ec;
-  auto peer = socket_.remote_endpoint(ec);
+  auto peer = transport_->socket().remote_endpoint(ec);
   bool loopback = !ec && peer.address().is_loopback();
   username_ = c.username;
-  if (auto rc = broker_.access.authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
+  if (listener_.use_identity_as_username) {
+    // The verified client certificate is the credential; its CN the user name.
+    username_ = transport_->peer_common_name();
+    if (!username_) return refuse_connect(ReasonCode::not_authorized, "client certificate has no common name");
+  } else if (auto rc = broker_.access.authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
     return refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
                               : broker_.config.allow_anonymous        ? "anonymous access is not allowed"
                                                                       : "anonymous access is allowed from loopback only");

@@ -84,11 +84,12 @@ class Broker:
             path = self.workdir / "mosquitto.conf"
             path.write_text(self._mosquitto_conf())
             return [MOSQUITTO_BIN, "-c", str(path)]
-        cfg = {
-            "data_dir": str(self.data_dir),
-            "listeners": [{"protocol": "mqtt", "bind": self.host, "port": self.port}],
-        }
+        cfg = {"data_dir": str(self.data_dir)}
         cfg.update(self.config)
+        # The fixture's own MQTT listener always comes first (readiness and .port);
+        # a test's "listeners" are added after it.
+        cfg["listeners"] = ([{"protocol": "mqtt", "bind": self.host, "port": self.port}]
+                            + list(self.config.get("listeners", [])))
         path = self.workdir / "tidegate.json"
         path.write_text(json.dumps(cfg, indent=2))
         return [TIDEGATE_BIN, "--config", str(path)]

@@ -502,14 +502,16 @@ class Client:
     .topic (the wire value stays in .wire_topic).
     """
 
-    def __init__(self, host, port, version=4, timeout=2.0, auto_ack=True, client_id=None):
+    def __init__(self, host, port, version=4, timeout=2.0, auto_ack=True, client_id=None, sock=None):
         self.host, self.port = host, port
         self.version = version
         self.timeout = timeout
         self.auto_ack = auto_ack
         self.client_id = client_id
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is None:  # or a connected socket-like object (TLS, WebSocket)
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
         self.buf = bytearray()
         self.backlog = []
         self.closed = False
