@@ -7,24 +7,9 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 
-namespace codec_test {  // fixtures from test_codec_samples.cpp
-using namespace tidegate::mqtt;
-using Bytes = std::vector<uint8_t>;
-Bytes bytes(std::initializer_list<int> values);
-Bytes str(std::string_view s);
-Bytes operator+(Bytes a, const Bytes& b);
-std::string encoded(const Packet& packet, ProtocolVersion version);
-DecodeResult decode_body(uint8_t first_byte, const Bytes& body, ProtocolVersion version);
-Packet roundtrip(const Packet& packet, ProtocolVersion version);
-Properties allowed_properties(PropertyContext ctx);
-}  // namespace codec_test
+#include "codec_samples.hpp"
 
 namespace codec_test {
-
-namespace {
-constexpr auto v311 = ProtocolVersion::v311;
-constexpr auto v5 = ProtocolVersion::v5;
-}  // namespace
 
 TEST_CASE("ping: exact bytes and no body") {
   for (ProtocolVersion v : {ProtocolVersion::v31, v311, v5}) {

@@ -9,15 +9,7 @@
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
 
-namespace codec_test {  // fixtures from test_codec_samples.cpp
-using namespace tidegate::mqtt;
-using Bytes = std::vector<uint8_t>;
-Bytes bytes(std::initializer_list<int> values);
-Bytes raw(std::string_view s);
-Bytes operator+(Bytes a, const Bytes& b);
-std::string encoded(const Packet& packet, ProtocolVersion version);
-std::vector<Packet> sample_packets(ProtocolVersion version);
-}  // namespace codec_test
+#include "codec_samples.hpp"
 
 namespace codec_test {
 

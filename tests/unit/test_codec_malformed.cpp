@@ -8,12 +8,7 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 
-namespace codec_test {  // fixtures from test_codec_samples.cpp
-using namespace tidegate::mqtt;
-using Bytes = std::vector<uint8_t>;
-std::string encoded(const Packet& packet, ProtocolVersion version);
-std::vector<Packet> sample_packets(ProtocolVersion version);
-}  // namespace codec_test
+#include "codec_samples.hpp"
 
 namespace codec_test {
 

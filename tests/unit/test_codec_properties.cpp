@@ -8,15 +8,7 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/properties.hpp"
 
-namespace codec_test {  // fixtures from test_codec_samples.cpp
-using namespace tidegate::mqtt;
-using Bytes = std::vector<uint8_t>;
-Bytes bytes(std::initializer_list<int> values);
-Bytes str(std::string_view s);
-Bytes operator+(Bytes a, const Bytes& b);
-Properties every_property();
-Properties allowed_properties(PropertyContext ctx);
-}  // namespace codec_test
+#include "codec_samples.hpp"
 
 namespace codec_test {
 

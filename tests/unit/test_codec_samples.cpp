@@ -1,6 +1,5 @@
 // Shared fixtures of the codec unit tests: byte builders, round-trip helpers
-// and a sample of every packet type. The other test_codec_*.cpp files declare
-// what they use from here (see the block at the top of each).
+// and a sample of every packet type, declared in codec_samples.hpp.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -10,10 +9,9 @@
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
 
-namespace codec_test {
+#include "codec_samples.hpp"
 
-using namespace tidegate::mqtt;
-using Bytes = std::vector<uint8_t>;
+namespace codec_test {
 
 Bytes bytes(std::initializer_list<int> values) {
   Bytes out;
