@@ -106,7 +106,17 @@ void Broker::restore_sessions() {
       }
       auto& inflight = decoded_inflight->inflight;
       if (!inflight.message) inflight.message = store_->read_message(decoded_inflight->seq);
-      if (inflight.message) session->inflight.push_back(std::move(inflight));
+      if (inflight.message) {
+        session->inflight.push_back(std::move(inflight));
+      } else {
+        // Removed by retention before it was acknowledged: said, and forgotten.
+        Metrics::add(metrics_.sessions_behind_retention);
+        log::warn("session '" + client_id + "': unacknowledged message " + std::to_string(decoded_inflight->seq) +
+                  " was removed by retention; it cannot be resent");
+        Ingest::SessionProgress drop;
+        drop.inflight.emplace_back(packet_id, std::nullopt);
+        ingest_->save_progress(client_id, std::move(drop));
+      }
     }
     std::sort(session->inflight.begin(), session->inflight.end(),
               [](const auto& a, const auto& b) { return a.message->seq < b.message->seq; });

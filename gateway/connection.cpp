@@ -112,9 +112,12 @@ asio::awaitable<void> Connection::read_loop() {
       }
       handle_packet(std::move(result.packet));
       // Packets that follow CONNECT wait until the session is ours; a 3.1.1
-      // client (no Receive Maximum) waits while its QoS 1/2 quota is used up.
+      // client (no Receive Maximum) waits while receive_maximum publishes wait
+      // for the store (not on PUBREL: those must be read to make progress).
+      if (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)
+        flush_progress();  // held PUBRELs and offsets must not wait behind the pause
       while (state_ == State::awaiting_session ||
-             (state_ == State::connected && !v5() && inbound_quota_used() >= broker_.config.receive_maximum)) {
+             (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
         session_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await session_wake_.async_wait(use_nothrow);
       }
@@ -297,6 +300,15 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   }
 }
 
+void Connection::close_for_store_error() {
+  if (state_ != State::connected) return;
+  log::warn(describe() + ": store error; closing instead of acknowledging");
+  held_.clear();
+  hold_chunks_.clear();
+  chunked_bytes_ = 0;
+  close(ReasonCode::unspecified_error, true);
+}
+
 void Connection::shut_down_by_server() { close(ReasonCode::server_shutting_down, true); }
 
 void Connection::take_over() {
@@ -304,6 +316,10 @@ void Connection::take_over() {
     if (self->state_ == State::connected) {
       log::info(self->describe() + ": taken over by a new connection");
       self->close(ReasonCode::session_taken_over, true);
+    } else if (self->state_ == State::awaiting_session && self->session_) {
+      // Taken over before our CONNACK went out: give the session on at once.
+      log::info(self->describe() + ": taken over before it was connected");
+      self->close(std::nullopt, false);
     }
   });
 }

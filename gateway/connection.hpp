@@ -58,6 +58,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void close(std::optional<mqtt::ReasonCode> disconnect_reason, bool publish_will);
   void finish_close();
   void protocol_error(mqtt::ReasonCode reason, const std::string& detail);
+  // The store could not commit what an acknowledgement would promise.
+  void close_for_store_error();
   void detach_session(bool publish_will);
   std::string describe() const;
   bool v5() const { return version_ == mqtt::ProtocolVersion::v5; }

@@ -285,8 +285,13 @@ void Connection::flush_progress() {
   if (std::size_t bytes = held_.size() - chunked_bytes_) {
     hold_chunks_.push_back(bytes);
     chunked_bytes_ += bytes;
-    done = [self = shared_from_this()](std::error_code) {
-      boost::asio::post(self->worker_.io(), [self] { self->release_held(); });
+    done = [self = shared_from_this()](std::error_code ec) {
+      boost::asio::post(self->worker_.io(), [self, ec] {
+        // Inflight records not durable: nothing held may go out; the session
+        // resends on reconnect from what is stored.
+        if (ec) return self->close_for_store_error();
+        self->release_held();
+      });
     };
   }
   broker_.ingest.save_progress(client_id_, std::exchange(progress_, {}), std::move(done));

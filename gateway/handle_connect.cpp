@@ -1,6 +1,7 @@
 // CONNECT, CONNACK and the session's attachment to / detachment from this
 // connection. Worker thread.
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <random>
 
 #include "gateway/codec/utf8.hpp"
@@ -86,6 +87,14 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   }
 
   state_ = State::awaiting_session;
+  // A takeover or a session commit that takes longer than connect_timeout ends this attempt.
+  keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
+  keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && self->state_ == State::awaiting_session) {
+      log::info(self->describe() + ": session not ready within connect_timeout");
+      self->close(std::nullopt, false);
+    }
+  });
   bool waiting = false;
   auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
   if (!waiting) finish_connect(std::move(previous));
@@ -122,7 +131,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     props.maximum_packet_size = broker_.config.max_packet_size;
     if (broker_.config.topic_alias_maximum > 0) props.topic_alias_maximum = broker_.config.topic_alias_maximum;
   }
-  auto attach = [this, ack, session_present] {
+  auto attach = [this, self = shared_from_this(), ack, session_present] {
     if (state_ != State::awaiting_session) return;
     state_ = State::connected;
     session_wake_.cancel();
@@ -142,8 +151,13 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
   if (!session_->persistent()) return attach();
   // CONNACK only once the session record is durable: what CONNACK confirms survives.
   broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                              [self = shared_from_this(), attach](std::error_code) {
-                                boost::asio::post(self->worker_.io(), attach);
+                              [self = shared_from_this(), attach](std::error_code ec) {
+                                boost::asio::post(self->worker_.io(), [self, attach, ec] {
+                                  if (!ec) return attach();
+                                  // Not durable: CONNACK would promise a session that is not there.
+                                  if (self->state_ == State::awaiting_session)
+                                    self->refuse_connect(ReasonCode::unspecified_error, "store error: " + ec.message());
+                                });
                               });
 }
 

@@ -137,8 +137,9 @@ void Connection::handle_pubrel(const mqtt::PubResponse& pubrel) {
   // Forget the packet id durably before PUBCOMP, or a restart could take a
   // new message with the same id for a resend and drop it.
   broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                              [self = shared_from_this(), comp](std::error_code) {
-                                boost::asio::post(self->worker_.io(), [self, comp] {
+                              [self = shared_from_this(), comp](std::error_code ec) {
+                                boost::asio::post(self->worker_.io(), [self, comp, ec] {
+                                  if (ec) return self->close_for_store_error();  // the client resends PUBREL
                                   if (self->state_ == State::connected) self->send(comp);
                                 });
                               });

@@ -77,9 +77,15 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
     }
     Subscription sub{req.filter, shared ? Ingest::member_queue(req.filter, client_id_) : req.filter, options};
     session_->subscriptions.emplace(req.filter, sub);
+    // The cursor exists at once, so the subscription reads even if this
+    // connection is gone before the ingest thread answers; it starts no later
+    // than the subscription's registration, and the answer moves it up to that.
+    start_reading(sub.queue, broker_.ingest.visible_seq());
     broker_.ingest.subscribe(client_id_, req.filter, want_retained,
                              on_worker([self, pending, options](Ingest::SubscribeResult r) {
-                               self->start_reading(r.queue, r.start_after);
+                               auto it = self->session_->cursors.find(r.queue);
+                               if (it != self->session_->cursors.end() && it->second.position < r.start_after)
+                                 it->second.position = r.start_after;
                                for (auto& m : r.retained) pending->retained.emplace_back(std::move(m), options);
                              }));
   }
@@ -93,7 +99,10 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
   });
   if (session_->persistent())
     broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                                [finish](std::error_code) mutable { finish(); });
+                                [self, finish](std::error_code ec) mutable {
+                                  if (!ec) return finish();
+                                  boost::asio::post(self->worker_.io(), [self] { self->close_for_store_error(); });
+                                });
   else
     broker_.ingest.sync([finish]() mutable { finish(); });
 }
@@ -109,14 +118,17 @@ void Connection::handle_unsubscribe(mqtt::Unsubscribe&& u) {
     }
     worker_.remove_reader(it->second.queue, this);
     session_->cursors.erase(it->second.queue);
+    if (session_->persistent()) progress_.erased_queues.push_back(it->second.queue);
     session_->subscriptions.erase(it);
     broker_.ingest.unsubscribe(client_id_, filter);
     ack.reason_codes.push_back(static_cast<std::uint8_t>(ReasonCode::success));
   }
   if (!session_->persistent()) return send(ack);
+  flush_progress();
   broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                              [self = shared_from_this(), ack](std::error_code) {
-                                boost::asio::post(self->worker_.io(), [self, ack] {
+                              [self = shared_from_this(), ack](std::error_code ec) {
+                                boost::asio::post(self->worker_.io(), [self, ack, ec] {
+                                  if (ec) return self->close_for_store_error();
                                   if (self->state_ == State::connected) self->send(ack);
                                 });
                               });

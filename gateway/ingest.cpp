@@ -28,6 +28,7 @@ std::string Ingest::member_queue(std::string_view filter, std::string_view clien
 void Ingest::start(std::vector<Notify> workers) {
   workers_ = std::move(workers);
   last_seq_ = store_.max_sequence();
+  visible_seq_ = last_seq_;
   for (auto& m : store_.load_retained()) {
     retained_bytes_ += retained_size(*m);
     retained_[m->topic] = m;
@@ -75,8 +76,10 @@ void Ingest::run() {
       if (ec) ++stats_.commit_errors;
     }
     // Only what is committed becomes visible to readers.
-    if (!ec)
+    if (!ec) {
       for (auto& [queue, message] : cache_appends_) cache_.append(queue, message);
+      visible_seq_.store(last_seq_, std::memory_order_release);
+    }
     for (auto& done : completions_) done(ec);
     if (!ec && !events_.empty()) {
       auto events = std::make_shared<QueueEvents>();
@@ -294,10 +297,15 @@ void Ingest::reoffer(const std::string& client_id, const std::string& filter, st
         if (m && m->online && m->client_id != client_id) target = m;
       }
       if (!target) continue;
+      // A new entry under a new sequence: queues must stay in ascending order
+      // for readers that are already past the original one.
+      auto copy = std::make_shared<store::Message>(*messages.front());
+      copy->seq = ++last_seq_;
+      store::MessagePtr m = copy;
       std::string queue = member_queue(filter, target->client_id);
-      batch_.queue_index_extra.emplace_back(queue, seq);
-      cache_appends_.emplace_back(queue, messages.front());
-      events_[queue] = std::max(events_[queue], seq);
+      batch_.appends.push_back({m, {queue}});
+      cache_appends_.emplace_back(queue, m);
+      events_[queue] = m->seq;
     }
   });
 }
@@ -326,6 +334,7 @@ void Ingest::save_progress(const std::string& client_id, SessionProgress progres
   post([this, client_id, progress = std::move(progress), done = std::move(done)]() mutable {
     for (auto& [queue, seq] : progress.offsets) batch_.offsets.push_back({client_id, queue, seq});
     for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
+    for (auto& queue : progress.erased_queues) batch_.erase_offsets.emplace_back(client_id, std::move(queue));
     if (done) completions_.push_back(std::move(done));
   });
 }

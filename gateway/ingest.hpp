@@ -14,6 +14,7 @@
 // per subscription. A shared subscription `$share/g/f` has one queue per
 // member (`$share/g/f` + '\0' + client id); each message is indexed into one
 // member's queue (round robin over online members).
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -107,7 +108,8 @@ class Ingest {
   struct SessionProgress {
     std::vector<std::pair<std::string, std::uint64_t>> offsets;             // queue -> position
     std::vector<std::pair<std::uint16_t, std::optional<std::string>>> inflight;  // nullopt = erase
-    bool empty() const { return offsets.empty() && inflight.empty(); }
+    std::vector<std::string> erased_queues;  // unsubscribed: their offsets go
+    bool empty() const { return offsets.empty() && inflight.empty() && erased_queues.empty(); }
   };
 
   // Persistence of sessions and their progress, batched with everything else.
@@ -118,6 +120,8 @@ class Ingest {
   void sync(std::function<void()> done);
 
   IngestStats stats() const;
+  // Any thread: a sequence no newer than any later subscribe's start point.
+  std::uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
 
   static std::string member_queue(std::string_view filter, std::string_view client_id);
 
@@ -158,6 +162,7 @@ class Ingest {
 
   // Owned by the ingest thread.
   std::uint64_t last_seq_ = 0;
+  std::atomic<std::uint64_t> visible_seq_{0};
   SubscriptionTrie<std::string> live_filters_;          // filter -> queue (or group) name
   std::unordered_map<std::string, Queue> queues_;        // queue name -> refs
   std::unordered_map<std::string, Group> groups_;        // "$share/g/f" -> members

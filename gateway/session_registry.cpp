@@ -79,9 +79,12 @@ void SessionRegistry::sweep(std::int64_t now_ms) {
         ++it;
       }
     }
+    // Still under the lock: the hooks only queue commands for the ingest
+    // thread, and a client claiming the same id now must queue its own after
+    // ours (its session record would otherwise be erased by our end_session).
+    for (auto& [id, will] : wills) hooks_.publish_will(id, std::move(will));
+    for (auto& s : ended) hooks_.end_session(std::move(s));
   }
-  for (auto& [id, will] : wills) hooks_.publish_will(id, std::move(will));
-  for (auto& s : ended) hooks_.end_session(std::move(s));
 }
 
 std::size_t SessionRegistry::online() const {

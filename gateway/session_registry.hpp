@@ -33,8 +33,9 @@ class SessionOwner {
 
 class SessionRegistry {
  public:
-  // Called by the registry, outside its lock, for parked sessions whose will
-  // is due, and for sessions that expire (the will, if still pending, first).
+  // Called by the registry, under its lock (so they may only queue work), for
+  // parked sessions whose will is due, and for sessions that expire (the will,
+  // if still pending, first).
   struct Hooks {
     std::function<void(const std::string& client_id, mqtt::Will will)> publish_will;
     std::function<void(std::unique_ptr<Session> session)> end_session;

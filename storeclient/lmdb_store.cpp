@@ -235,12 +235,6 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
       if ((rc = put(message_queues_, key + q, {}))) return make_lmdb_error(rc);
     }
   }
-  for (const auto& [queue, seq] : batch.queue_index_extra) {
-    key.clear();
-    put_u64_be(key, seq);
-    if ((rc = put(queue_index_, index_key(queue, seq), {}))) return make_lmdb_error(rc);
-    if ((rc = put(message_queues_, key + queue, {}))) return make_lmdb_error(rc);
-  }
   if (batch.delete_oldest) {
     if (auto ec = delete_oldest(txn, batch.delete_oldest, batch.delete_created_before_ms)) return ec;
   }

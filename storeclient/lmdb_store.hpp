@@ -70,7 +70,6 @@ struct WriteBatch {
   std::vector<Offset> offsets;
   std::vector<std::pair<std::string, std::string>> erase_offsets;  // (client id, queue)
   std::vector<std::string> dropped_queues;                          // erase all index entries
-  std::vector<std::pair<std::string, std::uint64_t>> queue_index_extra;  // (queue, existing seq): re-offer
   struct Inflight {
     std::string client_id;
     std::uint16_t packet_id;
@@ -84,7 +83,7 @@ struct WriteBatch {
 
   bool empty() const {
     return appends.empty() && retained.empty() && sessions.empty() && offsets.empty() &&
-           erase_offsets.empty() && dropped_queues.empty() && queue_index_extra.empty() && inflight.empty() &&
+           erase_offsets.empty() && dropped_queues.empty() && inflight.empty() &&
            delete_oldest == 0;
   }
 };

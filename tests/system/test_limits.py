@@ -201,3 +201,15 @@ def test_connack_refusal_fits_client_maximum_packet_size(make_broker, uid):
     assert c.connack.reason_code >= 0x80
     assert "reason_string" not in c.connack.props
     assert len(c.connack.raw) + 2 <= 16
+
+
+@pytest.mark.broker_config(receive_maximum=2)
+def test_311_pipelined_qos2_beyond_receive_maximum_does_not_stall(broker, uid):
+    """3.1.1 has no Receive Maximum: a client that sends more QoS 2 publishes than
+    receive_maximum before releasing any must get every PUBREC, and its PUBRELs must
+    be read (a pause on the QoS 2 quota would wait for PUBRELs it never reads)."""
+    c = broker.connect(uid, 4)
+    c.send_raw(b"".join(m.build_publish("q2/" + uid, b"x%d" % i, 2, packet_id=i, version=4) for i in (1, 2, 3, 4)))
+    assert sorted(c.expect_packet(m.PUBREC, timeout=5).packet_id for _ in range(4)) == [1, 2, 3, 4]
+    c.send_raw(b"".join(m.build_ack(m.PUBREL, i, 4) for i in (1, 2, 3, 4)))
+    assert sorted(c.expect_packet(m.PUBCOMP, timeout=5).packet_id for _ in range(4)) == [1, 2, 3, 4]

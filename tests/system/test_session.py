@@ -267,3 +267,17 @@ def test_resend_on_reconnect_respects_new_receive_maximum(broker, uid):
         got.append(sub.expect_packet(m.PUBLISH))
     assert [p.packet_id for p in got] == [p.packet_id for p in first]
     assert [p.payload for p in got] == [p.payload for p in first]
+
+
+def test_resubscribe_after_interrupted_subscribe_delivers(broker, version, uid):
+    """A persistent client that drops right after sending SUBSCRIBE (no SUBACK seen)
+    and subscribes again after reconnecting receives what is published next."""
+    topic = "resub/" + uid
+    c = broker.client(version)
+    c.connect(uid, **persistent(version))
+    c.send_raw(m.build_subscribe(1, [(topic, 1)], version))
+    c.abort()
+    c = broker.connect(uid, version, **persistent(version))
+    assert c.subscribe(topic, qos=1).reason_codes == [1]
+    broker.connect(uid + "-p", version).publish(topic, b"after", qos=1)
+    assert c.expect_packet(m.PUBLISH, timeout=5).payload == b"after"

@@ -129,3 +129,24 @@ def test_unacknowledged_message_reoffered_when_member_leaves(broker, uid):
     silent.abort()
     got = acker.publishes_until(stuck, timeout=3.0)
     assert got[-1].payload == stuck
+
+
+def test_reoffer_reaches_a_member_already_past_the_message(broker, uid):
+    """Messages alternate between two members; when one leaves with messages
+    unacknowledged, the other, which has already taken later messages, still gets
+    them (they are offered again behind what it has read)."""
+    group = "$share/g/%s/t" % uid
+    a = broker.connect(uid + "-a", 5, auto_ack=False)
+    b = broker.connect(uid + "-b", 5)
+    a.subscribe(group, qos=1)
+    b.subscribe(group, qos=1)
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(6):
+        pub.publish("%s/t" % uid, b"m%d" % i, qos=1)
+    # Both members got three each; b acknowledged its own, a acknowledged none.
+    got_a = [a.expect_packet(m.PUBLISH).payload for _ in range(3)]
+    got_b = [b.expect_packet(m.PUBLISH).payload for _ in range(3)]
+    assert sorted(got_a + got_b) == [b"m%d" % i for i in range(6)]
+    a.abort()
+    again = sorted(b.expect_packet(m.PUBLISH, timeout=5).payload for _ in range(3))
+    assert again == sorted(got_a), "a's unacknowledged messages were not offered to b"
