@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cctype>
+#include <fstream>
 #include <thread>
 
 #include "gateway/connection.hpp"
@@ -61,7 +63,29 @@ Broker::Broker(Config config) : config_(std::move(config)) {
       throw std::runtime_error("cannot listen on " + l.bind + ":" + std::to_string(l.port) + ": " + ec.message());
     listeners_.push_back(std::move(listener));
   }
+  start_admin();
   restore_sessions();
+}
+
+void Broker::start_admin() {
+  const auto& a = config_.admin;
+  std::optional<std::string> token;
+  if (a.token_file) {
+    std::ifstream in(*a.token_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) throw ConfigError("admin.token_file: cannot read " + *a.token_file);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    if (text.empty()) throw ConfigError("admin.token_file: " + *a.token_file + " is empty or unreadable");
+    token = text;
+  }
+  admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_);
+  try {
+    admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, token);
+  } catch (const std::runtime_error& e) {
+    // Asked for explicitly: refuse to start. On the default port: say so and go on.
+    if (a.configured) throw;
+    log::warn(std::string(e.what()) + "; the gateway runs without it");
+  }
 }
 
 Broker::~Broker() = default;
@@ -205,6 +229,12 @@ int Broker::run() {
              : *config_.allow_anonymous ? "allowed from anywhere"
                                         : "refused"));
 
+  if (admin_server_) {
+    auto ep = admin_server_->endpoint();
+    log::info("admin API: http://" + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+              (config_.admin.token_file ? " (bearer token required)" : " (no token)"));
+    admin_server_->start();
+  }
   sweep_timer_ = std::make_unique<asio::steady_timer>(main_io_);
   schedule_sweep();
   asio::signal_set signals(main_io_, SIGTERM, SIGINT, SIGHUP);
@@ -233,6 +263,7 @@ void Broker::shut_down() {
     listener.acceptor->close(ignored);
   }
   sweep_timer_->cancel();
+  if (admin_server_) admin_server_->stop();
   for (auto& w : workers_)
     asio::post(w->io(), [worker = w.get()] {
       for (auto& c : worker->connections()) c->shut_down_by_server();

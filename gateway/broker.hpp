@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/admin/admin_server.hpp"
 #include "gateway/broker_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -32,6 +33,7 @@ class Broker {
 
  private:
   void restore_sessions();
+  void start_admin();
   struct Listener {
     ListenerConfig config;
     std::string where;  // "listeners[i]", for messages
@@ -57,6 +59,8 @@ class Broker {
   boost::asio::io_context main_io_;  // acceptors, signals, the sweep timer
   std::vector<Listener> listeners_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
+  std::unique_ptr<admin::AdminApi> admin_api_;
+  std::unique_ptr<admin::AdminServer> admin_server_;
   std::size_t next_worker_ = 0;
 };
 

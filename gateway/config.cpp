@@ -119,7 +119,7 @@ Config parse_config(const std::string& text) {
                             "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
-  for (const char* later : {"admin", "bridges", "cluster"})
+  for (const char* later : {"bridges", "cluster"})
     if (root.contains(later)) fail(later, "is not supported by this build yet");
 
   Config c;
@@ -131,6 +131,15 @@ Config parse_config(const std::string& text) {
     auto d = get_string(root["durability"], "durability");
     if (d != "os" && d != "fsync") fail("durability", "must be \"os\" or \"fsync\"");
     c.fsync = d == "fsync";
+  }
+  if (root.contains("admin")) {
+    const auto& a = root["admin"];
+    if (!a.is_object()) fail("admin", "must be an object");
+    refuse_unknown(a, "admin.", {"bind", "port", "token_file"});
+    c.admin.configured = true;
+    if (a.contains("bind")) c.admin.bind = get_string(a["bind"], "admin.bind");
+    if (a.contains("port")) c.admin.port = get_uint<std::uint16_t>(a["port"], "admin.port", 0, 65535);
+    if (a.contains("token_file")) c.admin.token_file = get_string(a["token_file"], "admin.token_file");
   }
   if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
   if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");

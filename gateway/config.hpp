@@ -38,6 +38,13 @@ struct AclDenyRule {
   bool publish = true;
 };
 
+struct AdminConfig {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 9883;
+  std::optional<std::string> token_file;  // bearer token required when set
+  bool configured = false;                // "admin" was in the file: failing to listen is fatal
+};
+
 struct Config {
   std::string data_dir = "./tidegate-data";
   bool fsync = false;                        // "durability": "os" | "fsync"
@@ -54,6 +61,7 @@ struct Config {
   std::vector<AclDenyRule> acl_deny;
   std::optional<std::string> password_file;  // mosquitto_passwd format
   std::optional<std::string> acl_file;       // mosquitto acl_file format
+  AdminConfig admin;
   unsigned connect_timeout = 10;             // seconds to wait for CONNECT
   std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
   std::size_t max_connections = 10000;

@@ -40,6 +40,9 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void take_over() override;
   void superseded() override;
   void session_handed(std::unique_ptr<Session> session) override;
+  SessionView summary() const override { return summary_; }
+  void inspect(std::function<void(SessionView)> done) override;
+  void kick(bool end_session) override;
 
   // Worker thread: the notify channel says `queue` has entries up to last_seq.
   void on_queue_event(const std::string& queue, std::uint64_t last_seq);
@@ -126,6 +129,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   bool request_problem_information_ = true;
   std::optional<mqtt::Will> connect_will_;
   std::optional<std::string> username_;
+  SessionView summary_;        // written at CONNECT before claim(), read-only afterwards
+  bool end_on_detach_ = false;  // admin delete: the session ends with this connection
   ClientAccess access_;  // bound at CONNECT
 
   std::unique_ptr<Session> session_;

@@ -86,6 +86,15 @@ void Connection::handle_connect(mqtt::Connect&& c) {
     connect_will_.reset();
   }
 
+  summary_.client_id = client_id_;
+  summary_.online = true;
+  summary_.address = remote_;
+  summary_.protocol = static_cast<int>(version_);
+  summary_.connected_since_ms = store::wall_clock_ms();
+  summary_.keep_alive = keep_alive_;
+  summary_.persistent = requested_expiry_ > 0;
+  summary_.expiry_interval = requested_expiry_;
+
   state_ = State::awaiting_session;
   // A takeover or a session commit that takes longer than connect_timeout ends this attempt.
   keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
@@ -212,7 +221,7 @@ void Connection::detach_session(bool publish_will) {
   session_->will.reset();
   session_->retained_pending.clear();
   session_->disconnected_at_ms = now;
-  if (session_->persistent()) {
+  if (session_->persistent() && !end_on_detach_) {
     broker_.ingest.save_session(client_id_, encode_session_record(*session_));
     broker_.registry.release(client_id_, this, std::move(session_));
   } else {
@@ -220,6 +229,28 @@ void Connection::detach_session(bool publish_will) {
     session_.reset();
     broker_.registry.release(client_id_, this, nullptr);
   }
+}
+
+}  // namespace tidegate
+
+namespace tidegate {
+
+void Connection::inspect(std::function<void(SessionView)> done) {
+  boost::asio::post(worker_.io(), [self = shared_from_this(), done = std::move(done)] {
+    SessionView view = self->summary_;
+    if (self->session_) describe_session(*self->session_, true, view);
+    view.online = self->state_ == State::connected;
+    done(std::move(view));
+  });
+}
+
+void Connection::kick(bool end_session) {
+  boost::asio::post(worker_.io(), [self = shared_from_this(), end_session] {
+    if (self->state_ != State::connected) return;
+    log::info(self->describe() + (end_session ? ": deleted by the admin API" : ": kicked by the admin API"));
+    self->end_on_detach_ = end_session;
+    self->close(ReasonCode::administrative_action, true);
+  });
 }
 
 }  // namespace tidegate

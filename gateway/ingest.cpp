@@ -319,6 +319,26 @@ void Ingest::retained_matching(const std::string& filter, std::function<void(std
   });
 }
 
+void Ingest::list_retained(const std::string& prefix, std::function<void(std::vector<store::MessagePtr>)> done) {
+  post([this, prefix, done = std::move(done)] {
+    std::vector<store::MessagePtr> out;
+    for (auto it = retained_.lower_bound(prefix); it != retained_.end() && it->first.starts_with(prefix); ++it)
+      out.push_back(it->second);
+    done(std::move(out));
+  });
+}
+
+void Ingest::clear_retained(const std::string& topic, std::function<void(bool, std::error_code)> done) {
+  post([this, topic, done = std::move(done)] {
+    auto it = retained_.find(topic);
+    if (it == retained_.end()) return done(false, {});
+    retained_bytes_ -= retained_size(*it->second);
+    retained_.erase(it);
+    batch_.retained.emplace_back(topic, nullptr);
+    completions_.push_back([done](std::error_code ec) { done(true, ec); });
+  });
+}
+
 void Ingest::save_session(const std::string& client_id, std::optional<std::string> record, Done done) {
   post([this, client_id, record = std::move(record), done = std::move(done)] {
     if (!record) {

@@ -102,6 +102,10 @@ class Ingest {
   void reoffer(const std::string& client_id, const std::string& filter, std::vector<std::uint64_t> seqs);
 
   void retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done);
+  // Admin: retained messages whose topic starts with `prefix`; removing one
+  // (no message is published, unlike an empty retained publish).
+  void list_retained(const std::string& prefix, std::function<void(std::vector<store::MessagePtr>)> done);
+  void clear_retained(const std::string& topic, std::function<void(bool found, std::error_code)> done);
 
   // A persistent session's delivery progress, written in one transaction:
   // queue positions and the inflight records they go with.

@@ -1,5 +1,7 @@
 #include "gateway/session_registry.hpp"
 
+#include <algorithm>
+
 namespace tidegate {
 
 std::unique_ptr<Session> SessionRegistry::claim(const std::string& client_id,
@@ -85,6 +87,55 @@ void SessionRegistry::sweep(std::int64_t now_ms) {
     for (auto& [id, will] : wills) hooks_.publish_will(id, std::move(will));
     for (auto& s : ended) hooks_.end_session(std::move(s));
   }
+}
+
+void describe_session(const Session& session, bool details, SessionView& view) {
+  view.client_id = session.client_id();
+  view.persistent = session.persistent();
+  view.expiry_interval = session.expiry_interval;
+  view.inflight = session.inflight.size();
+  if (!details) return;
+  for (const auto& [filter, sub] : session.subscriptions) view.subscriptions.push_back({filter, sub.options});
+  for (const auto& [queue, cursor] : session.cursors) view.queues.push_back({queue, cursor.position});
+}
+
+std::vector<SessionView> SessionRegistry::list() const {
+  std::vector<SessionView> out;
+  std::lock_guard guard(lock_);
+  for (const auto& [id, e] : entries_) {
+    if (auto owner = e.owner.lock()) {
+      out.push_back(owner->summary());
+    } else if (e.parked) {
+      SessionView v;
+      describe_session(*e.parked, false, v);
+      out.push_back(std::move(v));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.client_id < b.client_id; });
+  return out;
+}
+
+std::shared_ptr<SessionOwner> SessionRegistry::find(const std::string& client_id,
+                                                    std::optional<SessionView>& parked_view) const {
+  std::lock_guard guard(lock_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) return nullptr;
+  if (auto owner = it->second.owner.lock()) return owner;
+  if (it->second.parked) {
+    parked_view.emplace();
+    describe_session(*it->second.parked, true, *parked_view);
+  }
+  return nullptr;
+}
+
+bool SessionRegistry::end_parked(const std::string& client_id) {
+  std::lock_guard guard(lock_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || !it->second.parked || it->second.owner.lock()) return false;
+  auto session = std::move(it->second.parked);
+  entries_.erase(it);
+  hooks_.end_session(std::move(session));  // queued under the lock, as in sweep()
+  return true;
 }
 
 std::size_t SessionRegistry::online() const {

@@ -8,6 +8,7 @@
 // is owned by the registry; an online one by its connection's worker.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,10 +19,46 @@
 
 namespace tidegate {
 
+// What the admin API shows of one session. For an online one it is read on
+// the connection's worker (inspect()); for a parked one under the registry lock.
+struct SessionView {
+  std::string client_id;
+  bool online = false;
+  std::optional<std::string> address;
+  std::optional<int> protocol;
+  std::optional<std::int64_t> connected_since_ms;
+  std::optional<int> keep_alive;
+  bool persistent = false;
+  std::uint32_t expiry_interval = 0;
+  struct Sub {
+    std::string filter;
+    SubscriptionOptions options;
+  };
+  std::vector<Sub> subscriptions;  // filled by details only
+  std::size_t inflight = 0;
+  struct Queue {
+    std::string queue;
+    std::uint64_t position = 0;
+  };
+  std::vector<Queue> queues;
+};
+
+// Fills a view from a session (the owner's thread, or under the registry lock).
+void describe_session(const Session& session, bool details, SessionView& view);
+
 // Implemented by a connection; each call must only post to its own worker.
 class SessionOwner {
  public:
   virtual ~SessionOwner() = default;
+  // Fixed at CONNECT, before the connection owns its id: readable from any
+  // thread once the registry has handed it out.
+  virtual SessionView summary() const = 0;
+  // Fills `view` with the attached session's details on the owner's worker,
+  // then calls `done` there.
+  virtual void inspect(std::function<void(SessionView)> done) = 0;
+  // Admin: disconnect (v5: DISCONNECT 0x98); with end_session, the session
+  // ends with the connection even if it is persistent.
+  virtual void kick(bool end_session) = 0;
   // Another connection claims this client id: close (v5: DISCONNECT 0x8E)
   // and then call SessionRegistry::release().
   virtual void take_over() = 0;
@@ -59,6 +96,14 @@ class SessionRegistry {
 
   std::size_t online() const;
   std::size_t parked() const;
+
+  // Admin API. list(): summaries of every session, sorted by client id.
+  std::vector<SessionView> list() const;
+  // The owner of an online session (to inspect or kick), else nullptr; for
+  // a parked one `view` is filled with its details.
+  std::shared_ptr<SessionOwner> find(const std::string& client_id, std::optional<SessionView>& parked_view) const;
+  // Ends a parked session (under the lock, as sweep() does); false if there is none.
+  bool end_parked(const std::string& client_id);
 
  private:
   struct Entry {

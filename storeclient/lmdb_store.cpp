@@ -120,7 +120,14 @@ LmdbStore::LmdbStore(StoreOptions options) : options_(std::move(options)) {
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   map_bytes_ = std::max(map_bytes_, info.me_mapsize);
-  open_tables();
+  try {
+    open_tables();
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    mdb_env_close(env_);
+    env_ = nullptr;
+    throw;
+  }
 }
 
 LmdbStore::~LmdbStore() {

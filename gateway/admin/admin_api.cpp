@@ -1,0 +1,306 @@
+#include "gateway/admin/admin_api.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "gateway/admin/metrics_text.hpp"
+#include "gateway/session_registry.hpp"
+
+#ifndef TIDEGATE_VERSION
+#define TIDEGATE_VERSION "0.0.0"
+#endif
+
+namespace tidegate::admin {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+Response reply(const Request& request, http::status status, const json& body) {
+  Response r{status, request.version()};
+  r.set(http::field::content_type, "application/json");
+  r.body() = body.dump();
+  return r;
+}
+
+Response error(const Request& request, http::status status, const std::string& message) {
+  return reply(request, status, json{{"error", message}});
+}
+
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (in[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+std::string query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+json iso_time(std::optional<std::int64_t> ms) {
+  if (!ms) return nullptr;
+  std::time_t t = *ms / 1000;
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buffer[40];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buffer, int(*ms % 1000));
+  return out;
+}
+
+template <typename T>
+json optional_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// A shared subscription member's queue is "$share/g/f" + NUL + client id.
+std::string display_queue(const std::string& queue) { return queue.substr(0, queue.find('\0')); }
+
+json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) {
+  json j = {{"client_id", v.client_id},           {"online", v.online},
+            {"address", optional_json(v.address)}, {"protocol", optional_json(v.protocol)},
+            {"connected_since", iso_time(v.online ? v.connected_since_ms : std::nullopt)},
+            {"keep_alive", optional_json(v.keep_alive)}, {"persistent", v.persistent},
+            {"expiry_interval", v.expiry_interval}};
+  if (!v.online) {
+    j["address"] = nullptr;
+    j["keep_alive"] = nullptr;
+  }
+  if (!details) return j;
+  j["subscriptions"] = json::array();
+  for (const auto& s : v.subscriptions)
+    j["subscriptions"].push_back({{"filter", s.filter},
+                                  {"qos", s.options.qos},
+                                  {"no_local", s.options.no_local},
+                                  {"retain_as_published", s.options.retain_as_published},
+                                  {"retain_handling", s.options.retain_handling},
+                                  {"subscription_id", optional_json(s.options.subscription_id)}});
+  j["inflight"] = v.inflight;
+  j["queues"] = json::array();
+  // lag: how far, in sequence numbers, the queue's newest message is ahead of
+  // this session (an upper bound on the messages it has still to take).
+  for (const auto& q : v.queues)
+    j["queues"].push_back({{"queue", display_queue(q.queue)},
+                           {"position", q.position},
+                           {"lag", newest_seq > q.position ? newest_seq - q.position : 0}});
+  return j;
+}
+
+// Awaits a value produced on another thread; nullopt after the deadline.
+// Callers pass a named std::function: GCC 12 mishandles temporaries that live
+// across a co_await (a lambda converted in the co_await expression was freed twice).
+template <typename T>
+asio::awaitable<std::optional<T>> await_answer(asio::io_context& io, std::function<void(std::function<void(T)>)> start) {
+  struct State {
+    explicit State(asio::io_context& io) : timer(io, std::chrono::seconds(5)) {}
+    std::optional<T> value;
+    asio::steady_timer timer;
+  };
+  auto state = std::make_shared<State>(io);
+  start([state, &io](T value) {
+    asio::post(io, [state, value = std::move(value)]() mutable {
+      state->value = std::move(value);
+      state->timer.cancel();
+    });
+  });
+  co_await state->timer.async_wait(use_nothrow);
+  co_return std::move(state->value);
+}
+
+}  // namespace
+
+AdminApi::AdminApi(asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store)
+    : main_io_(main_io), broker_(broker), store_(store) {}
+
+asio::awaitable<Response> AdminApi::handle(const Request& request) {
+  std::string_view target = request.target();
+  std::string_view query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  auto method = request.method();
+  if (target == "/metrics" && method == http::verb::get) co_return metrics(request);
+  if (target == "/api/v1/stats" && method == http::verb::get) co_return stats(request);
+  if (target == "/api/v1/sessions") co_return co_await sessions(request, query);
+  constexpr std::string_view sessions_prefix = "/api/v1/sessions/";
+  if (target.starts_with(sessions_prefix)) {
+    std::string_view rest = target.substr(sessions_prefix.size());
+    std::string_view action;
+    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+      action = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+    }
+    co_return co_await session(request, percent_decode(rest), action);
+  }
+  if (target == "/api/v1/retained" || target.starts_with("/api/v1/retained/"))
+    co_return co_await retained(request, target.substr(std::string_view("/api/v1/retained").size()), query);
+  co_return error(request, http::status::not_found, "no such endpoint: " + std::string(target));
+}
+
+asio::awaitable<Response> AdminApi::sessions(const Request& request, std::string_view query) {
+  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  std::string prefix = query_param(query, "prefix");
+  std::string state = query_param(query, "state");
+  if (!state.empty() && state != "online" && state != "offline")
+    co_return error(request, http::status::bad_request, "state must be online or offline");
+  std::size_t limit = 100, offset = 0;
+  try {
+    if (auto l = query_param(query, "limit"); !l.empty()) limit = std::stoul(l);
+    if (auto o = query_param(query, "offset"); !o.empty()) offset = std::stoul(o);
+  } catch (const std::exception&) {
+    co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
+  }
+  limit = std::min<std::size_t>(limit, 10000);
+  json list = json::array();
+  std::size_t total = 0;
+  for (const auto& v : broker_.registry.list()) {
+    if (!v.client_id.starts_with(prefix)) continue;
+    if ((state == "online" && !v.online) || (state == "offline" && v.online)) continue;
+    if (total++ < offset || list.size() >= limit) continue;
+    list.push_back(session_json(v, false, 0));
+  }
+  co_return reply(request, http::status::ok, json{{"total", total}, {"sessions", list}});
+}
+
+asio::awaitable<Response> AdminApi::session(const Request& request, const std::string& client_id,
+                                            std::string_view action) {
+  std::optional<SessionView> parked;
+  auto owner = broker_.registry.find(client_id, parked);
+  auto method = request.method();
+  if (action == "kick") {
+    if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
+    if (!owner) co_return error(request, http::status::not_found, "session '" + client_id + "' is not connected");
+    owner->kick(false);
+    co_return reply(request, http::status::ok, json{{"kicked", true}});
+  }
+  if (!action.empty()) co_return error(request, http::status::not_found, "no such action: " + std::string(action));
+  if (method == http::verb::delete_) {
+    if (owner) {
+      owner->kick(true);
+    } else if (!broker_.registry.end_parked(client_id)) {
+      co_return error(request, http::status::not_found, "session '" + client_id + "' not found");
+    }
+    co_return reply(request, http::status::ok, json{{"deleted", true}});
+  }
+  if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET or DELETE");
+  std::uint64_t newest = broker_.ingest.visible_seq();
+  if (owner) {
+    std::function<void(std::function<void(SessionView)>)> ask = [owner](std::function<void(SessionView)> done) {
+      owner->inspect(std::move(done));
+    };
+    auto view = co_await await_answer<SessionView>(main_io_, std::move(ask));
+    if (!view) co_return error(request, http::status::gateway_timeout, "the session's worker did not answer");
+    co_return reply(request, http::status::ok, session_json(*view, true, newest));
+  }
+  if (parked) co_return reply(request, http::status::ok, session_json(*parked, true, newest));
+  co_return error(request, http::status::not_found, "session '" + client_id + "' not found");
+}
+
+asio::awaitable<Response> AdminApi::retained(const Request& request, std::string_view rest, std::string_view query) {
+  auto method = request.method();
+  if (rest.empty() || rest == "/") {
+    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    std::string prefix = query_param(query, "prefix");
+    auto& ingest = broker_.ingest;
+    std::function<void(std::function<void(std::vector<store::MessagePtr>)>)> ask =
+        [&ingest, prefix](std::function<void(std::vector<store::MessagePtr>)> done) {
+          ingest.list_retained(prefix, std::move(done));
+        };
+    auto list = co_await await_answer<std::vector<store::MessagePtr>>(main_io_, std::move(ask));
+    if (!list) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+    json out = json::array();
+    for (const auto& m : *list) out.push_back({{"topic", m->topic}, {"qos", m->qos}, {"bytes", m->payload.size()}});
+    co_return reply(request, http::status::ok, json{{"retained", out}});
+  }
+  std::string topic = percent_decode(rest.substr(1));
+  if (method != http::verb::delete_) co_return error(request, http::status::method_not_allowed, "use DELETE");
+  auto& ingest = broker_.ingest;
+  using Result = std::pair<bool, std::error_code>;
+  std::function<void(std::function<void(Result)>)> ask = [&ingest, topic](std::function<void(Result)> done) {
+    ingest.clear_retained(topic, [done](bool found, std::error_code ec) { done({found, ec}); });
+  };
+  auto result = co_await await_answer<Result>(main_io_, std::move(ask));
+  if (!result) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+  if (result->second) co_return error(request, http::status::internal_server_error, result->second.message());
+  if (!result->first) co_return error(request, http::status::not_found, "no retained message on '" + topic + "'");
+  co_return reply(request, http::status::ok, json{{"deleted", true}});
+}
+
+Response AdminApi::stats(const Request& request) const {
+  auto s = collect_stats(broker_, store_, started_);
+  const auto& m = broker_.metrics;
+  auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+  json drops = {{"too_large_for_client", load(m.dropped_too_large_for_client)},
+                {"expired", load(m.dropped_expired)},
+                {"no_local", load(m.dropped_no_local)},
+                {"acl_denied_publish", load(m.publish_denied_acl)},
+                {"refused_store", load(m.publish_refused_store)},
+                {"refused_retained_quota", s.ingest.refused_retained_quota},
+                {"refused_topic_limits", load(m.refused_topic_limits)},
+                {"refused_subscription_quota", load(m.refused_subscription_quota)},
+                {"disconnected_output_overflow", load(m.disconnected_output_overflow)},
+                {"retention_removed", s.ingest.retention_removed},
+                {"sessions_behind_retention", load(m.sessions_behind_retention)}};
+  json body = {
+      {"version", TIDEGATE_VERSION},
+      {"uptime_seconds", s.uptime_seconds},
+      {"connections",
+       {{"open", load(m.connections_open)},
+        {"accepted", load(m.connections_accepted)},
+        {"refused_limit", load(m.connections_refused_limit)},
+        {"protocol_errors", load(m.protocol_errors)}}},
+      {"sessions", {{"online", s.online}, {"offline", s.parked}}},
+      {"messages",
+       {{"received", load(m.publish_received)},
+        {"sent", load(m.publish_sent)},
+        {"persisted", s.ingest.persisted},
+        {"no_subscribers", s.ingest.no_subscribers}}},
+      {"bytes", {{"received", load(m.bytes_received)}, {"sent", load(m.bytes_sent)}}},
+      {"store",
+       {{"map_bytes", s.usage.map_bytes},
+        {"message_bytes", s.usage.message_bytes},
+        {"messages", s.usage.messages},
+        {"commits", s.ingest.commits},
+        {"commit_errors", s.ingest.commit_errors}}},
+      {"retained", {{"count", s.ingest.retained}, {"bytes", s.ingest.retained_bytes}}},
+      {"queues", {{"live", s.ingest.live_queues}, {"cached_messages", s.cache.entries}, {"cached_bytes", s.cache.bytes}}},
+      {"drops", drops}};
+  return reply(request, http::status::ok, body);
+}
+
+Response AdminApi::metrics(const Request& request) const {
+  Response r{http::status::ok, request.version()};
+  r.set(http::field::content_type, "text/plain; version=0.0.4");
+  r.body() = render_prometheus(broker_, collect_stats(broker_, store_, started_));
+  return r;
+}
+
+}  // namespace tidegate::admin

@@ -1,0 +1,40 @@
+#pragma once
+// The admin API's routes (issue 6): sessions, retained messages, stats and
+// Prometheus metrics as HTTP/JSON. Runs on the main thread; data owned by a
+// worker or the ingest thread is fetched by posting there and awaiting the
+// answer (bounded by a deadline).
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <string>
+
+#include "gateway/broker_context.hpp"
+#include "storeclient/lmdb_store.hpp"
+
+namespace tidegate::admin {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+class AdminApi {
+ public:
+  AdminApi(boost::asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store);
+  boost::asio::awaitable<Response> handle(const Request& request);
+
+ private:
+  boost::asio::awaitable<Response> sessions(const Request& request, std::string_view query);
+  boost::asio::awaitable<Response> session(const Request& request, const std::string& client_id,
+                                           std::string_view action);
+  boost::asio::awaitable<Response> retained(const Request& request, std::string_view rest, std::string_view query);
+  Response stats(const Request& request) const;
+  Response metrics(const Request& request) const;
+
+  boost::asio::io_context& main_io_;
+  BrokerContext& broker_;
+  const store::LmdbStore& store_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace tidegate::admin

@@ -1,0 +1,72 @@
+#include "gateway/admin/metrics_text.hpp"
+
+#include <sstream>
+
+namespace tidegate::admin {
+
+GatewayStats collect_stats(BrokerContext& broker, const store::LmdbStore& store,
+                           std::chrono::steady_clock::time_point started) {
+  GatewayStats s;
+  s.uptime_seconds = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count());
+  s.online = broker.registry.online();
+  s.parked = broker.registry.parked();
+  s.ingest = broker.ingest.stats();
+  s.usage = store.usage();
+  s.cache = broker.cache.stats();
+  return s;
+}
+
+std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
+  std::ostringstream out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+  };
+  const auto& m = broker.metrics;
+  auto load = [](const auto& c) { return c.load(std::memory_order_relaxed); };
+  metric("tidegate_uptime_seconds", "gauge", "Seconds since start.", s.uptime_seconds);
+  metric("tidegate_connections_open", "gauge", "Open client connections.", load(m.connections_open));
+  metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", load(m.connections_accepted));
+  metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
+         load(m.connections_refused_limit));
+  metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
+  metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
+  metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
+  metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));
+  metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", load(m.publish_sent));
+  metric("tidegate_messages_persisted_total", "counter", "Messages written to the store.", s.ingest.persisted);
+  metric("tidegate_messages_no_subscribers_total", "counter", "Messages no queue took.", s.ingest.no_subscribers);
+  metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", load(m.bytes_received));
+  metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", load(m.bytes_sent));
+  metric("tidegate_store_commits_total", "counter", "Store group commits.", s.ingest.commits);
+  metric("tidegate_store_commit_errors_total", "counter", "Store commits that failed.", s.ingest.commit_errors);
+  metric("tidegate_store_map_bytes", "gauge", "LMDB map size.", s.usage.map_bytes);
+  metric("tidegate_store_message_bytes", "gauge", "Bytes of stored messages and their index.", s.usage.message_bytes);
+  metric("tidegate_store_messages", "gauge", "Stored messages.", s.usage.messages);
+  metric("tidegate_retained_messages", "gauge", "Retained topics.", s.ingest.retained);
+  metric("tidegate_retained_bytes", "gauge", "Retained topic and payload bytes.", s.ingest.retained_bytes);
+  metric("tidegate_queues_live", "gauge", "Live queues (subscribed filters).", s.ingest.live_queues);
+  metric("tidegate_queue_cache_messages", "gauge", "Messages held by the queue cache.", s.cache.entries);
+  metric("tidegate_queue_cache_bytes", "gauge", "Bytes held by the queue cache.", s.cache.bytes);
+  metric("tidegate_retention_removed_total", "counter", "Messages removed by retention.", s.ingest.retention_removed);
+  metric("tidegate_sessions_behind_retention_total", "counter", "Session queues that lost messages to retention.",
+         load(m.sessions_behind_retention));
+  out << "# HELP tidegate_dropped_total Messages not delivered or not accepted, by reason.\n"
+         "# TYPE tidegate_dropped_total counter\n";
+  auto drop = [&](const char* reason, auto value) {
+    out << "tidegate_dropped_total{reason=\"" << reason << "\"} " << value << '\n';
+  };
+  drop("too_large_for_client", load(m.dropped_too_large_for_client));
+  drop("expired", load(m.dropped_expired));
+  drop("no_local", load(m.dropped_no_local));
+  drop("acl_denied_publish", load(m.publish_denied_acl));
+  drop("refused_store", load(m.publish_refused_store));
+  drop("refused_retained_quota", s.ingest.refused_retained_quota);
+  drop("refused_topic_limits", load(m.refused_topic_limits));
+  drop("refused_subscription_quota", load(m.refused_subscription_quota));
+  drop("disconnected_output_overflow", load(m.disconnected_output_overflow));
+  return out.str();
+}
+
+}  // namespace tidegate::admin
