@@ -8,18 +8,6 @@ namespace {
 constexpr std::uint8_t kVersion = 1;
 enum Flags : std::uint8_t { kRetain = 1, kPubrec = 2, kWhole = 4 };
 
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-
-bool take_u32(std::string_view& in, std::uint32_t& v) {
-  if (in.size() < 4) return false;
-  v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  in.remove_prefix(4);
-  return true;
-}
-
 }  // namespace
 
 std::string encode_inflight_record(const InflightMessage& m) {
@@ -30,13 +18,13 @@ std::string encode_inflight_record(const InflightMessage& m) {
   bool whole = m.queues.empty();
   out.push_back(static_cast<char>((m.retain ? kRetain : 0) | (m.pubrec_received ? kPubrec : 0) | (whole ? kWhole : 0)));
   store::put_u64_be(out, m.message->seq);
-  put_u32(out, static_cast<std::uint32_t>(m.queues.size()));
+  store::put_u32_be(out, static_cast<std::uint32_t>(m.queues.size()));
   for (const auto& q : m.queues) {
-    put_u32(out, static_cast<std::uint32_t>(q.size()));
+    store::put_u32_be(out, static_cast<std::uint32_t>(q.size()));
     out.append(q);
   }
-  put_u32(out, static_cast<std::uint32_t>(m.subscription_ids.size()));
-  for (auto id : m.subscription_ids) put_u32(out, id);
+  store::put_u32_be(out, static_cast<std::uint32_t>(m.subscription_ids.size()));
+  for (auto id : m.subscription_ids) store::put_u32_be(out, id);
   if (whole) store::encode_message(*m.message, out);
   return out;
 }
@@ -52,17 +40,17 @@ std::optional<DecodedInflight> decode_inflight_record(std::uint16_t packet_id, s
   d.seq = store::get_u64_be(in.substr(3));
   in.remove_prefix(11);
   std::uint32_t n;
-  if (!take_u32(in, n)) return std::nullopt;
+  if (!store::take_u32_be(in, n)) return std::nullopt;
   for (std::uint32_t i = 0; i < n; ++i) {
     std::uint32_t len;
-    if (!take_u32(in, len) || in.size() < len) return std::nullopt;
+    if (!store::take_u32_be(in, len) || in.size() < len) return std::nullopt;
     d.inflight.queues.emplace_back(in.substr(0, len));
     in.remove_prefix(len);
   }
-  if (!take_u32(in, n)) return std::nullopt;
+  if (!store::take_u32_be(in, n)) return std::nullopt;
   for (std::uint32_t i = 0; i < n; ++i) {
     std::uint32_t id;
-    if (!take_u32(in, id)) return std::nullopt;
+    if (!store::take_u32_be(in, id)) return std::nullopt;
     d.inflight.subscription_ids.push_back(id);
   }
   if (flags & kWhole) {

@@ -5,13 +5,9 @@
 namespace tidegate::store {
 namespace {
 
-void put_u32(std::string& out, std::uint32_t v) {
-  char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-  out.append(b, 4);
-}
 void put_i64(std::string& out, std::int64_t v) { put_u64_be(out, static_cast<std::uint64_t>(v)); }
 void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<std::uint32_t>(s.size()));
+  put_u32_be(out, static_cast<std::uint32_t>(s.size()));
   out.append(s);
 }
 void put_opt_str(std::string& out, const std::optional<std::string>& s) {
@@ -28,13 +24,7 @@ class Reader {
     b_.remove_prefix(1);
     return true;
   }
-  bool u32(std::uint32_t& v) {
-    if (b_.size() < 4) return false;
-    auto p = reinterpret_cast<const unsigned char*>(b_.data());
-    v = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
-    b_.remove_prefix(4);
-    return true;
-  }
+  bool u32(std::uint32_t& v) { return take_u32_be(b_, v); }
   bool i64(std::int64_t& v) {
     if (b_.size() < 8) return false;
     v = static_cast<std::int64_t>(get_u64_be(b_));
@@ -72,6 +62,19 @@ void put_u64_be(std::string& out, std::uint64_t v) {
   out.append(b, 8);
 }
 
+void put_u32_be(std::string& out, std::uint32_t v) {
+  char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  out.append(b, 4);
+}
+
+bool take_u32_be(std::string_view& in, std::uint32_t& v) {
+  if (in.size() < 4) return false;
+  auto p = reinterpret_cast<const unsigned char*>(in.data());
+  v = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+  in.remove_prefix(4);
+  return true;
+}
+
 std::uint64_t get_u64_be(std::string_view bytes) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
@@ -93,7 +96,7 @@ void encode_message(const Message& m, std::string& out) {
   put_opt_str(out, m.content_type);
   put_opt_str(out, m.response_topic);
   put_opt_str(out, m.correlation_data);
-  put_u32(out, static_cast<std::uint32_t>(m.user_properties.size()));
+  put_u32_be(out, static_cast<std::uint32_t>(m.user_properties.size()));
   for (const auto& p : m.user_properties) {
     put_str(out, p.key);
     put_str(out, p.value);

@@ -19,5 +19,8 @@ std::optional<Message> decode_message(std::string_view bytes);
 // Small helpers shared by every table encoding in the store.
 void put_u64_be(std::string& out, std::uint64_t v);
 std::uint64_t get_u64_be(std::string_view bytes);
+void put_u32_be(std::string& out, std::uint32_t v);
+// Reads a u32 from the front of `in` and consumes it; false when too short.
+bool take_u32_be(std::string_view& in, std::uint32_t& v);
 
 }  // namespace tidegate::store
