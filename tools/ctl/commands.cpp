@@ -1,0 +1,372 @@
+#include "tools/ctl/commands.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "tools/ctl/percent_encode.hpp"
+#include "tools/ctl/table.hpp"
+
+namespace tidegate::ctl {
+
+namespace {
+
+// ordered_json keeps the gateway's key order: stats shows the keys this tool
+// does not know in that order.
+using json = nlohmann::ordered_json;
+
+struct Context {
+  const HttpClient& client;
+  const std::string& token;
+  bool json_output;
+  std::ostream& out;
+};
+
+// ---------------------------------------------------------------- the exchange
+
+std::string error_message(const HttpResponse& res, bool sent_token) {
+  if (res.status == 401)
+    return sent_token ? "the admin API refused the token (401)"
+                      : "the admin API wants a token (401): pass --token-file";
+  try {
+    auto body = json::parse(res.body);
+    if (body.is_object() && body.contains("error") && body["error"].is_string() &&
+        !body["error"].get_ref<const std::string&>().empty())
+      return printable(body["error"].get<std::string>());  // it may quote a client id
+  } catch (const json::exception&) {
+    // Not our JSON (a proxy's page?): fall back to the status line.
+  }
+  return "the admin API answered " + std::to_string(res.status) + (res.reason.empty() ? "" : " " + res.reason);
+}
+
+// Returns the body of a 2xx answer; any other status is an ApiError.
+std::string call(const Context& ctx, Method method, const std::string& target) {
+  HttpResponse res = ctx.client.request(method, target, ctx.token);
+  if (res.status < 200 || res.status > 299) throw ApiError(error_message(res, !ctx.token.empty()));
+  return res.body;
+}
+
+void print_raw(const Context& ctx, const std::string& body) {
+  ctx.out << body;
+  if (body.empty() || body.back() != '\n') ctx.out << '\n';
+}
+
+json parse_object(const std::string& body, const char* what) {
+  json doc;
+  try {
+    doc = json::parse(body);
+  } catch (const json::exception&) {
+    throw ApiError(std::string("the admin API's answer to ") + what + " is not JSON");
+  }
+  if (!doc.is_object()) throw ApiError(std::string("the admin API's answer to ") + what + " is not a JSON object");
+  return doc;
+}
+
+// The array `key` of an answer; anything else is a contract breach.
+const json& array_of(const json& doc, const char* key, const char* what) {
+  auto it = doc.find(key);
+  if (it == doc.end() || !it->is_array())
+    throw ApiError(std::string("the admin API's answer to ") + what + " has no \"" + key + "\" list");
+  return *it;
+}
+
+// ---------------------------------------------------------------- cells
+
+std::string scalar(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  return v.dump();
+}
+
+// A field of an object, "-" when missing or null: the table shows what the
+// gateway knows and never fails on a field it left out.
+std::string field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? "-" : scalar(*it);
+}
+
+std::string protocol(const json& obj) {
+  auto it = obj.find("protocol");
+  if (it == obj.end() || !it->is_number_integer()) return "-";
+  switch (it->get<int>()) {
+    case 3: return "3.1";
+    case 4: return "3.1.1";
+    case 5: return "5.0";
+    default: return it->dump();
+  }
+}
+
+std::string state(const json& obj) {
+  auto it = obj.find("online");
+  if (it == obj.end() || !it->is_boolean()) return "-";
+  return it->get<bool>() ? "online" : "offline";
+}
+
+std::string human_bytes(std::uint64_t n) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string human_duration(std::uint64_t s) {
+  std::string out;
+  auto part = [&](std::uint64_t n, const char* unit) {
+    if (n || !out.empty()) out += (out.empty() ? "" : " ") + std::to_string(n) + unit;
+  };
+  part(s / 86400, "d");
+  part(s / 3600 % 24, "h");
+  part(s / 60 % 60, "m");
+  out += (out.empty() ? "" : " ") + std::to_string(s % 60) + "s";
+  return out;
+}
+
+std::string seconds_field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return "-";
+  if (!it->is_number_unsigned()) return scalar(*it);
+  auto s = it->get<std::uint64_t>();
+  if (std::string_view(key) == "expiry_interval" && s == 0xFFFFFFFFu) return "never expires";
+  return std::to_string(s) + " s";
+}
+
+// ---------------------------------------------------------------- sessions
+
+std::string session_path(const std::string& id) { return "/api/v1/sessions/" + percent_encode(id); }
+
+void sessions_list(const Context& ctx, const SessionsList& cmd) {
+  std::string query;
+  auto add = [&](const char* key, const std::string& value) {
+    query += (query.empty() ? "?" : "&") + std::string(key) + "=" + percent_encode(value);
+  };
+  if (!cmd.prefix.empty()) add("prefix", cmd.prefix);
+  if (cmd.online) add("state", *cmd.online ? "online" : "offline");
+  if (cmd.limit) add("limit", std::to_string(*cmd.limit));
+  if (cmd.offset) add("offset", std::to_string(*cmd.offset));
+  auto body = call(ctx, Method::get, "/api/v1/sessions" + query);
+  if (ctx.json_output) return print_raw(ctx, body);
+
+  auto doc = parse_object(body, "sessions list");
+  const auto& sessions = array_of(doc, "sessions", "sessions list");
+  auto total_it = doc.find("total");
+  std::uint64_t total = total_it != doc.end() && total_it->is_number_unsigned() ? total_it->get<std::uint64_t>()
+                                                                                 : sessions.size();
+  if (sessions.empty()) {
+    if (total > 0)  // past the end, or --limit 0
+      ctx.out << "no sessions on this page (" << total << " match; --offset " << cmd.offset.value_or(0) << ")\n";
+    else
+      ctx.out << "no sessions" << (cmd.prefix.empty() && !cmd.online ? "" : " match") << "\n";
+    return;
+  }
+  Table table({{"CLIENT ID"},
+               {"STATE"},
+               {"PROTOCOL"},
+               {"ADDRESS"},
+               {"CONNECTED SINCE"},
+               {"KEEPALIVE", Align::right},
+               {"PERSISTENT"}});
+  for (const auto& s : sessions)
+    table.add_row({field(s, "client_id"), state(s), protocol(s), field(s, "address"), field(s, "connected_since"),
+                   field(s, "keep_alive"), field(s, "persistent")});
+  table.print(ctx.out);
+  // Paging (the gateway caps a page even without --limit): say so when this
+  // page is not everything.
+  if (total > sessions.size()) {
+    std::uint64_t first = cmd.offset.value_or(0);
+    ctx.out << "(" << first + 1 << "-" << first + sessions.size() << " of " << total
+            << " sessions; --offset and --limit page through them)\n";
+  }
+}
+
+void sessions_show(const Context& ctx, const SessionsShow& cmd) {
+  auto body = call(ctx, Method::get, session_path(cmd.id));
+  if (ctx.json_output) return print_raw(ctx, body);
+
+  auto s = parse_object(body, "sessions show");
+  KeyValueList kv;
+  kv.add("client id", field(s, "client_id"));
+  kv.add("state", state(s));
+  kv.add("protocol", protocol(s));
+  kv.add("address", field(s, "address"));
+  kv.add("connected since", field(s, "connected_since"));
+  kv.add("keep alive", seconds_field(s, "keep_alive"));
+  kv.add("persistent", field(s, "persistent"));
+  kv.add("expiry interval", seconds_field(s, "expiry_interval"));
+  kv.add("inflight", field(s, "inflight"));
+  kv.print(ctx.out);
+
+  auto subs = s.find("subscriptions");
+  ctx.out << "\n";
+  if (subs == s.end() || !subs->is_array() || subs->empty()) {
+    ctx.out << "no subscriptions\n";
+  } else {
+    Table table({{"FILTER"},
+                 {"QOS", Align::right},
+                 {"NO LOCAL"},
+                 {"RETAIN AS PUBLISHED"},
+                 {"RETAIN HANDLING", Align::right},
+                 {"SUBSCRIPTION ID", Align::right}});
+    for (const auto& sub : *subs)
+      table.add_row({field(sub, "filter"), field(sub, "qos"), field(sub, "no_local"),
+                     field(sub, "retain_as_published"), field(sub, "retain_handling"), field(sub, "subscription_id")});
+    table.print(ctx.out);
+  }
+
+  auto queues = s.find("queues");
+  if (queues != s.end() && queues->is_array() && !queues->empty()) {
+    ctx.out << "\n";
+    Table table({{"QUEUE"}, {"POSITION", Align::right}, {"LAG", Align::right}});
+    for (const auto& q : *queues) table.add_row({field(q, "queue"), field(q, "position"), field(q, "lag")});
+    table.print(ctx.out);
+  }
+}
+
+void sessions_kick(const Context& ctx, const SessionsKick& cmd) {
+  auto body = call(ctx, Method::post, session_path(cmd.id) + "/kick");
+  if (ctx.json_output) return print_raw(ctx, body);
+  ctx.out << "kicked '" << printable(cmd.id) << "'\n";
+}
+
+void sessions_delete(const Context& ctx, const SessionsDelete& cmd) {
+  auto body = call(ctx, Method::del, session_path(cmd.id));
+  if (ctx.json_output) return print_raw(ctx, body);
+  ctx.out << "deleted the session of '" << printable(cmd.id) << "'\n";
+}
+
+// ---------------------------------------------------------------- retained
+
+void retained_list(const Context& ctx, const RetainedList& cmd) {
+  std::string target = "/api/v1/retained";
+  if (!cmd.prefix.empty()) target += "?prefix=" + percent_encode(cmd.prefix);
+  auto body = call(ctx, Method::get, target);
+  if (ctx.json_output) return print_raw(ctx, body);
+
+  auto doc = parse_object(body, "retained list");
+  const auto& list = array_of(doc, "retained", "retained list");
+  if (list.empty()) {
+    ctx.out << "no retained messages" << (cmd.prefix.empty() ? "" : " match") << "\n";
+    return;
+  }
+  Table table({{"TOPIC"}, {"QOS", Align::right}, {"BYTES", Align::right}});
+  for (const auto& r : list) table.add_row({field(r, "topic"), field(r, "qos"), field(r, "bytes")});
+  table.print(ctx.out);
+}
+
+void retained_delete(const Context& ctx, const RetainedDelete& cmd) {
+  auto body = call(ctx, Method::del, "/api/v1/retained/" + percent_encode(cmd.topic));
+  if (ctx.json_output) return print_raw(ctx, body);
+  ctx.out << "deleted the retained message of '" << printable(cmd.topic) << "'\n";
+}
+
+// ---------------------------------------------------------------- stats
+
+// Nested key/value lines. Known keys come in a reading order (the gateway's
+// JSON object may be sorted alphabetically); keys this tool does not know
+// follow in the API's order, so a counter the gateway adds later shows up
+// without a new release of the tool. Sizes and the uptime get a readable form
+// next to the exact number.
+const std::vector<std::string>& stats_order(const std::string& section) {
+  static const std::map<std::string, std::vector<std::string>> order = {
+      {"",
+       {"version", "uptime_seconds", "connections", "sessions", "messages", "bytes", "store", "retained", "queues",
+        "drops"}},
+      {"connections", {"open", "accepted", "refused_limit"}},
+      {"sessions", {"online", "offline"}},
+      {"messages", {"received", "sent"}},
+      {"bytes", {"received", "sent"}},
+      {"store", {"map_bytes", "message_bytes", "messages"}},
+      {"retained", {"count", "bytes"}},
+  };
+  static const std::vector<std::string> none;
+  auto it = order.find(section);
+  return it == order.end() ? none : it->second;
+}
+
+// One line of the stats listing: a section header has no value.
+struct StatsLine {
+  int indent;
+  std::string key;
+  std::optional<std::string> value;
+};
+
+void collect_stats(const json& obj, const std::string& section, int indent, std::vector<StatsLine>& lines) {
+  std::vector<std::pair<std::string, const json*>> items;
+  for (const auto& [key, value] : obj.items()) items.emplace_back(key, &value);
+  const auto& order = stats_order(section);
+  auto rank = [&](const std::string& key) {
+    return static_cast<std::size_t>(std::find(order.begin(), order.end(), key) - order.begin());
+  };
+  std::stable_sort(items.begin(), items.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+
+  for (const auto& [key, value_ptr] : items) {
+    const json& value = *value_ptr;
+    if (value.is_object() && !value.empty()) {
+      lines.push_back({indent, key, std::nullopt});
+      collect_stats(value, key, indent + 2, lines);
+      continue;
+    }
+    std::string text = value.is_object() ? "none" : scalar(value);
+    if (value.is_number_unsigned()) {
+      auto n = value.get<std::uint64_t>();
+      bool size = section == "bytes" || key == "bytes" || key.ends_with("_bytes");
+      if (size && n >= 1024) text += " (" + human_bytes(n) + ")";
+      if (key == "uptime_seconds" && n >= 60) text += " (" + human_duration(n) + ")";
+    }
+    lines.push_back({indent, key, printable(text)});
+  }
+}
+
+// Values line up within each run of sibling lines (a section's counters);
+// one global column would be as wide as the longest drop reason.
+void print_stats(const json& doc, std::ostream& out) {
+  std::vector<StatsLine> lines;
+  collect_stats(doc, "", 0, lines);
+  std::size_t run_end = 0, width = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto& l = lines[i];
+    std::size_t used = static_cast<std::size_t>(l.indent) + display_width(l.key) + 1;
+    if (l.value && i >= run_end) {  // a new run: siblings with values, up to a header or another depth
+      width = 0;
+      for (run_end = i; run_end < lines.size() && lines[run_end].value && lines[run_end].indent == l.indent; ++run_end)
+        width = std::max(width, static_cast<std::size_t>(l.indent) + display_width(lines[run_end].key) + 1);
+    }
+    out << std::string(static_cast<std::size_t>(l.indent), ' ') << printable(l.key) << ':';
+    if (l.value) out << std::string(width - used + 2, ' ') << *l.value;
+    out << '\n';
+  }
+}
+
+void stats(const Context& ctx) {
+  auto body = call(ctx, Method::get, "/api/v1/stats");
+  if (ctx.json_output) return print_raw(ctx, body);
+  print_stats(parse_object(body, "stats"), ctx.out);
+}
+
+}  // namespace
+
+void run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
+                 std::ostream& out) {
+  Context ctx{client, token, json, out};
+  if (auto* c = std::get_if<SessionsList>(&command)) sessions_list(ctx, *c);
+  else if (auto* c = std::get_if<SessionsShow>(&command)) sessions_show(ctx, *c);
+  else if (auto* c = std::get_if<SessionsKick>(&command)) sessions_kick(ctx, *c);
+  else if (auto* c = std::get_if<SessionsDelete>(&command)) sessions_delete(ctx, *c);
+  else if (auto* c = std::get_if<RetainedList>(&command)) retained_list(ctx, *c);
+  else if (auto* c = std::get_if<RetainedDelete>(&command)) retained_delete(ctx, *c);
+  else if (std::holds_alternative<Stats>(command)) stats(ctx);
+  else throw std::logic_error("run_command: help and version are main's");
+}
+
+}  // namespace tidegate::ctl

@@ -1,0 +1,318 @@
+#include "tools/ctl/options.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace tidegate::ctl {
+
+namespace {
+
+const char* const tool_help =
+    "usage: tidegatectl [--admin HOST:PORT] [--token-file FILE] [--json] [--timeout SECONDS]\n"
+    "                   COMMAND [ARGS]\n"
+    "\n"
+    "Inspects and operates a running tidegate gateway through its admin HTTP API.\n"
+    "\n"
+    "Commands:\n"
+    "  sessions list [--prefix P] [--online|--offline] [--limit N] [--offset M]\n"
+    "                          list sessions, sorted by client id\n"
+    "  sessions show ID        one session with its subscriptions and queues\n"
+    "  sessions kick ID        disconnect a client; a persistent session stays\n"
+    "  sessions delete ID      end a session, disconnecting it first if online\n"
+    "  retained list [--prefix P]\n"
+    "                          list retained messages\n"
+    "  retained delete TOPIC   delete the retained message of a topic\n"
+    "  stats                   counters and gauges of the gateway\n"
+    "  help [COMMAND]          help on a command (as COMMAND --help)\n"
+    "\n"
+    "Options (before or after the command):\n"
+    "  --admin HOST:PORT   where the admin API listens (default 127.0.0.1:9883;\n"
+    "                      IPv6 as [::1]:9883)\n"
+    "  --token-file FILE   send the token in FILE (trailing whitespace stripped)\n"
+    "                      as \"Authorization: Bearer\"; needed when the gateway's\n"
+    "                      admin.token_file is set\n"
+    "  --json              print the API's JSON answer unchanged\n"
+    "  --timeout SECONDS   deadline for connecting and again for the answer\n"
+    "                      (default 10)\n"
+    "  -h, --help          this help; 'tidegatectl COMMAND --help' for a command\n"
+    "  --version           print the version\n"
+    "\n"
+    "Exit status: 0 done; 1 the API answered with an error (its message is\n"
+    "printed); 2 usage error; 3 the admin API could not be reached.\n";
+
+const char* const sessions_help =
+    "usage: tidegatectl [OPTIONS] sessions list [--prefix P] [--online|--offline]\n"
+    "                                           [--limit N] [--offset M]\n"
+    "       tidegatectl [OPTIONS] sessions show ID\n"
+    "       tidegatectl [OPTIONS] sessions kick ID\n"
+    "       tidegatectl [OPTIONS] sessions delete ID\n"
+    "\n"
+    "  list    sessions sorted by client id, online and offline (persistent) ones\n"
+    "  show    one session: connection, subscriptions, inflight messages, queues\n"
+    "  kick    disconnect the client (MQTT 5: DISCONNECT 0x98, administrative\n"
+    "          action); a persistent session stays, offline\n"
+    "  delete  end the session: disconnect it if online, drop its subscriptions\n"
+    "          and queued messages\n"
+    "\n"
+    "ID is the MQTT client id, as it is (it is percent-encoded for the URL).\n"
+    "'tidegatectl sessions COMMAND --help' has the details; 'tidegatectl --help'\n"
+    "the global options.\n";
+
+const char* const sessions_list_help =
+    "usage: tidegatectl [OPTIONS] sessions list [--prefix P] [--online|--offline]\n"
+    "                                           [--limit N] [--offset M]\n"
+    "\n"
+    "Lists sessions sorted by client id: CLIENT ID, STATE, PROTOCOL, ADDRESS,\n"
+    "CONNECTED SINCE (UTC), KEEPALIVE (seconds), PERSISTENT.\n"
+    "\n"
+    "  --prefix P   only client ids that start with P\n"
+    "  --online     only connected clients\n"
+    "  --offline    only persistent sessions without a connection\n"
+    "  --limit N    at most N sessions (the gateway may cap N)\n"
+    "  --offset M   skip the first M sessions (paging, with --limit)\n"
+    "\n"
+    "With --json: {\"total\": T, \"sessions\": [...]} as the API answers it.\n";
+
+const char* const sessions_show_help =
+    "usage: tidegatectl [OPTIONS] sessions show ID\n"
+    "\n"
+    "Shows one session: state, protocol, address, connected since, keep alive,\n"
+    "persistence and expiry interval, inflight messages, then its subscriptions\n"
+    "(filter, QoS, MQTT 5 options, subscription id) and queue positions.\n"
+    "Exit status 1 if there is no session with this client id.\n";
+
+const char* const sessions_kick_help =
+    "usage: tidegatectl [OPTIONS] sessions kick ID\n"
+    "\n"
+    "Disconnects the client with this id. An MQTT 5 client receives DISCONNECT\n"
+    "with reason 0x98 (administrative action); an MQTT 3.1.1 client sees the\n"
+    "connection close. A persistent session stays, offline, and the client may\n"
+    "reconnect to it.\n"
+    "Exit status 1 if no client with this id is connected.\n";
+
+const char* const sessions_delete_help =
+    "usage: tidegatectl [OPTIONS] sessions delete ID\n"
+    "\n"
+    "Ends the session of this client id: disconnects it if it is online, then\n"
+    "drops its subscriptions and undelivered messages. The next CONNECT with this\n"
+    "id starts a new session (session present 0).\n"
+    "Exit status 1 if there is no session with this client id.\n";
+
+const char* const retained_help =
+    "usage: tidegatectl [OPTIONS] retained list [--prefix P]\n"
+    "       tidegatectl [OPTIONS] retained delete TOPIC\n"
+    "\n"
+    "  list    retained messages: TOPIC, QOS, BYTES (payload size)\n"
+    "  delete  delete the retained message of TOPIC (an exact topic name, not a\n"
+    "          filter), as an empty retained PUBLISH would\n"
+    "\n"
+    "'tidegatectl retained COMMAND --help' has the details.\n";
+
+const char* const retained_list_help =
+    "usage: tidegatectl [OPTIONS] retained list [--prefix P]\n"
+    "\n"
+    "Lists retained messages: TOPIC, QOS, BYTES (payload size).\n"
+    "\n"
+    "  --prefix P   only topics that start with P (a plain string prefix, not a\n"
+    "               topic filter)\n";
+
+const char* const retained_delete_help =
+    "usage: tidegatectl [OPTIONS] retained delete TOPIC\n"
+    "\n"
+    "Deletes the retained message of TOPIC (an exact topic name; wildcards are\n"
+    "not expanded). Exit status 1 if the topic has no retained message.\n";
+
+const char* const stats_help =
+    "usage: tidegatectl [OPTIONS] stats\n"
+    "\n"
+    "Shows the gateway's counters and gauges: version, uptime, connections,\n"
+    "sessions, messages and bytes in and out, store and retained sizes, live\n"
+    "queues and dropped messages by reason. With --json, the API's object.\n";
+
+const std::map<std::string, const char*>& help_topics() {
+  static const std::map<std::string, const char*> topics = {
+      {"", tool_help},
+      {"sessions", sessions_help},
+      {"sessions list", sessions_list_help},
+      {"sessions show", sessions_show_help},
+      {"sessions kick", sessions_kick_help},
+      {"sessions delete", sessions_delete_help},
+      {"retained", retained_help},
+      {"retained list", retained_list_help},
+      {"retained delete", retained_delete_help},
+      {"stats", stats_help},
+  };
+  return topics;
+}
+
+// Options that take a value, and flags. Global ones are valid with every command.
+const std::set<std::string> global_valued = {"--admin", "--token-file", "--timeout"};
+const std::set<std::string> global_flags = {"--json", "--help", "-h", "--version"};
+const std::set<std::string> command_valued = {"--prefix", "--limit", "--offset"};
+const std::set<std::string> command_flags = {"--online", "--offline"};
+
+unsigned long long parse_count(const std::string& option, const std::string& value, const std::string& topic) {
+  unsigned long long n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size())
+    throw UsageError(option + " wants a non-negative integer, not '" + value + "'", topic);
+  return n;
+}
+
+std::chrono::milliseconds parse_timeout(const std::string& value) {
+  double seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !std::isfinite(seconds) ||
+      seconds <= 0 || seconds > 86400)
+    throw UsageError("--timeout wants a number of seconds above 0, not '" + value + "'", "");
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+}
+
+}  // namespace
+
+std::string help_text(const std::string& topic) {
+  auto it = help_topics().find(topic);
+  return it == help_topics().end() ? tool_help : it->second;
+}
+
+Invocation parse_arguments(const std::vector<std::string>& args) {
+  Invocation inv;
+  std::vector<std::string> words;                               // command words and operands
+  std::vector<std::pair<std::string, std::string>> cmd_options;  // in order, value "" for flags
+  bool help = false;
+  bool version = false;
+  bool options_done = false;
+  std::optional<std::string> bad_option;  // reported once the command (and its help) is known
+
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      words.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    bool valued = global_valued.count(name) || command_valued.count(name);
+    bool flag = global_flags.count(name) || command_flags.count(name);
+    if (!valued && !flag) {
+      if (!bad_option) bad_option = "unknown option '" + name + "'";
+      continue;
+    }
+    if (flag && value) {
+      if (!bad_option) bad_option = "option '" + name + "' takes no value";
+      continue;
+    }
+    if (valued && !value) {
+      if (i + 1 == args.size()) throw UsageError("option '" + name + "' needs a value", "");
+      value = args[++i];
+    }
+    if (name == "--admin") inv.admin = *value;
+    else if (name == "--token-file") {
+      if (value->empty()) throw UsageError("--token-file wants a file name", "");
+      inv.token_file = *value;
+    } else if (name == "--timeout") inv.timeout = parse_timeout(*value);
+    else if (name == "--json") inv.json = true;
+    else if (name == "--help" || name == "-h") help = true;
+    else if (name == "--version") version = true;
+    else cmd_options.emplace_back(name, value.value_or(""));
+  }
+
+  // "help sessions list" is "sessions list --help".
+  if (!words.empty() && words[0] == "help") {
+    words.erase(words.begin());
+    help = true;
+  }
+
+  // The topic: the longest run of command words that names a help topic.
+  std::string topic;
+  std::size_t used = 0;
+  if (!words.empty() && help_topics().count(words[0])) {
+    topic = words[0];
+    used = 1;
+    if (words.size() > 1 && help_topics().count(topic + " " + words[1])) {
+      topic += " " + words[1];
+      used = 2;
+    }
+  }
+
+  if (help) {
+    if (!words.empty() && used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
+    if (used < words.size() && (topic == "sessions" || topic == "retained"))
+      throw UsageError("unknown command '" + topic + " " + words[used] + "'", topic);
+    inv.command = ShowHelp{help_text(topic)};
+    return inv;
+  }
+  if (bad_option) throw UsageError(*bad_option, used == 0 ? "" : topic);
+  if (version) {
+    inv.command = ShowVersion{};
+    return inv;
+  }
+  if (words.empty()) throw UsageError("no command given", "");
+  if (used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
+  if (topic == "sessions" || topic == "retained") {
+    if (words.size() == 1) throw UsageError("'" + topic + "' wants a command: list, show, ...", topic);
+    throw UsageError("unknown command '" + topic + " " + words[1] + "'", topic);
+  }
+
+  std::vector<std::string> operands(words.begin() + static_cast<std::ptrdiff_t>(used), words.end());
+  std::set<std::string> allowed;
+  if (topic == "sessions list") allowed = {"--prefix", "--online", "--offline", "--limit", "--offset"};
+  else if (topic == "retained list") allowed = {"--prefix"};
+  for (const auto& [name, value] : cmd_options)
+    if (!allowed.count(name)) throw UsageError("'" + topic + "' has no option '" + name + "'", topic);
+
+  auto one_operand = [&](const char* what) {
+    if (operands.size() != 1)
+      throw UsageError("'" + topic + "' wants " + (operands.empty() ? "one " : "only one ") + what, topic);
+    if (operands[0].empty()) throw UsageError(std::string("the ") + what + " is empty", topic);
+    return operands[0];
+  };
+  auto no_operand = [&] {
+    if (!operands.empty()) throw UsageError("'" + topic + "' takes no argument '" + operands[0] + "'", topic);
+  };
+
+  if (topic == "sessions list") {
+    no_operand();
+    SessionsList cmd;
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--prefix") cmd.prefix = value;
+      else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
+      else if (name == "--offset") cmd.offset = parse_count(name, value, topic);
+      else {
+        bool online = name == "--online";
+        if (cmd.online && *cmd.online != online) throw UsageError("--online and --offline exclude each other", topic);
+        cmd.online = online;
+      }
+    }
+    inv.command = cmd;
+  } else if (topic == "sessions show") {
+    inv.command = SessionsShow{one_operand("client id")};
+  } else if (topic == "sessions kick") {
+    inv.command = SessionsKick{one_operand("client id")};
+  } else if (topic == "sessions delete") {
+    inv.command = SessionsDelete{one_operand("client id")};
+  } else if (topic == "retained list") {
+    no_operand();
+    RetainedList cmd;
+    for (const auto& [name, value] : cmd_options) cmd.prefix = value;
+    inv.command = cmd;
+  } else if (topic == "retained delete") {
+    inv.command = RetainedDelete{one_operand("topic")};
+  } else {  // stats
+    no_operand();
+    inv.command = Stats{};
+  }
+  return inv;
+}
+
+}  // namespace tidegate::ctl
