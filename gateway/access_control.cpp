@@ -17,6 +17,7 @@ bool denied_by_config(const Config& config, std::string_view name, bool subscrib
 }  // namespace
 
 bool ClientAccess::may_publish(std::string_view topic) const {
+  if (topic.starts_with("$SYS/") || topic == "$SYS") return false;  // the gateway's own topics
   if (denied_by_config(*config_, topic, false)) return false;
   return !acl_ || acl_->allowed(topic, auth::Access::write);
 }

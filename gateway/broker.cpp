@@ -197,6 +197,15 @@ void Broker::reload_certificates() {
   }
 }
 
+void Broker::schedule_sys() {
+  sys_timer_->expires_after(std::chrono::seconds(config_.sys_interval));
+  sys_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    sys_topics_->publish();
+    schedule_sys();
+  });
+}
+
 void Broker::schedule_sweep() {
   sweep_timer_->expires_after(std::chrono::seconds(1));
   sweep_timer_->async_wait([this](boost::system::error_code ec) {
@@ -237,6 +246,12 @@ int Broker::run() {
   }
   sweep_timer_ = std::make_unique<asio::steady_timer>(main_io_);
   schedule_sweep();
+  if (config_.sys_interval) {
+    sys_topics_ = std::make_unique<SysTopics>(*context_, config_.sys_interval);
+    sys_timer_ = std::make_unique<asio::steady_timer>(main_io_);
+    sys_topics_->publish();  // the figures exist from the start
+    schedule_sys();
+  }
   asio::signal_set signals(main_io_, SIGTERM, SIGINT, SIGHUP);
   wait_for_signal(signals);
   main_io_.run();
@@ -263,6 +278,7 @@ void Broker::shut_down() {
     listener.acceptor->close(ignored);
   }
   sweep_timer_->cancel();
+  if (sys_timer_) sys_timer_->cancel();
   if (admin_server_) admin_server_->stop();
   for (auto& w : workers_)
     asio::post(w->io(), [worker = w.get()] {

@@ -16,6 +16,7 @@
 #include "gateway/ingest.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_registry.hpp"
+#include "gateway/sys_topics.hpp"
 #include "gateway/transport.hpp"
 #include "gateway/worker.hpp"
 #include "storeclient/lmdb_store.hpp"
@@ -45,6 +46,7 @@ class Broker {
   void reload_certificates();
   void wait_for_signal(boost::asio::signal_set& signals);
   void schedule_sweep();
+  void schedule_sys();
   void shut_down();
 
   Config config_;
@@ -60,6 +62,8 @@ class Broker {
   std::vector<Listener> listeners_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
   std::unique_ptr<admin::AdminApi> admin_api_;
+  std::unique_ptr<SysTopics> sys_topics_;
+  std::unique_ptr<boost::asio::steady_timer> sys_timer_;
   std::unique_ptr<admin::AdminServer> admin_server_;
   std::size_t next_worker_ = 0;
 };

@@ -117,7 +117,7 @@ Config parse_config(const std::string& text) {
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
                             "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
-                            "max_retained_messages", "max_retained_bytes", "password_file", "acl_file", "admin", "bridges",
+                            "max_retained_messages", "max_retained_bytes", "sys_interval", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
   for (const char* later : {"bridges", "cluster"})
     if (root.contains(later)) fail(later, "is not supported by this build yet");
@@ -191,6 +191,8 @@ Config parse_config(const std::string& text) {
     c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
   if (root.contains("max_retained_bytes"))
     c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
+  if (root.contains("sys_interval"))
+    c.sys_interval = get_uint<unsigned>(root["sys_interval"], "sys_interval", 0, 86400);
   if (root.contains("log_level")) {
     c.log_level = get_string(root["log_level"], "log_level");
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

@@ -76,6 +76,7 @@ struct Config {
   std::size_t max_retained_messages = 100000;
   std::size_t max_retained_bytes = 64u << 20;
   std::string log_level = "info";
+  unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
 };
 
 // Throws ConfigError("key: reason").

@@ -195,9 +195,17 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
 
 bool Ingest::retained_quota_allows(const store::Message& m) const {
   if (m.payload.empty()) return true;  // clearing always allowed
+  // The gateway's own $SYS topics (clients may not write there) use no quota.
+  if (m.topic.starts_with("$SYS/")) return true;
+  std::size_t sys_count = 0, sys_bytes = 0;
+  for (auto it = retained_.lower_bound("$SYS/"); it != retained_.end() && it->first.starts_with("$SYS/"); ++it) {
+    ++sys_count;
+    sys_bytes += retained_size(*it->second);
+  }
   auto old = retained_.find(m.topic);
-  std::size_t count = retained_.size() + (old == retained_.end() ? 1 : 0);
-  std::size_t bytes = retained_bytes_ + retained_size(m) - (old == retained_.end() ? 0 : retained_size(*old->second));
+  std::size_t count = retained_.size() - sys_count + (old == retained_.end() ? 1 : 0);
+  std::size_t bytes = retained_bytes_ - sys_bytes + retained_size(m) -
+                      (old == retained_.end() ? 0 : retained_size(*old->second));
   return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
 }
 
