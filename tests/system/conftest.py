@@ -217,6 +217,23 @@ def make_broker(tmp_path, request):
 
 
 @pytest.fixture
+def procs():
+    """Subprocesses started by a test; terminated, waited and killed by PID at teardown."""
+    started = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(2)
+        if p.stdout:
+            p.stdout.close()
+
+
+@pytest.fixture
 def broker_config(request):
     marker = request.node.get_closest_marker("broker_config")
     return dict(marker.kwargs) if marker else {}

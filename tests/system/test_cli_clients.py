@@ -18,23 +18,6 @@ VERSIONS = [pytest.param("311", id="v311"), pytest.param("5", id="v5")]
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto-clients not installed")
 
 
-@pytest.fixture
-def procs():
-    """Subprocesses started by a test; terminated, waited and killed by PID at teardown."""
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(2)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(2)
-        if p.stdout:
-            p.stdout.close()
-
-
 class CliSub:
     """mosquitto_sub with debug output, so that SUBACK is observable (the readiness signal)."""
 

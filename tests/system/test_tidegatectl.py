@@ -100,23 +100,6 @@ def admin(make_broker, tmp_path):
     return Admin(broker, port, token_file)
 
 
-@pytest.fixture
-def procs():
-    """Subprocesses started by a test; terminated, waited and killed by PID at teardown."""
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(2)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(2)
-        if p.stdout:
-            p.stdout.close()
-
-
 def mosquitto_sub(procs, broker, client_id, topic, version="mqttv311", extra=()):
     """mosquitto_sub with -d; returns once its SUBACK arrived (the 'Subscribed' line)."""
     cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", version,
