@@ -7,8 +7,8 @@ namespace tidegate {
 
 namespace {
 // acl_deny: a topic (or a filter, read as text) that lies inside a denied filter.
-bool denied_by_config(const Config& config, std::string_view name, bool subscribe) {
-  for (const auto& rule : config.acl_deny) {
+bool denied_by_config(const std::vector<AclDenyRule>& rules, std::string_view name, bool subscribe) {
+  for (const auto& rule : rules) {
     if (subscribe ? !rule.subscribe : !rule.publish) continue;
     if (topic_matches(rule.filter, name)) return true;
   }
@@ -18,23 +18,24 @@ bool denied_by_config(const Config& config, std::string_view name, bool subscrib
 
 bool ClientAccess::may_publish(std::string_view topic) const {
   if (topic.starts_with("$SYS/") || topic == "$SYS") return false;  // the gateway's own topics
-  if (denied_by_config(*config_, topic, false)) return false;
+  if (denied_by_config(rules_->acl_deny(), topic, false)) return false;
   return !acl_ || acl_->allowed(topic, auth::Access::write);
 }
 
 bool ClientAccess::may_subscribe(std::string_view filter) const {
-  if (denied_by_config(*config_, filter, true)) return false;
+  if (denied_by_config(rules_->acl_deny(), filter, true)) return false;
   if (!acl_) return true;
   SharedFilter shared = parse_shared(filter);
   return acl_->subscribe_scope(shared.filter) != auth::SubscribeScope::none;
 }
 
 bool ClientAccess::may_read(std::string_view topic) const {
-  if (denied_by_config(*config_, topic, true)) return false;
+  if (denied_by_config(rules_->acl_deny(), topic, true)) return false;
   return !acl_ || acl_->allowed(topic, auth::Access::read);
 }
 
-AccessControl::AccessControl(const Config& config) : config_(config) {
+AccessControl::AccessControl(const Config& config)
+    : allow_anonymous_(config.allow_anonymous), acl_deny_(config.acl_deny) {
   try {
     if (config.password_file) passwords_ = auth::PasswordFile::load(*config.password_file);
   } catch (const auth::AuthFileError& e) {
@@ -59,13 +60,13 @@ mqtt::ReasonCode AccessControl::authenticate(const std::optional<std::string>& u
   }
   // Anonymous (or no password file to check a name against): allow_anonymous
   // decides; unset means loopback only (DESIGN §6).
-  return config_.allow_anonymous.value_or(from_loopback) ? mqtt::ReasonCode::success
+  return allow_anonymous_.value_or(from_loopback) ? mqtt::ReasonCode::success
                                                          : mqtt::ReasonCode::not_authorized;
 }
 
 ClientAccess AccessControl::bind(const std::optional<std::string>& username, const std::string& client_id) const {
   ClientAccess access;
-  access.config_ = &config_;
+  access.rules_ = shared_from_this();
   if (acl_) {
     std::optional<std::string_view> name;
     if (username) name = *username;

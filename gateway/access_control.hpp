@@ -14,7 +14,10 @@
 
 namespace tidegate {
 
-// One client's rights, bound at CONNECT to its user name and client id.
+class AccessControl;
+
+// One client's rights, bound at CONNECT to its user name and client id. It
+// keeps the rules it was bound with: a reload applies to later connections.
 class ClientAccess {
  public:
   bool may_publish(std::string_view topic) const;
@@ -25,22 +28,25 @@ class ClientAccess {
 
  private:
   friend class AccessControl;
-  const Config* config_ = nullptr;
+  std::shared_ptr<const AccessControl> rules_;
   std::optional<auth::ClientAcl> acl_;
 };
 
-class AccessControl {
+class AccessControl : public std::enable_shared_from_this<AccessControl> {
  public:
   // Loads the files the config names; throws ConfigError("key: reason").
+  // Keeps its own copy of the settings it uses, so it can be swapped on reload.
   explicit AccessControl(const Config& config);
 
   // CONNECT: success, or the reason code that refuses it.
   mqtt::ReasonCode authenticate(const std::optional<std::string>& username, const std::optional<std::string>& password,
                                 bool from_loopback) const;
   ClientAccess bind(const std::optional<std::string>& username, const std::string& client_id) const;
+  const std::vector<AclDenyRule>& acl_deny() const { return acl_deny_; }
 
  private:
-  const Config& config_;
+  std::optional<bool> allow_anonymous_;
+  std::vector<AclDenyRule> acl_deny_;
   std::optional<auth::PasswordFile> passwords_;
   std::optional<auth::AclFile> acl_;
 };

@@ -18,8 +18,9 @@ namespace tidegate {
 
 namespace asio = boost::asio;
 
-Broker::Broker(Config config) : config_(std::move(config)) {
-  access_ = std::make_unique<AccessControl>(config_);  // a bad file is refused before the store opens
+Broker::Broker(Config config, std::string config_path)
+    : config_(std::move(config)), config_path_(std::move(config_path)) {
+  auto access = std::make_shared<AccessControl>(config_);  // a bad file is refused before the store opens
   std::size_t initial_map = config_.store_map_size;
   if (config_.max_store_bytes) initial_map = std::min(initial_map, config_.max_store_bytes);
   store_ = std::make_unique<store::LmdbStore>(
@@ -38,7 +39,8 @@ Broker::Broker(Config config) : config_(std::move(config)) {
         log::info("session '" + session->client_id() + "' expired");
         end_session(*ingest_, *session);
       }});
-  context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *access_, *ingest_, *cache_, *registry_, metrics_});
+  context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *ingest_, *cache_, *registry_, metrics_});
+  context_->set_access(std::move(access));
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -78,7 +80,7 @@ void Broker::start_admin() {
     if (text.empty()) throw ConfigError("admin.token_file: " + *a.token_file + " is empty or unreadable");
     token = text;
   }
-  admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_);
+  admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_, [this] { return reload(); });
   try {
     admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, token);
   } catch (const std::runtime_error& e) {
@@ -184,6 +186,24 @@ void Broker::accept_on(Listener& listener) {
   });
 }
 
+std::string Broker::reload() {
+  if (config_path_.empty()) return "running on embedded defaults: there is no config file to read again";
+  try {
+    Config next = load_config_file(config_path_);
+    auto access = std::make_shared<AccessControl>(next);  // reads the password and ACL files now
+    context_->set_access(std::move(access));
+    log::set_level(log::level_from_name(next.log_level));
+  } catch (const ConfigError& e) {
+    log::error(std::string("reload of ") + config_path_ + " failed, the running settings stay: " + e.what());
+    return e.what();
+  }
+  reload_certificates();
+  log::info("reloaded " + config_path_ +
+            ": password_file, acl_file, acl_deny, allow_anonymous, log_level and TLS certificates apply to new "
+            "connections; other keys take effect at the next restart");
+  return {};
+}
+
 void Broker::reload_certificates() {
   for (auto& listener : listeners_) {
     if (!listener.config.tls()) continue;
@@ -262,7 +282,7 @@ void Broker::wait_for_signal(asio::signal_set& signals) {
   signals.async_wait([this, &signals](boost::system::error_code ec, int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
-      reload_certificates();
+      reload();
       wait_for_signal(signals);
       return;
     }

@@ -27,7 +27,12 @@ class Broker {
  public:
   // Opens the store and binds the listeners; throws std::runtime_error with a
   // message for the operator when either fails.
-  explicit Broker(Config config);
+  // config_path: the file to read again on SIGHUP or an admin reload (empty: defaults, nothing to reload).
+  explicit Broker(Config config, std::string config_path = {});
+  // Re-reads the config file and applies what can change live: password_file,
+  // acl_file, acl_deny, allow_anonymous, log_level, and TLS certificates. On
+  // error nothing changes; returns the reason (empty on success). Main thread.
+  std::string reload();
   ~Broker();
   // Runs until a termination signal; returns the process exit code.
   int run();
@@ -50,8 +55,9 @@ class Broker {
   void shut_down();
 
   Config config_;
+  std::string config_path_;
   Metrics metrics_;
-  std::unique_ptr<AccessControl> access_;
+
   std::unique_ptr<store::LmdbStore> store_;
   std::unique_ptr<cache::QueueCache> cache_;
   std::unique_ptr<Ingest> ingest_;

@@ -14,12 +14,17 @@ namespace tidegate {
 
 struct BrokerContext {
   const Config& config;
-  const AccessControl& access;
   Ingest& ingest;
   cache::QueueCache& cache;
   SessionRegistry& registry;
   Metrics& metrics;
   std::atomic<bool> shutting_down{false};
+
+  // Any thread. Replaced as a whole by a reload (main thread).
+  std::shared_ptr<const AccessControl> access() const { return access_.load(); }
+  void set_access(std::shared_ptr<const AccessControl> a) { access_.store(std::move(a)); }
+
+  std::atomic<std::shared_ptr<const AccessControl>> access_{};  // use access()
 };
 
 }  // namespace tidegate

@@ -63,7 +63,7 @@ void Connection::handle_connect(mqtt::Connect&& c) {
     // The verified client certificate is the credential; its CN the user name.
     username_ = transport_->peer_common_name();
     if (!username_) return refuse_connect(ReasonCode::not_authorized, "client certificate has no common name");
-  } else if (auto rc = broker_.access.authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
+  } else if (auto rc = broker_.access()->authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
     return refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
                               : broker_.config.allow_anonymous        ? "anonymous access is not allowed"
                                                                       : "anonymous access is allowed from loopback only");
@@ -78,7 +78,7 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   }
   if (v5() && broker_.config.max_keepalive && (keep_alive_ == 0 || keep_alive_ > *broker_.config.max_keepalive))
     keep_alive_ = *broker_.config.max_keepalive;
-  access_ = broker_.access.bind(username_, client_id_);
+  access_ = broker_.access()->bind(username_, client_id_);
   connect_will_ = std::move(c.will);
   if (connect_will_ && !access_.may_publish(connect_will_->topic)) {
     // Checked now, as it may be published when nobody is connected to ask.

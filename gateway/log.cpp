@@ -23,6 +23,13 @@ const char* name(Level l) {
 }  // namespace
 
 void set_level(Level level) { g_level = level; }
+
+Level level_from_name(std::string_view name) {
+  if (name == "debug") return Level::debug;
+  if (name == "warn") return Level::warn;
+  if (name == "error") return Level::error;
+  return Level::info;
+}
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
 void write(Level level, std::string_view message) {

@@ -7,6 +7,8 @@ namespace tidegate::log {
 enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
 
 void set_level(Level level);
+// "debug", "info", "warn", "error" (config's log_level, already validated).
+Level level_from_name(std::string_view name);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 

@@ -50,13 +50,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tidegate: bad config: %s\n", e.what());
     return 2;
   }
-  using tidegate::log::Level;
-  tidegate::log::set_level(config.log_level == "debug" ? Level::debug
-                           : config.log_level == "warn" ? Level::warn
-                           : config.log_level == "error" ? Level::error
-                                                         : Level::info);
+  tidegate::log::set_level(tidegate::log::level_from_name(config.log_level));
   try {
-    tidegate::Broker broker(std::move(config));
+    tidegate::Broker broker(std::move(config), config_path);
     return broker.run();
   } catch (const tidegate::ConfigError& e) {
     std::fprintf(stderr, "tidegate: bad config: %s\n", e.what());

@@ -136,8 +136,9 @@ asio::awaitable<std::optional<T>> await_answer(asio::io_context& io, std::functi
 
 }  // namespace
 
-AdminApi::AdminApi(asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store)
-    : main_io_(main_io), broker_(broker), store_(store) {}
+AdminApi::AdminApi(asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store,
+                   std::function<std::string()> reload)
+    : main_io_(main_io), broker_(broker), store_(store), reload_(std::move(reload)) {}
 
 asio::awaitable<Response> AdminApi::handle(const Request& request) {
   std::string_view target = request.target();
@@ -149,6 +150,13 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   auto method = request.method();
   if (target == "/metrics" && method == http::verb::get) co_return metrics(request);
   if (target == "/api/v1/stats" && method == http::verb::get) co_return stats(request);
+  if (target == "/api/v1/reload") {
+    if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
+    // Runs here, on the main thread, as SIGHUP does.
+    if (auto failure = reload_(); !failure.empty())
+      co_return error(request, http::status::bad_request, "reload failed, the running settings stay: " + failure);
+    co_return reply(request, http::status::ok, json{{"reloaded", true}});
+  }
   if (target == "/api/v1/sessions") co_return co_await sessions(request, query);
   constexpr std::string_view sessions_prefix = "/api/v1/sessions/";
   if (target.starts_with(sessions_prefix)) {

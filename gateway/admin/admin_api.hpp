@@ -8,6 +8,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "gateway/broker_context.hpp"
@@ -20,7 +21,9 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 class AdminApi {
  public:
-  AdminApi(boost::asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store);
+  // reload: re-reads the config (main thread); returns the error, empty on success.
+  AdminApi(boost::asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store,
+           std::function<std::string()> reload);
   boost::asio::awaitable<Response> handle(const Request& request);
 
  private:
@@ -34,6 +37,7 @@ class AdminApi {
   boost::asio::io_context& main_io_;
   BrokerContext& broker_;
   const store::LmdbStore& store_;
+  std::function<std::string()> reload_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -354,6 +354,12 @@ void stats(const Context& ctx) {
   print_stats(parse_object(body, "stats"), ctx.out);
 }
 
+void reload(const Context& ctx) {
+  auto body = call(ctx, Method::post, "/api/v1/reload");
+  if (ctx.json_output) return print_raw(ctx, body);
+  ctx.out << "reloaded the gateway's config\n";
+}
+
 }  // namespace
 
 void run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
@@ -366,6 +372,7 @@ void run_command(const Command& command, const HttpClient& client, const std::st
   else if (auto* c = std::get_if<RetainedList>(&command)) retained_list(ctx, *c);
   else if (auto* c = std::get_if<RetainedDelete>(&command)) retained_delete(ctx, *c);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
+  else if (std::holds_alternative<Reload>(command)) reload(ctx);
   else throw std::logic_error("run_command: help and version are main's");
 }
 

@@ -25,6 +25,7 @@ const char* const tool_help =
     "                          list retained messages\n"
     "  retained delete TOPIC   delete the retained message of a topic\n"
     "  stats                   counters and gauges of the gateway\n"
+    "  reload                  re-read the gateway's config file (as SIGHUP)\n"
     "  help [COMMAND]          help on a command (as COMMAND --help)\n"
     "\n"
     "Options (before or after the command):\n"
@@ -131,6 +132,14 @@ const char* const stats_help =
     "sessions, messages and bytes in and out, store and retained sizes, live\n"
     "queues and dropped messages by reason. With --json, the API's object.\n";
 
+const char* const reload_help =
+    "usage: tidegatectl [OPTIONS] reload\n"
+    "\n"
+    "Asks the gateway to read its config file again, as SIGHUP does: the\n"
+    "password and ACL files, acl_deny, allow_anonymous, log_level and TLS\n"
+    "certificates apply to new connections. If the file or a file it names is\n"
+    "bad, nothing changes and the reason is printed (exit status 1).\n";
+
 const std::map<std::string, const char*>& help_topics() {
   static const std::map<std::string, const char*> topics = {
       {"", tool_help},
@@ -143,6 +152,7 @@ const std::map<std::string, const char*>& help_topics() {
       {"retained list", retained_list_help},
       {"retained delete", retained_delete_help},
       {"stats", stats_help},
+      {"reload", reload_help},
   };
   return topics;
 }
@@ -308,6 +318,9 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
     inv.command = cmd;
   } else if (topic == "retained delete") {
     inv.command = RetainedDelete{one_operand("topic")};
+  } else if (topic == "reload") {
+    no_operand();
+    inv.command = Reload{};
   } else {  // stats
     no_operand();
     inv.command = Stats{};

@@ -35,12 +35,13 @@ struct SessionsDelete { std::string id; };
 struct RetainedList { std::string prefix; };
 struct RetainedDelete { std::string topic; };
 struct Stats {};
+struct Reload {};
 // --help anywhere, or "help [COMMAND...]": print this text, exit 0.
 struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Stats, ShowHelp, ShowVersion>;
+                             Stats, Reload, ShowHelp, ShowVersion>;
 
 struct Invocation {
   std::string admin = default_admin;

@@ -1,0 +1,80 @@
+"""Live reload (issue 6 item 5): SIGHUP and POST /api/v1/reload re-read the config
+file; password and ACL files, acl_deny, allow_anonymous and log level apply to new
+connections; a reload that fails keeps the running settings and says why."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import mqttraw as m
+from conftest import HOST, free_port
+
+pytestmark = pytest.mark.tidegate_only(reason="tidegate reload")
+
+
+def wait_for_log(broker, text, seconds=10):
+    deadline = time.monotonic() + seconds
+    while text not in broker.log_tail(200):
+        assert time.monotonic() < deadline, "log never said %r" % text
+        time.sleep(0.02)  # poll interval of a bounded wait for a log line
+
+
+def test_sighup_reloads_password_file(make_broker, tmp_path, uid):
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "alice", "a1"], check=True, timeout=10)
+    broker = make_broker(password_file=str(passwd), allow_anonymous=False)
+    bob = broker.client(5)
+    assert bob.connect(uid + "-b", username="bob", password=b"b2", expect_success=False).reason_code == 0x86
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "bob", "b2"], check=True, timeout=10)
+    os.kill(broker.pid, signal.SIGHUP)
+    wait_for_log(broker, "reloaded ")
+    again = broker.client(5)
+    assert again.connect(uid + "-b2", username="bob", password=b"b2").reason_code == 0
+
+
+def test_failed_reload_keeps_running_rules(make_broker, tmp_path, uid):
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite open/#\n")
+    port = free_port()
+    broker = make_broker(acl_file=str(acl), admin={"bind": HOST, "port": port})
+
+    def reload():
+        request = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, port), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    acl.write_text("topic sometimes open/#\nthis is not acl syntax\n")
+    status, body = reload()
+    assert status == 400 and "acl_file" in body["error"], body
+    c = broker.connect(uid, 5)
+    assert c.publish("open/x", b"1", qos=1).reason_code < 0x80, "the old rules must still apply"
+    acl.write_text("topic readwrite other/#\n")
+    assert reload() == (200, {"reloaded": True})
+    fresh = broker.connect(uid + "-new", 5)
+    assert fresh.publish("open/x", b"1", qos=1).reason_code == 0x87
+    assert fresh.publish("other/x", b"1", qos=1).reason_code < 0x80
+
+
+def test_tidegatectl_reload(make_broker, tmp_path, uid):
+    ctl = os.environ.get("TIDEGATECTL") or str(
+        __import__("pathlib").Path(__file__).resolve().parents[2] / "build" / "bin" / "tidegatectl")
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "alice", "a1"], check=True, timeout=10)
+    port = free_port()
+    make_broker(password_file=str(passwd), admin={"bind": HOST, "port": port})
+    run = lambda: subprocess.run([ctl, "--admin", "%s:%d" % (HOST, port), "reload"], capture_output=True,
+                                 text=True, timeout=10)
+    ok = run()
+    assert ok.returncode == 0 and "reloaded" in ok.stdout, ok
+    passwd.write_text("alice:not-a-hash\n")
+    bad = run()
+    assert bad.returncode == 1 and "password_file" in bad.stderr, bad
