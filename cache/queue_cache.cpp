@@ -36,13 +36,29 @@ void QueueCache::append(const std::string& queue, const store::MessagePtr& messa
   while (tail->entries.size() > max_entries_) {
     const auto& front = tail->entries.front();
     tail->covered_after = front->seq;
+    if (front->qos == 0) {
+      tail->qos0_evictions.emplace_back(front->seq, ++tail->qos0_evicted);
+      if (tail->qos0_evictions.size() > kMaxEvictionMarks) tail->qos0_evictions.pop_front();
+    }
     tail->bytes -= front->footprint();
     tail->entries.pop_front();
   }
 }
 
+std::uint64_t QueueCache::Tail::evicted_between(std::uint64_t after, std::uint64_t upto) const {
+  // Running count of evictions with sequence <= s; before the oldest mark we
+  // know only that at least the marks we kept were lost.
+  auto count_upto = [&](std::uint64_t s) -> std::uint64_t {
+    auto it = std::upper_bound(qos0_evictions.begin(), qos0_evictions.end(), s,
+                               [](std::uint64_t v, const auto& mark) { return v < mark.first; });
+    if (it == qos0_evictions.begin()) return qos0_evictions.empty() ? qos0_evicted : it->second - 1;
+    return std::prev(it)->second;
+  };
+  return upto > after ? count_upto(upto) - count_upto(after) : 0;
+}
+
 std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::uint64_t after_seq,
-                                                std::size_t max_count) const {
+                                                std::size_t max_count, std::uint64_t* skipped) const {
   std::vector<store::MessagePtr> out;
   auto tail = find(queue);
   if (!tail || max_count == 0) return out;
@@ -63,9 +79,15 @@ std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::u
     if (m->seq > covered_after) break;
     out.push_back(std::move(m));
   }
+  // What this pull steps over: up to its last stored entry, or up to the tail.
+  std::uint64_t upto = out.empty() ? covered_after : out.back()->seq;
+  if (skipped) {
+    std::lock_guard guard(tail->lock);
+    *skipped += tail->evicted_between(after_seq, upto);
+  }
   if (out.empty()) {
     // Nothing persisted between after_seq and the tail: continue in the tail.
-    return pull(queue, covered_after, max_count);
+    return pull(queue, covered_after, max_count, skipped);
   }
   return out;
 }

@@ -39,9 +39,12 @@ class QueueCache {
   void append(const std::string& queue, const store::MessagePtr& message);
 
   // Any thread: entries of `queue` with sequence > after_seq, in order, at
-  // most max_count. An unknown queue yields nothing.
-  std::vector<store::MessagePtr> pull(const std::string& queue, std::uint64_t after_seq,
-                                      std::size_t max_count) const;
+  // most max_count. An unknown queue yields nothing. `skipped` (when given)
+  // receives how many QoS 0 entries after after_seq and before what is
+  // returned were evicted from memory without being stored: lost to this
+  // reader, which was too slow (counted by the caller, never silent).
+  std::vector<store::MessagePtr> pull(const std::string& queue, std::uint64_t after_seq, std::size_t max_count,
+                                      std::uint64_t* skipped = nullptr) const;
 
   QueueCacheStats stats() const;
 
@@ -58,7 +61,13 @@ class QueueCache {
     std::deque<store::MessagePtr> entries;  // ascending sequence
     std::uint64_t covered_after = 0;        // everything above this is in `entries`
     std::size_t bytes = 0;
+    // QoS 0 entries evicted (they exist nowhere else): (sequence, running
+    // count), the last kMaxEvictionMarks of them, to count what a slow reader skips.
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> qos0_evictions;
+    std::uint64_t qos0_evicted = 0;
+    std::uint64_t evicted_between(std::uint64_t after, std::uint64_t upto) const;
   };
+  static constexpr std::size_t kMaxEvictionMarks = 8192;
   std::shared_ptr<Tail> find(const std::string& queue) const;
 
   const store::QueueReader& store_;

@@ -87,7 +87,9 @@ bool Connection::deliver_one() {
         log::warn(describe() + ": fell behind retention on queue '" + queue + "' (position " +
                   std::to_string(c.position) + "); messages it had not read were removed");
       }
-      auto batch = broker_.cache.pull(queue, c.position, kPullBatch);
+      std::uint64_t skipped = 0;
+      auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped);
+      if (skipped) Metrics::add(broker_.metrics.dropped_qos0_slow_subscriber, skipped);
       if (batch.empty())
         c.announced = c.position;
       else

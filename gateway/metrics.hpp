@@ -20,6 +20,7 @@ struct Metrics {
   std::atomic<std::uint64_t> dropped_too_large_for_client{0};
   std::atomic<std::uint64_t> dropped_expired{0};
   std::atomic<std::uint64_t> dropped_no_local{0};
+  std::atomic<std::uint64_t> dropped_qos0_slow_subscriber{0};  // left the queue cache before it was read
   std::atomic<std::uint64_t> disconnected_output_overflow{0};  // client stopped reading
   std::atomic<std::uint64_t> refused_subscription_quota{0};
   std::atomic<std::uint64_t> refused_topic_limits{0};

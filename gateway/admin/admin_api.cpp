@@ -269,6 +269,7 @@ Response AdminApi::stats(const Request& request) const {
   json drops = {{"too_large_for_client", load(m.dropped_too_large_for_client)},
                 {"expired", load(m.dropped_expired)},
                 {"no_local", load(m.dropped_no_local)},
+                {"qos0_slow_subscriber", load(m.dropped_qos0_slow_subscriber)},
                 {"acl_denied_publish", load(m.publish_denied_acl)},
                 {"refused_store", load(m.publish_refused_store)},
                 {"refused_retained_quota", s.ingest.refused_retained_quota},

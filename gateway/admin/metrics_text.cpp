@@ -60,6 +60,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("too_large_for_client", load(m.dropped_too_large_for_client));
   drop("expired", load(m.dropped_expired));
   drop("no_local", load(m.dropped_no_local));
+  drop("qos0_slow_subscriber", load(m.dropped_qos0_slow_subscriber));
   drop("acl_denied_publish", load(m.publish_denied_acl));
   drop("refused_store", load(m.publish_refused_store));
   drop("refused_retained_quota", s.ingest.refused_retained_quota);
