@@ -198,18 +198,31 @@ void Connection::send(const mqtt::Packet& packet) {
   wake_writer();
 }
 
-void Connection::restart_keep_alive() {
+void Connection::arm_keep_alive() {
+  last_packet_at_ = std::chrono::steady_clock::now();
   if (keep_alive_ == 0) {
     keep_alive_timer_.cancel();
     return;
   }
-  // MQTT-3.1.2-22: one and a half times the keep alive without a packet.
-  keep_alive_timer_.expires_after(std::chrono::milliseconds(keep_alive_ * 1500));
+  keep_alive_timer_.expires_at(last_packet_at_ + std::chrono::milliseconds(keep_alive_ * 1500));
   keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->state_ != State::connected) return;
-    log::info(self->describe() + ": keep alive timeout");
-    self->close(ReasonCode::keep_alive_timeout, true);
+    if (!ec) self->on_keep_alive_timer();
   });
+}
+
+void Connection::on_keep_alive_timer() {
+  if (state_ != State::connected) return;
+  // MQTT-3.1.2-22: one and a half times the keep alive without a packet.
+  auto deadline = last_packet_at_ + std::chrono::milliseconds(keep_alive_ * 1500);
+  if (std::chrono::steady_clock::now() < deadline) {
+    keep_alive_timer_.expires_at(deadline);
+    keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->on_keep_alive_timer();
+    });
+    return;
+  }
+  log::info(describe() + ": keep alive timeout");
+  close(ReasonCode::keep_alive_timeout, true);
 }
 
 void Connection::handle_packet(mqtt::Packet&& packet) {
@@ -223,7 +236,7 @@ void Connection::handle_packet(mqtt::Packet&& packet) {
     }
     return;
   }
-  restart_keep_alive();
+  last_packet_at_ = std::chrono::steady_clock::now();
   std::visit(
       [this](auto&& p) {
         using T = std::decay_t<decltype(p)>;

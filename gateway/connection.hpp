@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -56,7 +57,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void handle_packet(mqtt::Packet&& packet);
   void send(const mqtt::Packet& packet);
   void wake_writer();
-  void restart_keep_alive();
+  // Keep alive: one timer armed at CONNACK; each packet only records its time,
+  // and the timer, when it fires, re-arms for what remains (no syscall per packet).
+  void arm_keep_alive();
+  void on_keep_alive_timer();
   // Ends the connection: optional DISCONNECT (v5 only) and whether the will is due.
   void close(std::optional<mqtt::ReasonCode> disconnect_reason, bool publish_will);
   void finish_close();
@@ -120,6 +124,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // From CONNECT.
   std::string client_id_;
   std::uint16_t keep_alive_ = 0;
+  std::chrono::steady_clock::time_point last_packet_at_{};
   bool clean_start_ = true;
   std::uint32_t requested_expiry_ = 0;
   bool assigned_id_ = false;

@@ -147,7 +147,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     send(ack);
     log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
                (session_present ? ", session present" : ""));
-    restart_keep_alive();
+    arm_keep_alive();
     for (auto& [queue, cursor] : session_->cursors) {
       worker_.add_reader(queue, this);
       cursor.announced = UINT64_MAX;
