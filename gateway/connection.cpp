@@ -114,8 +114,10 @@ asio::awaitable<void> Connection::read_loop() {
       // Packets that follow CONNECT wait until the session is ours; a 3.1.1
       // client (no Receive Maximum) waits while receive_maximum publishes wait
       // for the store (not on PUBREL: those must be read to make progress).
-      if (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)
-        flush_progress();  // held PUBRELs and offsets must not wait behind the pause
+      if (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum) {
+        flush_publishes();  // the commits this pause waits for
+        flush_progress();   // held PUBRELs and offsets must not wait behind the pause
+      }
       while (state_ == State::awaiting_session ||
              (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
         session_wake_.expires_at(asio::steady_timer::time_point::max());
@@ -123,6 +125,7 @@ asio::awaitable<void> Connection::read_loop() {
       }
       if (state_ == State::closing || state_ == State::closed) co_return;
     }
+    flush_publishes();
     flush_progress();
   }
 }

@@ -80,6 +80,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // handle_publish.cpp
   void handle_publish(mqtt::Publish&& publish);
   void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
+  // Hands the publishes read so far to the ingest thread in one command. Called
+  // at the end of each read and before anything else this connection sends the
+  // ingest thread, so its commands keep the order the client sent them in.
+  void flush_publishes();
   void handle_pubrel(const mqtt::PubResponse& pubrel);
   bool within_topic_limits(std::string_view topic_or_filter) const;
 
@@ -148,6 +152,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::uint16_t next_outbound_alias_ = 1;
   std::vector<std::string> dirty_offsets_;
   Ingest::SessionProgress progress_;
+  std::vector<Ingest::PublishRequest> pending_publishes_;
   // PUBLISH bytes of a persistent session waiting for their inflight records
   // to commit, so a crash can never resend a message under another packet id.
   std::string held_;

@@ -176,6 +176,7 @@ void Connection::publish_will_message(const mqtt::Will& will) {
 }
 
 void Connection::detach_session(bool publish_will) {
+  flush_publishes();  // what the client sent before it went away, then its will
   if (!session_) {
     broker_.registry.release(client_id_, this, nullptr);
     return;

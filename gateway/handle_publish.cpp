@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <utility>
 
 #include "gateway/connection.hpp"
 #include "gateway/log.hpp"
@@ -74,7 +75,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
 
   auto message = message_from_publish(p, client_id_, store::wall_clock_ms());
   if (p.qos == 0) {
-    broker_.ingest.publish(std::move(message), std::nullopt, {});
+    pending_publishes_.push_back({std::move(message), std::nullopt, {}});
     return;
   }
   ++inbound_pending_;
@@ -86,13 +87,17 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     session_->qos2_incoming.insert(p.packet_id);
     if (session_->persistent()) record.emplace(client_id_, encode_session_record(*session_));
   }
-  broker_.ingest.publish(std::move(message), std::move(record),
-                         [self = shared_from_this(), id = p.packet_id, qos = p.qos](std::error_code ec, std::uint64_t,
-                                                                                    std::size_t queues) {
-                           boost::asio::post(self->worker_.io(), [self, id, qos, ec, queues] {
-                             self->on_publish_committed(id, qos, ec, queues);
-                           });
-                         });
+  pending_publishes_.push_back(
+      {std::move(message), std::move(record),
+       [self = shared_from_this(), id = p.packet_id, qos = p.qos](std::error_code ec, std::uint64_t, std::size_t queues) {
+         boost::asio::post(self->worker_.io(),
+                           [self, id, qos, ec, queues] { self->on_publish_committed(id, qos, ec, queues); });
+       }});
+}
+
+void Connection::flush_publishes() {
+  if (pending_publishes_.empty()) return;
+  broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
 }
 
 void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec,
@@ -128,6 +133,7 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
 }
 
 void Connection::handle_pubrel(const mqtt::PubResponse& pubrel) {
+  flush_publishes();
   bool known = session_->qos2_incoming.erase(pubrel.packet_id) > 0;
   mqtt::PubResponse comp;
   comp.type = PacketType::pubcomp;

@@ -30,6 +30,7 @@ void Connection::start_reading(const std::string& queue, std::uint64_t after) {
 }
 
 void Connection::handle_subscribe(mqtt::Subscribe&& s) {
+  flush_publishes();  // a publish sent before this SUBSCRIBE is not for it
   auto pending = std::make_shared<PendingSuback>();
   pending->ack.packet_id = s.packet_id;
   std::optional<std::uint32_t> subscription_id;
@@ -108,6 +109,7 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
 }
 
 void Connection::handle_unsubscribe(mqtt::Unsubscribe&& u) {
+  flush_publishes();
   mqtt::Unsuback ack;
   ack.packet_id = u.packet_id;
   for (const auto& filter : u.filters) {

@@ -142,55 +142,69 @@ void Ingest::index_into_groups(const std::string& group_queue, std::vector<std::
 
 void Ingest::publish(std::shared_ptr<store::Message> message,
                      std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
-  post([this, message = std::move(message), session_update = std::move(session_update), done = std::move(done)] {
-    if (message->retain && !retained_quota_allows(*message)) {
-      // Refused whole, never delivered without being retained as asked.
-      {
-        std::lock_guard guard(stats_lock_);
-        ++stats_.refused_retained_quota;
-      }
-      if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
-      return;
-    }
-    message->seq = ++last_seq_;
-    store::MessagePtr m = message;
-    std::vector<std::string> queues;
-    live_filters_.match(m->topic, [&](const std::string& queue) {
-      if (groups_.count(queue))
-        index_into_groups(queue, queues);
-      else
-        queues.push_back(queue);
-    });
-    if (m->retain) {
-      auto old = retained_.find(m->topic);
-      if (old != retained_.end()) {
-        retained_bytes_ -= retained_size(*old->second);
-        retained_.erase(old);
-      }
-      if (m->payload.empty()) {
-        batch_.retained.emplace_back(m->topic, nullptr);
-      } else {
-        retained_bytes_ += retained_size(*m);
-        retained_[m->topic] = m;
-        batch_.retained.emplace_back(m->topic, m);
-      }
-    }
-    // QoS 0 lives in the cache alone: nothing can need it after a restart.
-    if (m->qos > 0 && !queues.empty()) batch_.appends.push_back({m, queues});
-    if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
-    for (const auto& q : queues) {
-      cache_appends_.emplace_back(q, m);
-      events_[q] = m->seq;
-    }
+  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done)}]() mutable {
+    apply_publish(request);
+  });
+}
+
+void Ingest::publish_batch(std::vector<PublishRequest> requests) {
+  if (requests.empty()) return;
+  post([this, requests = std::move(requests)]() mutable {
+    for (auto& request : requests) apply_publish(request);
+  });
+}
+
+void Ingest::apply_publish(PublishRequest& request) {
+  auto& message = request.message;
+  auto& session_update = request.session_update;
+  auto& done = request.done;
+  if (message->retain && !retained_quota_allows(*message)) {
+    // Refused whole, never delivered without being retained as asked.
     {
       std::lock_guard guard(stats_lock_);
-      ++stats_.published;
-      if (m->qos > 0 && !queues.empty()) ++stats_.persisted;
-      if (queues.empty()) ++stats_.no_subscribers;
+      ++stats_.refused_retained_quota;
     }
-    if (done)
-      completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+    if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
+    return;
+  }
+  message->seq = ++last_seq_;
+  store::MessagePtr m = message;
+  std::vector<std::string> queues;
+  live_filters_.match(m->topic, [&](const std::string& queue) {
+    if (groups_.count(queue))
+      index_into_groups(queue, queues);
+    else
+      queues.push_back(queue);
   });
+  if (m->retain) {
+    auto old = retained_.find(m->topic);
+    if (old != retained_.end()) {
+      retained_bytes_ -= retained_size(*old->second);
+      retained_.erase(old);
+    }
+    if (m->payload.empty()) {
+      batch_.retained.emplace_back(m->topic, nullptr);
+    } else {
+      retained_bytes_ += retained_size(*m);
+      retained_[m->topic] = m;
+      batch_.retained.emplace_back(m->topic, m);
+    }
+  }
+  // QoS 0 lives in the cache alone: nothing can need it after a restart.
+  if (m->qos > 0 && !queues.empty()) batch_.appends.push_back({m, queues});
+  if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
+  for (const auto& q : queues) {
+    cache_appends_.emplace_back(q, m);
+    events_[q] = m->seq;
+  }
+  {
+    std::lock_guard guard(stats_lock_);
+    ++stats_.published;
+    if (m->qos > 0 && !queues.empty()) ++stats_.persisted;
+    if (queues.empty()) ++stats_.no_subscribers;
+  }
+  if (done)
+    completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
 }
 
 bool Ingest::retained_quota_allows(const store::Message& m) const {

@@ -90,6 +90,15 @@ class Ingest {
   void publish(std::shared_ptr<store::Message> message, std::optional<std::pair<std::string, std::string>> session_update,
                PublishDone done);
 
+  // Several publishes in one command, in order: what a connection read in one
+  // go costs one hand-off to the ingest thread, not one per message.
+  struct PublishRequest {
+    std::shared_ptr<store::Message> message;
+    std::optional<std::pair<std::string, std::string>> session_update;
+    PublishDone done;
+  };
+  void publish_batch(std::vector<PublishRequest> requests);
+
   // Takes a reference on the queue of `filter` for `client_id` and returns
   // where to start reading and the retained messages it matches (none for a
   // shared subscription, MQTT-4.8.2-?).
@@ -144,6 +153,7 @@ class Ingest {
   };
 
   void post(std::function<void()> command);
+  void apply_publish(PublishRequest& request);  // ingest thread
   void run();
   void add_queue_ref(const std::string& queue, const std::string& trie_filter);
   void release_queue_ref(const std::string& queue);
