@@ -18,11 +18,13 @@ bool denied_by_config(const std::vector<AclDenyRule>& rules, std::string_view na
 
 bool ClientAccess::may_publish(std::string_view topic) const {
   if (topic.starts_with("$SYS/") || topic == "$SYS") return false;  // the gateway's own topics
+  if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), topic, false)) return false;
   return !acl_ || acl_->allowed(topic, auth::Access::write);
 }
 
 bool ClientAccess::may_subscribe(std::string_view filter) const {
+  if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), filter, true)) return false;
   if (!acl_) return true;
   SharedFilter shared = parse_shared(filter);
@@ -30,6 +32,7 @@ bool ClientAccess::may_subscribe(std::string_view filter) const {
 }
 
 bool ClientAccess::may_read(std::string_view topic) const {
+  if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), topic, true)) return false;
   return !acl_ || acl_->allowed(topic, auth::Access::read);
 }

@@ -20,6 +20,10 @@ class AccessControl;
 // keeps the rules it was bound with: a reload applies to later connections.
 class ClientAccess {
  public:
+  // A bridge's link: its rules are the operator's config, not a client's
+  // rights (only $SYS stays closed to publishing).
+  static ClientAccess unrestricted() { return ClientAccess{}; }
+
   bool may_publish(std::string_view topic) const;
   // False: the filter can never deliver anything it may read (SUBACK failure).
   bool may_subscribe(std::string_view filter) const;

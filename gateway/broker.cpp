@@ -5,6 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cctype>
 #include <fstream>
+#include <future>
+#include <set>
 #include <thread>
 
 #include "gateway/connection.hpp"
@@ -65,8 +67,69 @@ Broker::Broker(Config config, std::string config_path)
       throw std::runtime_error("cannot listen on " + l.bind + ":" + std::to_string(l.port) + ": " + ec.message());
     listeners_.push_back(std::move(listener));
   }
+  for (std::size_t i = 0; i < config_.bridges.size(); ++i) {
+    const auto& b = config_.bridges[i];
+    std::shared_ptr<asio::ssl::context> tls;
+    if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
+    bridges_.push_back(std::make_shared<BridgeLink>(*context_, *workers_[i % workers_.size()], b, std::move(tls)));
+  }
   start_admin();
   restore_sessions();
+}
+
+void Broker::prepare_bridge_sessions() {
+  std::set<std::string> configured;
+  for (const auto& b : config_.bridges) {
+    const std::string id = b.local_client_id();
+    configured.insert(id);
+    auto session = registry_->unpark(id);
+    if (!session) {
+      session = std::make_unique<Session>(id, b.protocol_version == 5 ? mqtt::ProtocolVersion::v5
+                                                                       : mqtt::ProtocolVersion::v311);
+      log::info("bridge '" + b.name + "': new local session " + id);
+    }
+    session->expiry_interval = kSessionNeverExpires;
+    Ingest::SessionProgress progress;
+    for (auto it = session->subscriptions.begin(); it != session->subscriptions.end();) {
+      bool wanted = std::any_of(b.out.begin(), b.out.end(), [&](const BridgeRule& r) { return r.filter == it->first; });
+      if (wanted) {
+        ++it;
+        continue;
+      }
+      log::info("bridge '" + b.name + "': out rule '" + it->first + "' removed; its backlog is dropped");
+      session->cursors.erase(it->second.queue);
+      progress.erased_queues.push_back(it->second.queue);
+      ingest_->unsubscribe(id, it->first);
+      it = session->subscriptions.erase(it);
+    }
+    for (const auto& rule : b.out) {
+      SubscriptionOptions options{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
+      if (auto existing = session->subscriptions.find(rule.filter); existing != session->subscriptions.end()) {
+        existing->second.options = options;
+        continue;
+      }
+      session->subscriptions.emplace(rule.filter, Subscription{rule.filter, rule.filter, options});
+      std::promise<std::uint64_t> start;
+      auto started = start.get_future();
+      ingest_->subscribe(id, rule.filter, false, [&start](Ingest::SubscribeResult r) { start.set_value(r.start_after); });
+      auto& cursor = session->cursors[rule.filter];
+      cursor.position = cursor.saved = started.get();
+      progress.offsets.emplace_back(rule.filter, cursor.position);
+    }
+    if (!progress.empty()) ingest_->save_progress(id, std::move(progress));
+    std::promise<std::error_code> save;
+    auto saved = save.get_future();
+    ingest_->save_session(id, encode_session_record(*session), [&save](std::error_code ec) { save.set_value(ec); });
+    if (auto ec = saved.get())
+      log::error("bridge '" + b.name + "': cannot store its session (" + ec.message() +
+                 "); messages are kept for it from its first connection on");
+    registry_->park(std::move(session));
+  }
+  for (const auto& view : registry_->list()) {
+    if (!view.client_id.starts_with(kBridgeClientIdPrefix) || configured.count(view.client_id)) continue;
+    log::info("session '" + view.client_id + "' ends: its bridge is no longer configured");
+    registry_->end_parked(view.client_id);
+  }
 }
 
 void Broker::start_admin() {
@@ -242,7 +305,9 @@ int Broker::run() {
       asio::post(worker->io(), [worker, events] { worker->on_events(*events); });
     });
   ingest_->start(std::move(notifiers));
+  prepare_bridge_sessions();
   for (auto& w : workers_) w->start();
+  for (auto& bridge : bridges_) bridge->start();
 
   for (auto& listener : listeners_) {
     auto ep = listener.acceptor->local_endpoint();
@@ -293,6 +358,7 @@ void Broker::wait_for_signal(asio::signal_set& signals) {
 
 void Broker::shut_down() {
   context_->shutting_down = true;
+  for (auto& bridge : bridges_) bridge->stop();
   for (auto& listener : listeners_) {
     boost::system::error_code ignored;
     listener.acceptor->close(ignored);

@@ -11,6 +11,7 @@
 
 #include "cache/queue_cache.hpp"
 #include "gateway/admin/admin_server.hpp"
+#include "gateway/bridge_link.hpp"
 #include "gateway/broker_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -39,6 +40,10 @@ class Broker {
 
  private:
   void restore_sessions();
+  // Gives each configured bridge its local session with the out rules as
+  // subscriptions (before anything is accepted, so nothing published is
+  // missed), and ends the sessions of bridges no longer configured.
+  void prepare_bridge_sessions();
   void start_admin();
   struct Listener {
     ListenerConfig config;
@@ -71,6 +76,7 @@ class Broker {
   std::unique_ptr<SysTopics> sys_topics_;
   std::unique_ptr<boost::asio::steady_timer> sys_timer_;
   std::unique_ptr<admin::AdminServer> admin_server_;
+  std::vector<std::shared_ptr<BridgeLink>> bridges_;
   std::size_t next_worker_ = 0;
 };
 

@@ -6,54 +6,14 @@
 #include <set>
 #include <sstream>
 
+#include "gateway/bridge_config.hpp"
 #include "gateway/codec/utf8.hpp"
+#include "gateway/config_json.hpp"
 
 namespace tidegate {
 namespace {
 
-using nlohmann::json;
-
-[[noreturn]] void fail(const std::string& key, const std::string& reason) { throw ConfigError(key + ": " + reason); }
-
-// A key read from the file, for an error message: control characters are
-// escaped, as a NUL would otherwise end the message where the key starts.
-std::string printable_key(const std::string& key) {
-  const char* digits = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : key) {
-    if (c >= 0x20 && c != 0x7F) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\u00";
-      out += digits[c >> 4];
-      out += digits[c & 0xF];
-    }
-  }
-  return out;
-}
-
-void refuse_unknown(const json& object, const std::string& where, const std::set<std::string>& known) {
-  for (auto it = object.begin(); it != object.end(); ++it)
-    if (!known.count(it.key())) fail(where + printable_key(it.key()), "unknown key");
-}
-
-template <typename T>
-T get_uint(const json& j, const std::string& key, std::uint64_t min, std::uint64_t max) {
-  if (!j.is_number_unsigned()) fail(key, "must be a whole number >= 0");
-  auto v = j.get<std::uint64_t>();
-  if (v < min || v > max) fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  return static_cast<T>(v);
-}
-
-std::string get_string(const json& j, const std::string& key) {
-  if (!j.is_string()) fail(key, "must be a string");
-  return j.get<std::string>();
-}
-
-bool get_bool(const json& j, const std::string& key) {
-  if (!j.is_boolean()) fail(key, "must be true or false");
-  return j.get<bool>();
-}
+using namespace config_json;
 
 ListenerConfig parse_listener(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "must be an object");
@@ -119,8 +79,7 @@ Config parse_config(const std::string& text) {
                             "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "sys_interval", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
-  for (const char* later : {"bridges", "cluster"})
-    if (root.contains(later)) fail(later, "is not supported by this build yet");
+  if (root.contains("cluster")) fail("cluster", "is not supported by this build yet");
 
   Config c;
   if (root.contains("data_dir")) {
@@ -217,6 +176,7 @@ Config parse_config(const std::string& text) {
       c.acl_deny.push_back(std::move(rule));
     }
   }
+  if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
   return c;
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "gateway/bridge_config.hpp"
+
 namespace tidegate {
 
 class ConfigError : public std::runtime_error {
@@ -77,6 +79,7 @@ struct Config {
   std::size_t max_retained_bytes = 64u << 20;
   std::string log_level = "info";
   unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
+  std::vector<BridgeConfig> bridges;
 };
 
 // Throws ConfigError("key: reason").

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "gateway/bridge_link.hpp"
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 #include "gateway/log.hpp"
@@ -36,9 +37,19 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
   broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
+Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
+                       const ListenerConfig& listener, std::shared_ptr<BridgeLink> bridge)
+    : Connection(broker, worker, std::move(transport), listener) {
+  bridge_ = std::move(bridge);
+  client_id_ = bridge_->config().local_client_id();
+  version_ = bridge_->config().protocol_version == 5 ? mqtt::ProtocolVersion::v5 : mqtt::ProtocolVersion::v311;
+  access_ = ClientAccess::unrestricted();
+}
+
 Connection::~Connection() { broker_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed); }
 
 std::string Connection::describe() const {
+  if (bridge_) return "bridge '" + bridge_->config().name + "' (" + remote_ + ")";
   return "client '" + client_id_ + "' (" + remote_ + ")";
 }
 
@@ -48,7 +59,12 @@ void Connection::start() {
   // CONNECT must arrive within connect_timeout (the keep-alive timer doubles for it).
   keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
   keep_alive_timer_.async_wait([self](boost::system::error_code ec) {
-    if (!ec && self->state_ == State::awaiting_connect) self->close(std::nullopt, false);
+    if (ec) return;
+    if (self->state_ == State::awaiting_connect) self->close(std::nullopt, false);
+    if (self->state_ == State::awaiting_connack) {
+      self->close_reason_ = "no CONNACK within connect_timeout";
+      self->close(std::nullopt, false);
+    }
   });
   asio::co_spawn(worker_.io(), read_loop(), [self](std::exception_ptr e) {
     if (e) {
@@ -67,14 +83,17 @@ asio::awaitable<void> Connection::read_loop() {
   // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
   if (auto ec = co_await transport_->handshake()) {
     log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
+    if (bridge_) close_reason_ = "TLS handshake failed: " + ec.message();
     close(std::nullopt, false);
     co_return;
   }
+  if (bridge_) send_bridge_connect();
   while (state_ != State::closing && state_ != State::closed) {
     auto buffer = reader_.prepare(16384);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
+      if (bridge_ && close_reason_.empty()) close_reason_ = "connection lost: " + ec.message();
       close(std::nullopt, true);
       co_return;
     }
@@ -158,6 +177,7 @@ void Connection::finish_close() {
   transport_->close();
   close_deadline_.cancel();
   state_ = State::closed;
+  if (bridge_) bridge_->on_closed(close_reason_);
   worker_.remove_connection(shared_from_this());
 }
 
@@ -207,6 +227,14 @@ void Connection::arm_keep_alive() {
     keep_alive_timer_.cancel();
     return;
   }
+  if (bridge_) {
+    // The client side: a PINGREQ every keep alive period (bridge_client.cpp).
+    keep_alive_timer_.expires_after(std::chrono::seconds(keep_alive_));
+    keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->on_bridge_keep_alive();
+    });
+    return;
+  }
   keep_alive_timer_.expires_at(last_packet_at_ + std::chrono::milliseconds(keep_alive_ * 1500));
   keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->on_keep_alive_timer();
@@ -229,6 +257,12 @@ void Connection::on_keep_alive_timer() {
 }
 
 void Connection::handle_packet(mqtt::Packet&& packet) {
+  if (state_ == State::awaiting_connack) {
+    last_packet_at_ = std::chrono::steady_clock::now();
+    if (auto* ack = std::get_if<mqtt::Connack>(&packet)) return handle_connack(*ack);
+    close_reason_ = "the remote broker sent " + std::string(mqtt::to_string(mqtt::packet_type(packet))) + " before CONNACK";
+    return close(std::nullopt, false);
+  }
   if (state_ == State::awaiting_connect) {
     if (auto* connect = std::get_if<mqtt::Connect>(&packet)) {
       handle_connect(std::move(*connect));
@@ -250,13 +284,29 @@ void Connection::handle_packet(mqtt::Packet&& packet) {
             handle_pubrel(p);
           else
             handle_ack(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Suback>) {
+          if (!bridge_) return protocol_error(ReasonCode::protocol_error, "packet type not sent by clients");
+          handle_suback(p);
+        } else if constexpr (std::is_same_v<T, mqtt::Unsuback>) {
+          if (!bridge_) return protocol_error(ReasonCode::protocol_error, "packet type not sent by clients");
+        } else if constexpr (std::is_same_v<T, mqtt::Pingresp>) {
+          if (!bridge_) return protocol_error(ReasonCode::protocol_error, "packet type not sent by clients");
+          ping_outstanding_ = false;
         } else if constexpr (std::is_same_v<T, mqtt::Subscribe>) {
+          if (bridge_) return protocol_error(ReasonCode::protocol_error, "SUBSCRIBE from a server");
           handle_subscribe(std::move(p));
         } else if constexpr (std::is_same_v<T, mqtt::Unsubscribe>) {
+          if (bridge_) return protocol_error(ReasonCode::protocol_error, "UNSUBSCRIBE from a server");
           handle_unsubscribe(std::move(p));
         } else if constexpr (std::is_same_v<T, mqtt::Pingreq>) {
+          if (bridge_) return protocol_error(ReasonCode::protocol_error, "PINGREQ from a server");
           send(mqtt::Pingresp{});
         } else if constexpr (std::is_same_v<T, mqtt::Disconnect>) {
+          if (bridge_) {
+            close_reason_ = "DISCONNECT from the remote broker" +
+                            (v5() ? ": " + std::string(mqtt::to_string(static_cast<ReasonCode>(p.reason_code))) : "");
+            return close(std::nullopt, false);
+          }
           if (v5() && p.properties.session_expiry_interval && session_) {
             // MQTT 5 §3.14.2.2.2: a session that was to end with the connection may not be revived here.
             if (requested_expiry_ == 0 && *p.properties.session_expiry_interval != 0) {
@@ -281,6 +331,7 @@ void Connection::handle_packet(mqtt::Packet&& packet) {
 
 void Connection::protocol_error(ReasonCode reason, const std::string& detail) {
   Metrics::add(broker_.metrics.protocol_errors);
+  if (bridge_) close_reason_ = "protocol error from the remote broker: " + detail;
   log::info(describe() + ": protocol error " + mqtt::to_string(reason) + ": " + detail);
   if (state_ == State::awaiting_connect) {
     // Errors in CONNECT itself are answered with CONNACK (MQTT-3.2.2-*).
@@ -292,7 +343,18 @@ void Connection::protocol_error(ReasonCode reason, const std::string& detail) {
 
 void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish_will) {
   if (state_ == State::closing || state_ == State::closed) return;
-  if (disconnect_reason && v5() && (state_ == State::connected)) {
+  if (disconnect_reason && state_ == State::connected && bridge_) {
+    // The client side: a stop or a kick is a normal DISCONNECT (both
+    // versions); a v5 remote is told of our protocol errors.
+    bool normal = *disconnect_reason == ReasonCode::server_shutting_down ||
+                  *disconnect_reason == ReasonCode::administrative_action;
+    if (close_reason_.empty()) close_reason_ = normal ? "closed by this gateway" : mqtt::to_string(*disconnect_reason);
+    if (normal || (v5() && *disconnect_reason != ReasonCode::keep_alive_timeout)) {
+      mqtt::Disconnect d;
+      d.reason_code = normal ? 0 : static_cast<std::uint8_t>(*disconnect_reason);
+      send(d);
+    }
+  } else if (disconnect_reason && v5() && (state_ == State::connected)) {
     mqtt::Disconnect d;
     d.reason_code = static_cast<std::uint8_t>(*disconnect_reason);
     send(d);
@@ -354,6 +416,7 @@ void Connection::session_handed(std::unique_ptr<Session> session) {
       self->broker_.registry.release(self->client_id_, self.get(), std::move(session));
       return;
     }
+    if (self->bridge_) return self->bridge_attach(std::move(session));
     self->finish_connect(std::move(session));
   });
 }

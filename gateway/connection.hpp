@@ -27,10 +27,18 @@
 
 namespace tidegate {
 
+class BridgeLink;
+
 class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
  public:
   Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
              const ListenerConfig& listener);
+  // Client role: the link of a bridge to its remote broker (bridge_client.cpp).
+  // The connection sends CONNECT, and on CONNACK attaches the bridge's local
+  // session "$bridge/<name>"; from then on the remote broker is served like a
+  // device: local messages go out under the same inflight/ack machinery.
+  Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
+             const ListenerConfig& listener, std::shared_ptr<BridgeLink> bridge);
   ~Connection() override;
 
   void start();
@@ -49,7 +57,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void on_queue_event(const std::string& queue, std::uint64_t last_seq);
 
  private:
-  enum class State { awaiting_connect, awaiting_session, connected, closing, closed };
+  enum class State { awaiting_connect, awaiting_connack, awaiting_session, connected, closing, closed };
 
   // connection.cpp
   boost::asio::awaitable<void> read_loop();
@@ -77,6 +85,16 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
   void publish_will_message(const mqtt::Will& will);
 
+  // bridge_client.cpp (client role only)
+  void send_bridge_connect();
+  void handle_connack(const mqtt::Connack& ack);
+  void bridge_attach(std::unique_ptr<Session> session);
+  void subscribe_bridge_out_rules();
+  void on_bridge_keep_alive();
+  void handle_suback(const mqtt::Suback& ack);
+  // Remote topic of a local message; nullopt when no out rule maps it.
+  std::optional<std::string> bridge_remote_topic(const std::string& local_topic) const;
+
   // handle_publish.cpp
   void handle_publish(mqtt::Publish&& publish);
   void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
@@ -85,6 +103,9 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // ingest thread, so its commands keep the order the client sent them in.
   void flush_publishes();
   void handle_pubrel(const mqtt::PubResponse& pubrel);
+  // Bridge: the local topic of a publish from the remote broker (false: no
+  // in rule maps it; it has been answered and is dropped).
+  bool map_bridge_inbound(mqtt::Publish& publish);
   bool within_topic_limits(std::string_view topic_or_filter) const;
 
   // handle_subscribe.cpp
@@ -100,6 +121,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
                     std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   void handle_ack(const mqtt::PubResponse& ack);
   void resend_inflight();
+  // Bridge: the remote topic and what the remote accepts (false: no out rule maps it).
+  bool bridge_outbound(mqtt::Publish& publish);
   bool resend_within_window();
   // Persistent sessions: writes changed queue positions and inflight records
   // in one transaction; PUBLISH bytes held behind it go out once it commits.
@@ -158,6 +181,14 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::string held_;
   std::deque<std::size_t> hold_chunks_;  // bytes released by each pending commit, in order
   std::size_t chunked_bytes_ = 0;
+
+  // Client role (a bridge's link); null for device connections.
+  std::shared_ptr<BridgeLink> bridge_;
+  std::string close_reason_;  // why the link ended, for the bridge's status
+  bool ping_outstanding_ = false;
+  std::chrono::steady_clock::time_point ping_sent_at_{};
+  std::uint8_t remote_maximum_qos_ = 2;  // from the remote's CONNACK (v5)
+  bool remote_retain_available_ = true;
 };
 
 }  // namespace tidegate

@@ -7,6 +7,7 @@
 #include "gateway/inflight_record.hpp"
 #include "gateway/log.hpp"
 
+#include "gateway/bridge_link.hpp"
 #include "gateway/codec/encoder.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/message_builder.hpp"
@@ -116,6 +117,7 @@ bool Connection::deliver_one() {
     if (sub->options.subscription_id) ids.push_back(*sub->options.subscription_id);
     queues.push_back(queue);
   }
+  if (bridge_) qos = std::min(qos, remote_maximum_qos_);  // the remote's Maximum QoS (v5 CONNACK)
   if (wanted && qos > 0 && session_->inflight.size() >= window()) return false;  // wait for an ack
 
   for (auto& [queue, c] : session_->cursors) {
@@ -141,6 +143,7 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
                               std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids) {
   auto publish = publish_from_message(*message, qos, retain, store::wall_clock_ms());
   if (v5()) publish.properties.subscription_identifiers = subscription_ids;
+  if (bridge_ && !bridge_outbound(publish)) return false;
   if (qos > 0) publish.packet_id = 1;  // sized like the real one
   // MQTT-3.1.2-25: never send a packet larger than the client accepts.
   if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
@@ -172,6 +175,19 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
     send(publish);
   }
   Metrics::add(broker_.metrics.publish_sent);
+  return true;
+}
+
+bool Connection::bridge_outbound(mqtt::Publish& publish) {
+  auto remote = bridge_remote_topic(publish.topic);
+  if (!remote) {
+    Metrics::add(broker_.metrics.bridge_unmapped);
+    return false;
+  }
+  publish.topic = std::move(*remote);
+  publish.properties.subscription_identifiers.clear();  // client to server: none (MQTT-3.3.4-6)
+  if (!remote_retain_available_) publish.retain = false;  // MQTT-3.2.2-14: the remote keeps none
+  if (publish.qos == 0) bridge_->count_out();             // QoS 1/2: counted when acknowledged
   return true;
 }
 
@@ -208,6 +224,7 @@ bool Connection::resend_within_window() {
     publish.dup = true;
     publish.packet_id = it->packet_id;
     if (v5()) publish.properties.subscription_identifiers = it->subscription_ids;
+    if (bridge_) bridge_outbound(publish);  // mapped when it was first sent
     if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
       // MQTT-3.1.2-25: too large for this connection: discarded as if delivered.
       Metrics::add(broker_.metrics.dropped_too_large_for_client);
@@ -227,6 +244,7 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
   InflightMessage* m = session_->find_inflight(ack.packet_id);
   bool durable = session_->persistent();
   auto finished = [&] {
+    if (bridge_) bridge_->count_out();
     for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
     if (durable) progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
   };

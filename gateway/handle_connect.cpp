@@ -76,6 +76,8 @@ void Connection::handle_connect(mqtt::Connect&& c) {
     client_id_ = assign_client_id();
     assigned_id_ = true;
   }
+  if (client_id_.starts_with(kBridgeClientIdPrefix))  // the bridges' own sessions
+    return refuse_connect(ReasonCode::client_identifier_not_valid, "client identifiers starting with $bridge/ are reserved");
   if (v5() && broker_.config.max_keepalive && (keep_alive_ == 0 || keep_alive_ > *broker_.config.max_keepalive))
     keep_alive_ = *broker_.config.max_keepalive;
   access_ = broker_.access()->bind(username_, client_id_);

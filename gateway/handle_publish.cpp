@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/bridge_link.hpp"
+#include "gateway/bridge_rules.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/log.hpp"
 #include "gateway/message_builder.hpp"
@@ -24,6 +26,7 @@ bool Connection::within_topic_limits(std::string_view name) const {
 
 void Connection::handle_publish(mqtt::Publish&& p) {
   Metrics::add(broker_.metrics.publish_received);
+  if (bridge_) p.properties.subscription_identifiers.clear();  // the remote's, meaningless here
   if (!p.properties.subscription_identifiers.empty())  // MQTT-3.3.4-6: server to client only
     return protocol_error(ReasonCode::protocol_error, "subscription identifier in a client PUBLISH");
   if (v5() && p.properties.topic_alias) {
@@ -40,6 +43,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     p.properties.topic_alias.reset();
   }
   if (p.topic.empty()) return protocol_error(ReasonCode::protocol_error, "empty topic name");
+  if (bridge_ && !map_bridge_inbound(p)) return;
 
   auto respond = [this](PacketType type, std::uint16_t id, ReasonCode rc) {
     mqtt::PubResponse r;
@@ -93,6 +97,28 @@ void Connection::handle_publish(mqtt::Publish&& p) {
          boost::asio::post(self->worker_.io(),
                            [self, id, qos, ec, queues] { self->on_publish_committed(id, qos, ec, queues); });
        }});
+}
+
+bool Connection::map_bridge_inbound(mqtt::Publish& p) {
+  auto local = map_topic(bridge_->config().in, p.topic);
+  if (local) {
+    bridge_->count_in();
+    p.topic = std::move(*local);
+    return true;
+  }
+  // Overlapping subscriptions at the remote can send what no rule maps:
+  // acknowledged (it is not ours to keep) and counted.
+  Metrics::add(broker_.metrics.bridge_unmapped);
+  log::debug(describe() + ": no in rule maps '" + p.topic + "'; dropped");
+  mqtt::PubResponse r;
+  r.type = p.qos == 1 ? PacketType::puback : PacketType::pubrec;
+  r.packet_id = p.packet_id;
+  if (p.qos == 2) {
+    // Completes when PUBREL comes: remembered like any QoS 2 packet id.
+    session_->qos2_incoming.insert(p.packet_id);
+  }
+  if (p.qos > 0) send(r);
+  return false;
 }
 
 void Connection::flush_publishes() {

@@ -24,7 +24,8 @@ struct Metrics {
   std::atomic<std::uint64_t> disconnected_output_overflow{0};  // client stopped reading
   std::atomic<std::uint64_t> refused_subscription_quota{0};
   std::atomic<std::uint64_t> refused_topic_limits{0};
-  std::atomic<std::uint64_t> sessions_behind_retention{0};  // a queue position older than retention
+  std::atomic<std::uint64_t> sessions_behind_retention{0};
+  std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps  // a queue position older than retention
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 };

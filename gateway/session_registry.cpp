@@ -57,6 +57,15 @@ void SessionRegistry::park(std::unique_ptr<Session> session) {
   entries_[id].parked = std::move(session);
 }
 
+std::unique_ptr<Session> SessionRegistry::unpark(const std::string& client_id) {
+  std::lock_guard guard(lock_);
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || !it->second.parked || it->second.owner.lock()) return nullptr;
+  auto session = std::move(it->second.parked);
+  entries_.erase(it);
+  return session;
+}
+
 void SessionRegistry::sweep(std::int64_t now_ms) {
   std::vector<std::pair<std::string, mqtt::Will>> wills;
   std::vector<std::unique_ptr<Session>> ended;

@@ -90,6 +90,9 @@ class SessionRegistry {
   void release(const std::string& client_id, const SessionOwner* owner, std::unique_ptr<Session> session);
   // Restores a session loaded from the store at start-up.
   void park(std::unique_ptr<Session> session);
+  // Takes a parked session out (nullptr when none is parked under the id);
+  // start-up only, to reconcile a bridge's session with its config.
+  std::unique_ptr<Session> unpark(const std::string& client_id);
 
   // Publishes due wills and ends expired sessions; call about once a second.
   void sweep(std::int64_t now_ms);

@@ -57,4 +57,31 @@ std::shared_ptr<ssl::context> make_tls_context(const ListenerConfig& l, const st
   return context;
 }
 
+std::shared_ptr<ssl::context> make_bridge_tls_context(const BridgeTls& t, const std::string& where) {
+  for (auto [key, path] : {std::pair{"cert", t.cert}, std::pair{"key", t.key}, std::pair{"ca", t.ca}})
+    if (path && ::access(path->c_str(), R_OK) != 0)
+      throw ConfigError(where + "." + key + ": cannot read " + *path + ": " + std::strerror(errno));
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3);
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  if (t.ca) {
+    context->load_verify_file(*t.ca, ec);
+    if (ec) throw ConfigError(where + ".ca: cannot use " + *t.ca + ": " + openssl_reason(ec));
+  } else {
+    context->set_default_verify_paths(ec);
+    if (ec) throw ConfigError(where + ".ca: no CA given and the system's CAs cannot be loaded: " + openssl_reason(ec));
+  }
+  if (t.cert) {
+    context->use_certificate_chain_file(*t.cert, ec);
+    if (ec) throw ConfigError(where + ".cert: cannot use " + *t.cert + ": " + openssl_reason(ec));
+    context->use_private_key_file(*t.key, ssl::context::pem, ec);
+    if (ec) throw ConfigError(where + ".key: cannot use " + *t.key + ": " + openssl_reason(ec));
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1)
+      throw ConfigError(where + ".key: does not match the certificate " + *t.cert);
+  }
+  context->set_verify_mode(t.verify ? ssl::verify_peer : ssl::verify_none);
+  return context;
+}
+
 }  // namespace tidegate

@@ -14,4 +14,8 @@ namespace tidegate {
 // Throws ConfigError("<where>.<key>: reason").
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const ListenerConfig& listener, const std::string& where);
 
+// The client context of a bridge's TLS link: CA (or the system's), optional
+// client certificate and key. Built at start (main thread).
+std::shared_ptr<boost::asio::ssl::context> make_bridge_tls_context(const BridgeTls& tls, const std::string& where);
+
 }  // namespace tidegate

@@ -35,6 +35,10 @@ class Transport {
 std::unique_ptr<Transport> make_tcp_transport(boost::asio::ip::tcp::socket socket);
 std::unique_ptr<Transport> make_tls_transport(boost::asio::ip::tcp::socket socket,
                                               std::shared_ptr<boost::asio::ssl::context> tls);
+// The client side of TLS (a bridge's link): SNI and name verification with `server_name`.
+std::unique_ptr<Transport> make_tls_client_transport(boost::asio::ip::tcp::socket socket,
+                                                     std::shared_ptr<boost::asio::ssl::context> tls,
+                                                     std::string server_name);
 // `path`: the HTTP path the upgrade must ask for; `max_message`: bound on one WebSocket message.
 std::unique_ptr<Transport> make_ws_transport(boost::asio::ip::tcp::socket socket, std::string path,
                                              std::size_t max_message);

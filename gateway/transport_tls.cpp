@@ -2,6 +2,7 @@
 #include <openssl/x509.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -18,8 +19,16 @@ class TlsTransport final : public Transport {
  public:
   TlsTransport(asio::ip::tcp::socket s, std::shared_ptr<asio::ssl::context> tls)
       : tls_(std::move(tls)), stream_(std::move(s), *tls_) {}
+  // Client side (a bridge): SNI and, when the context verifies, the server's name.
+  TlsTransport(asio::ip::tcp::socket s, std::shared_ptr<asio::ssl::context> tls, std::string server_name)
+      : tls_(std::move(tls)), stream_(std::move(s), *tls_), client_(true), server_name_(std::move(server_name)) {}
   asio::awaitable<error_code> handshake() override {
-    auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (client_) {
+      SSL_set_tlsext_host_name(stream_.native_handle(), server_name_.c_str());
+      stream_.set_verify_callback(asio::ssl::host_name_verification(server_name_));
+    }
+    auto [ec] = co_await stream_.async_handshake(client_ ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+                                                 use_nothrow);
     co_return ec;
   }
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
@@ -41,6 +50,8 @@ class TlsTransport final : public Transport {
  private:
   std::shared_ptr<asio::ssl::context> tls_;  // the context this session was made with (SIGHUP swaps the listener's)
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  bool client_ = false;
+  std::string server_name_;
 };
 
 }  // namespace
@@ -63,6 +74,11 @@ std::optional<std::string> verified_peer_common_name(SSL* ssl) {
 
 std::unique_ptr<Transport> make_tls_transport(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> tls) {
   return std::make_unique<TlsTransport>(std::move(socket), std::move(tls));
+}
+
+std::unique_ptr<Transport> make_tls_client_transport(asio::ip::tcp::socket socket,
+                                                     std::shared_ptr<asio::ssl::context> tls, std::string server_name) {
+  return std::make_unique<TlsTransport>(std::move(socket), std::move(tls), std::move(server_name));
 }
 
 }  // namespace tidegate
