@@ -73,8 +73,29 @@ Broker::Broker(Config config, std::string config_path)
     if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
     bridges_.push_back(std::make_shared<BridgeLink>(*context_, *workers_[i % workers_.size()], b, std::move(tls)));
   }
+  context_->bridge_status = [this] {
+    std::vector<BridgeStatus> all;
+    for (const auto& link : bridges_) {
+      all.push_back(link->status());
+      all.back().backlog = bridge_backlog(link->config());
+    }
+    return all;
+  };
   start_admin();
   restore_sessions();
+}
+
+std::size_t Broker::bridge_backlog(const BridgeConfig& bridge) const {
+  // From what is committed: entries after each out queue's stored position,
+  // and those sent but not yet acknowledged upstream. Read transactions only.
+  const std::string id = bridge.local_client_id();
+  auto offsets = store_->load_offsets(id);
+  std::size_t backlog = store_->load_inflight(id).size();
+  for (const auto& rule : bridge.out) {
+    auto it = offsets.find(rule.filter);
+    backlog += store_->count_queue(rule.filter, it == offsets.end() ? 0 : it->second, SIZE_MAX);
+  }
+  return backlog;
 }
 
 void Broker::prepare_bridge_sessions() {

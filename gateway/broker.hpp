@@ -44,6 +44,7 @@ class Broker {
   // subscriptions (before anything is accepted, so nothing published is
   // missed), and ends the sessions of bridges no longer configured.
   void prepare_bridge_sessions();
+  std::size_t bridge_backlog(const BridgeConfig& bridge) const;  // any thread
   void start_admin();
   struct Listener {
     ListenerConfig config;

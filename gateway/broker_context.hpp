@@ -2,8 +2,11 @@
 // The services every connection uses, owned by the Broker and outliving every
 // connection. Each member documents its own thread rules.
 #include <atomic>
+#include <functional>
+#include <vector>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/bridge_status.hpp"
 #include "gateway/access_control.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -19,6 +22,8 @@ struct BrokerContext {
   SessionRegistry& registry;
   Metrics& metrics;
   std::atomic<bool> shutting_down{false};
+  // Any thread: every bridge's state, backlog included (set by the Broker).
+  std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

@@ -150,6 +150,10 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   auto method = request.method();
   if (target == "/metrics" && method == http::verb::get) co_return metrics(request);
   if (target == "/api/v1/stats" && method == http::verb::get) co_return stats(request);
+  if (target == "/api/v1/bridges") {
+    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    co_return bridges(request);
+  }
   if (target == "/api/v1/reload") {
     if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
     // Runs here, on the main thread, as SIGHUP does.
@@ -303,6 +307,22 @@ Response AdminApi::stats(const Request& request) const {
       {"queues", {{"live", s.ingest.live_queues}, {"cached_messages", s.cache.entries}, {"cached_bytes", s.cache.bytes}}},
       {"drops", drops}};
   return reply(request, http::status::ok, body);
+}
+
+Response AdminApi::bridges(const Request& request) const {
+  json list = json::array();
+  for (const auto& b : broker_.bridge_status())
+    list.push_back(json{{"name", b.name},
+                        {"address", b.address},
+                        {"connected", b.connected},
+                        {"since_ms", b.since_ms},
+                        {"last_error", b.last_error},
+                        {"connects", b.connects},
+                        {"connect_failures", b.connect_failures},
+                        {"messages_out", b.messages_out},
+                        {"messages_in", b.messages_in},
+                        {"backlog", b.backlog}});
+  return reply(request, http::status::ok, json{{"bridges", list}});
 }
 
 Response AdminApi::metrics(const Request& request) const {

@@ -32,6 +32,7 @@ class AdminApi {
                                            std::string_view action);
   boost::asio::awaitable<Response> retained(const Request& request, std::string_view rest, std::string_view query);
   Response stats(const Request& request) const;
+  Response bridges(const Request& request) const;
   Response metrics(const Request& request) const;
 
   boost::asio::io_context& main_io_;

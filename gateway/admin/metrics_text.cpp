@@ -67,6 +67,24 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("refused_topic_limits", load(m.refused_topic_limits));
   drop("refused_subscription_quota", load(m.refused_subscription_quota));
   drop("disconnected_output_overflow", load(m.disconnected_output_overflow));
+  drop("bridge_unmapped", load(m.bridge_unmapped));
+  auto bridges = broker.bridge_status();
+  if (!bridges.empty()) {
+    auto per_bridge = [&](const char* name, const char* type, const char* help, auto value_of) {
+      out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+      for (const auto& b : bridges) out << name << "{bridge=\"" << b.name << "\"} " << value_of(b) << '\n';
+    };
+    per_bridge("tidegate_bridge_connected", "gauge", "1 while the bridge's link is up.",
+               [](const BridgeStatus& b) { return b.connected ? 1 : 0; });
+    per_bridge("tidegate_bridge_backlog_messages", "gauge", "Stored messages not yet acknowledged upstream.",
+               [](const BridgeStatus& b) { return b.backlog; });
+    per_bridge("tidegate_bridge_messages_out_total", "counter", "Messages acknowledged by the remote broker.",
+               [](const BridgeStatus& b) { return b.messages_out; });
+    per_bridge("tidegate_bridge_messages_in_total", "counter", "Messages received from the remote broker.",
+               [](const BridgeStatus& b) { return b.messages_in; });
+    per_bridge("tidegate_bridge_connect_failures_total", "counter", "Connection attempts that failed.",
+               [](const BridgeStatus& b) { return b.connect_failures; });
+  }
   return out.str();
 }
 
