@@ -32,7 +32,7 @@ Broker::Broker(Config config, std::string config_path)
   ingest_ = std::make_unique<Ingest>(
       *store_, *cache_,
       IngestLimits{config_.max_retained_messages, config_.max_retained_bytes, config_.retention_bytes,
-                   static_cast<std::int64_t>(config_.retention_seconds) * 1000});
+                   static_cast<std::int64_t>(config_.retention_seconds) * 1000, config_.max_session_backlog});
   registry_ = std::make_unique<SessionRegistry>(SessionRegistry::Hooks{
       [this](const std::string& client_id, mqtt::Will will) {
         ingest_->publish(message_from_will(will, client_id, store::wall_clock_ms()), std::nullopt, {});
@@ -203,6 +203,7 @@ void Broker::restore_sessions() {
       // start, at least once rather than not at all.
       cursor.position = cursor.saved = it != offsets.end() ? it->second : 0;
       ingest_->subscribe(client_id, filter, false, [](Ingest::SubscribeResult) {});
+      ingest_->restore_reader(client_id, sub.queue, cursor.position);
       if (!parse_shared(filter).group.empty()) ingest_->set_member_online(client_id, filter, false);
     }
     // Messages sent but not acknowledged before the stop go out again with

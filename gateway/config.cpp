@@ -77,7 +77,7 @@ Config parse_config(const std::string& text) {
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
                             "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
-                            "max_retained_messages", "max_retained_bytes", "sys_interval", "password_file", "acl_file", "admin", "bridges",
+                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
   if (root.contains("cluster")) fail("cluster", "is not supported by this build yet");
 
@@ -148,6 +148,8 @@ Config parse_config(const std::string& text) {
     c.retention_seconds = get_uint<std::uint64_t>(root["retention_seconds"], "retention_seconds", 0, 1ull << 32);
   if (root.contains("max_retained_messages"))
     c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
+  if (root.contains("max_session_backlog"))
+    c.max_session_backlog = get_uint<std::size_t>(root["max_session_backlog"], "max_session_backlog", 0, 1ull << 32);
   if (root.contains("max_retained_bytes"))
     c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
   if (root.contains("sys_interval"))

@@ -75,6 +75,7 @@ struct Config {
   std::size_t max_store_bytes = 0;            // cap on the store; 0: until the disk is full
   std::size_t retention_bytes = std::size_t(1) << 30;
   std::uint64_t retention_seconds = 7 * 24 * 3600;
+  std::size_t max_session_backlog = 100000;  // per persistent session and queue; 0: no limit
   std::size_t max_retained_messages = 100000;
   std::size_t max_retained_bytes = 64u << 20;
   std::string log_level = "info";

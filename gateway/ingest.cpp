@@ -167,15 +167,24 @@ void Ingest::apply_publish(PublishRequest& request) {
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
     return;
   }
-  message->seq = ++last_seq_;
-  store::MessagePtr m = message;
   std::vector<std::string> queues;
-  live_filters_.match(m->topic, [&](const std::string& queue) {
+  live_filters_.match(message->topic, [&](const std::string& queue) {
     if (groups_.count(queue))
       index_into_groups(queue, queues);
     else
       queues.push_back(queue);
   });
+  if (!session_backlogs_allow(*message, queues)) {
+    // Refused whole: acknowledged to nobody, so lost to nobody.
+    if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
+    return;
+  }
+  message->seq = ++last_seq_;
+  store::MessagePtr m = message;
+  if (m->qos > 0 && limits_.max_session_backlog)
+    for (const auto& q : queues)
+      if (auto it = queues_.find(q); it != queues_.end() && !it->second.reader_positions.empty())
+        it->second.backlog.push_back(m->seq);
   if (m->retain) {
     auto old = retained_.find(m->topic);
     if (old != retained_.end()) {
@@ -205,6 +214,55 @@ void Ingest::apply_publish(PublishRequest& request) {
   }
   if (done)
     completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+}
+
+void Ingest::Queue::trim_backlog() {
+  if (reader_positions.empty()) {
+    backlog.clear();
+    return;
+  }
+  std::uint64_t floor = UINT64_MAX;
+  for (const auto& [client, position] : reader_positions) floor = std::min(floor, position);
+  while (!backlog.empty() && backlog.front() <= floor) backlog.pop_front();
+}
+
+void Ingest::track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
+  if (!limits_.max_session_backlog) return;
+  auto it = queues_.find(queue);
+  if (it == queues_.end()) return;
+  auto& q = it->second;
+  // The backlog deque holds the stored sequences after counted_after.
+  std::uint64_t counted_after = last_seq_;
+  for (const auto& [client, p] : q.reader_positions) counted_after = std::min(counted_after, p);
+  q.reader_positions[client_id] = position;
+  if (position < counted_after) {
+    // A reader behind everything counted so far (a session restored at start):
+    // what it has not taken is read from the store once, bounded by the limit.
+    std::vector<std::uint64_t> older;
+    for (const auto& m : store_.read_queue(queue, position, limits_.max_session_backlog + 1)) {
+      if (m->seq > counted_after) break;
+      older.push_back(m->seq);
+    }
+    q.backlog.insert(q.backlog.begin(), older.begin(), older.end());
+  }
+  q.trim_backlog();
+}
+
+bool Ingest::session_backlogs_allow(const store::Message& m, const std::vector<std::string>& queues) {
+  // QoS 0 is never stored: it adds nothing to a backlog, and passes.
+  if (!limits_.max_session_backlog || m.qos == 0) return true;
+  std::uint64_t removed_up_to = store_.retention_floor();
+  bool full = std::any_of(queues.begin(), queues.end(), [&](const std::string& name) {
+    auto it = queues_.find(name);
+    if (it == queues_.end() || it->second.reader_positions.empty()) return false;
+    auto& backlog = it->second.backlog;
+    while (!backlog.empty() && backlog.front() <= removed_up_to) backlog.pop_front();  // gone by retention
+    return backlog.size() >= limits_.max_session_backlog;
+  });
+  if (!full) return true;
+  std::lock_guard guard(stats_lock_);
+  ++stats_.refused_session_backlog;
+  return false;
 }
 
 bool Ingest::retained_quota_allows(const store::Message& m) const {
@@ -279,11 +337,13 @@ void Ingest::subscribe(const std::string& client_id, const std::string& filter, 
 void Ingest::unsubscribe(const std::string& client_id, const std::string& filter) {
   post([this, client_id, filter] {
     SharedFilter shared = parse_shared(filter);
-    if (shared.group.empty()) {
-      release_queue_ref(filter);
-      return;
+    std::string queue = shared.group.empty() ? filter : member_queue(filter, client_id);
+    if (auto it = queues_.find(queue); it != queues_.end()) {
+      it->second.reader_positions.erase(client_id);
+      it->second.trim_backlog();
     }
-    release_queue_ref(member_queue(filter, client_id));
+    release_queue_ref(queue);
+    if (shared.group.empty()) return;
     auto group = groups_.find(filter);
     if (group == groups_.end()) return;
     auto& members = group->second.members;
@@ -374,11 +434,23 @@ void Ingest::save_session(const std::string& client_id, std::optional<std::strin
 
 void Ingest::save_progress(const std::string& client_id, SessionProgress progress, Done done) {
   post([this, client_id, progress = std::move(progress), done = std::move(done)]() mutable {
-    for (auto& [queue, seq] : progress.offsets) batch_.offsets.push_back({client_id, queue, seq});
+    for (auto& [queue, seq] : progress.offsets) {
+      track_reader(client_id, queue, seq);
+      batch_.offsets.push_back({client_id, queue, seq});
+    }
+    for (auto& queue : progress.erased_queues)
+      if (auto it = queues_.find(queue); it != queues_.end()) {
+        it->second.reader_positions.erase(client_id);
+        it->second.trim_backlog();
+      }
     for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
     for (auto& queue : progress.erased_queues) batch_.erase_offsets.emplace_back(client_id, std::move(queue));
     if (done) completions_.push_back(std::move(done));
   });
+}
+
+void Ingest::restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
+  post([this, client_id, queue, position] { track_reader(client_id, queue, position); });
 }
 
 void Ingest::sync(std::function<void()> done) {

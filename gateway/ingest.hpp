@@ -16,6 +16,7 @@
 // member's queue (round robin over online members).
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -51,6 +52,7 @@ struct IngestStats {
   std::size_t retained_bytes = 0;
   std::uint64_t refused_retained_quota = 0;
   std::uint64_t retention_removed = 0;
+  std::uint64_t refused_session_backlog = 0;   // QoS 1/2 publishes refused: a session's backlog is full
 };
 
 // The bounds the ingest thread enforces, with their policy.
@@ -59,6 +61,10 @@ struct IngestLimits {
   std::size_t max_retained_bytes = 64u << 20;    // topic + payload bytes; beyond: publish refused (quota)
   std::size_t retention_bytes = std::size_t(1) << 30;  // stored messages above: the oldest are removed
   std::int64_t retention_ms = 7LL * 24 * 3600 * 1000;  // messages older: removed (0: no age limit)
+  // Stored messages a persistent session has not taken yet, per queue it reads
+  // (its backlog); at the limit a QoS 1/2 publish for it is refused (quota).
+  // QoS 0 is never stored and passes. 0: no limit.
+  std::size_t max_session_backlog = 100000;
 };
 
 class Ingest {
@@ -128,6 +134,9 @@ class Ingest {
   // Persistence of sessions and their progress, batched with everything else.
   void save_session(const std::string& client_id, std::optional<std::string> record, Done done = {});
   void save_progress(const std::string& client_id, SessionProgress progress, Done done = {});
+  // Start-up: a restored persistent session reads `queue` from `position` (its
+  // backlog counts from there). Call after subscribe().
+  void restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
 
   // Runs `done` (on the ingest thread) after everything queued before it.
   void sync(std::function<void()> done);
@@ -142,6 +151,12 @@ class Ingest {
   struct Queue {
     std::string filter;  // the trie key (the inner filter for a shared group)
     std::size_t refs = 0;
+    // Backlog of the persistent sessions reading this queue: their committed
+    // positions (from save_progress), and the stored sequences after the
+    // lowest of them (at most max_session_backlog + 1 of them).
+    std::unordered_map<std::string, std::uint64_t> reader_positions;  // client id -> position
+    std::deque<std::uint64_t> backlog;
+    void trim_backlog();
   };
   struct Group {
     struct Member {
@@ -159,6 +174,10 @@ class Ingest {
   void release_queue_ref(const std::string& queue);
   void index_into_groups(const std::string& group_queue, std::vector<std::string>& queues);
   bool retained_quota_allows(const store::Message& m) const;
+  // False when a QoS 1/2 message would go into a queue whose persistent
+  // readers' backlog is at max_session_backlog: the publish is refused.
+  bool session_backlogs_allow(const store::Message& m, const std::vector<std::string>& queues);
+  void track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
   void enforce_retention();
   const Group::Member* pick_member(Group& group);
 

@@ -277,6 +277,7 @@ Response AdminApi::stats(const Request& request) const {
                 {"acl_denied_publish", load(m.publish_denied_acl)},
                 {"refused_store", load(m.publish_refused_store)},
                 {"refused_retained_quota", s.ingest.refused_retained_quota},
+                {"refused_session_backlog", s.ingest.refused_session_backlog},
                 {"refused_topic_limits", load(m.refused_topic_limits)},
                 {"refused_subscription_quota", load(m.refused_subscription_quota)},
                 {"disconnected_output_overflow", load(m.disconnected_output_overflow)},

@@ -64,6 +64,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("acl_denied_publish", load(m.publish_denied_acl));
   drop("refused_store", load(m.publish_refused_store));
   drop("refused_retained_quota", s.ingest.refused_retained_quota);
+  drop("refused_session_backlog", s.ingest.refused_session_backlog);
   drop("refused_topic_limits", load(m.refused_topic_limits));
   drop("refused_subscription_quota", load(m.refused_subscription_quota));
   drop("disconnected_output_overflow", load(m.disconnected_output_overflow));

@@ -165,3 +165,55 @@ def test_qos0_lost_by_a_slow_subscriber_is_counted(make_broker, uid):
         dropped = json.loads(r.read())["drops"]["qos0_slow_subscriber"]
     assert dropped > 0, "the flood never overran the subscriber; the test proves nothing"
     assert received + dropped == total, (received, dropped)
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_session_backlog=5)
+def test_offline_session_backlog_bound_refuses_instead_of_dropping(broker, uid):
+    topic = "bk/%s/t" % uid
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
+    sub.subscribe(topic, qos=1)
+    sub.close()
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(5):
+        assert pub.publish(topic, b"%d" % i, qos=1).reason_code == 0
+    # Full: refused with Quota exceeded (v5), never acknowledged and dropped.
+    assert pub.publish(topic, b"over", qos=1).reason_code == 0x97
+    rec = pub.publish(topic, b"over2", qos=2)
+    assert rec.reason_code == 0x97
+    # 3.1.1 cannot be told no: not acknowledged, the connection closes.
+    old = broker.connect(uid + "-p4", 4)
+    old.publish(topic, b"over3", qos=1, wait=False)
+    old.expect_closed()
+    # The restart reads the backlog back from the store: still full.
+    broker.restart()
+    pub = broker.connect(uid + "-p", 5)
+    assert pub.publish(topic, b"over4", qos=1).reason_code == 0x97
+    # The session takes its backlog: exactly the five, and room again.
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
+    got = [sub.expect_packet(m.PUBLISH).payload for _ in range(5)]
+    assert got == [b"%d" % i for i in range(5)]
+    assert pub.publish(topic, b"after", qos=1).reason_code == 0
+    assert sub.expect_packet(m.PUBLISH).payload == b"after"
+
+
+@pytest.mark.tidegate_only(reason="tidegate config keys")
+@pytest.mark.broker_config(max_session_backlog=2)
+def test_session_backlog_bound_lets_qos0_through(broker, uid):
+    # QoS 0 is never stored, so it adds nothing to a backlog and is not refused.
+    topic = "bq/%s/t" % uid
+    offline = broker.connect(uid + "-off", 5, clean=False, props={"session_expiry_interval": 600})
+    offline.subscribe(topic, qos=1)
+    offline.close()
+    online = broker.connect(uid + "-on", 5)
+    online.subscribe(topic, qos=1)
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(2):
+        assert pub.publish(topic, b"%d" % i, qos=1).reason_code == 0
+    assert pub.publish(topic, b"over", qos=1).reason_code == 0x97
+    pub.publish(topic, b"q0", qos=0)
+    pub.publish(topic, b"end", qos=0)
+    got = [p.payload for p in online.publishes_until(b"end")]
+    assert got == [b"0", b"1", b"q0", b"end"]
+    offline = broker.connect(uid + "-off", 5, clean=False, props={"session_expiry_interval": 600})
+    assert [offline.expect_packet(m.PUBLISH).payload for _ in range(2)] == [b"0", b"1"]
