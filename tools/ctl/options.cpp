@@ -136,9 +136,10 @@ const char* const reload_help =
     "usage: tidegatectl [OPTIONS] reload\n"
     "\n"
     "Asks the gateway to read its config file again, as SIGHUP does: the\n"
-    "password and ACL files, acl_deny, allow_anonymous, log_level and TLS\n"
-    "certificates apply to new connections. If the file or a file it names is\n"
-    "bad, nothing changes and the reason is printed (exit status 1).\n";
+    "password and ACL files, acl_deny, allow_anonymous and TLS certificates\n"
+    "apply to new connections; log_level, log_format and log_file at once (the\n"
+    "log file is opened anew, as after a logrotate). If the file or a file it\n"
+    "names is bad, nothing changes and the reason is printed (exit status 1).\n";
 
 const std::map<std::string, const char*>& help_topics() {
   static const std::map<std::string, const char*> topics = {
