@@ -70,7 +70,9 @@ void Ingest::run() {
 
     std::error_code ec;
     if (!batch_.empty()) {
+      auto started = std::chrono::steady_clock::now();
       ec = store_.commit(batch_);
+      commit_latency_.observe(std::chrono::steady_clock::now() - started);
       std::lock_guard guard(stats_lock_);
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;

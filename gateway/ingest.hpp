@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/latency_histogram.hpp"
 #include "gateway/subscription_trie.hpp"
 #include "storeclient/lmdb_store.hpp"
 
@@ -133,6 +134,9 @@ class Ingest {
   void sync(std::function<void()> done);
 
   IngestStats stats() const;
+  // Any thread: how long each group commit (the store transaction that
+  // publishers with QoS 1/2 wait for) took, retention removals not included.
+  const LatencyHistogram& commit_latency() const { return commit_latency_; }
   // Any thread: a sequence no newer than any later subscribe's start point.
   std::uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
 
@@ -190,6 +194,7 @@ class Ingest {
 
   mutable std::mutex stats_lock_;
   IngestStats stats_;
+  LatencyHistogram commit_latency_;
 };
 
 }  // namespace tidegate

@@ -2,6 +2,7 @@
 connected (issue 6 item 1 and 3; tidegatectl is tested in test_tidegatectl.py)."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -79,3 +80,86 @@ def test_metrics_and_stats_count_what_happened(admin, uid):
     assert 'tidegate_dropped_total{reason="expired"}' in values
     stats = call("GET", "/api/v1/stats")[1]
     assert stats["messages"]["persisted"] >= 1 and stats["sessions"]["online"] >= 1
+
+
+def prometheus_samples(text):
+    """'name{labels}' -> float, for every sample line of a Prometheus text answer."""
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def by_qos(samples, name):
+    return [samples['%s{qos="%d"}' % (name, qos)] for qos in range(3)]
+
+
+def test_messages_received_and_sent_by_qos(admin, uid):
+    broker, call = admin
+    before = prometheus_samples(call("GET", "/metrics")[1])
+    sub2 = broker.connect(uid + "-s2", 5)
+    sub2.subscribe("bq/" + uid + "/#", qos=2)
+    sub0 = broker.connect(uid + "-s0", 4)
+    sub0.subscribe("bq/" + uid + "/#", qos=0)  # every message goes out to it at QoS 0
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(3):
+        pub.publish("bq/%s/zero" % uid, b"z%d" % i, qos=0)
+    for i in range(2):
+        pub.publish("bq/%s/one" % uid, b"o%d" % i, qos=1)
+    pub.publish("bq/%s/two" % uid, b"last", qos=2)
+    got2 = sub2.publishes_until(b"last")
+    got0 = sub0.publishes_until(b"last")
+    assert [p.qos for p in got2] == [0, 0, 0, 1, 1, 2]
+    assert [p.qos for p in got0] == [0] * 6
+
+    after = prometheus_samples(call("GET", "/metrics")[1])
+    delta = lambda name: [a - b for a, b in zip(by_qos(after, name), by_qos(before, name))]
+    assert delta("tidegate_messages_received_by_qos_total") == [3, 2, 1]
+    assert delta("tidegate_messages_sent_by_qos_total") == [3 + 6, 2, 1]
+    # The labelled counters add up to the totals.
+    assert sum(by_qos(after, "tidegate_messages_received_by_qos_total")) == \
+        after["tidegate_messages_received_total"]
+    assert sum(by_qos(after, "tidegate_messages_sent_by_qos_total")) == after["tidegate_messages_sent_total"]
+
+
+def test_store_commit_latency_histogram(admin, uid):
+    broker, call = admin
+    name = "tidegate_store_commit_duration_seconds"
+    text = call("GET", "/metrics")[1]
+    assert "# TYPE %s histogram" % name in text
+    before = prometheus_samples(text)
+    c = broker.connect(uid, 5)
+    c.subscribe("h/" + uid, qos=1)
+    for i in range(5):
+        c.publish("h/" + uid, b"%d" % i, qos=1)  # each waits for its commit (PUBACK)
+
+    # A commit is counted when it ends; poll until the histogram has caught up
+    # with the commit counter (both move on the ingest thread).
+    deadline = time.monotonic() + 5
+    while True:
+        after = prometheus_samples(call("GET", "/metrics")[1])
+        if after[name + "_count"] == after["tidegate_store_commits_total"]:
+            break
+        assert time.monotonic() < deadline, (after[name + "_count"], after["tidegate_store_commits_total"])
+        time.sleep(0.02)  # poll interval of a bounded wait
+
+    bounds = ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+              "0.25", "0.5", "1", "+Inf"]
+    buckets = [after['%s_bucket{le="%s"}' % (name, le)] for le in bounds]
+    assert sorted(k for k in after if k.startswith(name + "_bucket")) == \
+        sorted('%s_bucket{le="%s"}' % (name, le) for le in bounds)
+    assert buckets == sorted(buckets), "buckets must be cumulative"
+    assert buckets[-1] == after[name + "_count"]
+    assert after[name + "_count"] - before[name + "_count"] >= 1
+    assert after[name + "_sum"] > before[name + "_sum"]
+    # The sum is in seconds and agrees with the buckets: each commit lies between
+    # its bucket's lower and upper bound.
+    if buckets[-1] == buckets[-2]:  # none slower than 1 s
+        limits = [0.0] + [float(b) for b in bounds[:-1]]
+        per_bucket = [hi - lo for lo, hi in zip([0] + buckets[:-2], buckets[:-1])]
+        lowest = sum(n * limits[i] for i, n in enumerate(per_bucket))
+        highest = sum(n * limits[i + 1] for i, n in enumerate(per_bucket))
+        assert lowest <= after[name + "_sum"] <= highest * 1.000001, (lowest, after[name + "_sum"], highest)
+
