@@ -116,6 +116,15 @@ class Ingest {
   // (no message is published, unlike an empty retained publish).
   void list_retained(const std::string& prefix, std::function<void(std::vector<store::MessagePtr>)> done);
   void clear_retained(const std::string& topic, std::function<void(bool found, std::error_code)> done);
+  // Admin: the live queues whose filter starts with `prefix`, unsorted. A
+  // shared group is one entry, its member queues taken together.
+  struct QueueInfo {
+    std::string filter;            // as subscribed: "$share/g/f" for a group
+    bool shared = false;
+    std::size_t subscribers = 0;   // sessions subscribed, online or offline (a group: its members)
+    std::uint64_t last_seq = 0;    // the newest message indexed into it (stored or since start); 0: none
+  };
+  void list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done);
 
   // A persistent session's delivery progress, written in one transaction:
   // queue positions and the inflight records they go with.
@@ -146,6 +155,7 @@ class Ingest {
   struct Queue {
     std::string filter;  // the trie key (the inner filter for a shared group)
     std::size_t refs = 0;
+    std::uint64_t last_seq = 0;  // newest entry: from the store at creation, then each commit's events
   };
   struct Group {
     struct Member {

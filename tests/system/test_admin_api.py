@@ -163,3 +163,106 @@ def test_store_commit_latency_histogram(admin, uid):
         highest = sum(n * limits[i + 1] for i, n in enumerate(per_bucket))
         assert lowest <= after[name + "_sum"] <= highest * 1.000001, (lowest, after[name + "_sum"], highest)
 
+
+def test_subscriptions_of_online_and_offline_sessions(admin, uid):
+    broker, call = admin
+    a = broker.connect(uid + "-a", 5)
+    a.subscribe([("sa/" + uid + "/+", m.subscription_options(qos=1, no_local=True, retain_handling=2))],
+                props={"subscription_identifier": 9})
+    a.subscribe("sa/" + uid + "/#", qos=2)
+    b = broker.connect(uid + "-b", 4, clean=False)
+    b.subscribe("sb/" + uid, qos=1)
+    b.disconnect()
+    broker.connect(uid + "x-other", 4).subscribe("sa/" + uid + "/#", qos=0)  # another client id prefix
+
+    status, body = call("GET", "/api/v1/subscriptions?prefix=" + uid + "-")
+    assert status == 200
+    assert body["total"] == 3
+    assert body["subscriptions"] == [
+        {"client_id": uid + "-a", "online": True, "filter": "sa/" + uid + "/#", "qos": 2, "no_local": False,
+         "retain_as_published": False, "retain_handling": 0, "subscription_id": None},
+        {"client_id": uid + "-a", "online": True, "filter": "sa/" + uid + "/+", "qos": 1, "no_local": True,
+         "retain_as_published": False, "retain_handling": 2, "subscription_id": 9},
+        {"client_id": uid + "-b", "online": False, "filter": "sb/" + uid, "qos": 1, "no_local": False,
+         "retain_as_published": False, "retain_handling": 0, "subscription_id": None}]
+
+    # filter_prefix narrows by filter, across sessions; prefix by client id.
+    status, body = call("GET", "/api/v1/subscriptions?prefix=%s&filter_prefix=sa/%s/%%23" % (uid, uid))
+    assert [(s["client_id"], s["filter"]) for s in body["subscriptions"]] == \
+        [(uid + "-a", "sa/%s/#" % uid), (uid + "x-other", "sa/%s/#" % uid)]
+    # Paging counts subscriptions, not sessions.
+    status, body = call("GET", "/api/v1/subscriptions?prefix=%s-&limit=1&offset=1" % uid)
+    assert body["total"] == 3 and [s["filter"] for s in body["subscriptions"]] == ["sa/" + uid + "/+"]
+    assert call("GET", "/api/v1/subscriptions?prefix=%s-nobody" % uid)[1] == {"total": 0, "subscriptions": []}
+    assert call("GET", "/api/v1/subscriptions?limit=x")[0] == 400
+    assert call("POST", "/api/v1/subscriptions")[0] == 405
+
+    # An unsubscribe shows at once.
+    a.unsubscribe("sa/" + uid + "/#")
+    status, body = call("GET", "/api/v1/subscriptions?prefix=" + uid + "-a")
+    assert [s["filter"] for s in body["subscriptions"]] == ["sa/" + uid + "/+"]
+
+
+def topics_of(call, prefix):
+    status, body = call("GET", "/api/v1/topics?prefix=" + urllib.request.quote(prefix, safe=""))
+    assert status == 200, body
+    assert body["total"] == len(body["topics"])
+    return {t["filter"]: t for t in body["topics"]}
+
+
+def test_topics_count_subscribers_and_follow_the_newest_message(admin, uid):
+    broker, call = admin
+    exact, wild, shared = "tq/%s/a" % uid, "tq/%s/#" % uid, "$share/g/tq/%s/#" % uid
+    s1 = broker.connect(uid + "-1", 5)
+    s1.subscribe([exact, wild], qos=1)
+    s2 = broker.connect(uid + "-2", 4, clean=False)
+    s2.subscribe(exact, qos=1)
+    s2.disconnect()  # offline, still a subscriber
+    g1 = broker.connect(uid + "-g1", 5)
+    g1.subscribe(shared, qos=1)
+    g2 = broker.connect(uid + "-g2", 5)
+    g2.subscribe(shared, qos=1)
+
+    topics = topics_of(call, "tq/" + uid)
+    assert list(topics) == [wild, exact]  # sorted by filter: "#" before "a"
+    assert topics[exact] == {"filter": exact, "shared": False, "subscribers": 2, "last_sequence": None}
+    assert topics[wild] == {"filter": wild, "shared": False, "subscribers": 1, "last_sequence": None}
+    assert topics_of(call, "$share/g/tq/" + uid) == {
+        shared: {"filter": shared, "shared": True, "subscribers": 2, "last_sequence": None}}
+
+    pub = broker.connect(uid + "-p", 5)
+    pub.publish(exact, b"1", qos=1)  # PUBACK: committed
+    topics = topics_of(call, "tq/" + uid)
+    first = topics[exact]["last_sequence"]
+    assert isinstance(first, int) and first > 0 and topics[wild]["last_sequence"] == first
+    assert topics_of(call, "$share/g/tq/" + uid)[shared]["last_sequence"] == first
+
+    pub.publish("tq/%s/b" % uid, b"2", qos=0)  # QoS 0 counts too: wait until a subscriber has it
+    assert [p.payload for p in s1.publishes_until(b"2")][-1] == b"2"
+    topics = topics_of(call, "tq/" + uid)
+    assert topics[exact]["last_sequence"] == first
+    assert topics[wild]["last_sequence"] > first
+
+    # The last subscriber gone: the queue goes.
+    s1.unsubscribe(wild)
+    assert sorted(topics_of(call, "tq/" + uid)) == [exact]
+    # Sorted by filter, paged like the other lists.
+    status, body = call("GET", "/api/v1/topics?prefix=%s&limit=1&offset=1" % urllib.request.quote("$share/g/tq/" + uid))
+    assert body == {"total": 1, "topics": []}
+    assert call("GET", "/api/v1/topics?offset=-1")[0] == 400
+
+
+def test_topics_keep_their_newest_stored_message_across_a_restart(admin, uid):
+    broker, call = admin
+    topic = "tr/" + uid
+    s = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
+    s.subscribe(topic, qos=1)
+    s.disconnect()
+    pub = broker.connect(uid + "-p", 5)
+    pub.publish(topic, b"kept", qos=1)
+    before = topics_of(call, topic)[topic]
+    assert before["subscribers"] == 1 and before["last_sequence"]
+    pub.close()
+    assert broker.restart() == 0
+    after = topics_of(call, topic)[topic]
+    assert after == before
