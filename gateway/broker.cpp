@@ -276,16 +276,24 @@ std::string Broker::reload() {
   try {
     Config next = load_config_file(config_path_);
     auto access = std::make_shared<AccessControl>(next);  // reads the password and ACL files now
+    // The log last: it is the one change that cannot be undone once made.
+    if (auto failure = log::set_output(log::format_from_name(next.log_format), next.log_file.value_or(""));
+        !failure.empty())
+      throw ConfigError("log_file: " + failure);
     context_->set_access(std::move(access));
     log::set_level(log::level_from_name(next.log_level));
   } catch (const ConfigError& e) {
+    // The running log file is opened anew all the same: logrotate renamed it
+    // and sent SIGHUP whatever the state of the config file.
+    auto reopened = log::reopen();
+    if (!reopened.empty()) log::error("cannot reopen the log file, still writing to the old one: " + reopened);
     log::error(std::string("reload of ") + config_path_ + " failed, the running settings stay: " + e.what());
     return e.what();
   }
   reload_certificates();
   log::info("reloaded " + config_path_ +
-            ": password_file, acl_file, acl_deny, allow_anonymous, log_level and TLS certificates apply to new "
-            "connections; other keys take effect at the next restart");
+            ": log_level, log_format and log_file apply now; password_file, acl_file, acl_deny, allow_anonymous "
+            "and TLS certificates to new connections; other keys take effect at the next restart");
   return {};
 }
 

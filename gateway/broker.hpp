@@ -31,8 +31,10 @@ class Broker {
   // config_path: the file to read again on SIGHUP or an admin reload (empty: defaults, nothing to reload).
   explicit Broker(Config config, std::string config_path = {});
   // Re-reads the config file and applies what can change live: password_file,
-  // acl_file, acl_deny, allow_anonymous, log_level, and TLS certificates. On
-  // error nothing changes; returns the reason (empty on success). Main thread.
+  // acl_file, acl_deny, allow_anonymous, log_level, log_format, log_file (opened
+  // anew, for logrotate) and TLS certificates. On error nothing changes but the
+  // log file, which is reopened all the same; returns the reason (empty on
+  // success). Main thread.
   std::string reload();
   ~Broker();
   // Runs until a termination signal; returns the process exit code.

@@ -76,7 +76,7 @@ Config parse_config(const std::string& text) {
   refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
-                            "store_map_size", "log_level", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
+                            "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges",
                             "cluster"});
   if (root.contains("cluster")) fail("cluster", "is not supported by this build yet");
@@ -158,6 +158,17 @@ Config parse_config(const std::string& text) {
     c.log_level = get_string(root["log_level"], "log_level");
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
       fail("log_level", "must be one of debug, info, warn, error");
+  }
+  if (root.contains("log_format")) {
+    c.log_format = get_string(root["log_format"], "log_format");
+    if (c.log_format != "text" && c.log_format != "json") fail("log_format", "must be \"text\" or \"json\"");
+  }
+  if (root.contains("log_file")) {
+    // Opened when the gateway starts (a file that cannot be opened is refused
+    // then, with this key), as password_file is read then.
+    c.log_file = get_string(root["log_file"], "log_file");
+    if (c.log_file->empty()) fail("log_file", "must not be empty (leave the key out to log to stderr)");
+    if (c.log_file->back() == '/') fail("log_file", "must name a file, not a directory");
   }
   if (root.contains("acl_deny")) {
     const auto& rules = root["acl_deny"];

@@ -79,6 +79,8 @@ struct Config {
   std::size_t max_retained_messages = 100000;
   std::size_t max_retained_bytes = 64u << 20;
   std::string log_level = "info";
+  std::string log_format = "text";          // "text" | "json" (one object per line)
+  std::optional<std::string> log_file;      // appended to, reopened on reload; none: stderr
   unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
   std::vector<BridgeConfig> bridges;
 };

@@ -174,7 +174,7 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
   } else {
     send(publish);
   }
-  Metrics::add(broker_.metrics.publish_sent);
+  broker_.metrics.count_publish_sent(qos);
   return true;
 }
 

@@ -70,7 +70,9 @@ void Ingest::run() {
 
     std::error_code ec;
     if (!batch_.empty()) {
+      auto started = std::chrono::steady_clock::now();
       ec = store_.commit(batch_);
+      commit_latency_.observe(std::chrono::steady_clock::now() - started);
       std::lock_guard guard(stats_lock_);
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
@@ -82,6 +84,8 @@ void Ingest::run() {
     }
     for (auto& done : completions_) done(ec);
     if (!ec && !events_.empty()) {
+      for (const auto& [queue, seq] : events_)
+        if (auto it = queues_.find(queue); it != queues_.end()) it->second.last_seq = seq;
       auto events = std::make_shared<QueueEvents>();
       events->reserve(events_.size());
       for (auto& [queue, seq] : events_) events->push_back({queue, seq});
@@ -106,6 +110,12 @@ void Ingest::add_queue_ref(const std::string& queue, const std::string& trie_fil
   ++it->second.refs;
   if (!created) return;
   it->second.filter = trie_filter;
+  // Entries stored before a restart (a persistent session's queue) count; a
+  // queue that is new has none (its index was dropped with its last reader,
+  // maybe in the batch not yet committed).
+  bool dropping = std::find(batch_.dropped_queues.begin(), batch_.dropped_queues.end(), queue) !=
+                  batch_.dropped_queues.end();
+  it->second.last_seq = dropping ? 0 : store_.last_in_queue(queue);
   if (!trie_filter.empty()) live_filters_.insert(trie_filter, queue);
   cache_.create_queue(queue, last_seq_);
 }
@@ -406,6 +416,26 @@ void Ingest::list_retained(const std::string& prefix, std::function<void(std::ve
     std::vector<store::MessagePtr> out;
     for (auto it = retained_.lower_bound(prefix); it != retained_.end() && it->first.starts_with(prefix); ++it)
       out.push_back(it->second);
+    done(std::move(out));
+  });
+}
+
+void Ingest::list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done) {
+  post([this, prefix, done = std::move(done)] {
+    std::vector<QueueInfo> out;
+    for (const auto& [name, queue] : queues_) {
+      if (queue.filter.empty()) continue;  // a shared group's member queue: below, with its group
+      if (!name.starts_with(prefix)) continue;
+      out.push_back({name, false, queue.refs, queue.last_seq});
+    }
+    for (const auto& [name, group] : groups_) {
+      if (!name.starts_with(prefix)) continue;
+      QueueInfo info{name, true, group.members.size(), 0};
+      for (const auto& member : group.members)
+        if (auto q = queues_.find(member_queue(name, member.client_id)); q != queues_.end())
+          info.last_seq = std::max(info.last_seq, q->second.last_seq);
+      out.push_back(std::move(info));
+    }
     done(std::move(out));
   });
 }

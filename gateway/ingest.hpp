@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/latency_histogram.hpp"
 #include "gateway/subscription_trie.hpp"
 #include "storeclient/lmdb_store.hpp"
 
@@ -121,6 +122,15 @@ class Ingest {
   // (no message is published, unlike an empty retained publish).
   void list_retained(const std::string& prefix, std::function<void(std::vector<store::MessagePtr>)> done);
   void clear_retained(const std::string& topic, std::function<void(bool found, std::error_code)> done);
+  // Admin: the live queues whose filter starts with `prefix`, unsorted. A
+  // shared group is one entry, its member queues taken together.
+  struct QueueInfo {
+    std::string filter;            // as subscribed: "$share/g/f" for a group
+    bool shared = false;
+    std::size_t subscribers = 0;   // sessions subscribed, online or offline (a group: its members)
+    std::uint64_t last_seq = 0;    // the newest message indexed into it (stored or since start); 0: none
+  };
+  void list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done);
 
   // A persistent session's delivery progress, written in one transaction:
   // queue positions and the inflight records they go with.
@@ -142,6 +152,9 @@ class Ingest {
   void sync(std::function<void()> done);
 
   IngestStats stats() const;
+  // Any thread: how long each group commit (the store transaction that
+  // publishers with QoS 1/2 wait for) took, retention removals not included.
+  const LatencyHistogram& commit_latency() const { return commit_latency_; }
   // Any thread: a sequence no newer than any later subscribe's start point.
   std::uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
 
@@ -151,6 +164,7 @@ class Ingest {
   struct Queue {
     std::string filter;  // the trie key (the inner filter for a shared group)
     std::size_t refs = 0;
+    std::uint64_t last_seq = 0;  // newest entry: from the store at creation, then each commit's events
     // Backlog of the persistent sessions reading this queue: their committed
     // positions (from save_progress), and the stored sequences after the
     // lowest of them (at most max_session_backlog + 1 of them).
@@ -209,6 +223,7 @@ class Ingest {
 
   mutable std::mutex stats_lock_;
   IngestStats stats_;
+  LatencyHistogram commit_latency_;
 };
 
 }  // namespace tidegate

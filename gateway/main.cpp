@@ -51,6 +51,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   tidegate::log::set_level(tidegate::log::level_from_name(config.log_level));
+  if (auto failure = tidegate::log::set_output(tidegate::log::format_from_name(config.log_format),
+                                               config.log_file.value_or(""));
+      !failure.empty()) {
+    std::fprintf(stderr, "tidegate: bad config: log_file: %s\n", failure.c_str());
+    return 2;
+  }
   try {
     tidegate::Broker broker(std::move(config), config_path);
     return broker.run();

@@ -1,6 +1,8 @@
 #pragma once
 // Process-wide counters, updated with relaxed atomics from any thread. The
 // admin API and /metrics (issue 6) read them; the startup/shutdown log does now.
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 
@@ -24,10 +26,22 @@ struct Metrics {
   std::atomic<std::uint64_t> disconnected_output_overflow{0};  // client stopped reading
   std::atomic<std::uint64_t> refused_subscription_quota{0};
   std::atomic<std::uint64_t> refused_topic_limits{0};
-  std::atomic<std::uint64_t> sessions_behind_retention{0};
-  std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps  // a queue position older than retention
+  std::atomic<std::uint64_t> sessions_behind_retention{0};  // a queue position older than retention
+  // PUBLISH packets by QoS (index 0..2); each also counts in publish_received / publish_sent.
+  std::array<std::atomic<std::uint64_t>, 3> publish_received_by_qos{};
+  std::array<std::atomic<std::uint64_t>, 3> publish_sent_by_qos{};
+  std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  // One call where a PUBLISH is counted: the total and its QoS.
+  void count_publish_received(std::uint8_t qos) {
+    add(publish_received);
+    add(publish_received_by_qos[std::min<std::uint8_t>(qos, 2)]);
+  }
+  void count_publish_sent(std::uint8_t qos) {
+    add(publish_sent);
+    add(publish_sent_by_qos[std::min<std::uint8_t>(qos, 2)]);
+  }
 };
 
 }  // namespace tidegate

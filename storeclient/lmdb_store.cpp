@@ -396,6 +396,23 @@ std::size_t LmdbStore::count_queue(const std::string& queue, std::uint64_t after
   return n;
 }
 
+std::uint64_t LmdbStore::last_in_queue(const std::string& queue) const {
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), queue_index_);
+  std::string prefix = queue_prefix(queue);
+  std::string end = index_key(queue, UINT64_MAX);
+  MDB_val k = as_val(end), v;
+  // The first key at or after the queue's largest possible one; the entry
+  // before it (or the very last key) is the queue's newest, if it has any.
+  int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && as_view(k) != end) rc = mdb_cursor_get(c.get(), &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(c.get(), &k, &v, MDB_LAST);
+  if (rc != 0) return 0;
+  std::string_view key = as_view(k);
+  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return 0;
+  return get_u64_be(key.substr(prefix.size()));
+}
+
 std::vector<MessagePtr> LmdbStore::load_retained() const {
   std::vector<MessagePtr> out;
   ReadTxn txn(env_, resize_lock_);

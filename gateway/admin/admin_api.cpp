@@ -4,7 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <charconv>
 #include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "gateway/admin/metrics_text.hpp"
@@ -63,6 +66,29 @@ std::string query_param(std::string_view query, std::string_view key) {
   return {};
 }
 
+// ?limit=N&offset=M of a listing: at most 10000 a page, 100 when not given.
+struct Page {
+  std::size_t limit = 100;
+  std::size_t offset = 0;
+  // Counts one more match; true when it belongs on this page.
+  bool take(std::size_t& total, std::size_t on_page) const { return total++ >= offset && on_page < limit; }
+};
+
+// Digits only: std::stoul would take "-1" as the largest number.
+bool parse_count(const std::string& text, std::size_t& out) {
+  if (text.empty()) return true;  // not given: the default stays
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::optional<Page> parse_page(std::string_view query) {
+  Page page;
+  if (!parse_count(query_param(query, "limit"), page.limit) || !parse_count(query_param(query, "offset"), page.offset))
+    return std::nullopt;
+  page.limit = std::min<std::size_t>(page.limit, 10000);
+  return page;
+}
+
 json iso_time(std::optional<std::int64_t> ms) {
   if (!ms) return nullptr;
   std::time_t t = *ms / 1000;
@@ -83,6 +109,15 @@ json optional_json(const std::optional<T>& v) {
 // A shared subscription member's queue is "$share/g/f" + NUL + client id.
 std::string display_queue(const std::string& queue) { return queue.substr(0, queue.find('\0')); }
 
+json subscription_json(const SessionView::Sub& s) {
+  return {{"filter", s.filter},
+          {"qos", s.options.qos},
+          {"no_local", s.options.no_local},
+          {"retain_as_published", s.options.retain_as_published},
+          {"retain_handling", s.options.retain_handling},
+          {"subscription_id", optional_json(s.options.subscription_id)}};
+}
+
 json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) {
   json j = {{"client_id", v.client_id},           {"online", v.online},
             {"address", optional_json(v.address)}, {"protocol", optional_json(v.protocol)},
@@ -95,13 +130,7 @@ json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) 
   }
   if (!details) return j;
   j["subscriptions"] = json::array();
-  for (const auto& s : v.subscriptions)
-    j["subscriptions"].push_back({{"filter", s.filter},
-                                  {"qos", s.options.qos},
-                                  {"no_local", s.options.no_local},
-                                  {"retain_as_published", s.options.retain_as_published},
-                                  {"retain_handling", s.options.retain_handling},
-                                  {"subscription_id", optional_json(s.options.subscription_id)}});
+  for (const auto& s : v.subscriptions) j["subscriptions"].push_back(subscription_json(s));
   j["inflight"] = v.inflight;
   j["queues"] = json::array();
   // lag: how far, in sequence numbers, the queue's newest message is ahead of
@@ -134,6 +163,34 @@ asio::awaitable<std::optional<T>> await_answer(asio::io_context& io, std::functi
   co_return std::move(state->value);
 }
 
+// Starts inspect() on every owner at once (each answers on its own worker)
+// and calls `done` once with every view, in the owners' order, on the thread
+// of the last answer.
+void inspect_all(std::vector<std::shared_ptr<SessionOwner>> owners,
+                 std::function<void(std::vector<SessionView>)> done) {
+  struct Gather {
+    std::mutex lock;
+    std::vector<SessionView> views;
+    std::size_t remaining;
+    std::function<void(std::vector<SessionView>)> done;
+  };
+  if (owners.empty()) return done({});
+  auto gather = std::make_shared<Gather>();
+  gather->views.resize(owners.size());
+  gather->remaining = owners.size();
+  gather->done = std::move(done);
+  for (std::size_t i = 0; i < owners.size(); ++i)
+    owners[i]->inspect([gather, i](SessionView view) {
+      bool last;
+      {
+        std::lock_guard guard(gather->lock);
+        gather->views[i] = std::move(view);
+        last = --gather->remaining == 0;
+      }
+      if (last) gather->done(std::move(gather->views));
+    });
+}
+
 }  // namespace
 
 AdminApi::AdminApi(asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store,
@@ -162,6 +219,8 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     co_return reply(request, http::status::ok, json{{"reloaded", true}});
   }
   if (target == "/api/v1/sessions") co_return co_await sessions(request, query);
+  if (target == "/api/v1/subscriptions") co_return co_await subscriptions(request, query);
+  if (target == "/api/v1/topics") co_return co_await topics(request, query);
   constexpr std::string_view sessions_prefix = "/api/v1/sessions/";
   if (target.starts_with(sessions_prefix)) {
     std::string_view rest = target.substr(sessions_prefix.size());
@@ -183,21 +242,14 @@ asio::awaitable<Response> AdminApi::sessions(const Request& request, std::string
   std::string state = query_param(query, "state");
   if (!state.empty() && state != "online" && state != "offline")
     co_return error(request, http::status::bad_request, "state must be online or offline");
-  std::size_t limit = 100, offset = 0;
-  try {
-    if (auto l = query_param(query, "limit"); !l.empty()) limit = std::stoul(l);
-    if (auto o = query_param(query, "offset"); !o.empty()) offset = std::stoul(o);
-  } catch (const std::exception&) {
-    co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
-  }
-  limit = std::min<std::size_t>(limit, 10000);
+  auto page = parse_page(query);
+  if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
   json list = json::array();
   std::size_t total = 0;
   for (const auto& v : broker_.registry.list()) {
     if (!v.client_id.starts_with(prefix)) continue;
     if ((state == "online" && !v.online) || (state == "offline" && v.online)) continue;
-    if (total++ < offset || list.size() >= limit) continue;
-    list.push_back(session_json(v, false, 0));
+    if (page->take(total, list.size())) list.push_back(session_json(v, false, 0));
   }
   co_return reply(request, http::status::ok, json{{"total", total}, {"sessions", list}});
 }
@@ -264,6 +316,73 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
   if (result->second) co_return error(request, http::status::internal_server_error, result->second.message());
   if (!result->first) co_return error(request, http::status::not_found, "no retained message on '" + topic + "'");
   co_return reply(request, http::status::ok, json{{"deleted", true}});
+}
+
+asio::awaitable<Response> AdminApi::subscriptions(const Request& request, std::string_view query) {
+  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  std::string prefix = query_param(query, "prefix");
+  std::string filter_prefix = query_param(query, "filter_prefix");
+  auto page = parse_page(query);
+  if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
+
+  // Parked sessions are read under the registry's lock; online ones on their
+  // workers, all at once. A session that comes or goes meanwhile may be missed.
+  std::vector<SessionView> views;
+  std::vector<std::shared_ptr<SessionOwner>> owners;
+  std::vector<std::size_t> owner_slots;
+  for (const auto& summary : broker_.registry.list()) {
+    if (!summary.client_id.starts_with(prefix)) continue;
+    std::optional<SessionView> parked;
+    if (auto owner = broker_.registry.find(summary.client_id, parked)) {
+      owner_slots.push_back(views.size());
+      owners.push_back(std::move(owner));
+      views.push_back(summary);
+    } else if (parked) {
+      views.push_back(std::move(*parked));
+    }
+  }
+  std::function<void(std::function<void(std::vector<SessionView>)>)> ask =
+      [owners](std::function<void(std::vector<SessionView>)> done) { inspect_all(owners, std::move(done)); };
+  auto inspected = co_await await_answer<std::vector<SessionView>>(main_io_, std::move(ask));
+  if (!inspected) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
+  for (std::size_t i = 0; i < owner_slots.size(); ++i) views[owner_slots[i]] = std::move((*inspected)[i]);
+
+  json list = json::array();
+  std::size_t total = 0;
+  for (const auto& v : views)  // by client id (list()), each session's by filter (a std::map)
+    for (const auto& sub : v.subscriptions) {
+      if (!sub.filter.starts_with(filter_prefix)) continue;
+      if (!page->take(total, list.size())) continue;
+      json row = {{"client_id", v.client_id}, {"online", v.online}};
+      row.update(subscription_json(sub));
+      list.push_back(std::move(row));
+    }
+  co_return reply(request, http::status::ok, json{{"total", total}, {"subscriptions", list}});
+}
+
+asio::awaitable<Response> AdminApi::topics(const Request& request, std::string_view query) {
+  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  std::string prefix = query_param(query, "prefix");
+  auto page = parse_page(query);
+  if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
+  auto& ingest = broker_.ingest;
+  std::function<void(std::function<void(std::vector<Ingest::QueueInfo>)>)> ask =
+      [&ingest, prefix](std::function<void(std::vector<Ingest::QueueInfo>)> done) {
+        ingest.list_queues(prefix, std::move(done));
+      };
+  auto queues = co_await await_answer<std::vector<Ingest::QueueInfo>>(main_io_, std::move(ask));
+  if (!queues) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+  std::sort(queues->begin(), queues->end(), [](const auto& a, const auto& b) { return a.filter < b.filter; });
+  json list = json::array();
+  std::size_t total = 0;
+  for (const auto& q : *queues) {
+    if (!page->take(total, list.size())) continue;
+    list.push_back({{"filter", q.filter},
+                    {"shared", q.shared},
+                    {"subscribers", q.subscribers},
+                    {"last_sequence", q.last_seq ? json(q.last_seq) : json(nullptr)}});
+  }
+  co_return reply(request, http::status::ok, json{{"total", total}, {"topics", list}});
 }
 
 Response AdminApi::stats(const Request& request) const {

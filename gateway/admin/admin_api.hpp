@@ -1,6 +1,6 @@
 #pragma once
-// The admin API's routes (issue 6): sessions, retained messages, stats and
-// Prometheus metrics as HTTP/JSON. Runs on the main thread; data owned by a
+// The admin API's routes (issue 6): sessions, subscriptions, topics (live
+// queues), retained messages, stats and Prometheus metrics as HTTP/JSON. Runs on the main thread; data owned by a
 // worker or the ingest thread is fetched by posting there and awaiting the
 // answer (bounded by a deadline).
 #include <boost/asio/awaitable.hpp>
@@ -31,6 +31,8 @@ class AdminApi {
   boost::asio::awaitable<Response> session(const Request& request, const std::string& client_id,
                                            std::string_view action);
   boost::asio::awaitable<Response> retained(const Request& request, std::string_view rest, std::string_view query);
+  boost::asio::awaitable<Response> subscriptions(const Request& request, std::string_view query);
+  boost::asio::awaitable<Response> topics(const Request& request, std::string_view query);
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
   Response metrics(const Request& request) const;

@@ -1,5 +1,6 @@
 #include "gateway/admin/metrics_text.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 namespace tidegate::admin {
@@ -35,12 +36,38 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
   metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));
   metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", load(m.publish_sent));
+  auto by_qos = [&](const char* name, const char* help, const auto& counters) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
+    for (std::size_t qos = 0; qos < counters.size(); ++qos)
+      out << name << "{qos=\"" << qos << "\"} " << load(counters[qos]) << '\n';
+  };
+  by_qos("tidegate_messages_received_by_qos_total", "PUBLISH packets received, by their QoS.",
+         m.publish_received_by_qos);
+  by_qos("tidegate_messages_sent_by_qos_total", "PUBLISH packets sent, by the QoS they were sent with.",
+         m.publish_sent_by_qos);
   metric("tidegate_messages_persisted_total", "counter", "Messages written to the store.", s.ingest.persisted);
   metric("tidegate_messages_no_subscribers_total", "counter", "Messages no queue took.", s.ingest.no_subscribers);
   metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", load(m.bytes_received));
   metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", load(m.bytes_sent));
   metric("tidegate_store_commits_total", "counter", "Store group commits.", s.ingest.commits);
   metric("tidegate_store_commit_errors_total", "counter", "Store commits that failed.", s.ingest.commit_errors);
+  {
+    // "0.00025", "1": the bounds as written in LatencyHistogram; the sum to the nanosecond.
+    auto number = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.9g", v);
+      return std::string(buf);
+    };
+    auto h = broker.ingest.commit_latency().snapshot();
+    const char* name = "tidegate_store_commit_duration_seconds";
+    out << "# HELP " << name << " Duration of each store group commit (the transaction QoS 1/2 publishers wait for).\n"
+        << "# TYPE " << name << " histogram\n";
+    for (std::size_t i = 0; i < LatencyHistogram::bounds.size(); ++i)
+      out << name << "_bucket{le=\"" << number(LatencyHistogram::bounds[i]) << "\"} " << h.cumulative[i] << '\n';
+    out << name << "_bucket{le=\"+Inf\"} " << h.count << '\n'
+        << name << "_sum " << number(h.sum_seconds) << '\n'
+        << name << "_count " << h.count << '\n';
+  }
   metric("tidegate_store_map_bytes", "gauge", "LMDB map size.", s.usage.map_bytes);
   metric("tidegate_store_message_bytes", "gauge", "Bytes of stored messages and their index.", s.usage.message_bytes);
   metric("tidegate_store_messages", "gauge", "Stored messages.", s.usage.messages);

@@ -29,6 +29,9 @@ POLL_TIMEOUT = 5.0   # bound on waiting for the gateway to show a state change
 TOKEN = "s3cret-token-for-tests"
 
 SESSION_COLUMNS = ["CLIENT ID", "STATE", "PROTOCOL", "ADDRESS", "CONNECTED SINCE", "KEEPALIVE", "PERSISTENT"]
+SUBS_COLUMNS = ["CLIENT ID", "STATE", "FILTER", "QOS", "NO LOCAL", "RETAIN AS PUBLISHED", "RETAIN HANDLING",
+                "SUBSCRIPTION ID"]
+TOPICS_COLUMNS = ["FILTER", "SUBSCRIBERS", "LAST SEQUENCE"]
 SUBSCRIPTION_COLUMNS = ["FILTER", "QOS", "NO LOCAL", "RETAIN AS PUBLISHED", "RETAIN HANDLING", "SUBSCRIPTION ID"]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -159,7 +162,8 @@ def test_help_of_the_tool_and_every_command():
     res = run_ctl("--help")
     assert res.returncode == 0 and res.stderr == ""
     for command in ("sessions list", "sessions show", "sessions kick", "sessions delete",
-                    "retained list", "retained delete", "stats", "--admin", "--token-file", "--json"):
+                    "retained list", "retained delete", "subs", "topics", "stats", "--admin", "--token-file",
+                    "--json"):
         assert command in res.stdout
     for args, usage in [(["sessions", "--help"], "sessions kick ID"),
                         (["sessions", "list", "--help"], "--offline"),
@@ -170,6 +174,9 @@ def test_help_of_the_tool_and_every_command():
                         (["retained", "list", "--help"], "--prefix"),
                         (["retained", "delete", "--help"], "retained delete TOPIC"),
                         (["stats", "--help"], "stats"),
+                        (["subs", "--help"], "--filter-prefix F"),
+                        (["topics", "--help"], "LAST SEQUENCE"),
+                        (["help", "topics"], "$share/G/F"),
                         (["help", "sessions", "kick"], "0x98"),
                         (["-h"], "Commands:")]:
         res = run_ctl(*args)
@@ -186,6 +193,10 @@ def test_help_of_the_tool_and_every_command():
     (["sessions", "list", "--online", "--offline"], "exclude each other"),
     (["sessions", "list", "--limit", "many"], "--limit wants a non-negative integer"),
     (["stats", "--prefix", "x"], "'stats' has no option '--prefix'"),
+    (["topics", "--filter-prefix", "x"], "'topics' has no option '--filter-prefix'"),
+    (["subs", "extra"], "'subs' takes no argument 'extra'"),
+    (["subs", "--offset", "x"], "--offset wants a non-negative integer"),
+    (["sessions", "list", "--filter-prefix", "x"], "'sessions list' has no option '--filter-prefix'"),
     (["--admin", "127.0.0.1:http", "stats"], "bad port"),
     (["--token-file", "/nonexistent/token", "stats"], "cannot read the token file"),
 ])
@@ -412,6 +423,73 @@ def test_stats(admin, uid):
     assert re.search(r"^uptime_seconds:\s+\d+", text, re.M)
     assert re.search(r"^connections:\n  open:\s+\d+", text, re.M)
     assert re.search(r"^messages:\n  received:\s+\d+\n  sent:\s+\d+", text, re.M)
+
+
+# ---------------------------------------------------------------- subs, topics
+
+@needs_admin
+@needs_mosquitto_clients
+def test_subs_table_and_json(admin, procs, uid):
+    broker = admin.broker
+    mosquitto_sub(procs, broker, uid + "-m311", uid + "/m/#")  # QoS 1, 3.1.1
+    v5 = broker.connect(uid + "-v5", version=5)
+    v5.subscribe([(uid + "/v/+", m.subscription_options(qos=2, retain_as_published=True, retain_handling=1))],
+                 props={"subscription_identifier": 42})
+    parked = broker.connect(uid + "-zz", version=4, clean=False)
+    parked.subscribe(uid + "/z", qos=0)
+    parked.disconnect()
+    admin.wait_sessions(lambda s: uid + "-zz" in s and not s[uid + "-zz"]["online"], "--prefix", uid)
+
+    doc = admin.json("subs", "--prefix", uid)
+    assert doc["total"] == 3
+    assert [(s["client_id"], s["filter"], s["online"]) for s in doc["subscriptions"]] == [
+        (uid + "-m311", uid + "/m/#", True), (uid + "-v5", uid + "/v/+", True), (uid + "-zz", uid + "/z", False)]
+
+    rows = parse_table(admin.ok("subs", "--prefix", uid), SUBS_COLUMNS)
+    assert rows == [
+        {"CLIENT ID": uid + "-m311", "STATE": "online", "FILTER": uid + "/m/#", "QOS": "1", "NO LOCAL": "no",
+         "RETAIN AS PUBLISHED": "no", "RETAIN HANDLING": "0", "SUBSCRIPTION ID": "-"},
+        {"CLIENT ID": uid + "-v5", "STATE": "online", "FILTER": uid + "/v/+", "QOS": "2", "NO LOCAL": "no",
+         "RETAIN AS PUBLISHED": "yes", "RETAIN HANDLING": "1", "SUBSCRIPTION ID": "42"},
+        {"CLIENT ID": uid + "-zz", "STATE": "offline", "FILTER": uid + "/z", "QOS": "0", "NO LOCAL": "no",
+         "RETAIN AS PUBLISHED": "no", "RETAIN HANDLING": "0", "SUBSCRIPTION ID": "-"}]
+
+    # --filter-prefix (a string prefix of the filter), paging, and the empty answers.
+    assert [r["CLIENT ID"] for r in parse_table(admin.ok("subs", "--filter-prefix", uid + "/v"), SUBS_COLUMNS)] == \
+        [uid + "-v5"]
+    table, footer = admin.ok("subs", "--prefix", uid, "--limit", "1", "--offset", "1").rstrip("\n").rsplit("\n", 1)
+    assert [r["FILTER"] for r in parse_table(table, SUBS_COLUMNS)] == [uid + "/v/+"]
+    assert footer == "(2-2 of 3 subscriptions; --offset and --limit page through them)"
+    assert admin.ok("subs", "--prefix", uid, "--offset", "3") == \
+        "no subscriptions on this page (3 match; --offset 3)\n"
+    assert admin.ok("subs", "--prefix", uid + "-nobody") == "no subscriptions match\n"
+
+
+@needs_admin
+@needs_mosquitto_clients
+def test_topics_table_and_json(admin, procs, uid):
+    broker = admin.broker
+    mosquitto_sub(procs, broker, uid + "-a", uid + "/t/#")
+    mosquitto_sub(procs, broker, uid + "-b", uid + "/t/#")
+    mosquitto_sub(procs, broker, uid + "-c", uid + "/t/x")
+    mosquitto_pub(broker, uid + "/t/y", "1", qos=1)  # returns after PUBACK: committed
+
+    doc = admin.json("topics", "--prefix", uid)
+    assert doc["total"] == 2
+    by_filter = {t["filter"]: t for t in doc["topics"]}
+    newest = by_filter[uid + "/t/#"]["last_sequence"]
+    assert isinstance(newest, int) and newest > 0
+    assert by_filter == {
+        uid + "/t/#": {"filter": uid + "/t/#", "shared": False, "subscribers": 2, "last_sequence": newest},
+        uid + "/t/x": {"filter": uid + "/t/x", "shared": False, "subscribers": 1, "last_sequence": None}}
+
+    rows = parse_table(admin.ok("topics", "--prefix", uid), TOPICS_COLUMNS)
+    assert rows == [{"FILTER": uid + "/t/#", "SUBSCRIBERS": "2", "LAST SEQUENCE": str(newest)},
+                    {"FILTER": uid + "/t/x", "SUBSCRIBERS": "1", "LAST SEQUENCE": "-"}]
+    table, footer = admin.ok("topics", "--prefix", uid, "--limit", "1").rstrip("\n").rsplit("\n", 1)
+    assert parse_table(table, TOPICS_COLUMNS) == rows[:1]
+    assert footer == "(1-1 of 2 topics; --offset and --limit page through them)"
+    assert admin.ok("topics", "--prefix", uid + "/nothing") == "no topics match\n"
 
 
 # ---------------------------------------------------------------- tokens

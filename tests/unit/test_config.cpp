@@ -73,3 +73,24 @@ TEST_CASE("control characters of an unknown key are escaped in the message") {
   CHECK(error_of(R"({"listeners": [{"port": 1, "a\u001b[2Jb": 1}]})") ==
         "listeners[0].a\\u001b[2Jb: unknown key");
 }
+
+TEST_CASE("log_format and log_file") {
+  auto defaults = parse_config("{}");
+  CHECK(defaults.log_format == "text");
+  CHECK_FALSE(defaults.log_file.has_value());  // stderr
+
+  auto c = parse_config(R"({"log_format": "json", "log_file": "/var/log/tidegate/tidegate.log"})");
+  CHECK(c.log_format == "json");
+  CHECK(c.log_file == "/var/log/tidegate/tidegate.log");
+  CHECK(parse_config(R"({"log_format": "text"})").log_format == "text");
+  // Opened when the gateway starts, not while parsing (as password_file).
+  CHECK(error_of(R"({"log_file": "/nonexistent/dir/x.log"})").empty());
+
+  CHECK(error_of(R"({"log_format": "JSON"})") == "log_format: must be \"text\" or \"json\"");
+  CHECK(error_of(R"({"log_format": "logfmt"})") == "log_format: must be \"text\" or \"json\"");
+  CHECK(error_of(R"({"log_format": 1})") == "log_format: must be a string");
+  CHECK(error_of(R"({"log_file": ""})") == "log_file: must not be empty (leave the key out to log to stderr)");
+  CHECK(error_of(R"({"log_file": "/var/log/"})") == "log_file: must name a file, not a directory");
+  CHECK(error_of(R"({"log_file": true})") == "log_file: must be a string");
+  CHECK(error_of(R"({"logfile": "x"})") == "logfile: unknown key");
+}

@@ -112,6 +112,33 @@ TEST_CASE("store persists messages, queue index, retained, sessions and offsets 
   CHECK(store.load_retained().empty());
 }
 
+TEST_CASE("last_in_queue: the newest entry of one queue, not of its neighbours") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  CHECK(store.last_in_queue("a") == 0);  // an empty store
+  WriteBatch b;
+  b.appends.push_back({make(1, "a", "1"), {"a", "a/#"}});
+  b.appends.push_back({make(2, "a/x", "2"), {"a/#"}});
+  // Keys sort by name length, then name: a, b, ab, a/#.
+  b.appends.push_back({make(3, "ab", "3"), {"ab"}});
+  b.appends.push_back({make(4, "b", "4"), {"b"}});
+  b.appends.push_back({make(300, "a", "5"), {"a"}});  // a sequence above 255: big-endian order
+  REQUIRE_FALSE(store.commit(b));
+  CHECK(store.last_in_queue("a") == 300);
+  CHECK(store.last_in_queue("a/#") == 2);  // the last key of the table
+  CHECK(store.last_in_queue("ab") == 3);
+  CHECK(store.last_in_queue("b") == 4);
+  CHECK(store.last_in_queue("") == 0);      // sorts before every queue
+  CHECK(store.last_in_queue("c") == 0);     // between b and ab
+  CHECK(store.last_in_queue("zzzz") == 0);  // after every queue
+  CHECK(store.last_in_queue("a/") == 0);  // a prefix of a queue name is another queue
+  WriteBatch drop;
+  drop.dropped_queues.push_back("a");
+  REQUIRE_FALSE(store.commit(drop));
+  CHECK(store.last_in_queue("a") == 0);
+  CHECK(store.last_in_queue("a/#") == 2);
+}
+
 TEST_CASE("store grows its map instead of failing when full") {
   TempDir dir;
   LmdbStore store({dir.path.string(), Durability::os, std::size_t(1) << 20});

@@ -270,6 +270,96 @@ void retained_delete(const Context& ctx, const RetainedDelete& cmd) {
   ctx.out << "deleted the retained message of '" << printable(cmd.topic) << "'\n";
 }
 
+// ---------------------------------------------------------------- subs, topics
+
+struct Listing {
+  const char* what;  // "subscriptions", "topics"
+  bool filtered;     // a prefix narrowed it
+  std::optional<unsigned long long> offset;
+};
+
+std::string listing_query(const std::vector<std::pair<const char*, std::string>>& params) {
+  std::string query;
+  for (const auto& [key, value] : params)
+    if (!value.empty()) query += (query.empty() ? "?" : "&") + std::string(key) + "=" + percent_encode(value);
+  return query;
+}
+
+std::string count_param(const std::optional<unsigned long long>& n) { return n ? std::to_string(*n) : ""; }
+
+// The total of a paged answer (the page's size when the gateway left it out).
+std::uint64_t total_of(const json& doc, const json& page) {
+  auto it = doc.find("total");
+  return it != doc.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : page.size();
+}
+
+// Says why a page is empty; false when it is not.
+bool print_empty_page(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
+  if (!page.empty()) return false;
+  if (total > 0)  // past the end, or --limit 0
+    ctx.out << "no " << l.what << " on this page (" << total << " match; --offset " << l.offset.value_or(0) << ")\n";
+  else
+    ctx.out << "no " << l.what << (l.filtered ? " match" : "") << "\n";
+  return true;
+}
+
+// Paging (the gateway caps a page even without --limit): say so when this
+// page is not everything.
+void print_page_footer(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
+  if (total <= page.size()) return;
+  std::uint64_t first = l.offset.value_or(0);
+  ctx.out << "(" << first + 1 << "-" << first + page.size() << " of " << total << " " << l.what
+          << "; --offset and --limit page through them)\n";
+}
+
+void subs(const Context& ctx, const Subs& cmd) {
+  auto body = call(ctx, Method::get,
+                   "/api/v1/subscriptions" + listing_query({{"prefix", cmd.prefix},
+                                                            {"filter_prefix", cmd.filter_prefix},
+                                                            {"limit", count_param(cmd.limit)},
+                                                            {"offset", count_param(cmd.offset)}}));
+  if (ctx.json_output) return print_raw(ctx, body);
+
+  auto doc = parse_object(body, "subs");
+  const auto& list = array_of(doc, "subscriptions", "subs");
+  Listing listing{"subscriptions", !cmd.prefix.empty() || !cmd.filter_prefix.empty(), cmd.offset};
+  auto total = total_of(doc, list);
+  if (print_empty_page(ctx, listing, list, total)) return;
+  Table table({{"CLIENT ID"},
+               {"STATE"},
+               {"FILTER"},
+               {"QOS", Align::right},
+               {"NO LOCAL"},
+               {"RETAIN AS PUBLISHED"},
+               {"RETAIN HANDLING", Align::right},
+               {"SUBSCRIPTION ID", Align::right}});
+  for (const auto& sub : list)
+    table.add_row({field(sub, "client_id"), state(sub), field(sub, "filter"), field(sub, "qos"),
+                   field(sub, "no_local"), field(sub, "retain_as_published"), field(sub, "retain_handling"),
+                   field(sub, "subscription_id")});
+  table.print(ctx.out);
+  print_page_footer(ctx, listing, list, total);
+}
+
+void topics(const Context& ctx, const Topics& cmd) {
+  auto body = call(ctx, Method::get,
+                   "/api/v1/topics" + listing_query({{"prefix", cmd.prefix},
+                                                     {"limit", count_param(cmd.limit)},
+                                                     {"offset", count_param(cmd.offset)}}));
+  if (ctx.json_output) return print_raw(ctx, body);
+
+  auto doc = parse_object(body, "topics");
+  const auto& list = array_of(doc, "topics", "topics");
+  Listing listing{"topics", !cmd.prefix.empty(), cmd.offset};
+  auto total = total_of(doc, list);
+  if (print_empty_page(ctx, listing, list, total)) return;
+  Table table({{"FILTER"}, {"SUBSCRIBERS", Align::right}, {"LAST SEQUENCE", Align::right}});
+  for (const auto& t : list)
+    table.add_row({field(t, "filter"), field(t, "subscribers"), field(t, "last_sequence")});
+  table.print(ctx.out);
+  print_page_footer(ctx, listing, list, total);
+}
+
 // ---------------------------------------------------------------- stats
 
 // Nested key/value lines. Known keys come in a reading order (the gateway's
@@ -371,6 +461,8 @@ void run_command(const Command& command, const HttpClient& client, const std::st
   else if (auto* c = std::get_if<SessionsDelete>(&command)) sessions_delete(ctx, *c);
   else if (auto* c = std::get_if<RetainedList>(&command)) retained_list(ctx, *c);
   else if (auto* c = std::get_if<RetainedDelete>(&command)) retained_delete(ctx, *c);
+  else if (auto* c = std::get_if<Subs>(&command)) subs(ctx, *c);
+  else if (auto* c = std::get_if<Topics>(&command)) topics(ctx, *c);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) reload(ctx);
   else throw std::logic_error("run_command: help and version are main's");

@@ -24,6 +24,11 @@ const char* const tool_help =
     "  retained list [--prefix P]\n"
     "                          list retained messages\n"
     "  retained delete TOPIC   delete the retained message of a topic\n"
+    "  subs [--prefix P] [--filter-prefix F] [--limit N] [--offset M]\n"
+    "                          every session's subscriptions\n"
+    "  topics [--prefix P] [--limit N] [--offset M]\n"
+    "                          live queues (subscribed filters): subscribers and\n"
+    "                          newest message\n"
     "  stats                   counters and gauges of the gateway\n"
     "  reload                  re-read the gateway's config file (as SIGHUP)\n"
     "  help [COMMAND]          help on a command (as COMMAND --help)\n"
@@ -125,6 +130,37 @@ const char* const retained_delete_help =
     "Deletes the retained message of TOPIC (an exact topic name; wildcards are\n"
     "not expanded). Exit status 1 if the topic has no retained message.\n";
 
+const char* const subs_help =
+    "usage: tidegatectl [OPTIONS] subs [--prefix P] [--filter-prefix F]\n"
+    "                                  [--limit N] [--offset M]\n"
+    "\n"
+    "Lists the subscriptions of every session, online and offline (persistent),\n"
+    "sorted by client id, then filter: CLIENT ID, STATE, FILTER, QOS, NO LOCAL,\n"
+    "RETAIN AS PUBLISHED, RETAIN HANDLING, SUBSCRIPTION ID (MQTT 5 options; a\n"
+    "3.1.1 client's are the defaults).\n"
+    "\n"
+    "  --prefix P          only sessions whose client id starts with P\n"
+    "  --filter-prefix F   only filters that start with F (a plain string\n"
+    "                      prefix, not a topic filter)\n"
+    "  --limit N           at most N subscriptions (the gateway may cap N)\n"
+    "  --offset M          skip the first M subscriptions (paging, with --limit)\n"
+    "\n"
+    "With --json: {\"total\": T, \"subscriptions\": [...]} as the API answers it.\n";
+
+const char* const topics_help =
+    "usage: tidegatectl [OPTIONS] topics [--prefix P] [--limit N] [--offset M]\n"
+    "\n"
+    "Lists the live queues: one per topic filter that a session, online or\n"
+    "offline, subscribes to (a shared subscription group $share/G/F is one),\n"
+    "sorted by filter: FILTER, SUBSCRIBERS (sessions; for a group its members),\n"
+    "LAST SEQUENCE (the newest message put into the queue; - for none).\n"
+    "\n"
+    "  --prefix P   only filters that start with P (a plain string prefix)\n"
+    "  --limit N    at most N queues (the gateway may cap N)\n"
+    "  --offset M   skip the first M queues (paging, with --limit)\n"
+    "\n"
+    "With --json: {\"total\": T, \"topics\": [...]} as the API answers it.\n";
+
 const char* const stats_help =
     "usage: tidegatectl [OPTIONS] stats\n"
     "\n"
@@ -136,9 +172,10 @@ const char* const reload_help =
     "usage: tidegatectl [OPTIONS] reload\n"
     "\n"
     "Asks the gateway to read its config file again, as SIGHUP does: the\n"
-    "password and ACL files, acl_deny, allow_anonymous, log_level and TLS\n"
-    "certificates apply to new connections. If the file or a file it names is\n"
-    "bad, nothing changes and the reason is printed (exit status 1).\n";
+    "password and ACL files, acl_deny, allow_anonymous and TLS certificates\n"
+    "apply to new connections; log_level, log_format and log_file at once (the\n"
+    "log file is opened anew, as after a logrotate). If the file or a file it\n"
+    "names is bad, nothing changes and the reason is printed (exit status 1).\n";
 
 const std::map<std::string, const char*>& help_topics() {
   static const std::map<std::string, const char*> topics = {
@@ -151,6 +188,8 @@ const std::map<std::string, const char*>& help_topics() {
       {"retained", retained_help},
       {"retained list", retained_list_help},
       {"retained delete", retained_delete_help},
+      {"subs", subs_help},
+      {"topics", topics_help},
       {"stats", stats_help},
       {"reload", reload_help},
   };
@@ -160,7 +199,7 @@ const std::map<std::string, const char*>& help_topics() {
 // Options that take a value, and flags. Global ones are valid with every command.
 const std::set<std::string> global_valued = {"--admin", "--token-file", "--timeout"};
 const std::set<std::string> global_flags = {"--json", "--help", "-h", "--version"};
-const std::set<std::string> command_valued = {"--prefix", "--limit", "--offset"};
+const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset"};
 const std::set<std::string> command_flags = {"--online", "--offline"};
 
 unsigned long long parse_count(const std::string& option, const std::string& value, const std::string& topic) {
@@ -278,6 +317,8 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   std::set<std::string> allowed;
   if (topic == "sessions list") allowed = {"--prefix", "--online", "--offline", "--limit", "--offset"};
   else if (topic == "retained list") allowed = {"--prefix"};
+  else if (topic == "subs") allowed = {"--prefix", "--filter-prefix", "--limit", "--offset"};
+  else if (topic == "topics") allowed = {"--prefix", "--limit", "--offset"};
   for (const auto& [name, value] : cmd_options)
     if (!allowed.count(name)) throw UsageError("'" + topic + "' has no option '" + name + "'", topic);
 
@@ -318,6 +359,25 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
     inv.command = cmd;
   } else if (topic == "retained delete") {
     inv.command = RetainedDelete{one_operand("topic")};
+  } else if (topic == "subs") {
+    no_operand();
+    Subs cmd;
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--prefix") cmd.prefix = value;
+      else if (name == "--filter-prefix") cmd.filter_prefix = value;
+      else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
+      else cmd.offset = parse_count(name, value, topic);
+    }
+    inv.command = cmd;
+  } else if (topic == "topics") {
+    no_operand();
+    Topics cmd;
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--prefix") cmd.prefix = value;
+      else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
+      else cmd.offset = parse_count(name, value, topic);
+    }
+    inv.command = cmd;
   } else if (topic == "reload") {
     no_operand();
     inv.command = Reload{};

@@ -34,6 +34,17 @@ struct SessionsKick { std::string id; };
 struct SessionsDelete { std::string id; };
 struct RetainedList { std::string prefix; };
 struct RetainedDelete { std::string topic; };
+struct Subs {
+  std::string prefix;         // of the client id
+  std::string filter_prefix;  // of the topic filter
+  std::optional<unsigned long long> limit;
+  std::optional<unsigned long long> offset;
+};
+struct Topics {
+  std::string prefix;  // of the filter
+  std::optional<unsigned long long> limit;
+  std::optional<unsigned long long> offset;
+};
 struct Stats {};
 struct Reload {};
 // --help anywhere, or "help [COMMAND...]": print this text, exit 0.
@@ -41,7 +52,7 @@ struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Stats, Reload, ShowHelp, ShowVersion>;
+                             Subs, Topics, Stats, Reload, ShowHelp, ShowVersion>;
 
 struct Invocation {
   std::string admin = default_admin;
