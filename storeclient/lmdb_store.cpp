@@ -231,6 +231,23 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     return rc == MDB_NOTFOUND ? 0 : rc;
   };
   int rc = 0;
+  // Dropped queues first: a queue dropped and created again within one group
+  // commit keeps what this batch appends to it. (Entries appended to a queue
+  // before it was dropped in the same batch stay as orphans, which no reader
+  // starts early enough to see; retention removes them with their messages.)
+  for (const auto& queue : batch.dropped_queues) {
+    Cursor c(txn, queue_index_);
+    std::string prefix = queue_prefix(queue);
+    auto in_queue = [&](const MDB_val& k) {
+      return k.mv_size == prefix.size() + 8 && as_view(k).starts_with(prefix);
+    };
+    MDB_val k = as_val(prefix), v;
+    // After a delete the cursor already stands on the next entry.
+    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && in_queue(k);
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
+      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+  }
   for (const auto& a : batch.appends) {
     key.clear();
     put_u64_be(key, a.message->seq);
@@ -282,19 +299,6 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
   }
   for (const auto& [client_id, queue] : batch.erase_offsets)
     if ((rc = del(offsets_, offset_key(client_id, queue)))) return make_lmdb_error(rc);
-  for (const auto& queue : batch.dropped_queues) {
-    Cursor c(txn, queue_index_);
-    std::string prefix = queue_prefix(queue);
-    auto in_queue = [&](const MDB_val& k) {
-      return k.mv_size == prefix.size() + 8 && as_view(k).starts_with(prefix);
-    };
-    MDB_val k = as_val(prefix), v;
-    // After a delete the cursor already stands on the next entry.
-    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && in_queue(k);
-         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
-      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
-    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
-  }
   return {};
 }
 

@@ -137,6 +137,15 @@ TEST_CASE("last_in_queue: the newest entry of one queue, not of its neighbours")
   REQUIRE_FALSE(store.commit(drop));
   CHECK(store.last_in_queue("a") == 0);
   CHECK(store.last_in_queue("a/#") == 2);
+
+  // Dropped and subscribed again within one group commit: the new entry stays.
+  WriteBatch again;
+  again.dropped_queues.push_back("b");
+  again.appends.push_back({make(301, "b", "6"), {"b"}});
+  REQUIRE_FALSE(store.commit(again));
+  auto b_entries = store.read_queue("b", 0, 10);
+  REQUIRE(b_entries.size() == 1);
+  CHECK(b_entries[0]->seq == 301);
 }
 
 TEST_CASE("store grows its map instead of failing when full") {
