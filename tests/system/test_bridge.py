@@ -463,3 +463,28 @@ def test_bad_bridge_config_is_refused_with_its_key(tmp_path):
     r = subprocess.run([TIDEGATE_BIN, "--config", str(cfg)], capture_output=True, timeout=10)
     assert r.returncode == 2
     assert b"bridges[0].address" in r.stderr
+
+
+def test_tidegatectl_bridges_shows_link_state_and_backlog(make_broker, cloud):
+    from test_tidegatectl import CTL
+    link = Forwarder(cloud.port)
+    gw = start_gateway(make_broker, bridge_config(link.port))
+    wait_bridge(gw)
+
+    def ctl(*args):
+        r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, gw.admin_port), *args], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    out = ctl("bridges").splitlines()
+    assert out[0].split()[:4] == ["NAME", "ADDRESS", "STATE", "BACKLOG"]
+    row = out[1].split()
+    assert row[0] == "cloud" and row[1] == "%s:%d" % (HOST, link.port) and row[2] == "up"
+    link.cut()
+    wait_bridge(gw, connected=False)
+    publish_many(gw, "sensors/x", 7)
+    row = ctl("bridges").splitlines()[1].split()
+    assert row[2] == "down" and "7" in row
+    doc = json.loads(ctl("--json", "bridges"))
+    assert doc["bridges"][0]["backlog"] == 7 and doc["bridges"][0]["connected"] is False

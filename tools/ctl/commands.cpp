@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -360,6 +361,33 @@ void topics(const Context& ctx, const Topics& cmd) {
   print_page_footer(ctx, listing, list, total);
 }
 
+// ---------------------------------------------------------------- bridges
+
+void bridges(const Context& ctx) {
+  auto body = call(ctx, Method::get, "/api/v1/bridges");
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto doc = parse_object(body, "bridges");
+  const auto& list = array_of(doc, "bridges", "bridges");
+  if (list.empty()) {
+    ctx.out << "no bridges configured\n";
+    return;
+  }
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  Table table({{"NAME"}, {"ADDRESS"}, {"STATE"}, {"BACKLOG", Align::right}, {"OUT", Align::right},
+               {"IN", Align::right}, {"FAILURES", Align::right}, {"LAST ERROR"}});
+  for (const auto& b : list) {
+    std::string state = b.value("connected", false) ? "up" : "down";
+    if (b.contains("since_ms") && b["since_ms"].is_number()) {
+      auto since = b["since_ms"].get<std::int64_t>();
+      if (now_ms >= since) state += " " + human_duration(static_cast<std::uint64_t>((now_ms - since) / 1000));
+    }
+    table.add_row({field(b, "name"), field(b, "address"), state, field(b, "backlog"), field(b, "messages_out"),
+                   field(b, "messages_in"), field(b, "connect_failures"), field(b, "last_error")});
+  }
+  table.print(ctx.out);
+}
+
 // ---------------------------------------------------------------- stats
 
 // Nested key/value lines. Known keys come in a reading order (the gateway's
@@ -463,6 +491,7 @@ void run_command(const Command& command, const HttpClient& client, const std::st
   else if (auto* c = std::get_if<RetainedDelete>(&command)) retained_delete(ctx, *c);
   else if (auto* c = std::get_if<Subs>(&command)) subs(ctx, *c);
   else if (auto* c = std::get_if<Topics>(&command)) topics(ctx, *c);
+  else if (std::holds_alternative<Bridges>(command)) bridges(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) reload(ctx);
   else throw std::logic_error("run_command: help and version are main's");

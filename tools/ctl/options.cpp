@@ -29,6 +29,8 @@ const char* const tool_help =
     "  topics [--prefix P] [--limit N] [--offset M]\n"
     "                          live queues (subscribed filters): subscribers and\n"
     "                          newest message\n"
+    "  bridges                 each bridge to a cloud broker: link state, backlog,\n"
+    "                          messages out and in, last error\n"
     "  stats                   counters and gauges of the gateway\n"
     "  reload                  re-read the gateway's config file (as SIGHUP)\n"
     "  help [COMMAND]          help on a command (as COMMAND --help)\n"
@@ -161,6 +163,15 @@ const char* const topics_help =
     "\n"
     "With --json: {\"total\": T, \"topics\": [...]} as the API answers it.\n";
 
+const char* const bridges_help =
+    "usage: tidegatectl [OPTIONS] bridges\n"
+    "\n"
+    "Lists the gateway's bridges (docs/bridge.md): NAME, ADDRESS, STATE (up or\n"
+    "down, and for how long), BACKLOG (stored messages not yet acknowledged by\n"
+    "the remote broker), OUT and IN (messages since the start), FAILURES\n"
+    "(connection attempts that failed) and LAST ERROR.\n"
+    "With --json: {\"bridges\": [...]} as the API answers it.\n";
+
 const char* const stats_help =
     "usage: tidegatectl [OPTIONS] stats\n"
     "\n"
@@ -190,6 +201,7 @@ const std::map<std::string, const char*>& help_topics() {
       {"retained delete", retained_delete_help},
       {"subs", subs_help},
       {"topics", topics_help},
+      {"bridges", bridges_help},
       {"stats", stats_help},
       {"reload", reload_help},
   };
@@ -381,6 +393,9 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   } else if (topic == "reload") {
     no_operand();
     inv.command = Reload{};
+  } else if (topic == "bridges") {
+    no_operand();
+    inv.command = Bridges{};
   } else {  // stats
     no_operand();
     inv.command = Stats{};

@@ -45,6 +45,7 @@ struct Topics {
   std::optional<unsigned long long> limit;
   std::optional<unsigned long long> offset;
 };
+struct Bridges {};
 struct Stats {};
 struct Reload {};
 // --help anywhere, or "help [COMMAND...]": print this text, exit 0.
@@ -52,7 +53,7 @@ struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Subs, Topics, Stats, Reload, ShowHelp, ShowVersion>;
+                             Subs, Topics, Bridges, Stats, Reload, ShowHelp, ShowVersion>;
 
 struct Invocation {
   std::string admin = default_admin;
