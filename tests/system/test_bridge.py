@@ -234,6 +234,17 @@ def wait_bridge(broker, connected=True, name="cloud", timeout=15, since_connects
         time.sleep(0.05)  # poll interval of a bounded wait on the admin API
 
 
+def wait_failures(broker, name, count, timeout=10):
+    """Waits until the bridge has failed `count` connection attempts; returns its status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = bridge_status(broker, name)
+        if s["connect_failures"] >= count:
+            return s
+        assert time.monotonic() < deadline, "the bridge did not fail (retry) %d times: %s" % (count, s)
+        time.sleep(0.05)  # poll interval of a bounded wait on the admin API
+
+
 def publish_many(broker, topic, count, qos=1):
     """Publishes payloads 0..count-1 with mosquitto_pub -l; returns once all are acknowledged."""
     lines = "".join("%d\n" % i for i in range(count)).encode()
@@ -390,11 +401,7 @@ def test_refused_connect_is_reported_and_retried_then_credentials_work(make_brok
                                       client_id="box-17", **{"in": []})
         gw = start_gateway(make_broker, anonymous, with_password)
         wait_bridge(gw, name="box")
-        deadline = time.monotonic() + 10
-        while bridge_status(gw, "anon")["connect_failures"] < 2:
-            assert time.monotonic() < deadline, "the bridge did not retry: %s" % bridge_status(gw, "anon")
-            time.sleep(0.05)  # poll interval of a bounded wait on the admin API
-        s = bridge_status(gw, "anon")
+        s = wait_failures(gw, "anon", 2)
         assert not s["connected"] and "CONNACK refused" in s["last_error"], s
     finally:
         cloud.stop()
@@ -428,11 +435,7 @@ def test_tls_with_client_certificate_to_the_cloud(make_broker, subscribers, tmp_
         wait_bridge(gw, name="mtls")
         publish_many(gw, "sensors/secure", 2)
         assert sub.wait_for(2) == [("site17/sensors/secure", b"0"), ("site17/sensors/secure", b"1")]
-        deadline = time.monotonic() + 10
-        while bridge_status(gw, "nocert")["connect_failures"] < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)  # poll interval of a bounded wait on the admin API
-        assert not bridge_status(gw, "nocert")["connected"]
+        assert not wait_failures(gw, "nocert", 1)["connected"]
     finally:
         cloud.stop()
 
@@ -446,11 +449,7 @@ def test_untrusted_cloud_certificate_is_refused(make_broker, tmp_path):
                   % (tls_port, HOST, crt, key))
     try:
         gw = start_gateway(make_broker, bridge_config(tls_port, tls={"ca": other.ca}))
-        deadline = time.monotonic() + 10
-        while bridge_status(gw)["connect_failures"] < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)  # poll interval of a bounded wait on the admin API
-        s = bridge_status(gw)
+        s = wait_failures(gw, "cloud", 1)
         assert not s["connected"] and "TLS" in s["last_error"]
     finally:
         cloud.stop()

@@ -4,21 +4,14 @@
 
 #include "gateway/bridge_rules.hpp"
 #include "gateway/config.hpp"
+#include "tests/unit/config_error_of.hpp"
 
 using tidegate::BridgeRule;
-using tidegate::ConfigError;
 using tidegate::map_topic;
 using tidegate::parse_config;
 
 namespace {
-std::string error_of(const std::string& json) {
-  try {
-    parse_config(json);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::string& json) { return config_error_of(json); }
 std::string bridges(const std::string& one) { return R"({"bridges": [)" + one + "]}"; }
 }  // namespace
 

@@ -3,19 +3,13 @@
 #include <string>
 
 #include "gateway/config.hpp"
+#include "tests/unit/config_error_of.hpp"
 
 using tidegate::ConfigError;
 using tidegate::parse_config;
 
 namespace {
-std::string error_of(const std::string& json) {
-  try {
-    parse_config(json);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::string& json) { return config_error_of(json); }
 }  // namespace
 
 TEST_CASE("empty config gives the embedded defaults") {
