@@ -99,6 +99,7 @@ asio::awaitable<void> Connection::read_loop() {
     }
     reader_.commit(n);
     Metrics::add(broker_.metrics.bytes_received, n);
+    if (session_) session_->traffic.bytes_in += n;
     for (;;) {
       mqtt::FrameReader::Frame frame;
       auto status = reader_.next(frame);
@@ -165,6 +166,7 @@ asio::awaitable<void> Connection::write_loop() {
       co_return;
     }
     Metrics::add(broker_.metrics.bytes_sent, n);
+    if (session_) session_->traffic.bytes_out += n;
     if (state_ == State::connected) schedule_delivery();  // room in the output again
   }
   writing_.clear();

@@ -168,13 +168,16 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
         InflightMessage{publish.packet_id, message, qos, retain, false, std::move(queues), std::move(subscription_ids)});
     if (durable) progress_.inflight.emplace_back(publish.packet_id, encode_inflight_record(session_->inflight.back()));
   }
+  // Counted before the bytes can reach the client: whoever has received a
+  // message sees it counted.
+  broker_.metrics.count_publish_sent(qos);
+  ++session_->traffic.messages_out;
   if (durable && (qos > 0 || !held_.empty())) {
     // Behind the commit of its inflight record; QoS 0 keeps its place in line.
     mqtt::encode(publish, version_, held_);
   } else {
     send(publish);
   }
-  broker_.metrics.count_publish_sent(qos);
   return true;
 }
 

@@ -291,12 +291,26 @@ bool Ingest::retained_quota_allows(const store::Message& m) const {
   return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
 }
 
+void Ingest::refresh_backlog_stats() {
+  // Once a second (with the retention check): the gauges /metrics shows for
+  // the persistent sessions' backlogs (max_session_backlog).
+  std::size_t largest = 0, total = 0;
+  for (const auto& [name, q] : queues_) {
+    largest = std::max(largest, q.backlog.size());
+    total += q.backlog.size();
+  }
+  std::lock_guard guard(stats_lock_);
+  stats_.session_backlog_largest = largest;
+  stats_.session_backlog_total = total;
+}
+
 void Ingest::enforce_retention() {
   // At most once a second, and a bounded amount of work each time, so the
   // writer never stalls publishers for long.
   auto now = store::wall_clock_ms();
   if (now < next_retention_check_ms_) return;
   next_retention_check_ms_ = now + 1000;
+  refresh_backlog_stats();
   auto usage = store_.usage();
   bool over_bytes = limits_.retention_bytes && usage.message_bytes > limits_.retention_bytes;
   bool over_age = limits_.retention_ms && usage.oldest_seq && usage.oldest_created_ms < now - limits_.retention_ms;

@@ -54,6 +54,8 @@ struct IngestStats {
   std::uint64_t refused_retained_quota = 0;
   std::uint64_t retention_removed = 0;
   std::uint64_t refused_session_backlog = 0;   // QoS 1/2 publishes refused: a session's backlog is full
+  std::size_t session_backlog_largest = 0;     // the fullest queue's backlog (refreshed once a second)
+  std::size_t session_backlog_total = 0;       // summed over queues
 };
 
 // The bounds the ingest thread enforces, with their policy.
@@ -193,6 +195,7 @@ class Ingest {
   bool session_backlogs_allow(const store::Message& m, const std::vector<std::string>& queues);
   void track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
   void enforce_retention();
+  void refresh_backlog_stats();
   const Group::Member* pick_member(Group& group);
 
   store::LmdbStore& store_;

@@ -93,6 +93,13 @@ class Session {
   std::deque<std::pair<store::MessagePtr, SubscriptionOptions>> retained_pending;  // from SUBSCRIBE
   std::int64_t disconnected_at_ms = 0;
 
+  // Traffic of this session since it began (or since the gateway started, for
+  // one restored from the store): PUBLISH packets and bytes on the wire, both
+  // ways. Counted by the owning worker; not persisted.
+  struct Traffic {
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+  } traffic;
+
  private:
   std::string client_id_;
   std::uint16_t next_packet_id_ = 1;

@@ -104,6 +104,7 @@ void describe_session(const Session& session, bool details, SessionView& view) {
   view.expiry_interval = session.expiry_interval;
   view.inflight = session.inflight.size();
   if (!details) return;
+  view.traffic = session.traffic;
   for (const auto& [filter, sub] : session.subscriptions) view.subscriptions.push_back({filter, sub.options});
   for (const auto& [queue, cursor] : session.cursors) view.queues.push_back({queue, cursor.position});
 }

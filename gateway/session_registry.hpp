@@ -41,6 +41,7 @@ struct SessionView {
     std::uint64_t position = 0;
   };
   std::vector<Queue> queues;
+  Session::Traffic traffic;  // filled by details only
 };
 
 // Fills a view from a session (the owner's thread, or under the registry lock).

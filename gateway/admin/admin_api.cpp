@@ -132,6 +132,10 @@ json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) 
   j["subscriptions"] = json::array();
   for (const auto& s : v.subscriptions) j["subscriptions"].push_back(subscription_json(s));
   j["inflight"] = v.inflight;
+  j["messages_in"] = v.traffic.messages_in;
+  j["messages_out"] = v.traffic.messages_out;
+  j["bytes_in"] = v.traffic.bytes_in;
+  j["bytes_out"] = v.traffic.bytes_out;
   j["queues"] = json::array();
   // lag: how far, in sequence numbers, the queue's newest message is ahead of
   // this session (an upper bound on the messages it has still to take).

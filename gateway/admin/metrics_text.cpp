@@ -76,6 +76,11 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   metric("tidegate_queues_live", "gauge", "Live queues (subscribed filters).", s.ingest.live_queues);
   metric("tidegate_queue_cache_messages", "gauge", "Messages held by the queue cache.", s.cache.entries);
   metric("tidegate_queue_cache_bytes", "gauge", "Bytes held by the queue cache.", s.cache.bytes);
+  metric("tidegate_session_backlog_messages_max", "gauge",
+         "Stored messages not yet taken by persistent sessions, in the fullest queue (limit: max_session_backlog).",
+         s.ingest.session_backlog_largest);
+  metric("tidegate_session_backlog_messages", "gauge",
+         "Stored messages not yet taken by persistent sessions, summed over queues.", s.ingest.session_backlog_total);
   metric("tidegate_retention_removed_total", "counter", "Messages removed by retention.", s.ingest.retention_removed);
   metric("tidegate_sessions_behind_retention_total", "counter", "Session queues that lost messages to retention.",
          load(m.sessions_behind_retention));

@@ -266,3 +266,49 @@ def test_topics_keep_their_newest_stored_message_across_a_restart(admin, uid):
     assert broker.restart() == 0
     after = topics_of(call, topic)[topic]
     assert after == before
+
+
+def test_session_show_counts_messages_and_bytes_both_ways(admin, uid):
+    broker, call = admin
+    topic = "traffic/" + uid
+    sub = broker.connect(uid + "-sub", 5, clean=False, props={"session_expiry_interval": 600})
+    sub.subscribe(topic, qos=1)
+    pub = broker.connect(uid + "-pub", 4)
+    for i in range(3):
+        pub.publish(topic, b"x" * 100, qos=1)
+    got = [sub.expect_packet(m.PUBLISH) for _ in range(3)]
+    assert len(got) == 3
+    sub.disconnect()  # parked: the counts stay with the session
+    _, p = call("GET", "/api/v1/sessions/%s-pub" % uid)
+    assert (p["messages_in"], p["messages_out"]) == (3, 0)
+    assert p["bytes_in"] >= 3 * (100 + len(topic))  # CONNECT and PUBACKs sent before the session are not counted
+    assert p["bytes_out"] >= 3 * 4  # three PUBACKs
+    _, s = call("GET", "/api/v1/sessions/%s-sub" % uid)
+    assert (s["messages_in"], s["messages_out"]) == (0, 3)
+    assert s["bytes_out"] >= 3 * (100 + len(topic))
+    assert s["bytes_in"] > 0  # SUBSCRIBE, PUBACKs, DISCONNECT
+
+
+def test_metrics_show_the_backlog_of_persistent_sessions(admin, uid):
+    broker, call = admin
+    topic = "lag/" + uid
+
+    def wait_backlog(expected):
+        deadline = time.monotonic() + 5  # the gauges are refreshed once a second
+        while True:
+            samples = prometheus_samples(call("GET", "/metrics")[1])
+            if samples["tidegate_session_backlog_messages_max"] == expected:
+                return samples
+            assert time.monotonic() < deadline, samples["tidegate_session_backlog_messages_max"]
+            time.sleep(0.1)  # poll interval of a bounded wait
+
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(4):
+        pub.publish(topic, b"%d" % i, qos=1)
+    assert wait_backlog(4)["tidegate_session_backlog_messages"] == 4
+    sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
+    assert [sub.expect_packet(m.PUBLISH).payload for _ in range(4)] == [b"0", b"1", b"2", b"3"]
+    wait_backlog(0)

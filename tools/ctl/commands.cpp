@@ -206,6 +206,10 @@ void sessions_show(const Context& ctx, const SessionsShow& cmd) {
   kv.add("persistent", field(s, "persistent"));
   kv.add("expiry interval", seconds_field(s, "expiry_interval"));
   kv.add("inflight", field(s, "inflight"));
+  if (s.contains("messages_in")) {
+    kv.add("messages in/out", field(s, "messages_in") + " / " + field(s, "messages_out"));
+    kv.add("bytes in/out", field(s, "bytes_in") + " / " + field(s, "bytes_out"));
+  }
   kv.print(ctx.out);
 
   auto subs = s.find("subscriptions");
