@@ -33,8 +33,13 @@ if [ -z "$compiler" ]; then
 fi
 
 start=$SECONDS
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" >/dev/null
-cmake --build "$build" -j "$jobs" --target "${targets[@]}" >/dev/null
+mkdir -p "$build"
+if ! { cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" &&
+       cmake --build "$build" -j "$jobs" --target "${targets[@]}"; } >"$build/build.log" 2>&1; then
+  echo "fuzz: building the targets failed; log tail:" >&2
+  tail -n 40 "$build/build.log" >&2
+  exit 1
+fi
 echo "fuzz: built ${targets[*]} in $((SECONDS - start)) s"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tidegate-fuzz.XXXXXX")"
