@@ -16,25 +16,47 @@ bool denied_by_config(const std::vector<AclDenyRule>& rules, std::string_view na
 }
 }  // namespace
 
+void ClientAccess::add_plugin_checks(const PluginHost* plugins, ClientIdentity client) {
+  if (!plugins || !plugins->checks_acl()) return;
+  plugins_ = plugins;
+  identity_ = std::make_shared<const ClientIdentity>(std::move(client));
+}
+
+void ClientAccess::add_hook_rules(std::vector<HookAclRule> rules) {
+  hook_rules_ = std::make_shared<const std::vector<HookAclRule>>(std::move(rules));
+}
+
+bool ClientAccess::others_allow(std::string_view name, int access) const {
+  if (plugins_ && plugins_->acl_check(*identity_, name, access) == TIDEGATE_DENY) return false;
+  if (hook_rules_)
+    for (const auto& rule : *hook_rules_)
+      if ((rule.access & access) && topic_matches(rule.filter, name)) return rule.allow;
+  return true;
+}
+
 bool ClientAccess::may_publish(std::string_view topic) const {
   if (topic.starts_with("$SYS/") || topic == "$SYS") return false;  // the gateway's own topics
   if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), topic, false)) return false;
-  return !acl_ || acl_->allowed(topic, auth::Access::write);
+  if (acl_ && !acl_->allowed(topic, auth::Access::write)) return false;
+  return others_allow(topic, TIDEGATE_ACCESS_PUBLISH);
 }
 
 bool ClientAccess::may_subscribe(std::string_view filter) const {
   if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), filter, true)) return false;
-  if (!acl_) return true;
   SharedFilter shared = parse_shared(filter);
-  return acl_->subscribe_scope(shared.filter) != auth::SubscribeScope::none;
+  if (acl_ && acl_->subscribe_scope(shared.filter) == auth::SubscribeScope::none) return false;
+  // A filter is matched against the rules as if it were a topic: "a/#" in a
+  // rule covers the filter "a/+", "a/b" does not.
+  return others_allow(shared.filter, TIDEGATE_ACCESS_SUBSCRIBE);
 }
 
 bool ClientAccess::may_read(std::string_view topic) const {
   if (!rules_) return true;
   if (denied_by_config(rules_->acl_deny(), topic, true)) return false;
-  return !acl_ || acl_->allowed(topic, auth::Access::read);
+  if (acl_ && !acl_->allowed(topic, auth::Access::read)) return false;
+  return others_allow(topic, TIDEGATE_ACCESS_READ);
 }
 
 AccessControl::AccessControl(const Config& config)

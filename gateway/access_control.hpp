@@ -7,8 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/auth_http.hpp"
 #include "gateway/codec/reason_code.hpp"
 #include "gateway/config.hpp"
+#include "gateway/plugin_host.hpp"
 #include "plugins/auth/acl_file.hpp"
 #include "plugins/auth/password_file.hpp"
 
@@ -30,10 +32,21 @@ class ClientAccess {
   // Checked for every message delivered, retained ones included.
   bool may_read(std::string_view topic) const;
 
+  // Further authorities bound at CONNECT: plugins with an ACL event (asked
+  // for each check; any DENY refuses) and the HTTP hook's rules for this
+  // client (the first matching rule decides). Every authority may refuse; the
+  // config's acl_deny and the acl_file are asked first.
+  void add_plugin_checks(const PluginHost* plugins, ClientIdentity client);
+  void add_hook_rules(std::vector<HookAclRule> rules);
+
  private:
   friend class AccessControl;
+  bool others_allow(std::string_view topic_or_filter, int access) const;
   std::shared_ptr<const AccessControl> rules_;
   std::optional<auth::ClientAcl> acl_;
+  const PluginHost* plugins_ = nullptr;
+  std::shared_ptr<const ClientIdentity> identity_;
+  std::shared_ptr<const std::vector<HookAclRule>> hook_rules_;
 };
 
 class AccessControl : public std::enable_shared_from_this<AccessControl> {

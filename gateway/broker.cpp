@@ -23,6 +23,8 @@ namespace asio = boost::asio;
 Broker::Broker(Config config, std::string config_path)
     : config_(std::move(config)), config_path_(std::move(config_path)) {
   auto access = std::make_shared<AccessControl>(config_);  // a bad file is refused before the store opens
+  if (!config_.plugins.empty()) plugins_ = std::make_unique<PluginHost>(config_.plugins);
+  if (config_.auth_http) auth_http_ = std::make_unique<AuthHttp>(*config_.auth_http);
   std::size_t initial_map = config_.store_map_size;
   if (config_.max_store_bytes) initial_map = std::min(initial_map, config_.max_store_bytes);
   store_ = std::make_unique<store::LmdbStore>(
@@ -43,6 +45,8 @@ Broker::Broker(Config config, std::string config_path)
       }});
   context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *ingest_, *cache_, *registry_, metrics_});
   context_->set_access(std::move(access));
+  context_->plugins = plugins_.get();
+  context_->auth_http = auth_http_.get();
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));

@@ -11,7 +11,9 @@
 
 #include "cache/queue_cache.hpp"
 #include "gateway/admin/admin_server.hpp"
+#include "gateway/auth_http.hpp"
 #include "gateway/bridge_link.hpp"
+#include "gateway/plugin_host.hpp"
 #include "gateway/broker_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -66,6 +68,8 @@ class Broker {
   std::string config_path_;
   Metrics metrics_;
 
+  std::unique_ptr<PluginHost> plugins_;  // loaded first, unloaded last
+  std::unique_ptr<AuthHttp> auth_http_;
   std::unique_ptr<store::LmdbStore> store_;
   std::unique_ptr<cache::QueueCache> cache_;
   std::unique_ptr<Ingest> ingest_;

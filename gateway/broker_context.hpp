@@ -15,6 +15,9 @@
 
 namespace tidegate {
 
+class PluginHost;
+class AuthHttp;
+
 struct BrokerContext {
   const Config& config;
   Ingest& ingest;
@@ -22,6 +25,8 @@ struct BrokerContext {
   SessionRegistry& registry;
   Metrics& metrics;
   std::atomic<bool> shutting_down{false};
+  const PluginHost* plugins = nullptr;  // the .so plugins (null: none); immutable
+  AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   // Any thread: every bridge's state, backlog included (set by the Broker).
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
 

@@ -77,7 +77,7 @@ Config parse_config(const std::string& text) {
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
                             "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
-                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges",
+                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges", "plugins", "auth_http",
                             "cluster"});
   if (root.contains("cluster")) fail("cluster", "is not supported by this build yet");
 
@@ -190,6 +190,60 @@ Config parse_config(const std::string& text) {
     }
   }
   if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
+  if (root.contains("plugins")) {
+    const auto& ps = root["plugins"];
+    if (!ps.is_array()) fail("plugins", "must be an array");
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      std::string where = "plugins[" + std::to_string(i) + "]";
+      const auto& p = ps[i];
+      if (!p.is_object()) fail(where, "must be an object");
+      refuse_unknown(p, where + ".", {"path", "options"});
+      if (!p.contains("path")) fail(where + ".path", "is required");
+      PluginConfig plugin;
+      plugin.path = get_string(p["path"], where + ".path");
+      if (plugin.path.empty()) fail(where + ".path", "must not be empty");
+      if (p.contains("options")) plugin.options_json = p["options"].dump();
+      c.plugins.push_back(std::move(plugin));
+    }
+  }
+  if (root.contains("auth_http")) {
+    const auto& a = root["auth_http"];
+    if (!a.is_object()) fail("auth_http", "must be an object");
+    refuse_unknown(a, "auth_http.", {"url", "timeout_ms", "cache_seconds", "cache_entries", "on_error"});
+    AuthHttpConfig h;
+    if (!a.contains("url")) fail("auth_http.url", "is required");
+    h.url = get_string(a["url"], "auth_http.url");
+    constexpr std::string_view scheme = "http://";
+    if (!h.url.starts_with(scheme)) fail("auth_http.url", "must start with http:// (the hook is a local service)");
+    std::string rest = h.url.substr(scheme.size());
+    auto slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    h.target = slash == std::string::npos ? "/" : rest.substr(slash);
+    auto colon = authority.rfind(':');
+    if (authority.empty()) fail("auth_http.url", "has no host");
+    if (colon == std::string::npos || authority.back() == ']') {
+      h.host = authority;
+      h.port = "80";
+    } else {
+      h.host = authority.substr(0, colon);
+      h.port = authority.substr(colon + 1);
+      if (h.port.empty() || h.port.find_first_not_of("0123456789") != std::string::npos || h.port.size() > 5 ||
+          std::stoul(h.port) == 0 || std::stoul(h.port) > 65535)
+        fail("auth_http.url", "port must be a number from 1 to 65535");
+    }
+    if (h.host.size() > 2 && h.host.front() == '[' && h.host.back() == ']') h.host = h.host.substr(1, h.host.size() - 2);
+    if (a.contains("timeout_ms")) h.timeout_ms = get_uint<unsigned>(a["timeout_ms"], "auth_http.timeout_ms", 10, 60000);
+    if (a.contains("cache_seconds"))
+      h.cache_seconds = get_uint<unsigned>(a["cache_seconds"], "auth_http.cache_seconds", 0, 86400);
+    if (a.contains("cache_entries"))
+      h.cache_entries = get_uint<std::size_t>(a["cache_entries"], "auth_http.cache_entries", 1, 10000000);
+    if (a.contains("on_error")) {
+      auto policy = get_string(a["on_error"], "auth_http.on_error");
+      if (policy != "deny" && policy != "allow") fail("auth_http.on_error", "must be \"deny\" or \"allow\"");
+      h.fail_open = policy == "allow";
+    }
+    c.auth_http = std::move(h);
+  }
   return c;
 }
 

@@ -40,6 +40,23 @@ struct AclDenyRule {
   bool publish = true;
 };
 
+// A .so plugin (docs/plugins.md): its path and its options, handed to its
+// init as JSON text.
+struct PluginConfig {
+  std::string path;
+  std::string options_json = "{}";
+};
+
+// The HTTP auth/ACL hook (docs/security.md).
+struct AuthHttpConfig {
+  std::string url;          // http://host:port/path
+  std::string host, port, target;
+  unsigned timeout_ms = 2000;
+  unsigned cache_seconds = 60;  // 0: no cache
+  std::size_t cache_entries = 10000;
+  bool fail_open = false;   // "on_error": "deny" (default) or "allow"
+};
+
 struct AdminConfig {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 9883;
@@ -83,6 +100,8 @@ struct Config {
   std::optional<std::string> log_file;      // appended to, reopened on reload; none: stderr
   unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
   std::vector<BridgeConfig> bridges;
+  std::vector<PluginConfig> plugins;
+  std::optional<AuthHttpConfig> auth_http;
 };
 
 // Throws ConfigError("key: reason").

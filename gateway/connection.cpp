@@ -61,6 +61,10 @@ void Connection::start() {
   keep_alive_timer_.async_wait([self](boost::system::error_code ec) {
     if (ec) return;
     if (self->state_ == State::awaiting_connect) self->close(std::nullopt, false);
+    if (self->state_ == State::authenticating) {
+      log::info(self->describe() + ": no authentication answer within connect_timeout");
+      self->refuse_connect(ReasonCode::not_authorized, "no authentication answer in time");
+    }
     if (self->state_ == State::awaiting_connack) {
       self->close_reason_ = "no CONNACK within connect_timeout";
       self->close(std::nullopt, false);
@@ -138,7 +142,7 @@ asio::awaitable<void> Connection::read_loop() {
         flush_publishes();  // the commits this pause waits for
         flush_progress();   // held PUBRELs and offsets must not wait behind the pause
       }
-      while (state_ == State::awaiting_session ||
+      while (state_ == State::awaiting_session || state_ == State::authenticating ||
              (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
         session_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await session_wake_.async_wait(use_nothrow);
@@ -363,6 +367,8 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   }
   auto previous = state_;
   state_ = State::closing;
+  if (previous == State::connected && !bridge_ && broker_.plugins)
+    broker_.plugins->client_disconnected(ClientIdentity{client_id_, username_, remote_, static_cast<int>(version_)});
   keep_alive_timer_.cancel();
   session_wake_.cancel();
   if (previous == State::connected || (previous == State::awaiting_session && session_))

@@ -57,7 +57,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void on_queue_event(const std::string& queue, std::uint64_t last_seq);
 
  private:
-  enum class State { awaiting_connect, awaiting_connack, awaiting_session, connected, closing, closed };
+  // authenticating: CONNECT read, a plugin or the HTTP hook is deciding.
+  enum class State { awaiting_connect, authenticating, awaiting_connack, awaiting_session, connected, closing, closed };
 
   // connection.cpp
   boost::asio::awaitable<void> read_loop();
@@ -81,6 +82,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   // handle_connect.cpp
   void handle_connect(mqtt::Connect&& connect);
+  void continue_connect();  // authenticated: client id, session claim
   void finish_connect(std::unique_ptr<Session> previous);
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
   void publish_will_message(const mqtt::Will& will);
@@ -164,6 +166,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   SessionView summary_;        // written at CONNECT before claim(), read-only afterwards
   bool end_on_detach_ = false;  // admin delete: the session ends with this connection
   ClientAccess access_;  // bound at CONNECT
+  std::optional<std::vector<HookAclRule>> hook_rules_;  // from the HTTP hook's answer
 
   std::unique_ptr<Session> session_;
   std::size_t inbound_pending_ = 0;       // QoS 1/2 publishes waiting for the store

@@ -59,16 +59,53 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   auto peer = transport_->socket().remote_endpoint(ec);
   bool loopback = !ec && peer.address().is_loopback();
   username_ = c.username;
+  connect_will_ = std::move(c.will);
   if (listener_.use_identity_as_username) {
     // The verified client certificate is the credential; its CN the user name.
     username_ = transport_->peer_common_name();
     if (!username_) return refuse_connect(ReasonCode::not_authorized, "client certificate has no common name");
-  } else if (auto rc = broker_.access()->authenticate(c.username, c.password, loopback); rc != ReasonCode::success) {
-    return refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
-                              : broker_.config.allow_anonymous        ? "anonymous access is not allowed"
-                                                                      : "anonymous access is allowed from loopback only");
+    return continue_connect();
   }
+  auto decide_by_files = [this, loopback, username = c.username, password = c.password]() {
+    auto rc = broker_.access()->authenticate(username, password, loopback);
+    if (rc == ReasonCode::success) return continue_connect();
+    refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
+                       : broker_.config.allow_anonymous          ? "anonymous access is not allowed"
+                                                                 : "anonymous access is allowed from loopback only");
+  };
+  bool plugins_decide = broker_.plugins && broker_.plugins->authenticates();
+  if (!plugins_decide && !broker_.auth_http) return decide_by_files();
 
+  // Plugins, then the HTTP hook, are asked first; the first ALLOW or DENY
+  // decides, and when every one ignores the client the files decide. The
+  // read loop holds later packets meanwhile; connect_timeout bounds the wait.
+  state_ = State::authenticating;
+  ClientIdentity identity{client_id_, username_, remote_, static_cast<int>(version_)};
+  auto self = shared_from_this();
+  auto decided = [self, decide_by_files](int decision, std::vector<HookAclRule> rules, bool rules_given) {
+    if (self->state_ != State::authenticating) return;  // closed meanwhile (connect_timeout)
+    self->state_ = State::awaiting_connect;
+    if (decision == TIDEGATE_DENY)
+      return self->refuse_connect(self->username_ ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized,
+                                  "refused by the authentication hook");
+    if (rules_given) self->hook_rules_ = std::move(rules);
+    if (decision == TIDEGATE_ALLOW) return self->continue_connect();
+    decide_by_files();
+  };
+  auto ask_http = [self, identity, password = c.password, decided](int plugin_decision) {
+    if (plugin_decision != TIDEGATE_IGNORE || !self->broker_.auth_http) return decided(plugin_decision, {}, false);
+    self->broker_.auth_http->authenticate(self->worker_.io().get_executor(), identity, password,
+                                          [decided](AuthHttp::Answer answer) {
+                                            decided(answer.decision, std::move(answer.acl), answer.acl_given);
+                                          });
+  };
+  if (plugins_decide)
+    broker_.plugins->authenticate(worker_.io().get_executor(), identity, c.password, ask_http);
+  else
+    ask_http(TIDEGATE_IGNORE);
+}
+
+void Connection::continue_connect() {
   if (client_id_.empty()) {
     // MQTT-3.1.3-8: an empty id needs a clean session in 3.1.1; 3.1 forbids it.
     if (version_ == mqtt::ProtocolVersion::v31 || (version_ == mqtt::ProtocolVersion::v311 && !clean_start_))
@@ -81,7 +118,8 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   if (v5() && broker_.config.max_keepalive && (keep_alive_ == 0 || keep_alive_ > *broker_.config.max_keepalive))
     keep_alive_ = *broker_.config.max_keepalive;
   access_ = broker_.access()->bind(username_, client_id_);
-  connect_will_ = std::move(c.will);
+  access_.add_plugin_checks(broker_.plugins, ClientIdentity{client_id_, username_, remote_, static_cast<int>(version_)});
+  if (hook_rules_) access_.add_hook_rules(std::move(*hook_rules_));
   if (connect_will_ && !access_.may_publish(connect_will_->topic)) {
     // Checked now, as it may be published when nobody is connected to ask.
     log::info(describe() + ": will topic '" + connect_will_->topic + "' not allowed for this client; will dropped");
@@ -147,6 +185,8 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     state_ = State::connected;
     session_wake_.cancel();
     send(ack);
+    if (broker_.plugins)
+      broker_.plugins->client_connected(ClientIdentity{client_id_, username_, remote_, static_cast<int>(version_)});
     log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
                (session_present ? ", session present" : ""));
     arm_keep_alive();

@@ -78,6 +78,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
     return;
   }
 
+  if (broker_.plugins && !bridge_) broker_.plugins->message_published(client_id_, p.topic, p.payload, p.qos, p.retain);
   auto message = message_from_publish(p, client_id_, store::wall_clock_ms());
   if (p.qos == 0) {
     pending_publishes_.push_back({std::move(message), std::nullopt, {}});

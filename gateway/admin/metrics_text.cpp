@@ -1,5 +1,7 @@
 #include "gateway/admin/metrics_text.hpp"
 
+#include "gateway/auth_http.hpp"
+
 #include <cstdio>
 #include <sstream>
 
@@ -101,6 +103,13 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("refused_subscription_quota", load(m.refused_subscription_quota));
   drop("disconnected_output_overflow", load(m.disconnected_output_overflow));
   drop("bridge_unmapped", load(m.bridge_unmapped));
+  if (broker.auth_http) {
+    auto a = broker.auth_http->stats();
+    metric("tidegate_auth_http_requests_total", "counter", "Requests made to the HTTP auth hook.", a.requests);
+    metric("tidegate_auth_http_cache_hits_total", "counter", "CONNECTs answered from the hook's cache.", a.cache_hits);
+    metric("tidegate_auth_http_failures_total", "counter",
+           "Hook requests that failed (timeout, error status, bad answer): on_error decided.", a.failures);
+  }
   auto bridges = broker.bridge_status();
   if (!bridges.empty()) {
     auto per_bridge = [&](const char* name, const char* type, const char* help, auto value_of) {
