@@ -20,6 +20,13 @@ namespace tidegate {
 
 namespace asio = boost::asio;
 
+namespace {
+IngestLimits ingest_limits(const Config& c) {
+  return IngestLimits{c.max_retained_messages, c.max_retained_bytes, c.retention_bytes,
+                      static_cast<std::int64_t>(c.retention_seconds) * 1000, c.max_session_backlog};
+}
+}  // namespace
+
 Broker::Broker(Config config, std::string config_path)
     : config_(std::move(config)), config_path_(std::move(config_path)) {
   auto access = std::make_shared<AccessControl>(config_);  // a bad file is refused before the store opens
@@ -33,8 +40,7 @@ Broker::Broker(Config config, std::string config_path)
   cache_ = std::make_unique<cache::QueueCache>(*store_, config_.queue_cache_entries);
   ingest_ = std::make_unique<Ingest>(
       *store_, *cache_,
-      IngestLimits{config_.max_retained_messages, config_.max_retained_bytes, config_.retention_bytes,
-                   static_cast<std::int64_t>(config_.retention_seconds) * 1000, config_.max_session_backlog});
+      ingest_limits(config_));
   registry_ = std::make_unique<SessionRegistry>(SessionRegistry::Hooks{
       [this](const std::string& client_id, mqtt::Will will) {
         ingest_->publish(message_from_will(will, client_id, store::wall_clock_ms()), std::nullopt, {});
@@ -258,7 +264,7 @@ void Broker::accept_on(Listener& listener) {
     if (ec == asio::error::operation_aborted || context_->shutting_down) return;
     if (!ec) {
       Metrics::add(metrics_.connections_accepted);
-      if (metrics_.connections_open.load() >= static_cast<std::int64_t>(config_.max_connections)) {
+      if (metrics_.connections_open.load() >= static_cast<std::int64_t>(LiveLimits::get(context_->limits.max_connections))) {
         // At the limit: refuse at once (counted) rather than queue unbounded.
         Metrics::add(metrics_.connections_refused_limit);
         boost::system::error_code ignored;
@@ -286,6 +292,8 @@ std::string Broker::reload() {
       throw ConfigError("log_file: " + failure);
     context_->set_access(std::move(access));
     log::set_level(log::level_from_name(next.log_level));
+    context_->limits.apply(next);
+    ingest_->set_limits(ingest_limits(next));
   } catch (const ConfigError& e) {
     // The running log file is opened anew all the same: logrotate renamed it
     // and sent SIGHUP whatever the state of the config file.
@@ -296,8 +304,11 @@ std::string Broker::reload() {
   }
   reload_certificates();
   log::info("reloaded " + config_path_ +
-            ": log_level, log_format and log_file apply now; password_file, acl_file, acl_deny, allow_anonymous "
-            "and TLS certificates to new connections; other keys take effect at the next restart");
+            ": log_level, log_format, log_file and the limits max_connections, max_output_bytes, max_inflight, "
+            "max_subscriptions_per_client, max_topic_length, max_topic_levels, max_retained_messages, "
+            "max_retained_bytes, retention_bytes, retention_seconds and max_session_backlog apply now; "
+            "password_file, acl_file, acl_deny, allow_anonymous and TLS certificates to new connections; other keys "
+            "(listeners, bridges, plugins, auth_http, store and packet settings) take effect at the next restart");
   return {};
 }
 

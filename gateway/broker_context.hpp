@@ -9,6 +9,7 @@
 #include "gateway/bridge_status.hpp"
 #include "gateway/access_control.hpp"
 #include "gateway/config.hpp"
+#include "gateway/live_limits.hpp"
 #include "gateway/ingest.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_registry.hpp"
@@ -25,6 +26,7 @@ struct BrokerContext {
   SessionRegistry& registry;
   Metrics& metrics;
   std::atomic<bool> shutting_down{false};
+  LiveLimits limits{config};  // the reloadable bounds; read these, not config, for them
   const PluginHost* plugins = nullptr;  // the .so plugins (null: none); immutable
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   // Any thread: every bridge's state, backlog included (set by the Broker).

@@ -199,7 +199,7 @@ void Connection::send(const mqtt::Packet& packet) {
   // Deliveries stop at max_output_bytes; replies to a client that keeps sending
   // (PINGREQ, SUBSCRIBE) but never reads may reach twice that, then it is
   // dropped rather than allowed to grow our memory.
-  if (state_ == State::connected && out_.size() + held_.size() > 2 * broker_.config.max_output_bytes) {
+  if (state_ == State::connected && out_.size() + held_.size() > 2 * LiveLimits::get(broker_.limits.max_output_bytes)) {
     Metrics::add(broker_.metrics.disconnected_output_overflow);
     log::info(describe() + ": not reading its output; disconnected");
     close(std::nullopt, true);

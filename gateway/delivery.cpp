@@ -25,7 +25,7 @@ constexpr int kDeliveriesPerTurn = 256;  // then yield the worker to other conne
 
 std::size_t Connection::window() const {
   // MQTT 5: the client's Receive Maximum (65535 when absent, §3.1.2.11.3); 3.1.1: ours.
-  return v5() ? client_receive_maximum_ : broker_.config.max_inflight;
+  return v5() ? client_receive_maximum_ : LiveLimits::get(broker_.limits.max_inflight);
 }
 
 void Connection::on_queue_event(const std::string& queue, std::uint64_t last_seq) {
@@ -51,7 +51,7 @@ void Connection::deliver() {
   if (resend_within_window()) more = false;
   for (int turn = 0; turn < kDeliveriesPerTurn && more; ++turn) {
     // Bounded output: stop here; the writer reschedules when it has drained.
-    if (out_.size() + held_.size() >= broker_.config.max_output_bytes) {
+    if (out_.size() + held_.size() >= LiveLimits::get(broker_.limits.max_output_bytes)) {
       more = false;
       break;
     }

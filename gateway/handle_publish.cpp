@@ -19,9 +19,9 @@ using mqtt::PacketType;
 using mqtt::ReasonCode;
 
 bool Connection::within_topic_limits(std::string_view name) const {
-  if (name.size() > broker_.config.max_topic_length) return false;
+  if (name.size() > LiveLimits::get(broker_.limits.max_topic_length)) return false;
   std::size_t levels = 1 + static_cast<std::size_t>(std::count(name.begin(), name.end(), '/'));
-  return levels <= broker_.config.max_topic_levels;
+  return levels <= LiveLimits::get(broker_.limits.max_topic_levels);
 }
 
 void Connection::handle_publish(mqtt::Publish&& p) {

@@ -55,7 +55,7 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
       continue;
     }
     if (!session_->subscriptions.count(req.filter) &&
-        session_->subscriptions.size() >= broker_.config.max_subscriptions_per_client) {
+        session_->subscriptions.size() >= LiveLimits::get(broker_.limits.max_subscriptions_per_client)) {
       Metrics::add(broker_.metrics.refused_subscription_quota);
       pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::quota_exceeded) : 0x80);
       continue;

@@ -497,6 +497,21 @@ void Ingest::restore_reader(const std::string& client_id, const std::string& que
   post([this, client_id, queue, position] { track_reader(client_id, queue, position); });
 }
 
+void Ingest::set_limits(IngestLimits limits) {
+  post([this, limits] {
+    bool tracking = limits_.max_session_backlog != 0;
+    limits_ = limits;
+    // Backlogs are counted only while a limit is set: turning one on starts
+    // counting from the readers' next saved positions.
+    if (tracking && !limits_.max_session_backlog)
+      for (auto& [name, q] : queues_) {
+        q.reader_positions.clear();
+        q.backlog.clear();
+      }
+    next_retention_check_ms_ = 0;  // a lower retention applies at once
+  });
+}
+
 void Ingest::sync(std::function<void()> done) {
   post([this, done = std::move(done)] { completions_.push_back([done](std::error_code) { done(); }); });
 }

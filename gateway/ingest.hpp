@@ -150,6 +150,9 @@ class Ingest {
   // backlog counts from there). Call after subscribe().
   void restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
 
+  // Reload: the new bounds apply from the next command on.
+  void set_limits(IngestLimits limits);
+
   // Runs `done` (on the ingest thread) after everything queued before it.
   void sync(std::function<void()> done);
 
@@ -200,7 +203,7 @@ class Ingest {
 
   store::LmdbStore& store_;
   cache::QueueCache& cache_;
-  const IngestLimits limits_;
+  IngestLimits limits_;  // ingest thread; replaced by set_limits()
   std::vector<Notify> workers_;
 
   // Inbox: filled by any thread, drained by the ingest thread.

@@ -78,3 +78,27 @@ def test_tidegatectl_reload(make_broker, tmp_path, uid):
     passwd.write_text("alice:not-a-hash\n")
     bad = run()
     assert bad.returncode == 1 and "password_file" in bad.stderr, bad
+
+
+def test_sighup_applies_new_limits_to_running_clients(make_broker, uid):
+    broker = make_broker(max_subscriptions_per_client=2, max_session_backlog=2)
+    c = broker.connect(uid, 5)
+    assert c.subscribe("a/" + uid, qos=1).reason_codes == [1]
+    assert c.subscribe("b/" + uid, qos=1).reason_codes == [1]
+    assert c.subscribe("c/" + uid, qos=1).reason_codes == [0x97]
+    off = broker.connect(uid + "-off", 5, clean=False, props={"session_expiry_interval": 600})
+    off.subscribe("bk/" + uid, qos=1)
+    off.disconnect()
+    pub = broker.connect(uid + "-p", 5)
+    for i in range(2):
+        assert pub.publish("bk/" + uid, b"%d" % i, qos=1).reason_code == 0
+    assert pub.publish("bk/" + uid, b"over", qos=1).reason_code == 0x97
+
+    broker.config.update(max_subscriptions_per_client=3, max_session_backlog=5)
+    broker._write_config()
+    os.kill(broker.pid, signal.SIGHUP)
+    wait_for_log(broker, "reloaded ")
+    # The same connections, the new bounds.
+    assert c.subscribe("c/" + uid, qos=1).reason_codes == [1]
+    assert c.subscribe("d/" + uid, qos=1).reason_codes == [0x97]
+    assert pub.publish("bk/" + uid, b"2", qos=1).reason_code == 0

@@ -184,8 +184,9 @@ const char* const reload_help =
     "\n"
     "Asks the gateway to read its config file again, as SIGHUP does: the\n"
     "password and ACL files, acl_deny, allow_anonymous and TLS certificates\n"
-    "apply to new connections; log_level, log_format and log_file at once (the\n"
-    "log file is opened anew, as after a logrotate). If the file or a file it\n"
+    "apply to new connections; log_level, log_format, log_file and the\n"
+    "connection, queue and retention limits at once (the log file is opened\n"
+    "anew, as after a logrotate). If the file or a file it\n"
     "names is bad, nothing changes and the reason is printed (exit status 1).\n";
 
 const std::map<std::string, const char*>& help_topics() {
