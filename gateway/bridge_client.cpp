@@ -61,6 +61,10 @@ void Connection::handle_connack(const mqtt::Connack& ack) {
   summary_.persistent = true;
   summary_.expiry_interval = kSessionNeverExpires;
 
+  if (bridge_->stopped()) {  // reload or shutdown: the session is not ours to take any more
+    close_reason_ = "bridge stopped";
+    return close(std::nullopt, false);
+  }
   state_ = State::awaiting_session;
   bool waiting = false;
   auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
@@ -69,6 +73,12 @@ void Connection::handle_connack(const mqtt::Connack& ack) {
 
 void Connection::bridge_attach(std::unique_ptr<Session> session) {
   keep_alive_timer_.cancel();  // the CONNACK deadline
+  if (bridge_->stopped()) {
+    // Stopped (reload) while connecting: the session goes back untouched.
+    broker_.registry.release(client_id_, this, std::move(session));
+    state_ = State::awaiting_connect;  // nothing to detach
+    return close(std::nullopt, false);
+  }
   bool fresh = !session;
   // The Broker prepared the session at start; it is missing only if the
   // admin API deleted it since: then it starts again from now.

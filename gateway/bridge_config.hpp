@@ -19,6 +19,7 @@ struct BridgeRule {
   std::string strip_prefix;
   std::string add_prefix;
   std::uint8_t qos = 1;
+  bool operator==(const BridgeRule&) const = default;
 };
 
 struct BridgeTls {
@@ -27,6 +28,7 @@ struct BridgeTls {
   std::optional<std::string> key;
   std::optional<std::string> server_name;  // SNI and the name verified; default: the address's host
   bool verify = true;                      // false only for testing: the server is not authenticated
+  bool operator==(const BridgeTls&) const = default;
 };
 
 struct BridgeConfig {
@@ -44,6 +46,8 @@ struct BridgeConfig {
   unsigned reconnect_max_ms = 60000;           // doubling up to this, with jitter
   std::vector<BridgeRule> out;
   std::vector<BridgeRule> in;
+
+  bool operator==(const BridgeConfig&) const = default;
 
   // The local session of the bridge ("$bridge/<name>"): no device may use it.
   std::string local_client_id() const { return "$bridge/" + name; }

@@ -46,6 +46,7 @@ void BridgeLink::stop() {
   stopped_ = true;
   asio::post(worker_.io(), [self = shared_from_this()] {
     self->wait_.cancel();
+    if (auto connection = self->connection_.lock()) connection->shut_down_by_server();
     if (self->connecting_) {
       boost::system::error_code ignored;
       self->connecting_->close(ignored);
@@ -104,6 +105,7 @@ asio::awaitable<void> BridgeLink::run() {
                               : make_tcp_transport(std::move(socket));
         closed_ = false;
         auto connection = std::make_shared<Connection>(broker_, worker_, std::move(transport), bridge_listener(), self);
+        connection_ = connection;
         connection->start();
         connection.reset();  // the worker holds it while it lives
         while (!closed_) {

@@ -23,6 +23,7 @@
 
 namespace tidegate {
 
+class Connection;
 class Worker;
 
 
@@ -34,9 +35,10 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   const BridgeConfig& config() const { return config_; }
   // Starts the connect loop on the worker.
   void start();
-  // Any thread: no more reconnects; a live connection is left to the
-  // shutdown that closes every connection.
+  // Any thread: no more reconnects, and the current connection (if any) is
+  // closed with a normal DISCONNECT; its session is saved and parked.
   void stop();
+  bool stopped() const { return stopped_; }
 
   // Worker thread, from the link's connection.
   void on_connected();
@@ -62,6 +64,7 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   unsigned attempt_ = 0;
   bool closed_ = true;                                   // the current connection has ended
   boost::asio::ip::tcp::socket* connecting_ = nullptr;  // while a TCP connect is in progress
+  std::weak_ptr<Connection> connection_;               // the current one
 
   mutable std::mutex lock_;  // guards the fields below
   bool connected_ = false;

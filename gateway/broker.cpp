@@ -108,53 +108,57 @@ std::size_t Broker::bridge_backlog(const BridgeConfig& bridge) const {
   return backlog;
 }
 
+void Broker::prepare_bridge_session(const BridgeConfig& b) {
+  const std::string id = b.local_client_id();
+  auto session = registry_->unpark(id);
+  if (!session) {
+    session = std::make_unique<Session>(id, b.protocol_version == 5 ? mqtt::ProtocolVersion::v5
+                                                                     : mqtt::ProtocolVersion::v311);
+    log::info("bridge '" + b.name + "': new local session " + id);
+  }
+  session->expiry_interval = kSessionNeverExpires;
+  Ingest::SessionProgress progress;
+  for (auto it = session->subscriptions.begin(); it != session->subscriptions.end();) {
+    bool wanted = std::any_of(b.out.begin(), b.out.end(), [&](const BridgeRule& r) { return r.filter == it->first; });
+    if (wanted) {
+      ++it;
+      continue;
+    }
+    log::info("bridge '" + b.name + "': out rule '" + it->first + "' removed; its backlog is dropped");
+    session->cursors.erase(it->second.queue);
+    progress.erased_queues.push_back(it->second.queue);
+    ingest_->unsubscribe(id, it->first);
+    it = session->subscriptions.erase(it);
+  }
+  for (const auto& rule : b.out) {
+    SubscriptionOptions options{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
+    if (auto existing = session->subscriptions.find(rule.filter); existing != session->subscriptions.end()) {
+      existing->second.options = options;
+      continue;
+    }
+    session->subscriptions.emplace(rule.filter, Subscription{rule.filter, rule.filter, options});
+    std::promise<std::uint64_t> start;
+    auto started = start.get_future();
+    ingest_->subscribe(id, rule.filter, false, [&start](Ingest::SubscribeResult r) { start.set_value(r.start_after); });
+    auto& cursor = session->cursors[rule.filter];
+    cursor.position = cursor.saved = started.get();
+    progress.offsets.emplace_back(rule.filter, cursor.position);
+  }
+  if (!progress.empty()) ingest_->save_progress(id, std::move(progress));
+  std::promise<std::error_code> save;
+  auto saved = save.get_future();
+  ingest_->save_session(id, encode_session_record(*session), [&save](std::error_code ec) { save.set_value(ec); });
+  if (auto ec = saved.get())
+    log::error("bridge '" + b.name + "': cannot store its session (" + ec.message() +
+               "); messages are kept for it from its first connection on");
+  registry_->park(std::move(session));
+}
+
 void Broker::prepare_bridge_sessions() {
   std::set<std::string> configured;
   for (const auto& b : config_.bridges) {
-    const std::string id = b.local_client_id();
-    configured.insert(id);
-    auto session = registry_->unpark(id);
-    if (!session) {
-      session = std::make_unique<Session>(id, b.protocol_version == 5 ? mqtt::ProtocolVersion::v5
-                                                                       : mqtt::ProtocolVersion::v311);
-      log::info("bridge '" + b.name + "': new local session " + id);
-    }
-    session->expiry_interval = kSessionNeverExpires;
-    Ingest::SessionProgress progress;
-    for (auto it = session->subscriptions.begin(); it != session->subscriptions.end();) {
-      bool wanted = std::any_of(b.out.begin(), b.out.end(), [&](const BridgeRule& r) { return r.filter == it->first; });
-      if (wanted) {
-        ++it;
-        continue;
-      }
-      log::info("bridge '" + b.name + "': out rule '" + it->first + "' removed; its backlog is dropped");
-      session->cursors.erase(it->second.queue);
-      progress.erased_queues.push_back(it->second.queue);
-      ingest_->unsubscribe(id, it->first);
-      it = session->subscriptions.erase(it);
-    }
-    for (const auto& rule : b.out) {
-      SubscriptionOptions options{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
-      if (auto existing = session->subscriptions.find(rule.filter); existing != session->subscriptions.end()) {
-        existing->second.options = options;
-        continue;
-      }
-      session->subscriptions.emplace(rule.filter, Subscription{rule.filter, rule.filter, options});
-      std::promise<std::uint64_t> start;
-      auto started = start.get_future();
-      ingest_->subscribe(id, rule.filter, false, [&start](Ingest::SubscribeResult r) { start.set_value(r.start_after); });
-      auto& cursor = session->cursors[rule.filter];
-      cursor.position = cursor.saved = started.get();
-      progress.offsets.emplace_back(rule.filter, cursor.position);
-    }
-    if (!progress.empty()) ingest_->save_progress(id, std::move(progress));
-    std::promise<std::error_code> save;
-    auto saved = save.get_future();
-    ingest_->save_session(id, encode_session_record(*session), [&save](std::error_code ec) { save.set_value(ec); });
-    if (auto ec = saved.get())
-      log::error("bridge '" + b.name + "': cannot store its session (" + ec.message() +
-                 "); messages are kept for it from its first connection on");
-    registry_->park(std::move(session));
+    configured.insert(b.local_client_id());
+    prepare_bridge_session(b);
   }
   for (const auto& view : registry_->list()) {
     if (!view.client_id.starts_with(kBridgeClientIdPrefix) || configured.count(view.client_id)) continue;
@@ -286,6 +290,7 @@ std::string Broker::reload() {
   try {
     Config next = load_config_file(config_path_);
     auto access = std::make_shared<AccessControl>(next);  // reads the password and ACL files now
+    auto bridge_changes = plan_bridges(next.bridges);     // TLS files of new or changed bridges read now
     // The log last: it is the one change that cannot be undone once made.
     if (auto failure = log::set_output(log::format_from_name(next.log_format), next.log_file.value_or(""));
         !failure.empty())
@@ -294,6 +299,7 @@ std::string Broker::reload() {
     log::set_level(log::level_from_name(next.log_level));
     context_->limits.apply(next);
     ingest_->set_limits(ingest_limits(next));
+    apply_bridges(std::move(bridge_changes));
   } catch (const ConfigError& e) {
     // The running log file is opened anew all the same: logrotate renamed it
     // and sent SIGHUP whatever the state of the config file.
@@ -306,10 +312,57 @@ std::string Broker::reload() {
   log::info("reloaded " + config_path_ +
             ": log_level, log_format, log_file and the limits max_connections, max_output_bytes, max_inflight, "
             "max_subscriptions_per_client, max_topic_length, max_topic_levels, max_retained_messages, "
-            "max_retained_bytes, retention_bytes, retention_seconds and max_session_backlog apply now; "
-            "password_file, acl_file, acl_deny, allow_anonymous and TLS certificates to new connections; other keys "
-            "(listeners, bridges, plugins, auth_http, store and packet settings) take effect at the next restart");
+            "max_retained_bytes, retention_bytes, retention_seconds and max_session_backlog apply now, and bridges "
+            "are added, changed or removed; password_file, acl_file, acl_deny, allow_anonymous and TLS certificates "
+            "apply to new connections; other keys (listeners, plugins, auth_http, store and packet settings) take "
+            "effect at the next restart");
   return {};
+}
+
+Broker::BridgeChanges Broker::plan_bridges(const std::vector<BridgeConfig>& next) const {
+  BridgeChanges changes;
+  for (std::size_t i = 0; i < next.size(); ++i) {
+    const auto& b = next[i];
+    auto running = std::find_if(bridges_.begin(), bridges_.end(), [&](const auto& l) { return l->config().name == b.name; });
+    if (running != bridges_.end() && (*running)->config() == b) continue;  // unchanged: left alone
+    std::shared_ptr<asio::ssl::context> tls;
+    if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
+    changes.start.emplace_back(b, std::move(tls));
+  }
+  for (const auto& link : bridges_) {
+    const auto& name = link->config().name;
+    bool kept = std::any_of(next.begin(), next.end(), [&](const BridgeConfig& b) { return b.name == name; });
+    bool changed = std::any_of(changes.start.begin(), changes.start.end(), [&](const auto& s) { return s.first.name == name; });
+    if (!kept || changed) changes.stop.push_back(link);
+    if (!kept) changes.removed.push_back(link->config().local_client_id());
+  }
+  return changes;
+}
+
+void Broker::apply_bridges(BridgeChanges changes) {
+  // Main thread. Links that go or change are stopped; their sessions are
+  // parked (saved) before they are reconciled with the new rules or ended.
+  for (const auto& link : changes.stop) {
+    link->stop();
+    std::erase(bridges_, link);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (const auto& link : changes.stop) {
+    std::optional<SessionView> parked;
+    while (registry_->find(link->config().local_client_id(), parked) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the link's connection is closing on its worker
+  }
+  for (const auto& id : changes.removed) {
+    if (registry_->end_parked(id)) log::info("session '" + id + "' ends: its bridge was removed");
+  }
+  for (auto& [config, tls] : changes.start) {
+    prepare_bridge_session(config);
+    auto& worker = *workers_[bridges_.size() % workers_.size()];
+    auto link = std::make_shared<BridgeLink>(*context_, worker, config, std::move(tls));
+    bridges_.push_back(link);
+    link->start();
+    log::info("bridge '" + config.name + "': started by reload");
+  }
 }
 
 void Broker::reload_certificates() {

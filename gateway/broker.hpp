@@ -49,6 +49,16 @@ class Broker {
   // missed), and ends the sessions of bridges no longer configured.
   void prepare_bridge_sessions();
   std::size_t bridge_backlog(const BridgeConfig& bridge) const;  // any thread
+  void prepare_bridge_session(const BridgeConfig& bridge);
+  // Reload: what differs between the running bridges and the file's; the TLS
+  // contexts of new and changed ones are built here (ConfigError: no change).
+  struct BridgeChanges {
+    std::vector<std::pair<BridgeConfig, std::shared_ptr<boost::asio::ssl::context>>> start;  // new or changed
+    std::vector<std::shared_ptr<BridgeLink>> stop;                                          // changed or removed
+    std::vector<std::string> removed;  // local session ids to end
+  };
+  BridgeChanges plan_bridges(const std::vector<BridgeConfig>& next) const;
+  void apply_bridges(BridgeChanges changes);
   void start_admin();
   struct Listener {
     ListenerConfig config;

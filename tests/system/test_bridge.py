@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import paho.mqtt.client as paho
@@ -487,3 +488,43 @@ def test_tidegatectl_bridges_shows_link_state_and_backlog(make_broker, cloud):
     assert row[2] == "down" and "7" in row
     doc = json.loads(ctl("--json", "bridges"))
     assert doc["bridges"][0]["backlog"] == 7 and doc["bridges"][0]["connected"] is False
+
+
+def test_reload_adds_changes_and_removes_bridges(make_broker, cloud, subscribers, uid):
+    sub = CloudSubscriber(cloud.port, "#", client_id="cloud-" + uid)
+    subscribers.append(sub)
+    gw = start_gateway(make_broker, bridge_config(cloud.port, **{"in": []}))
+    wait_bridge(gw)
+    publish_many(gw, "sensors/a", 1)
+    assert sub.wait_for(1) == [("site17/sensors/a", b"0")]
+
+    def reload(*bridges):
+        gw.config["bridges"] = list(bridges)
+        gw._write_config()
+        req = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, gw.admin_port), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+
+    changed = bridge_config(cloud.port, out=[{"filter": "sensors/#", "remote_prefix": "site18/", "qos": 1}],
+                            **{"in": []})
+    second = bridge_config(cloud.port, name="second", client_id="second-" + uid,
+                           out=[{"filter": "alarms/#", "remote_prefix": "s2/", "qos": 1}], **{"in": []})
+    reload(changed, second)
+    wait_bridge(gw, name="cloud")
+    wait_bridge(gw, name="second")
+    publish_many(gw, "sensors/b", 1)
+    publish_many(gw, "alarms/x", 1)
+    got = sub.wait_for(3)
+    assert sorted(got[1:]) == [("s2/alarms/x", b"0"), ("site18/sensors/b", b"0")]
+
+    reload(second)
+    assert [b["name"] for b in admin_get(gw, "/api/v1/bridges")["bridges"]] == ["second"]
+    try:
+        admin_get(gw, "/api/v1/sessions/%24bridge%2Fcloud")
+        raise AssertionError("the removed bridge's session is still there")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+    publish_many(gw, "sensors/c", 1)  # no bridge takes it any more
+    publish_many(gw, "alarms/y", 1)
+    got = sub.wait_for(4)
+    assert got[3] == ("s2/alarms/y", b"0")
