@@ -213,6 +213,7 @@ void Ingest::apply_publish(PublishRequest& request) {
   if (m->qos > 0 && !queues.empty()) batch_.appends.push_back({m, queues});
   if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
   for (const auto& q : queues) {
+    if (auto it = queues_.find(q); it != queues_.end()) ++it->second.messages;
     cache_appends_.emplace_back(q, m);
     events_[q] = m->seq;
   }
@@ -440,14 +441,17 @@ void Ingest::list_queues(const std::string& prefix, std::function<void(std::vect
     for (const auto& [name, queue] : queues_) {
       if (queue.filter.empty()) continue;  // a shared group's member queue: below, with its group
       if (!name.starts_with(prefix)) continue;
-      out.push_back({name, false, queue.refs, queue.last_seq});
+      out.push_back({name, false, queue.refs, queue.last_seq, queue.messages, queue.backlog.size()});
     }
     for (const auto& [name, group] : groups_) {
       if (!name.starts_with(prefix)) continue;
-      QueueInfo info{name, true, group.members.size(), 0};
+      QueueInfo info{name, true, group.members.size(), 0, 0, 0};
       for (const auto& member : group.members)
-        if (auto q = queues_.find(member_queue(name, member.client_id)); q != queues_.end())
+        if (auto q = queues_.find(member_queue(name, member.client_id)); q != queues_.end()) {
           info.last_seq = std::max(info.last_seq, q->second.last_seq);
+          info.messages += q->second.messages;
+          info.backlog += q->second.backlog.size();
+        }
       out.push_back(std::move(info));
     }
     done(std::move(out));

@@ -131,6 +131,8 @@ class Ingest {
     bool shared = false;
     std::size_t subscribers = 0;   // sessions subscribed, online or offline (a group: its members)
     std::uint64_t last_seq = 0;    // the newest message indexed into it (stored or since start); 0: none
+    std::uint64_t messages = 0;    // messages indexed into it since the queue went live (a rate: two readings)
+    std::size_t backlog = 0;       // stored messages its persistent readers have not taken (max_session_backlog)
   };
   void list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done);
 
@@ -170,6 +172,7 @@ class Ingest {
     std::string filter;  // the trie key (the inner filter for a shared group)
     std::size_t refs = 0;
     std::uint64_t last_seq = 0;  // newest entry: from the store at creation, then each commit's events
+    std::uint64_t messages = 0;  // indexed into it since it went live (admin: rates)
     // Backlog of the persistent sessions reading this queue: their committed
     // positions (from save_progress), and the stored sequences after the
     // lowest of them (at most max_session_backlog + 1 of them).

@@ -18,6 +18,10 @@ struct LiveLimits {
   std::atomic<std::size_t> max_topic_length{0};
   std::atomic<std::size_t> max_topic_levels{0};
   std::atomic<std::uint16_t> max_inflight{0};
+  // Enforced by the ingest thread (Ingest::set_limits); here for the admin API to show.
+  std::atomic<std::size_t> retention_bytes{0};
+  std::atomic<std::uint64_t> retention_seconds{0};
+  std::atomic<std::size_t> max_session_backlog{0};
 
   explicit LiveLimits(const Config& c) { apply(c); }
   void apply(const Config& c) {
@@ -27,6 +31,9 @@ struct LiveLimits {
     max_topic_length.store(c.max_topic_length, std::memory_order_relaxed);
     max_topic_levels.store(c.max_topic_levels, std::memory_order_relaxed);
     max_inflight.store(c.max_inflight, std::memory_order_relaxed);
+    retention_bytes.store(c.retention_bytes, std::memory_order_relaxed);
+    retention_seconds.store(c.retention_seconds, std::memory_order_relaxed);
+    max_session_backlog.store(c.max_session_backlog, std::memory_order_relaxed);
   }
   template <typename T>
   static T get(const std::atomic<T>& v) { return v.load(std::memory_order_relaxed); }

@@ -384,9 +384,16 @@ asio::awaitable<Response> AdminApi::topics(const Request& request, std::string_v
     list.push_back({{"filter", q.filter},
                     {"shared", q.shared},
                     {"subscribers", q.subscribers},
-                    {"last_sequence", q.last_seq ? json(q.last_seq) : json(nullptr)}});
+                    {"last_sequence", q.last_seq ? json(q.last_seq) : json(nullptr)},
+                    {"messages", q.messages},
+                    {"backlog", q.backlog}});
   }
-  co_return reply(request, http::status::ok, json{{"total", total}, {"topics", list}});
+  // Retention is one policy for the whole store (docs/durability.md).
+  const auto& l = broker_.limits;
+  json retention = {{"bytes", LiveLimits::get(l.retention_bytes)},
+                    {"seconds", LiveLimits::get(l.retention_seconds)},
+                    {"max_session_backlog", LiveLimits::get(l.max_session_backlog)}};
+  co_return reply(request, http::status::ok, json{{"total", total}, {"topics", list}, {"retention", retention}});
 }
 
 Response AdminApi::stats(const Request& request) const {

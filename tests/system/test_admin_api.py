@@ -225,16 +225,20 @@ def test_topics_count_subscribers_and_follow_the_newest_message(admin, uid):
 
     topics = topics_of(call, "tq/" + uid)
     assert list(topics) == [wild, exact]  # sorted by filter: "#" before "a"
-    assert topics[exact] == {"filter": exact, "shared": False, "subscribers": 2, "last_sequence": None}
-    assert topics[wild] == {"filter": wild, "shared": False, "subscribers": 1, "last_sequence": None}
+    none_yet = {"last_sequence": None, "messages": 0, "backlog": 0}
+    assert topics[exact] == {"filter": exact, "shared": False, "subscribers": 2, **none_yet}
+    assert topics[wild] == {"filter": wild, "shared": False, "subscribers": 1, **none_yet}
     assert topics_of(call, "$share/g/tq/" + uid) == {
-        shared: {"filter": shared, "shared": True, "subscribers": 2, "last_sequence": None}}
+        shared: {"filter": shared, "shared": True, "subscribers": 2, **none_yet}}
 
     pub = broker.connect(uid + "-p", 5)
     pub.publish(exact, b"1", qos=1)  # PUBACK: committed
     topics = topics_of(call, "tq/" + uid)
     first = topics[exact]["last_sequence"]
     assert isinstance(first, int) and first > 0 and topics[wild]["last_sequence"] == first
+    # One message in each; the offline persistent subscriber of `exact` has not taken it.
+    assert (topics[exact]["messages"], topics[exact]["backlog"]) == (1, 1)
+    assert (topics[wild]["messages"], topics[wild]["backlog"]) == (1, 0)
     assert topics_of(call, "$share/g/tq/" + uid)[shared]["last_sequence"] == first
 
     pub.publish("tq/%s/b" % uid, b"2", qos=0)  # QoS 0 counts too: wait until a subscriber has it
@@ -248,7 +252,8 @@ def test_topics_count_subscribers_and_follow_the_newest_message(admin, uid):
     assert sorted(topics_of(call, "tq/" + uid)) == [exact]
     # Sorted by filter, paged like the other lists.
     status, body = call("GET", "/api/v1/topics?prefix=%s&limit=1&offset=1" % urllib.request.quote("$share/g/tq/" + uid))
-    assert body == {"total": 1, "topics": []}
+    assert (body["total"], body["topics"]) == (1, [])
+    assert body["retention"] == {"bytes": 1 << 30, "seconds": 7 * 24 * 3600, "max_session_backlog": 100000}
     assert call("GET", "/api/v1/topics?offset=-1")[0] == 400
 
 
@@ -265,7 +270,11 @@ def test_topics_keep_their_newest_stored_message_across_a_restart(admin, uid):
     pub.close()
     assert broker.restart() == 0
     after = topics_of(call, topic)[topic]
-    assert after == before
+    # The newest stored message and the offline session's backlog come back from
+    # the store; the message count starts again (it counts since the queue went live).
+    assert before["messages"] == 1 and after["messages"] == 0
+    del before["messages"], after["messages"]
+    assert after == before and after["backlog"] == 1
 
 
 def test_session_show_counts_messages_and_bytes_both_ways(admin, uid):

@@ -224,10 +224,24 @@ def bridge_status(broker, name="cloud"):
     raise AssertionError("bridge %s not listed" % name)
 
 
+def poll_status(broker, name, deadline):
+    """bridge_status, retried until the deadline while the admin port refuses.
+
+    Seen on this sandbox only, under load: loopback connections to a listening
+    port refused for a moment. The wait is bounded; a gateway that is gone fails."""
+    while True:
+        try:
+            return bridge_status(broker, name)
+        except urllib.error.URLError as e:
+            if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline or not broker.alive():
+                raise
+            time.sleep(0.05)  # poll interval of a bounded wait
+
+
 def wait_bridge(broker, connected=True, name="cloud", timeout=15, since_connects=0):
     deadline = time.monotonic() + timeout
     while True:
-        s = bridge_status(broker, name)
+        s = poll_status(broker, name, deadline)
         if s["connected"] == connected and (not connected or s["connects"] > since_connects):
             return s
         assert time.monotonic() < deadline, "bridge %s never became connected=%s: %s\n%s" % (
@@ -239,7 +253,7 @@ def wait_failures(broker, name, count, timeout=10):
     """Waits until the bridge has failed `count` connection attempts; returns its status."""
     deadline = time.monotonic() + timeout
     while True:
-        s = bridge_status(broker, name)
+        s = poll_status(broker, name, deadline)
         if s["connect_failures"] >= count:
             return s
         assert time.monotonic() < deadline, "the bridge did not fail (retry) %d times: %s" % (count, s)

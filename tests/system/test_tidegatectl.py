@@ -31,7 +31,7 @@ TOKEN = "s3cret-token-for-tests"
 SESSION_COLUMNS = ["CLIENT ID", "STATE", "PROTOCOL", "ADDRESS", "CONNECTED SINCE", "KEEPALIVE", "PERSISTENT"]
 SUBS_COLUMNS = ["CLIENT ID", "STATE", "FILTER", "QOS", "NO LOCAL", "RETAIN AS PUBLISHED", "RETAIN HANDLING",
                 "SUBSCRIPTION ID"]
-TOPICS_COLUMNS = ["FILTER", "SUBSCRIBERS", "LAST SEQUENCE"]
+TOPICS_COLUMNS = ["FILTER", "SUBSCRIBERS", "LAST SEQUENCE", "MESSAGES", "BACKLOG"]
 SUBSCRIPTION_COLUMNS = ["FILTER", "QOS", "NO LOCAL", "RETAIN AS PUBLISHED", "RETAIN HANDLING", "SUBSCRIPTION ID"]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -480,12 +480,15 @@ def test_topics_table_and_json(admin, procs, uid):
     newest = by_filter[uid + "/t/#"]["last_sequence"]
     assert isinstance(newest, int) and newest > 0
     assert by_filter == {
-        uid + "/t/#": {"filter": uid + "/t/#", "shared": False, "subscribers": 2, "last_sequence": newest},
-        uid + "/t/x": {"filter": uid + "/t/x", "shared": False, "subscribers": 1, "last_sequence": None}}
+        uid + "/t/#": {"filter": uid + "/t/#", "shared": False, "subscribers": 2, "last_sequence": newest,
+                       "messages": 1, "backlog": 0},
+        uid + "/t/x": {"filter": uid + "/t/x", "shared": False, "subscribers": 1, "last_sequence": None,
+                       "messages": 0, "backlog": 0}}
 
     rows = parse_table(admin.ok("topics", "--prefix", uid), TOPICS_COLUMNS)
-    assert rows == [{"FILTER": uid + "/t/#", "SUBSCRIBERS": "2", "LAST SEQUENCE": str(newest)},
-                    {"FILTER": uid + "/t/x", "SUBSCRIBERS": "1", "LAST SEQUENCE": "-"}]
+    assert rows == [{"FILTER": uid + "/t/#", "SUBSCRIBERS": "2", "LAST SEQUENCE": str(newest), "MESSAGES": "1",
+                     "BACKLOG": "0"},
+                    {"FILTER": uid + "/t/x", "SUBSCRIBERS": "1", "LAST SEQUENCE": "-", "MESSAGES": "0", "BACKLOG": "0"}]
     table, footer = admin.ok("topics", "--prefix", uid, "--limit", "1").rstrip("\n").rsplit("\n", 1)
     assert parse_table(table, TOPICS_COLUMNS) == rows[:1]
     assert footer == "(1-1 of 2 topics; --offset and --limit page through them)"

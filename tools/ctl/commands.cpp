@@ -358,9 +358,11 @@ void topics(const Context& ctx, const Topics& cmd) {
   Listing listing{"topics", !cmd.prefix.empty(), cmd.offset};
   auto total = total_of(doc, list);
   if (print_empty_page(ctx, listing, list, total)) return;
-  Table table({{"FILTER"}, {"SUBSCRIBERS", Align::right}, {"LAST SEQUENCE", Align::right}});
+  Table table({{"FILTER"}, {"SUBSCRIBERS", Align::right}, {"LAST SEQUENCE", Align::right},
+               {"MESSAGES", Align::right}, {"BACKLOG", Align::right}});
   for (const auto& t : list)
-    table.add_row({field(t, "filter"), field(t, "subscribers"), field(t, "last_sequence")});
+    table.add_row({field(t, "filter"), field(t, "subscribers"), field(t, "last_sequence"), field(t, "messages"),
+                   field(t, "backlog")});
   table.print(ctx.out);
   print_page_footer(ctx, listing, list, total);
 }
