@@ -12,11 +12,12 @@
 #   --smoke    start the built gateway (under qemu for ARM) and do a pub/sub round trip
 #   --package  build tidegatectl too and make build-fw/<profile>/tidegate_<version>_<arch>.deb
 #   --sysroot  arm64: take the target libraries from a private sysroot instead of
-#              multiarch (armhf always does)
+#              multiarch (armhf always does; arm64 falls back to it when the
+#              multiarch install fails)
 #   -jN        parallel build jobs (default 1)
 #
 # Host packages are never removed: for multiarch the install is simulated first
-# and refused if apt would remove anything (use --sysroot then).
+# and not done if apt would remove anything (the private sysroot is used then).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 here="$root/firmware-profiles"
@@ -29,7 +30,7 @@ for arg in "$@"; do
     --package) package=1 ;;
     --sysroot) use_sysroot=1 ;;
     -j*) jobs="${arg#-j}" ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     -*) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
     *) [ -z "$profile" ] || { echo "build.sh: one profile at a time" >&2; exit 2; }; profile="$arg" ;;
   esac
@@ -48,7 +49,14 @@ log() { echo "build.sh[$profile]: $*"; }
 apt_updated=0
 apt_update() {
   [ "$apt_updated" = 1 ] && return 0
-  apt-get update -qq
+  # A mirror mid-sync fails one index now and then: try again, then go on with
+  # what downloaded (the install below says whether it is enough).
+  local attempt
+  for attempt in 1 2 3; do
+    apt-get update -qq && break
+    log "apt-get update failed (try $attempt)"
+    sleep 5
+  done
   apt_updated=1
 }
 # Installs the packages that are missing (names may carry :arch).
@@ -63,10 +71,9 @@ apt_install() {
   local removals
   removals="$(apt-get install -s --no-install-recommends "${missing[@]}" | grep '^Remv' || true)"
   if [ -n "$removals" ]; then
-    echo "build.sh: installing ${missing[*]} would remove host packages:" >&2
+    echo "build.sh: installing ${missing[*]} would remove host packages; not installing:" >&2
     echo "$removals" >&2
-    echo "build.sh: refusing; use --sysroot (a private sysroot leaves the host alone)" >&2
-    exit 1
+    return 1
   fi
   log "installing ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -89,9 +96,15 @@ if [ -n "$triplet" ] && [ "$use_sysroot" = 0 ]; then
     apt_updated=0
   fi
   # Multi-Arch: same packages must match the host's versions: apt upgrades the
-  # amd64 libssl-dev/libssl3 to the same version if they are older.
-  apt_install "libssl-dev:$deb_arch" "liblmdb-dev:$deb_arch" "libstdc++6:$deb_arch"
-elif [ -n "$triplet" ]; then
+  # amd64 libssl-dev/libssl3 to the same version if they are older. When that
+  # cannot be done without removing a host package, or the target's index is
+  # out of step with the host's, the private sysroot does the job instead.
+  if ! apt_install "libssl-dev:$deb_arch" "liblmdb-dev:$deb_arch" "libstdc++6:$deb_arch"; then
+    log "multiarch install failed: using a private sysroot instead"
+    use_sysroot=1
+  fi
+fi
+if [ -n "$triplet" ] && [ "$use_sysroot" = 1 ]; then
   sysroot="$root/build-fw/$profile-sysroot"
   "$here/sysroot.sh" "$deb_arch" "$sysroot"
 fi
