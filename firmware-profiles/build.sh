@@ -125,8 +125,8 @@ cmake --build "$build_dir" -j"$jobs" --target "${targets[@]}"
 
 strip_tool=strip
 [ -n "$triplet" ] && strip_tool="$triplet-strip"
-size="$("$strip_tool" -o /dev/stdout "$build_dir/bin/tidegate" | wc -c)"
-log "tidegate: $(stat -c %s "$build_dir/bin/tidegate") bytes, $size bytes stripped"
+"$strip_tool" -o "$build_dir/tidegate.stripped" "$build_dir/bin/tidegate"
+log "tidegate: $(stat -c %s "$build_dir/bin/tidegate") bytes, $(stat -c %s "$build_dir/tidegate.stripped") bytes stripped"
 
 if [ "$test" = 1 ]; then
   log "unit tests${qemu:+ under $qemu}"
@@ -140,6 +140,6 @@ if [ "$package" = 1 ]; then
   log "packaging"
   (cd "$build_dir" && cpack -G DEB >/dev/null)
   deb="$(ls -t "$build_dir"/tidegate_*_"$deb_arch".deb | head -n 1)"
-  dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+  dpkg-deb --field "$deb" Package Version Architecture Depends
   log "package: $deb"
 fi

@@ -74,6 +74,14 @@ stop_gateway() {
 start_gateway ""
 sleep 3  # past start-up: workers, store and admin API all up, nothing connected
 echo "idle: VmRSS $(status_kb "$gateway_pid" VmRSS) kB (anon $(status_kb "$gateway_pid" RssAnon) kB, file $(status_kb "$gateway_pid" RssFile) kB), VmHWM $(status_kb "$gateway_pid" VmHWM) kB, threads $(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$gateway_pid/status")"
+# What the process costs beyond the shared libraries' pages that other
+# processes map too: PSS shares each page among its mappers; private pages
+# (USS) are its alone.
+awk '/^Pss:/{pss=$2} /^Private_(Clean|Dirty):/{priv+=$2} END{print "idle: PSS " pss " kB, private (USS) " priv " kB"}' \
+  "/proc/$gateway_pid/smaps_rollup"
+echo "idle: resident pages by mapping (kB):"
+awk '/^[0-9a-f]+-[0-9a-f]+ /{name=($6 == "" ? "[anon]" : $6)} /^Rss:/{rss[name]+=$2}
+  END{for (n in rss) if (rss[n] >= 64) printf "  %6d %s\n", rss[n], n}' "/proc/$gateway_pid/smaps" | sort -rn
 stop_gateway
 
 [ -n "$bench" ] || exit 0
