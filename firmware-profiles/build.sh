@@ -16,6 +16,8 @@
 #              multiarch install fails)
 #   -jN        parallel build jobs (default 1)
 #
+# TIDEGATE_BUILD_DIR=DIR builds elsewhere than build-fw/<profile>.
+#
 # Host packages are never removed: for multiarch the install is simulated first
 # and not done if apt would remove anything (the private sysroot is used then).
 set -euo pipefail
@@ -41,7 +43,7 @@ case "$profile" in
   x86_64) deb_arch=amd64 triplet="" qemu="" ;;
   *) echo "usage: build.sh arm64|armhf|x86_64 [--test] [--smoke] [--package] [--sysroot] [-jN]" >&2; exit 2 ;;
 esac
-build_dir="$root/build-fw/$profile"
+build_dir="${TIDEGATE_BUILD_DIR:-$root/build-fw/$profile}"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "build.sh[$profile]: $*"; }
