@@ -78,7 +78,15 @@ apt_install() {
     return 1
   fi
   log "installing ${missing[*]}"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # dpkg's progress stays out of the log unless the install fails.
+  local apt_log
+  apt_log="$(mktemp)"
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    return 1
+  fi
+  rm -f "$apt_log"
 }
 
 # The host part: cmake, ninja, the native g++ and the host's -dev packages
