@@ -33,6 +33,7 @@ BridgeLink::BridgeLink(BrokerContext& broker, Worker& worker, BridgeConfig confi
 
 void BridgeLink::start() {
   asio::co_spawn(worker_.io(), run(), [self = shared_from_this()](std::exception_ptr e) {
+    self->finished_ = true;
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -82,6 +83,7 @@ asio::awaitable<void> BridgeLink::run() {
   const std::string server_name = config_.tls && config_.tls->server_name ? *config_.tls->server_name : config_.host;
   while (!stopped_ && !broker_.shutting_down) {
     auto [resolve_error, endpoints] = co_await resolver.async_resolve(config_.host, port, use_nothrow);
+    if (stopped_ || broker_.shutting_down) break;
     if (resolve_error) {
       record_failure("cannot resolve " + config_.host + ": " + resolve_error.message());
     } else {
@@ -98,11 +100,18 @@ asio::awaitable<void> BridgeLink::run() {
       auto [connect_error, endpoint] = co_await asio::async_connect(socket, endpoints, use_nothrow);
       connecting_ = nullptr;
       deadline.cancel();
+      std::unique_ptr<Transport> transport;
       if (connect_error) {
         record_failure(connect_error == asio::error::operation_aborted ? "connect timed out" : connect_error.message());
       } else if (!stopped_ && !broker_.shutting_down) {
-        auto transport = tls_ ? make_tls_client_transport(std::move(socket), tls_, server_name)
-                              : make_tcp_transport(std::move(socket));
+        try {
+          transport = tls_ ? make_tls_client_transport(std::move(socket), tls_, server_name)
+                           : make_tcp_transport(std::move(socket));
+        } catch (const std::exception& e) {  // e.g. SSL_new failing: this attempt fails, the link goes on
+          record_failure(std::string("cannot set up the connection: ") + e.what());
+        }
+      }
+      if (transport) {
         closed_ = false;
         auto connection = std::make_shared<Connection>(broker_, worker_, std::move(transport), bridge_listener(), self);
         connection_ = connection;
@@ -121,7 +130,7 @@ asio::awaitable<void> BridgeLink::run() {
 }
 
 void BridgeLink::on_connected() {
-  attempt_ = 0;
+  if (!std::exchange(refused_, false)) attempt_ = 0;
   std::lock_guard guard(lock_);
   connected_ = true;
   since_ms_ = store::wall_clock_ms();

@@ -39,10 +39,15 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   // closed with a normal DISCONNECT; its session is saved and parked.
   void stop();
   bool stopped() const { return stopped_; }
+  // Any thread: run() has ended, its last connection closed (its session parked).
+  bool finished() const { return finished_; }
 
   // Worker thread, from the link's connection.
   void on_connected();
   void on_closed(const std::string& reason);
+  // The link closed because this gateway could not store what the remote
+  // sent: the next successful CONNACK does not reset the backoff.
+  void note_refusal() { refused_ = true; }
   void count_out(std::uint64_t n = 1) { messages_out_.fetch_add(n, std::memory_order_relaxed); }
   void count_in(std::uint64_t n = 1) { messages_in_.fetch_add(n, std::memory_order_relaxed); }
 
@@ -60,8 +65,10 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   std::shared_ptr<boost::asio::ssl::context> tls_;
   boost::asio::steady_timer wait_;  // backoff, and the wait for the connection to end
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> finished_{false};
   // Worker thread:
   unsigned attempt_ = 0;
+  bool refused_ = false;
   bool closed_ = true;                                   // the current connection has ended
   boost::asio::ip::tcp::socket* connecting_ = nullptr;  // while a TCP connect is in progress
   std::weak_ptr<Connection> connection_;               // the current one

@@ -95,6 +95,10 @@ Broker::Broker(Config config, std::string config_path)
   restore_sessions();
 }
 
+namespace {
+constexpr std::size_t kBacklogCountCap = 10'000'000;
+}  // namespace
+
 std::size_t Broker::bridge_backlog(const BridgeConfig& bridge) const {
   // From what is committed: entries after each out queue's stored position,
   // and those sent but not yet acknowledged upstream. Read transactions only.
@@ -103,7 +107,8 @@ std::size_t Broker::bridge_backlog(const BridgeConfig& bridge) const {
   std::size_t backlog = store_->load_inflight(id).size();
   for (const auto& rule : bridge.out) {
     auto it = offsets.find(rule.filter);
-    backlog += store_->count_queue(rule.filter, it == offsets.end() ? 0 : it->second, SIZE_MAX);
+    // Capped: a scrape must not walk millions of index keys after a long outage.
+    backlog += store_->count_queue(rule.filter, it == offsets.end() ? 0 : it->second, kBacklogCountCap);
   }
   return backlog;
 }
@@ -188,7 +193,10 @@ void Broker::start_admin() {
   }
 }
 
-Broker::~Broker() = default;
+Broker::~Broker() {
+  // Before the workers' io_contexts go: late plugin answers must not reach them.
+  if (plugins_) plugins_->close_events();
+}
 
 void Broker::restore_sessions() {
   auto now = store::wall_clock_ms();
@@ -346,11 +354,14 @@ void Broker::apply_bridges(BridgeChanges changes) {
     link->stop();
     std::erase(bridges_, link);
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // run() ends only after its connection has closed, and a connection parks
+  // its session as it closes: then the session may be reconciled.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (const auto& link : changes.stop) {
-    std::optional<SessionView> parked;
-    while (registry_->find(link->config().local_client_id(), parked) && std::chrono::steady_clock::now() < deadline)
+    while (!link->finished() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the link's connection is closing on its worker
+    if (!link->finished())
+      log::error("bridge '" + link->config().name + "': its link did not stop within 10 s; reload goes on");
   }
   for (const auto& id : changes.removed) {
     if (registry_->end_parked(id)) log::info("session '" + id + "' ends: its bridge was removed");
@@ -474,6 +485,7 @@ void Broker::shut_down() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  if (plugins_) plugins_->close_events();
   ingest_->stop();  // the last group commit: everything the sessions saved
   log::info("stopped");
 }

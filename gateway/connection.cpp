@@ -91,6 +91,7 @@ asio::awaitable<void> Connection::read_loop() {
     close(std::nullopt, false);
     co_return;
   }
+  if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
   if (bridge_) send_bridge_connect();
   while (state_ != State::closing && state_ != State::closed) {
     auto buffer = reader_.prepare(16384);

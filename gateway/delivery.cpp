@@ -227,14 +227,20 @@ bool Connection::resend_within_window() {
     publish.dup = true;
     publish.packet_id = it->packet_id;
     if (v5()) publish.properties.subscription_identifiers = it->subscription_ids;
-    if (bridge_) bridge_outbound(publish);  // mapped when it was first sent
-    if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
-      // MQTT-3.1.2-25: too large for this connection: discarded as if delivered.
-      Metrics::add(broker_.metrics.dropped_too_large_for_client);
+    // Discarded as if delivered: its offsets move on, its record goes.
+    auto discard = [&] {
       for (auto& q : it->queues) dirty_offsets_.push_back(q);
       if (durable) progress_.inflight.emplace_back(it->packet_id, std::nullopt);
-      it = session_->inflight.erase(it);
       --on_wire;
+      return session_->inflight.erase(it);
+    };
+    if (bridge_ && !bridge_outbound(publish)) {
+      it = discard();  // no out rule maps it any more (the rules changed); counted as bridge_unmapped
+      continue;
+    }
+    if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
+      Metrics::add(broker_.metrics.dropped_too_large_for_client);
+      it = discard();  // MQTT-3.1.2-25: too large for this connection
       continue;
     }
     send(publish);

@@ -81,9 +81,11 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   // read loop holds later packets meanwhile; connect_timeout bounds the wait.
   state_ = State::authenticating;
   ClientIdentity identity{client_id_, username_, remote_, static_cast<int>(version_)};
-  auto self = shared_from_this();
-  auto decided = [self, decide_by_files](int decision, std::vector<HookAclRule> rules, bool rules_given) {
-    if (self->state_ != State::authenticating) return;  // closed meanwhile (connect_timeout)
+  // Weak: an answer that never comes must not keep the connection alive.
+  std::weak_ptr<Connection> weak = shared_from_this();
+  auto decided = [weak, decide_by_files](int decision, std::vector<HookAclRule> rules, bool rules_given) {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::authenticating) return;  // closed meanwhile (connect_timeout)
     self->state_ = State::awaiting_connect;
     if (decision == TIDEGATE_DENY)
       return self->refuse_connect(self->username_ ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized,
@@ -92,7 +94,9 @@ void Connection::handle_connect(mqtt::Connect&& c) {
     if (decision == TIDEGATE_ALLOW) return self->continue_connect();
     decide_by_files();
   };
-  auto ask_http = [self, identity, password = c.password, decided](int plugin_decision) {
+  auto ask_http = [weak, identity, password = c.password, decided](int plugin_decision) {
+    auto self = weak.lock();
+    if (!self) return;
     if (plugin_decision != TIDEGATE_IGNORE || !self->broker_.auth_http) return decided(plugin_decision, {}, false);
     self->broker_.auth_http->authenticate(self->worker_.io().get_executor(), identity, password,
                                           [decided](AuthHttp::Answer answer) {
@@ -164,6 +168,8 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     session_ = std::make_unique<Session>(client_id_, version_);
   }
   session_->version = version_;
+  if (session_present && requested_expiry_ == 0)
+    for (const auto& [queue, cursor] : session_->cursors) broker_.ingest.forget_reader(client_id_, queue);
   session_->expiry_interval = requested_expiry_;
   session_->will = connect_will_;
   session_->pending_will.reset();  // MQTT-3.1.3-9: reconnected before the Will Delay passed

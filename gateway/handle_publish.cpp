@@ -138,6 +138,15 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
     Metrics::add(broker_.metrics.publish_refused_store);
     log::warn(describe() + ": publish refused, not acknowledged: " + ec.message());
     if (qos == 2) session_->qos2_incoming.erase(packet_id);
+    if (bridge_) {
+      // A remote broker takes any reason code as the end of the exchange and
+      // forgets the message: never answer it negatively. Close unacknowledged;
+      // the remote resends after the reconnect (the backoff keeps growing).
+      bridge_->note_refusal();
+      close_reason_ = "this gateway refused a message from the remote broker: " + ec.message();
+      close(ReasonCode::quota_exceeded, false);
+      return;
+    }
     if (!v5()) {
       // 3.1.1 has no negative acknowledgement: close so the client resends.
       close(std::nullopt, false);

@@ -248,11 +248,13 @@ void Ingest::track_reader(const std::string& client_id, const std::string& queue
   q.reader_positions[client_id] = position;
   if (position < counted_after) {
     // A reader behind everything counted so far (a session restored at start):
-    // what it has not taken is read from the store once, bounded by the limit.
+    // what it has not taken is read from the store's index once, bounded by the
+    // limit. (A backlog already beyond the limit, as after lowering it, is
+    // counted only up to the limit: it shrinks as the reader catches up.)
     std::vector<std::uint64_t> older;
-    for (const auto& m : store_.read_queue(queue, position, limits_.max_session_backlog + 1)) {
-      if (m->seq > counted_after) break;
-      older.push_back(m->seq);
+    for (auto seq : store_.queue_sequences(queue, position, limits_.max_session_backlog + 1)) {
+      if (seq > counted_after) break;
+      older.push_back(seq);
     }
     q.backlog.insert(q.backlog.begin(), older.begin(), older.end());
   }
@@ -513,6 +515,15 @@ void Ingest::set_limits(IngestLimits limits) {
         q.backlog.clear();
       }
     next_retention_check_ms_ = 0;  // a lower retention applies at once
+  });
+}
+
+void Ingest::forget_reader(const std::string& client_id, const std::string& queue) {
+  post([this, client_id, queue] {
+    if (auto it = queues_.find(queue); it != queues_.end()) {
+      it->second.reader_positions.erase(client_id);
+      it->second.trim_backlog();
+    }
   });
 }
 

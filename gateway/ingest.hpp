@@ -151,6 +151,9 @@ class Ingest {
   // Start-up: a restored persistent session reads `queue` from `position` (its
   // backlog counts from there). Call after subscribe().
   void restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
+  // A session resumed without persistence saves no positions any more: its
+  // backlog stops counting (else its last saved position would hold it full).
+  void forget_reader(const std::string& client_id, const std::string& queue);
 
   // Reload: the new bounds apply from the next command on.
   void set_limits(IngestLimits limits);

@@ -122,8 +122,11 @@ void PluginHost::ask(std::size_t index, boost::asio::any_io_executor executor,
   while (index < plugins_.size() && !plugins_[index]->on_authenticate) ++index;
   if (index == plugins_.size()) return done(TIDEGATE_IGNORE);
   auto* completion = new tidegate_auth_completion;
-  completion->resume = [this, index, executor, client, password, done](int decision) {
-    // Any thread (the plugin's): back to the connection's worker.
+  completion->resume = [this, gate = gate_, index, executor, client, password, done](int decision) {
+    // Any thread (the plugin's): back to the connection's worker, unless the
+    // gateway is shutting down (the gate is closed once the workers stopped).
+    std::lock_guard guard(gate->lock);
+    if (!gate->open) return;
     boost::asio::post(executor, [this, index, executor, client, password, done, decision] {
       if (decision == TIDEGATE_ALLOW || decision == TIDEGATE_DENY) return done(decision);
       ask(index + 1, executor, client, password, done);
@@ -132,6 +135,11 @@ void PluginHost::ask(std::size_t index, boost::asio::any_io_executor executor,
   tidegate_auth_request request{c_client(*client), *password ? (*password)->data() : nullptr,
                                 *password ? (*password)->size() : 0};
   plugins_[index]->on_authenticate(plugins_[index]->state, &request, completion);
+}
+
+void PluginHost::close_events() {
+  std::lock_guard guard(gate_->lock);
+  gate_->open = false;
 }
 
 int PluginHost::acl_check(const ClientIdentity& client, std::string_view topic, int access) const {

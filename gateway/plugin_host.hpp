@@ -8,6 +8,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,12 +51,20 @@ class PluginHost {
                          bool retain) const;
   void client_connected(const ClientIdentity& client) const;
   void client_disconnected(const ClientIdentity& client) const;
+  // Shutdown, once the workers have stopped: answers that plugins give from
+  // now on are dropped instead of being posted to a worker that is going away.
+  void close_events();
 
  private:
   struct Plugin;
   void ask(std::size_t index, boost::asio::any_io_executor executor, std::shared_ptr<const ClientIdentity> client,
            std::shared_ptr<const std::optional<std::string>> password, std::function<void(int)> done) const;
   std::vector<std::unique_ptr<Plugin>> plugins_;
+  struct Gate {
+    std::mutex lock;
+    bool open = true;
+  };
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
 };
 
 }  // namespace tidegate

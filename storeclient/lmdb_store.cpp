@@ -384,6 +384,23 @@ std::vector<MessagePtr> LmdbStore::read_queue(const std::string& queue, std::uin
   return out;
 }
 
+std::vector<std::uint64_t> LmdbStore::queue_sequences(const std::string& queue, std::uint64_t after_seq,
+                                                      std::size_t cap) const {
+  std::vector<std::uint64_t> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), queue_index_);
+  std::string prefix = queue_prefix(queue);
+  std::string start = index_key(queue, after_seq + 1);
+  MDB_val k = as_val(start), v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < cap;
+       rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = as_view(k);
+    if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) break;
+    out.push_back(get_u64_be(key.substr(prefix.size())));
+  }
+  return out;
+}
+
 std::size_t LmdbStore::count_queue(const std::string& queue, std::uint64_t after_seq, std::size_t cap) const {
   std::size_t n = 0;
   ReadTxn txn(env_, resize_lock_);

@@ -113,6 +113,8 @@ class LmdbStore final : public QueueReader {
                                      std::size_t max_count) const override;
   // Entries of `queue` with a sequence above `after_seq`, counting stops at `cap`.
   std::size_t count_queue(const std::string& queue, std::uint64_t after_seq, std::size_t cap) const;
+  // The sequences of `queue`'s entries above `after_seq`, at most `cap` (index keys only).
+  std::vector<std::uint64_t> queue_sequences(const std::string& queue, std::uint64_t after_seq, std::size_t cap) const;
   // The sequence of the newest entry stored in `queue`'s index (0: none).
   std::uint64_t last_in_queue(const std::string& queue) const;
   std::vector<MessagePtr> load_retained() const;
