@@ -52,14 +52,7 @@ void Connection::handle_connack(const mqtt::Connack& ack) {
     remote_maximum_qos_ = p.maximum_qos.value_or(2);
     remote_retain_available_ = p.retain_available.value_or(1) == 1;
   }
-  summary_.client_id = client_id_;
-  summary_.online = true;
-  summary_.address = remote_;
-  summary_.protocol = static_cast<int>(version_);
-  summary_.connected_since_ms = store::wall_clock_ms();
-  summary_.keep_alive = keep_alive_;
-  summary_.persistent = true;
-  summary_.expiry_interval = kSessionNeverExpires;
+  fill_summary(kSessionNeverExpires);
 
   if (bridge_->stopped()) {  // reload or shutdown: the session is not ours to take any more
     close_reason_ = "bridge stopped";

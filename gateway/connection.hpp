@@ -83,6 +83,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // handle_connect.cpp
   void handle_connect(mqtt::Connect&& connect);
   void continue_connect();  // authenticated: client id, session claim
+  // What the admin API shows of this connection; written before the registry claim.
+  void fill_summary(std::uint32_t expiry_interval);
   void finish_connect(std::unique_ptr<Session> previous);
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
   void publish_will_message(const mqtt::Will& will);

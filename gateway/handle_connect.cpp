@@ -130,14 +130,7 @@ void Connection::continue_connect() {
     connect_will_.reset();
   }
 
-  summary_.client_id = client_id_;
-  summary_.online = true;
-  summary_.address = remote_;
-  summary_.protocol = static_cast<int>(version_);
-  summary_.connected_since_ms = store::wall_clock_ms();
-  summary_.keep_alive = keep_alive_;
-  summary_.persistent = requested_expiry_ > 0;
-  summary_.expiry_interval = requested_expiry_;
+  fill_summary(requested_expiry_);
 
   state_ = State::awaiting_session;
   // A takeover or a session commit that takes longer than connect_timeout ends this attempt.
@@ -216,6 +209,17 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
                                     self->refuse_connect(ReasonCode::unspecified_error, "store error: " + ec.message());
                                 });
                               });
+}
+
+void Connection::fill_summary(std::uint32_t expiry_interval) {
+  summary_.client_id = client_id_;
+  summary_.online = true;
+  summary_.address = remote_;
+  summary_.protocol = static_cast<int>(version_);
+  summary_.connected_since_ms = store::wall_clock_ms();
+  summary_.keep_alive = keep_alive_;
+  summary_.persistent = expiry_interval > 0;
+  summary_.expiry_interval = expiry_interval;
 }
 
 void Connection::publish_will_message(const mqtt::Will& will) {

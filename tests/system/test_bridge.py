@@ -172,6 +172,9 @@ class Forwarder:
                 dst.sendall(data)
             except OSError:
                 break
+        with self.lock:
+            if self.stalled:
+                return  # a dead path tells neither side that the other went away
         for s in (src, dst):
             try:
                 s.shutdown(socket.SHUT_RDWR)
