@@ -18,6 +18,7 @@ namespace asio = boost::asio;
 using mqtt::ReasonCode;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
+constexpr std::size_t kMaxReadSize = 16384;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener)
@@ -94,7 +95,9 @@ asio::awaitable<void> Connection::read_loop() {
   if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
   if (bridge_) send_bridge_connect();
   while (state_ != State::closing && state_ != State::closed) {
-    auto buffer = reader_.prepare(16384);
+    // Small first: an idle connection keeps only what it used (FrameReader's
+    // buffer is resident once prepared); a read that fills it doubles it.
+    auto buffer = reader_.prepare(read_size_);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
@@ -103,6 +106,7 @@ asio::awaitable<void> Connection::read_loop() {
       co_return;
     }
     reader_.commit(n);
+    if (n == buffer.size() && read_size_ < kMaxReadSize) read_size_ *= 2;
     Metrics::add(broker_.metrics.bytes_received, n);
     if (session_) session_->traffic.bytes_in += n;
     for (;;) {

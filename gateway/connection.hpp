@@ -147,6 +147,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   State state_ = State::awaiting_connect;
   mqtt::ProtocolVersion version_ = mqtt::ProtocolVersion::v311;
   mqtt::FrameReader reader_;
+  std::size_t read_size_ = 1024;  // bytes asked of the next read: 1 KiB doubling to 16 KiB
   std::string out_;      // encoded, waiting for the writer
   std::string writing_;  // being written
   bool writer_active_ = false;
