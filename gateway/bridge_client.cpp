@@ -109,8 +109,7 @@ void Connection::bridge_attach(std::unique_ptr<Session> session) {
 
 void Connection::subscribe_bridge_out_rules() {
   for (const auto& rule : bridge_->config().out) {
-    SubscriptionOptions options{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
-    session_->subscriptions.emplace(rule.filter, Subscription{rule.filter, rule.filter, options});
+    session_->subscriptions.emplace(rule.filter, Subscription{rule.filter, rule.filter, out_rule_options(rule)});
     start_reading(rule.filter, broker_.ingest.visible_seq());
     auto self = shared_from_this();
     broker_.ingest.subscribe(client_id_, rule.filter, false, [self](Ingest::SubscribeResult r) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gateway/bridge_config.hpp"
+#include "gateway/session.hpp"
 
 namespace tidegate {
 
@@ -16,5 +17,11 @@ std::optional<std::string> map_topic(const std::vector<BridgeRule>& rules, std::
 
 // The QoS the first matching rule allows (the message's own QoS is capped to it).
 std::optional<std::uint8_t> rule_qos(const std::vector<BridgeRule>& rules, std::string_view topic);
+
+// The local subscription of an out rule: no local (what the bridge brought in
+// never goes back out), retain flags forwarded as published.
+inline SubscriptionOptions out_rule_options(const BridgeRule& rule) {
+  return SubscriptionOptions{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
+}
 
 }  // namespace tidegate

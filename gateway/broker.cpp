@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "gateway/bridge_rules.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/inflight_record.hpp"
 #include "gateway/log.hpp"
@@ -136,7 +137,7 @@ void Broker::prepare_bridge_session(const BridgeConfig& b) {
     it = session->subscriptions.erase(it);
   }
   for (const auto& rule : b.out) {
-    SubscriptionOptions options{rule.qos, /*no_local=*/true, /*retain_as_published=*/true, 0, std::nullopt};
+    SubscriptionOptions options = out_rule_options(rule);
     if (auto existing = session->subscriptions.find(rule.filter); existing != session->subscriptions.end()) {
       existing->second.options = options;
       continue;

@@ -1,6 +1,21 @@
-"""Assertions shared by the system tests."""
+"""Assertions and admin-API calls shared by the system tests."""
+
+import json
+import urllib.error
+import urllib.request
 
 import mqttraw as m
+from conftest import HOST
+
+
+def post_reload(port):
+    """POST /api/v1/reload on the admin API at `port`: (status, JSON body)."""
+    request = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, port), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def expect_error_close(client, reason_codes, timeout=3.0, allow_connack=False):

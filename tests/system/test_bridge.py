@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 
 import mqttraw as m
+from checks import post_reload
 from conftest import HOST, MOSQUITTO_BIN, free_port, wait_port
 from test_transports import Pki
 
@@ -518,9 +519,7 @@ def test_reload_adds_changes_and_removes_bridges(make_broker, cloud, subscribers
     def reload(*bridges):
         gw.config["bridges"] = list(bridges)
         gw._write_config()
-        req = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, gw.admin_port), method="POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 200
+        assert post_reload(gw.admin_port) == (200, {"reloaded": True})
 
     changed = bridge_config(cloud.port, out=[{"filter": "sensors/#", "remote_prefix": "site18/", "qos": 1}],
                             **{"in": []})

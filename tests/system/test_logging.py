@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 import mqttraw as m
+from checks import post_reload
 from conftest import HOST, Broker, TARGET, free_port
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate's own log settings")
@@ -71,15 +72,6 @@ def rewrite_config(broker, **changes):
 def stderr_lines(broker):
     """What the process wrote to stderr/stdout, without the fixture's own header lines."""
     return [l for l in broker.log_path.read_text(errors="replace").splitlines() if not l.startswith("==== start")]
-
-
-def post_reload(port):
-    request = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, port), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_text_lines_on_stderr_by_default(broker):

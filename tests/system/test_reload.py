@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 import mqttraw as m
+from checks import post_reload
 from conftest import HOST, free_port
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate reload")
@@ -45,12 +46,7 @@ def test_failed_reload_keeps_running_rules(make_broker, tmp_path, uid):
     broker = make_broker(acl_file=str(acl), admin={"bind": HOST, "port": port})
 
     def reload():
-        request = urllib.request.Request("http://%s:%d/api/v1/reload" % (HOST, port), method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        return post_reload(port)
 
     acl.write_text("topic sometimes open/#\nthis is not acl syntax\n")
     status, body = reload()
