@@ -58,12 +58,25 @@ Broker::Broker(Config config, std::string config_path)
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
 
+  for (std::size_t i = 0; i < config_.bridges.size(); ++i) {
+    const auto& b = config_.bridges[i];
+    std::shared_ptr<asio::ssl::context> tls;
+    if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
+    bridges_.push_back(std::make_shared<BridgeLink>(*context_, *workers_[i % workers_.size()], b, std::move(tls)));
+  }
+  // Every listener's TLS files are checked before the first one listens: a bad
+  // one refuses the start before anything accepts a connection.
+  std::vector<std::shared_ptr<asio::ssl::context>> tls_contexts;
+  for (std::size_t i = 0; i < config_.listeners.size(); ++i)
+    tls_contexts.push_back(config_.listeners[i].tls()
+                               ? make_tls_context(config_.listeners[i], "listeners[" + std::to_string(i) + "]")
+                               : nullptr);  // ConfigError names the key
   for (std::size_t i = 0; i < config_.listeners.size(); ++i) {
     Listener listener;
     listener.config = config_.listeners[i];
     listener.where = "listeners[" + std::to_string(i) + "]";
     const auto& l = listener.config;
-    if (l.tls()) listener.tls = make_tls_context(l, listener.where);  // ConfigError names the key
+    listener.tls = std::move(tls_contexts[i]);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(l.bind, ec);
     if (ec) throw ConfigError(listener.where + ".bind: not an IP address: '" + l.bind + "'");
@@ -77,12 +90,6 @@ Broker::Broker(Config config, std::string config_path)
     if (ec)
       throw std::runtime_error("cannot listen on " + l.bind + ":" + std::to_string(l.port) + ": " + ec.message());
     listeners_.push_back(std::move(listener));
-  }
-  for (std::size_t i = 0; i < config_.bridges.size(); ++i) {
-    const auto& b = config_.bridges[i];
-    std::shared_ptr<asio::ssl::context> tls;
-    if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
-    bridges_.push_back(std::make_shared<BridgeLink>(*context_, *workers_[i % workers_.size()], b, std::move(tls)));
   }
   context_->bridge_status = [this] {
     std::vector<BridgeStatus> all;
