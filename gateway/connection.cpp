@@ -105,6 +105,8 @@ asio::awaitable<void> Connection::read_loop() {
       close(std::nullopt, true);
       co_return;
     }
+    // Posted work (a takeover, a kick) may have closed us while the read completed.
+    if (state_ == State::closing || state_ == State::closed) co_return;
     reader_.commit(n);
     if (n == buffer.size() && read_size_ < kMaxReadSize) read_size_ *= 2;
     Metrics::add(broker_.metrics.bytes_received, n);
@@ -140,6 +142,7 @@ asio::awaitable<void> Connection::read_loop() {
         co_return;
       }
       handle_packet(std::move(result.packet));
+      if (state_ == State::closing || state_ == State::closed) co_return;
       // Packets that follow CONNECT wait until the session is ours; a 3.1.1
       // client (no Receive Maximum) waits while receive_maximum publishes wait
       // for the store (not on PUBREL: those must be read to make progress).
@@ -268,6 +271,9 @@ void Connection::on_keep_alive_timer() {
 }
 
 void Connection::handle_packet(mqtt::Packet&& packet) {
+  // A takeover, kick or stop may have closed us (and taken the session) while
+  // these bytes were in flight: what follows a close is not ours to act on.
+  if (state_ == State::closing || state_ == State::closed) return;
   if (state_ == State::awaiting_connack) {
     last_packet_at_ = std::chrono::steady_clock::now();
     if (auto* ack = std::get_if<mqtt::Connack>(&packet)) return handle_connack(*ack);
