@@ -94,9 +94,21 @@ asio::awaitable<void> Connection::read_loop() {
   }
   if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
   if (bridge_) send_bridge_connect();
+  bool drained = true;  // the last read left the socket empty
   while (state_ != State::closing && state_ != State::closed) {
-    // Small first: an idle connection keeps only what it used (FrameReader's
-    // buffer is resident once prepared); a read that fills it doubles it.
+    if (drained) {
+      // Nothing waits in the socket: hold no read buffer until something does
+      // (an idle connection would otherwise keep up to read_size_ resident).
+      reader_.release_if_empty();
+      auto wait_error = co_await transport_->wait_readable();
+      if (state_ == State::closing || state_ == State::closed) co_return;
+      if (wait_error) {
+        if (bridge_ && close_reason_.empty()) close_reason_ = "connection lost: " + wait_error.message();
+        close(std::nullopt, true);
+        co_return;
+      }
+    }
+    // Small first; a read that fills the buffer doubles it.
     auto buffer = reader_.prepare(read_size_);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
@@ -108,57 +120,69 @@ asio::awaitable<void> Connection::read_loop() {
     // Posted work (a takeover, a kick) may have closed us while the read completed.
     if (state_ == State::closing || state_ == State::closed) co_return;
     reader_.commit(n);
-    if (n == buffer.size() && read_size_ < kMaxReadSize) read_size_ *= 2;
+    drained = n < buffer.size();
+    if (!drained && read_size_ < kMaxReadSize) read_size_ *= 2;
     Metrics::add(broker_.metrics.bytes_received, n);
     if (session_) session_->traffic.bytes_in += n;
+    // Decoding happens in an ordinary function: its locals (a decoded packet
+    // is several hundred bytes) stay off this coroutine's frame, which every
+    // idle connection keeps allocated.
     for (;;) {
-      mqtt::FrameReader::Frame frame;
-      auto status = reader_.next(frame);
-      if (status == mqtt::FrameReader::Status::need_more) break;
-      if (status == mqtt::FrameReader::Status::malformed_remaining_length) {
-        protocol_error(ReasonCode::malformed_packet, "malformed remaining length");
-        co_return;
-      }
-      if (status == mqtt::FrameReader::Status::packet_too_large) {
-        protocol_error(ReasonCode::packet_too_large, "packet larger than max_packet_size");
-        co_return;
-      }
-      if (state_ == State::awaiting_connect && (frame.first_byte >> 4) != 1) {
-        // MQTT-3.1.0-1: anything but CONNECT first closes without an answer.
-        log::info(describe() + ": first packet is not CONNECT");
-        close(std::nullopt, false);
-        co_return;
-      }
-      auto result = mqtt::decode(frame, version_);
-      if (!result.ok() && state_ == State::awaiting_connect) {
-        // Answer a bad CONNECT in the client's own protocol version when it said one we speak.
-        if (auto* c = std::get_if<mqtt::Connect>(&result.packet)) {
-          auto level = static_cast<int>(c->version);
-          if (level >= 3 && level <= 5) version_ = c->version;
-        }
-      }
-      if (!result.ok()) {
-        protocol_error(result.error, result.detail);
-        co_return;
-      }
-      handle_packet(std::move(result.packet));
-      if (state_ == State::closing || state_ == State::closed) co_return;
-      // Packets that follow CONNECT wait until the session is ours; a 3.1.1
-      // client (no Receive Maximum) waits while receive_maximum publishes wait
-      // for the store (not on PUBREL: those must be read to make progress).
-      if (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum) {
-        flush_publishes();  // the commits this pause waits for
-        flush_progress();   // held PUBRELs and offsets must not wait behind the pause
-      }
-      while (state_ == State::awaiting_session || state_ == State::authenticating ||
-             (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum)) {
-        session_wake_.expires_at(asio::steady_timer::time_point::max());
-        co_await session_wake_.async_wait(use_nothrow);
-      }
+      auto step = handle_buffered_packets();
+      if (step == ReadStep::stop) co_return;
+      if (step == ReadStep::need_more) break;
+      session_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await session_wake_.async_wait(use_nothrow);
       if (state_ == State::closing || state_ == State::closed) co_return;
     }
     flush_publishes();
     flush_progress();
+  }
+}
+
+Connection::ReadStep Connection::handle_buffered_packets() {
+  for (;;) {
+    // Packets that follow CONNECT wait until the session is ours; a 3.1.1
+    // client (no Receive Maximum) waits while receive_maximum publishes wait
+    // for the store (not on PUBREL: those must be read to make progress).
+    if (state_ == State::awaiting_session || state_ == State::authenticating ||
+        (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum))
+      return ReadStep::wait;
+    mqtt::FrameReader::Frame frame;
+    auto status = reader_.next(frame);
+    if (status == mqtt::FrameReader::Status::need_more) return ReadStep::need_more;
+    if (status == mqtt::FrameReader::Status::malformed_remaining_length) {
+      protocol_error(ReasonCode::malformed_packet, "malformed remaining length");
+      return ReadStep::stop;
+    }
+    if (status == mqtt::FrameReader::Status::packet_too_large) {
+      protocol_error(ReasonCode::packet_too_large, "packet larger than max_packet_size");
+      return ReadStep::stop;
+    }
+    if (state_ == State::awaiting_connect && (frame.first_byte >> 4) != 1) {
+      // MQTT-3.1.0-1: anything but CONNECT first closes without an answer.
+      log::info(describe() + ": first packet is not CONNECT");
+      close(std::nullopt, false);
+      return ReadStep::stop;
+    }
+    auto result = mqtt::decode(frame, version_);
+    if (!result.ok() && state_ == State::awaiting_connect) {
+      // Answer a bad CONNECT in the client's own protocol version when it said one we speak.
+      if (auto* c = std::get_if<mqtt::Connect>(&result.packet)) {
+        auto level = static_cast<int>(c->version);
+        if (level >= 3 && level <= 5) version_ = c->version;
+      }
+    }
+    if (!result.ok()) {
+      protocol_error(result.error, result.detail);
+      return ReadStep::stop;
+    }
+    handle_packet(std::move(result.packet));
+    if (state_ == State::closing || state_ == State::closed) return ReadStep::stop;
+    if (state_ == State::connected && !v5() && inbound_pending_ >= broker_.config.receive_maximum) {
+      flush_publishes();  // the commits this pause waits for
+      flush_progress();   // held PUBRELs and offsets must not wait behind the pause
+    }
   }
 }
 

@@ -9,9 +9,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/devector.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +62,11 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   // connection.cpp
   boost::asio::awaitable<void> read_loop();
+  // Decodes and handles what the reader holds, until it needs more bytes, must
+  // wait (for the session, or a 3.1.1 client's publishes to commit) or the
+  // connection ends.
+  enum class ReadStep { need_more, wait, stop };
+  ReadStep handle_buffered_packets();
   boost::asio::awaitable<void> write_loop();
   void handle_packet(mqtt::Packet&& packet);
   void send(const mqtt::Packet& packet);
@@ -164,7 +169,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::uint32_t client_max_packet_size_ = 268435460;
   std::uint16_t client_topic_alias_maximum_ = 0;
   bool request_problem_information_ = true;
-  std::optional<mqtt::Will> connect_will_;
+  std::unique_ptr<mqtt::Will> connect_will_;  // a pointer: 560 bytes most clients never use
   std::optional<std::string> username_;
   SessionView summary_;        // written at CONNECT before claim(), read-only afterwards
   bool end_on_detach_ = false;  // admin delete: the session ends with this connection
@@ -185,7 +190,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // PUBLISH bytes of a persistent session waiting for their inflight records
   // to commit, so a crash can never resend a message under another packet id.
   std::string held_;
-  std::deque<std::size_t> hold_chunks_;  // bytes released by each pending commit, in order
+  boost::container::devector<std::size_t> hold_chunks_;  // bytes released by each pending commit, in order
   std::size_t chunked_bytes_ = 0;
 
   // Client role (a bridge's link); null for device connections.

@@ -59,7 +59,7 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   auto peer = transport_->socket().remote_endpoint(ec);
   bool loopback = !ec && peer.address().is_loopback();
   username_ = c.username;
-  connect_will_ = std::move(c.will);
+  if (c.will) connect_will_ = std::make_unique<mqtt::Will>(std::move(*c.will));
   if (listener_.use_identity_as_username) {
     // The verified client certificate is the credential; its CN the user name.
     username_ = transport_->peer_common_name();
@@ -164,7 +164,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
   if (session_present && requested_expiry_ == 0)
     for (const auto& [queue, cursor] : session_->cursors) broker_.ingest.forget_reader(client_id_, queue);
   session_->expiry_interval = requested_expiry_;
-  session_->will = connect_will_;
+  session_->will = connect_will_ ? std::make_unique<mqtt::Will>(*connect_will_) : nullptr;
   session_->pending_will.reset();  // MQTT-3.1.3-9: reconnected before the Will Delay passed
   // Still awaiting_session: the read loop holds later packets until CONNACK is out.
 
@@ -267,7 +267,7 @@ void Connection::detach_session(bool publish_will) {
   if (publish_will && session_->will) {
     std::uint32_t delay = session_->will->properties.will_delay_interval.value_or(0);
     if (delay > 0 && session_->persistent())
-      session_->pending_will = PendingWill{*session_->will, now + std::int64_t(delay) * 1000};
+      session_->pending_will = std::make_unique<PendingWill>(PendingWill{*session_->will, now + std::int64_t(delay) * 1000});
     else
       publish_will_message(*session_->will);
   }

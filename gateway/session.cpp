@@ -154,7 +154,7 @@ std::optional<Session> decode_session_record(const std::string& client_id, const
       PendingWill pw;
       pw.will = will_from_json(j["will"]);
       pw.publish_at_ms = j.value("will_at", std::int64_t{0});
-      s.pending_will = std::move(pw);
+      s.pending_will = std::make_unique<PendingWill>(std::move(pw));
     }
     return s;
   } catch (const std::exception&) {

@@ -17,6 +17,10 @@ class TcpTransport final : public Transport {
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
     co_return co_await socket_.async_read_some(b, use_nothrow);
   }
+  asio::awaitable<error_code> wait_readable() override {
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
+    co_return ec;
+  }
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await asio::async_write(socket_, b, use_nothrow);
   }

@@ -32,6 +32,12 @@ void FrameReader::compact() {
   begin_ = 0;
 }
 
+void FrameReader::release_if_empty() {
+  if (begin_ != end_ || prepared_ != 0) return;
+  std::vector<uint8_t>().swap(buf_);
+  begin_ = end_ = 0;
+}
+
 std::span<uint8_t> FrameReader::prepare(std::size_t n) {
   compact();
   if (buf_.size() < end_ + n) buf_.resize(end_ + n);

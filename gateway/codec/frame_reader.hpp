@@ -44,6 +44,11 @@ class FrameReader {
   // Bytes received and not yet returned as a frame.
   std::size_t buffered() const;
 
+  // Frees the buffer when it holds nothing unread, so that a connection
+  // waiting for its next packet keeps no read buffer. Invalidates the span of
+  // the last frame; the next prepare() allocates again.
+  void release_if_empty();
+
  private:
   void compact();
 

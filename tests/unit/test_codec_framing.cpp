@@ -238,3 +238,32 @@ TEST_CASE("framing: a large frame then small ones reuse the buffer") {
 }
 
 }  // namespace codec_test
+
+namespace codec_test {
+
+TEST_CASE("FrameReader: release_if_empty frees an empty buffer and keeps a partial frame") {
+  FrameReader reader(0);
+  std::vector<Packet> got;
+  std::string wire = stream_of({Pingreq{}, Pingreq{}}, ProtocolVersion::v5);
+
+  SUBCASE("everything read: the next prepare() starts afresh and frames keep coming") {
+    feed(reader, wire);
+    drain(reader, ProtocolVersion::v5, got);
+    reader.release_if_empty();
+    CHECK(reader.buffered() == 0);
+    feed(reader, wire);
+    drain(reader, ProtocolVersion::v5, got);
+    CHECK(got.size() == 4);
+  }
+  SUBCASE("half a packet buffered: nothing is dropped") {
+    feed(reader, wire.substr(0, 3));  // one PINGREQ and the first byte of the next
+    drain(reader, ProtocolVersion::v5, got);
+    reader.release_if_empty();
+    CHECK(reader.buffered() == 1);
+    feed(reader, wire.substr(3));
+    drain(reader, ProtocolVersion::v5, got);
+    CHECK(got.size() == 2);
+  }
+}
+
+}  // namespace codec_test

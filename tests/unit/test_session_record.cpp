@@ -16,7 +16,7 @@ TEST_CASE("session record round-trips subscriptions, QoS 2 state and a pending w
   w.qos = 1;
   w.properties.will_delay_interval = 30;
   w.properties.user_properties = {{"k", "v"}};
-  s.pending_will = PendingWill{w, 12345};
+  s.pending_will = std::make_unique<PendingWill>(PendingWill{w, 12345});
   auto back = decode_session_record("dev1", encode_session_record(s));
   REQUIRE(back);
   CHECK(back->expiry_interval == 3600);
