@@ -27,7 +27,6 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
       transport_(std::move(transport)),
       listener_(listener),
       keep_alive_timer_(worker.io()),
-      writer_wake_(worker.io(), asio::steady_timer::time_point::max()),
       session_wake_(worker.io(), asio::steady_timer::time_point::max()),
       close_deadline_(worker.io()),
       reader_(broker.config.max_packet_size) {

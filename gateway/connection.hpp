@@ -144,7 +144,6 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::unique_ptr<Transport> transport_;
   const ListenerConfig& listener_;
   boost::asio::steady_timer keep_alive_timer_;
-  boost::asio::steady_timer writer_wake_;
   boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes
   boost::asio::steady_timer close_deadline_;  // bounds the final flush to a peer that does not read
   std::string remote_;
