@@ -202,8 +202,7 @@ void Connection::wake_writer() {
   asio::co_spawn(worker_.io(), write_loop(), asio::detached);
 }
 
-void Connection::send(const mqtt::Packet& packet) {
-  if (state_ == State::closed) return;
+bool Connection::output_overflowing() {
   // Deliveries stop at max_output_bytes; replies to a client that keeps sending
   // (PINGREQ, SUBSCRIBE) but never reads may reach twice that, then it is
   // dropped rather than allowed to grow our memory.
@@ -211,8 +210,30 @@ void Connection::send(const mqtt::Packet& packet) {
     Metrics::add(broker_.metrics.disconnected_output_overflow);
     log::info(describe() + ": not reading its output; disconnected");
     close(std::nullopt, true);
-    return;
+    return true;
   }
+  return false;
+}
+
+void Connection::send(const mqtt::PublishView& publish) {
+  // The caller has checked the client's Maximum Packet Size already.
+  if (state_ == State::closed || output_overflowing()) return;
+  mqtt::encode(publish, version_, out_);
+  wake_writer();
+}
+
+void Connection::send(const mqtt::PubResponse& response) {
+  if (state_ == State::closed) return;
+  if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
+      mqtt::encoded_size(response, version_) > client_max_packet_size_)
+    return send(mqtt::Packet(response));  // the general path trims its properties
+  if (output_overflowing()) return;
+  mqtt::encode(response, version_, out_);
+  wake_writer();
+}
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::closed || output_overflowing()) return;
   if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
       mqtt::encoded_size(packet, version_) > client_max_packet_size_) {
     // MQTT-3.1.2-25, 3.2.2-19: too large for the client. Reason String and User
