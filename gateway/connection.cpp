@@ -19,6 +19,7 @@ using mqtt::ReasonCode;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
 constexpr std::size_t kMaxReadSize = 16384;
+constexpr std::size_t kPacedReadSize = 2048;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener)
@@ -95,9 +96,26 @@ asio::awaitable<void> Connection::read_loop() {
   if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
   if (bridge_) send_bridge_connect();
   while (state_ != State::closing && state_ != State::closed) {
+    // Pacing (worker.hpp): while a subscriber of this worker lags, wait for
+    // it (bounded) before reading more that it would have to deliver. Never
+    // for our own lag: our acknowledgements may be what frees us.
+    bool paced = false;
+    if (state_ == State::connected && worker_.has_lagging() && !worker_.is_lagging(this)) {
+      paced = true;
+      co_await worker_.caught_up().async_wait(use_nothrow);
+      if (state_ == State::closing || state_ == State::closed) co_return;
+    }
+    // And no read while our last QoS 0 batch is still in the ingest thread (flush_publishes).
+    while (state_ == State::connected && qos0_batches_in_ingest_ > 0) {
+      session_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await session_wake_.async_wait(use_nothrow);
+    }
+    if (state_ == State::closing || state_ == State::closed) co_return;
     // Small first: an idle connection keeps only what it used (FrameReader's
     // buffer is resident once prepared); a read that fills it doubles it.
-    auto buffer = reader_.prepare(read_size_);
+    // Paced: a smaller read, so that one read of every publisher together
+    // stays within a queue's cached tail (queue_cache_entries).
+    auto buffer = reader_.prepare(paced ? std::min(read_size_, kPacedReadSize) : read_size_);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
@@ -399,6 +417,7 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   }
   auto previous = state_;
   state_ = State::closing;
+  worker_.set_lagging(this, false);  // paces nobody any more
   if (previous == State::connected && !bridge_ && broker_.plugins)
     broker_.plugins->client_disconnected(ClientIdentity{client_id_, username_, remote_, static_cast<int>(version_)});
   keep_alive_timer_.cancel();

@@ -190,6 +190,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::vector<const std::string*> matched_queues_;  // deliver_one's scratch, kept for its capacity
   Ingest::SessionProgress progress_;
   std::vector<Ingest::PublishRequest> pending_publishes_;
+  std::size_t qos0_batches_in_ingest_ = 0;  // flush_publishes(): pacing of QoS 0 reads
   // PUBLISH bytes of a persistent session waiting for their inflight records
   // to commit, so a crash can never resend a message under another packet id.
   std::string held_;

@@ -45,11 +45,12 @@ void Connection::schedule_delivery() {
 
 void Connection::deliver() {
   delivery_scheduled_ = false;
-  if (state_ != State::connected || !session_) return;
+  if (state_ != State::connected || !session_) return worker_.set_lagging(this, false);
   bool more = true;
   // Resends come first, and new messages only once none is left (in order).
   if (resend_within_window()) more = false;
-  for (int turn = 0; turn < kDeliveriesPerTurn && more; ++turn) {
+  int turn = 0;
+  for (; turn < kDeliveriesPerTurn && more; ++turn) {
     // Bounded output: stop here; the writer reschedules when it has drained.
     if (out_.size() + held_.size() >= LiveLimits::get(broker_.limits.max_output_bytes)) {
       more = false;
@@ -73,6 +74,8 @@ void Connection::deliver() {
     more = deliver_one();
   }
   flush_progress();
+  // Out of budget with messages waiting: this worker is the limit (pacing, worker.hpp).
+  worker_.set_lagging(this, more && turn == kDeliveriesPerTurn);
   if (more) schedule_delivery();  // yield the worker, then go on
 }
 

@@ -128,6 +128,22 @@ bool Connection::map_bridge_inbound(mqtt::Publish& p) {
 
 void Connection::flush_publishes() {
   if (pending_publishes_.empty()) return;
+  // Pacing of QoS 0 ingress: the last QoS 0 publish of the batch reports its
+  // commit, and the read loop reads no more until it has (one QoS 0 batch in
+  // the ingest thread per connection). Otherwise a publisher is read far
+  // ahead of what the ingest thread makes visible, and a subscriber finds
+  // the queue's cached tail overrun (qos0_slow_subscriber) before its turn.
+  for (auto it = pending_publishes_.rbegin(); it != pending_publishes_.rend(); ++it) {
+    if (it->message->qos != 0 || it->done) continue;
+    ++qos0_batches_in_ingest_;
+    it->done = [self = shared_from_this()](std::error_code, std::uint64_t, std::size_t) {
+      boost::asio::post(self->worker_.io(), [self] {
+        --self->qos0_batches_in_ingest_;
+        self->session_wake_.cancel();  // the read loop may go on
+      });
+    };
+    break;
+  }
   broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
 }
 

@@ -50,7 +50,7 @@ EOF
     out=$(taskset -c 1 "$bench" "$@" --threads 1 --port "$port" --broker-pid "$pid" --json)
     metrics=""
     if [ "$b" = tidegate ]; then
-      metrics=$(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^tidegate_(messages_(received|sent)_total|dropped_total)' | tr '\n' ' ')
+      metrics=$(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^tidegate_(messages_(received|sent)_total|dropped_total)' | tr "\n" " " | sed "s/\"/'/g")
     fi
     kill -TERM "$pid"; wait "$pid" || true
     echo "{\"broker\": \"$b\", \"run\": $r, \"result\": $out, \"metrics\": \"$metrics\"}"
