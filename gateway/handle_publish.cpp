@@ -133,7 +133,11 @@ void Connection::flush_publishes() {
   // the ingest thread per connection). Otherwise a publisher is read far
   // ahead of what the ingest thread makes visible, and a subscriber finds
   // the queue's cached tail overrun (qos0_slow_subscriber) before its turn.
-  for (auto it = pending_publishes_.rbegin(); it != pending_publishes_.rend(); ++it) {
+  // Only a read that carried many publishes (the publisher is ahead) is
+  // paced: at a rate the gateway sustains, reads carry one or two, and a
+  // completion posted back per read would cost a worker wake-up each.
+  constexpr std::size_t kPacedBatch = 32;
+  for (auto it = pending_publishes_.rbegin(); pending_publishes_.size() >= kPacedBatch && it != pending_publishes_.rend(); ++it) {
     if (it->message->qos != 0 || it->done) continue;
     ++qos0_batches_in_ingest_;
     it->done = [self = shared_from_this()](std::error_code, std::uint64_t, std::size_t) {
