@@ -277,8 +277,10 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
   bool durable = session_->persistent();
   auto finished = [&] {
     if (bridge_) bridge_->count_out();
-    for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
-    if (durable) progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
+    auto queues = session_->erase_inflight(ack.packet_id);
+    if (!durable) return;  // only a persistent session saves positions (flush_progress)
+    for (auto& q : queues) dirty_offsets_.push_back(std::move(q));
+    progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
   };
   switch (ack.type) {
     case PacketType::puback:
@@ -298,7 +300,8 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
         break;
       }
       m->pubrec_received = true;  // the client owns it now: after a restart, PUBREL is resent
-      for (auto& q : m->queues) dirty_offsets_.push_back(q);
+      if (durable)
+        for (auto& q : m->queues) dirty_offsets_.push_back(q);
       if (durable) {
         // PUBREL only once that state is durable: a client that has seen PUBREL
         // forgets the packet id, so a PUBLISH resent after a crash would be new to it.

@@ -247,7 +247,8 @@ void Ingest::apply_publish(PublishRequest& request) {
   if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
   if (queues.empty()) ++batch_stats_.no_subscribers;
   if (done)
-    completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+    completions_.push_back(
+        [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
 }
 
 void Ingest::Queue::trim_backlog() {

@@ -259,6 +259,7 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
       if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
     if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
   }
+  std::string index, by_message;  // reused: no key string allocated per entry
   for (const auto& a : batch.appends) {
     key.clear();
     put_u64_be(key, a.message->seq);
@@ -266,8 +267,14 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     encode_message(*a.message, value);
     if ((rc = put_ascending(messages_, key, value))) return make_lmdb_error(rc);
     for (const auto& q : a.queues) {
-      if ((rc = put(queue_index_, index_key(q, a.message->seq), {}))) return make_lmdb_error(rc);
-      if ((rc = put_ascending(message_queues_, key + q, {}))) return make_lmdb_error(rc);
+      index.clear();
+      put_u16(index, q.size());  // index_key(q, seq)
+      index.append(q);
+      put_u64_be(index, a.message->seq);
+      if ((rc = put(queue_index_, index, {}))) return make_lmdb_error(rc);
+      by_message.assign(key);
+      by_message.append(q);
+      if ((rc = put_ascending(message_queues_, by_message, {}))) return make_lmdb_error(rc);
     }
   }
   if (batch.delete_oldest) {
