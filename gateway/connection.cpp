@@ -20,6 +20,7 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
 constexpr std::size_t kMaxReadSize = 16384;
 constexpr std::size_t kPacedReadSize = 2048;
+constexpr std::size_t kRecentlyPacedReadSize = 4096;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener)
@@ -113,9 +114,15 @@ asio::awaitable<void> Connection::read_loop() {
     if (state_ == State::closing || state_ == State::closed) co_return;
     // Small first: an idle connection keeps only what it used (FrameReader's
     // buffer is resident once prepared); a read that fills it doubles it.
-    // Paced: a smaller read, so that one read of every publisher together
-    // stays within a queue's cached tail (queue_cache_entries).
-    auto buffer = reader_.prepare(paced ? std::min(read_size_, kPacedReadSize) : read_size_);
+    // Paced, or a subscriber lagged lately: a smaller read, so that one read
+    // of every publisher together stays within a queue's cached tail
+    // (queue_cache_entries). Otherwise the full size: fan-out wants big batches.
+    std::size_t ask = read_size_;
+    if (paced)
+      ask = std::min(ask, kPacedReadSize);
+    else if (state_ == State::connected && worker_.lagged_recently())
+      ask = std::min(ask, kRecentlyPacedReadSize);
+    auto buffer = reader_.prepare(ask);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).

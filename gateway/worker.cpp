@@ -42,6 +42,7 @@ void Worker::remove_reader(const std::string& queue, Connection* connection) {
 }
 
 void Worker::set_lagging(const Connection* connection, bool lagging) {
+  if (lagging) lagged_at_ = std::chrono::steady_clock::now();
   auto it = std::find(lagging_.begin(), lagging_.end(), connection);
   if (lagging == (it != lagging_.end())) return;
   if (lagging) {

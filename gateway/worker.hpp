@@ -49,6 +49,11 @@ class Worker {
   static constexpr std::chrono::milliseconds kPacingWait{20};
   void set_lagging(const Connection* connection, bool lagging);
   bool has_lagging() const { return !lagging_.empty(); }
+  // Whether a connection lagged within kPacingMemory: reads stay small
+  // meanwhile (Connection::read_loop), so that one read of every publisher
+  // together fits a queue's cached tail.
+  static constexpr std::chrono::milliseconds kPacingMemory{100};
+  bool lagged_recently() const { return std::chrono::steady_clock::now() - lagged_at_ < kPacingMemory; }
   bool is_lagging(const Connection* connection) const;
   // Completes (with any error code) when no connection lags any more, or
   // after kPacingWait (re-armed here once it has passed).
@@ -66,6 +71,7 @@ class Worker {
   std::unordered_map<std::string, std::vector<Connection*>> readers_;
   std::set<std::shared_ptr<Connection>> connections_;
   std::vector<const Connection*> lagging_;  // a handful at most
+  std::chrono::steady_clock::time_point lagged_at_{};
   boost::asio::steady_timer caught_up_{io_};
 };
 

@@ -62,3 +62,14 @@ TEST_CASE("pacing: the wait is bounded while a connection keeps lagging") {
   w.io().poll();
   CHECK(woke);
 }
+
+TEST_CASE("pacing: a lag is remembered after the connection caught up (small reads meanwhile)") {
+  Worker w(0);
+  CHECK_FALSE(w.lagged_recently());  // never lagged
+  w.set_lagging(a, false);
+  CHECK_FALSE(w.lagged_recently());  // catching up is not lagging
+  w.set_lagging(a, true);
+  w.set_lagging(a, false);
+  CHECK_FALSE(w.has_lagging());
+  CHECK(w.lagged_recently());  // within kPacingMemory (100 ms) of the lag
+}
