@@ -31,17 +31,28 @@ void QueueCache::append(const std::string& queue, const store::MessagePtr& messa
   auto tail = find(queue);
   if (!tail) return;
   std::lock_guard guard(tail->lock);
-  tail->entries.push_back(message);
-  tail->bytes += message->footprint();
-  while (tail->entries.size() > max_entries_) {
-    const auto& front = tail->entries.front();
-    tail->covered_after = front->seq;
+  tail->push(message, max_entries_);
+}
+
+void QueueCache::append(const std::string& queue, const std::vector<store::MessagePtr>& messages) {
+  auto tail = find(queue);
+  if (!tail) return;
+  std::lock_guard guard(tail->lock);
+  for (const auto& m : messages) tail->push(m, max_entries_);
+}
+
+void QueueCache::Tail::push(const store::MessagePtr& message, std::size_t max_entries) {
+  entries.push_back(message);
+  bytes += message->footprint();
+  while (entries.size() > max_entries) {
+    const auto& front = entries.front();
+    covered_after = front->seq;
     if (front->qos == 0) {
-      tail->qos0_evictions.emplace_back(front->seq, ++tail->qos0_evicted);
-      if (tail->qos0_evictions.size() > kMaxEvictionMarks) tail->qos0_evictions.pop_front();
+      qos0_evictions.emplace_back(front->seq, ++qos0_evicted);
+      if (qos0_evictions.size() > kMaxEvictionMarks) qos0_evictions.pop_front();
     }
-    tail->bytes -= front->footprint();
-    tail->entries.pop_front();
+    bytes -= front->footprint();
+    entries.pop_front();
   }
 }
 

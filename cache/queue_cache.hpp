@@ -37,6 +37,8 @@ class QueueCache {
   void create_queue(const std::string& queue, std::uint64_t covered_after);
   void drop_queue(const std::string& queue);
   void append(const std::string& queue, const store::MessagePtr& message);
+  // Several entries, ascending: one lookup and one lock for all of them.
+  void append(const std::string& queue, const std::vector<store::MessagePtr>& messages);
 
   // Any thread: entries of `queue` with sequence > after_seq, in order, at
   // most max_count. An unknown queue yields nothing. `skipped` (when given)
@@ -66,6 +68,7 @@ class QueueCache {
     std::deque<std::pair<std::uint64_t, std::uint64_t>> qos0_evictions;
     std::uint64_t qos0_evicted = 0;
     std::uint64_t evicted_between(std::uint64_t after, std::uint64_t upto) const;
+    void push(const store::MessagePtr& message, std::size_t max_entries);  // under `lock`
   };
   static constexpr std::size_t kMaxEvictionMarks = 8192;
   std::shared_ptr<Tail> find(const std::string& queue) const;

@@ -19,6 +19,8 @@ using mqtt::ReasonCode;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own maximum
 constexpr std::size_t kMaxReadSize = 16384;
+constexpr std::size_t kPacedReadSize = 2048;
+constexpr std::size_t kRecentlyPacedReadSize = 4096;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener)
@@ -107,8 +109,31 @@ asio::awaitable<void> Connection::read_loop() {
         co_return;
       }
     }
+    // Pacing (worker.hpp): while a subscriber of this worker lags, wait for
+    // it (bounded) before reading more that it would have to deliver. Never
+    // for our own lag: our acknowledgements may be what frees us.
+    bool paced = false;
+    if (state_ == State::connected && worker_.has_lagging() && !worker_.is_lagging(this)) {
+      paced = true;
+      co_await worker_.caught_up().async_wait(use_nothrow);
+      if (state_ == State::closing || state_ == State::closed) co_return;
+    }
+    // And no read while our last QoS 0 batch is still in the ingest thread (flush_publishes).
+    while (state_ == State::connected && qos0_batches_in_ingest_ > 0) {
+      session_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await session_wake_.async_wait(use_nothrow);
+    }
+    if (state_ == State::closing || state_ == State::closed) co_return;
     // Small first; a read that fills the buffer doubles it.
-    auto buffer = reader_.prepare(read_size_);
+    // Paced, or a subscriber lagged lately: a smaller read, so that one read
+    // of every publisher together stays within a queue's cached tail
+    // (queue_cache_entries). Otherwise the full size: fan-out wants big batches.
+    std::size_t ask = read_size_;
+    if (paced)
+      ask = std::min(ask, kPacedReadSize);
+    else if (state_ == State::connected && worker_.lagged_recently())
+      ask = std::min(ask, kRecentlyPacedReadSize);
+    auto buffer = reader_.prepare(ask);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
@@ -225,8 +250,7 @@ void Connection::wake_writer() {
   asio::co_spawn(worker_.io(), write_loop(), asio::detached);
 }
 
-void Connection::send(const mqtt::Packet& packet) {
-  if (state_ == State::closed) return;
+bool Connection::output_overflowing() {
   // Deliveries stop at max_output_bytes; replies to a client that keeps sending
   // (PINGREQ, SUBSCRIBE) but never reads may reach twice that, then it is
   // dropped rather than allowed to grow our memory.
@@ -234,8 +258,30 @@ void Connection::send(const mqtt::Packet& packet) {
     Metrics::add(broker_.metrics.disconnected_output_overflow);
     log::info(describe() + ": not reading its output; disconnected");
     close(std::nullopt, true);
-    return;
+    return true;
   }
+  return false;
+}
+
+void Connection::send(const mqtt::PublishView& publish) {
+  // The caller has checked the client's Maximum Packet Size already.
+  if (state_ == State::closed || output_overflowing()) return;
+  mqtt::encode(publish, version_, out_);
+  wake_writer();
+}
+
+void Connection::send(const mqtt::PubResponse& response) {
+  if (state_ == State::closed) return;
+  if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
+      mqtt::encoded_size(response, version_) > client_max_packet_size_)
+    return send(mqtt::Packet(response));  // the general path trims its properties
+  if (output_overflowing()) return;
+  mqtt::encode(response, version_, out_);
+  wake_writer();
+}
+
+void Connection::send(const mqtt::Packet& packet) {
+  if (state_ == State::closed || output_overflowing()) return;
   if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&
       mqtt::encoded_size(packet, version_) > client_max_packet_size_) {
     // MQTT-3.1.2-25, 3.2.2-19: too large for the client. Reason String and User
@@ -401,6 +447,7 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   }
   auto previous = state_;
   state_ = State::closing;
+  worker_.set_lagging(this, false);  // paces nobody any more
   if (previous == State::connected && !bridge_ && broker_.plugins)
     broker_.plugins->client_disconnected(ClientIdentity{client_id_, username_, remote_, static_cast<int>(version_)});
   keep_alive_timer_.cancel();

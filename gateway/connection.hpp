@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "gateway/broker_context.hpp"
+#include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
 #include "gateway/codec/packet.hpp"
 #include "gateway/session.hpp"
@@ -70,6 +71,12 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   boost::asio::awaitable<void> write_loop();
   void handle_packet(mqtt::Packet&& packet);
   void send(const mqtt::Packet& packet);
+  // The per-message packets, encoded without building a Packet (worker thread).
+  void send(const mqtt::PublishView& publish);
+  void send(const mqtt::PubResponse& response);
+  // Replies to a client that does not read beyond twice max_output_bytes:
+  // disconnects it (true: nothing may be queued any more).
+  bool output_overflowing();
   void wake_writer();
   // Keep alive: one timer armed at CONNACK; each packet only records its time,
   // and the timer, when it fires, re-arms for what remains (no syscall per packet).
@@ -131,7 +138,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void handle_ack(const mqtt::PubResponse& ack);
   void resend_inflight();
   // Bridge: the remote topic and what the remote accepts (false: no out rule maps it).
-  bool bridge_outbound(mqtt::Publish& publish);
+  bool bridge_outbound(std::string& topic, bool& retain, std::uint8_t qos, mqtt::Properties& properties);
   bool resend_within_window();
   // Persistent sessions: writes changed queue positions and inflight records
   // in one transaction; PUBLISH bytes held behind it go out once it commits.
@@ -184,8 +191,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
   std::uint16_t next_outbound_alias_ = 1;
   std::vector<std::string> dirty_offsets_;
+  std::vector<const std::string*> matched_queues_;  // deliver_one's scratch, kept for its capacity
   Ingest::SessionProgress progress_;
   std::vector<Ingest::PublishRequest> pending_publishes_;
+  std::size_t qos0_batches_in_ingest_ = 0;  // flush_publishes(): pacing of QoS 0 reads
   // PUBLISH bytes of a persistent session waiting for their inflight records
   // to commit, so a crash can never resend a message under another packet id.
   std::string held_;

@@ -45,11 +45,12 @@ void Connection::schedule_delivery() {
 
 void Connection::deliver() {
   delivery_scheduled_ = false;
-  if (state_ != State::connected || !session_) return;
+  if (state_ != State::connected || !session_) return worker_.set_lagging(this, false);
   bool more = true;
   // Resends come first, and new messages only once none is left (in order).
   if (resend_within_window()) more = false;
-  for (int turn = 0; turn < kDeliveriesPerTurn && more; ++turn) {
+  int turn = 0;
+  for (; turn < kDeliveriesPerTurn && more; ++turn) {
     // Bounded output: stop here; the writer reschedules when it has drained.
     if (out_.size() + held_.size() >= LiveLimits::get(broker_.limits.max_output_bytes)) {
       more = false;
@@ -73,6 +74,8 @@ void Connection::deliver() {
     more = deliver_one();
   }
   flush_progress();
+  // Out of budget with messages waiting: this worker is the limit (pacing, worker.hpp).
+  worker_.set_lagging(this, more && turn == kDeliveriesPerTurn);
   if (more) schedule_delivery();  // yield the worker, then go on
 }
 
@@ -101,7 +104,9 @@ bool Connection::deliver_one() {
   if (next == UINT64_MAX) return false;
 
   store::MessagePtr message;
-  std::vector<std::string> queues;
+  // The queues that deliver it, by pointer into `cursors` (valid within this
+  // call): copied as strings only when a QoS 1/2 inflight entry needs them.
+  matched_queues_.clear();
   std::vector<std::uint32_t> ids;
   std::uint8_t qos = 0;
   bool wanted = false, retain = false;
@@ -115,35 +120,53 @@ bool Connection::deliver_one() {
     qos = std::max(qos, std::min(message->qos, sub->options.qos));
     retain = retain || (sub->options.retain_as_published && message->retain);
     if (sub->options.subscription_id) ids.push_back(*sub->options.subscription_id);
-    queues.push_back(queue);
+    matched_queues_.push_back(&queue);
   }
   if (bridge_) qos = std::min(qos, remote_maximum_qos_);  // the remote's Maximum QoS (v5 CONNACK)
   if (wanted && qos > 0 && session_->inflight.size() >= window()) return false;  // wait for an ack
 
+  std::vector<std::string> queues;
+  if (wanted && qos > 0)
+    for (const auto* q : matched_queues_) queues.push_back(*q);
+  // Only a persistent session saves positions (flush_progress drops the rest).
+  const bool saves_positions = session_->persistent();
   for (auto& [queue, c] : session_->cursors) {
     if (c.prefetch.empty() || c.prefetch.front()->seq != next) continue;
     c.prefetch.pop_front();
     c.position = next;
-    dirty_offsets_.push_back(queue);
+    if (saves_positions) dirty_offsets_.push_back(queue);
   }
   if (!wanted) {
     Metrics::add(broker_.metrics.dropped_no_local);
     return true;
   }
-  if (message->expired_at(store::wall_clock_ms())) {
+  if (message->expires_at_ms && message->expired_at(store::wall_clock_ms())) {
     Metrics::add(broker_.metrics.dropped_expired);  // MQTT-3.3.2-5
     return true;
   }
   if (!access_.may_read(message->topic)) return true;  // read access, per message
-  send_message(message, qos, retain, qos > 0 ? std::move(queues) : std::vector<std::string>{}, std::move(ids));
+  send_message(message, qos, retain, std::move(queues), std::move(ids));
   return true;
 }
 
 bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,
                               std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids) {
-  auto publish = publish_from_message(*message, qos, retain, store::wall_clock_ms());
-  if (v5()) publish.properties.subscription_identifiers = subscription_ids;
-  if (bridge_ && !bridge_outbound(publish)) return false;
+  // Encoded straight from the shared message (PublishView): no Publish with
+  // copies of topic and payload per delivery. Properties only for MQTT 5.
+  mqtt::Properties props;
+  if (v5()) {
+    if (has_forwarded_properties(*message)) publish_properties_from_message(*message, store::wall_clock_ms(), props);
+    props.subscription_identifiers = subscription_ids;
+  }
+  std::string_view topic = message->topic;
+  std::string bridged;  // the remote topic (bridge links only)
+  bool wire_retain = retain;  // a remote without retain gets 0; the inflight record keeps what was asked
+  if (bridge_) {
+    bridged = message->topic;
+    if (!bridge_outbound(bridged, wire_retain, qos, props)) return false;
+    topic = bridged;
+  }
+  mqtt::PublishView publish{topic, message->payload, qos, wire_retain, false, 0, v5() ? &props : nullptr};
   if (qos > 0) publish.packet_id = 1;  // sized like the real one
   // MQTT-3.1.2-25: never send a packet larger than the client accepts.
   if (mqtt::encoded_size(publish, version_) > client_max_packet_size_) {
@@ -152,13 +175,13 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
   }
   if (v5() && client_topic_alias_maximum_ > 0) {
     // Assign aliases until the client's maximum; later topics go in full.
-    auto alias = outbound_aliases_.find(publish.topic);
+    auto alias = outbound_aliases_.find(std::string(topic));
     if (alias != outbound_aliases_.end()) {
-      publish.properties.topic_alias = alias->second;
-      publish.topic.clear();
+      props.topic_alias = alias->second;
+      publish.topic = {};
     } else if (next_outbound_alias_ <= client_topic_alias_maximum_) {
-      publish.properties.topic_alias = next_outbound_alias_;
-      outbound_aliases_.emplace(publish.topic, next_outbound_alias_++);
+      props.topic_alias = next_outbound_alias_;
+      outbound_aliases_.emplace(std::string(topic), next_outbound_alias_++);
     }
   }
   bool durable = session_->persistent();
@@ -181,16 +204,16 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
   return true;
 }
 
-bool Connection::bridge_outbound(mqtt::Publish& publish) {
-  auto remote = bridge_remote_topic(publish.topic);
+bool Connection::bridge_outbound(std::string& topic, bool& retain, std::uint8_t qos, mqtt::Properties& properties) {
+  auto remote = bridge_remote_topic(topic);
   if (!remote) {
     Metrics::add(broker_.metrics.bridge_unmapped);
     return false;
   }
-  publish.topic = std::move(*remote);
-  publish.properties.subscription_identifiers.clear();  // client to server: none (MQTT-3.3.4-6)
-  if (!remote_retain_available_) publish.retain = false;  // MQTT-3.2.2-14: the remote keeps none
-  if (publish.qos == 0) bridge_->count_out();             // QoS 1/2: counted when acknowledged
+  topic = std::move(*remote);
+  properties.subscription_identifiers.clear();  // client to server: none (MQTT-3.3.4-6)
+  if (!remote_retain_available_) retain = false;  // MQTT-3.2.2-14: the remote keeps none
+  if (qos == 0) bridge_->count_out();             // QoS 1/2: counted when acknowledged
   return true;
 }
 
@@ -234,7 +257,7 @@ bool Connection::resend_within_window() {
       --on_wire;
       return session_->inflight.erase(it);
     };
-    if (bridge_ && !bridge_outbound(publish)) {
+    if (bridge_ && !bridge_outbound(publish.topic, publish.retain, publish.qos, publish.properties)) {
       it = discard();  // no out rule maps it any more (the rules changed); counted as bridge_unmapped
       continue;
     }
@@ -254,8 +277,10 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
   bool durable = session_->persistent();
   auto finished = [&] {
     if (bridge_) bridge_->count_out();
-    for (auto& q : session_->erase_inflight(ack.packet_id)) dirty_offsets_.push_back(q);
-    if (durable) progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
+    auto queues = session_->erase_inflight(ack.packet_id);
+    if (!durable) return;  // only a persistent session saves positions (flush_progress)
+    for (auto& q : queues) dirty_offsets_.push_back(std::move(q));
+    progress_.inflight.emplace_back(ack.packet_id, std::nullopt);
   };
   switch (ack.type) {
     case PacketType::puback:
@@ -275,7 +300,8 @@ void Connection::handle_ack(const mqtt::PubResponse& ack) {
         break;
       }
       m->pubrec_received = true;  // the client owns it now: after a restart, PUBREL is resent
-      for (auto& q : m->queues) dirty_offsets_.push_back(q);
+      if (durable)
+        for (auto& q : m->queues) dirty_offsets_.push_back(q);
       if (durable) {
         // PUBREL only once that state is durable: a client that has seen PUBREL
         // forgets the packet id, so a PUBLISH resent after a crash would be new to it.

@@ -79,23 +79,26 @@ void Connection::handle_publish(mqtt::Publish&& p) {
   }
 
   if (broker_.plugins && !bridge_) broker_.plugins->message_published(client_id_, p.topic, p.payload, p.qos, p.retain);
-  auto message = message_from_publish(p, client_id_, store::wall_clock_ms());
-  if (p.qos == 0) {
+  // Topic and payload move into the message; only p's scalar fields are read below.
+  const std::uint8_t qos = p.qos;
+  const std::uint16_t packet_id = p.packet_id;
+  auto message = message_from_publish(std::move(p), client_id_, store::wall_clock_ms());
+  if (qos == 0) {
     pending_publishes_.push_back({std::move(message), std::nullopt, {}});
     return;
   }
   ++inbound_pending_;
-  if (p.qos == 1) ++inbound_pending_qos1_;
+  if (qos == 1) ++inbound_pending_qos1_;
   std::optional<std::pair<std::string, std::string>> record;
-  if (p.qos == 2) {
+  if (qos == 2) {
     // The packet id is remembered in the same transaction as the message, so
     // a restart between PUBREC and PUBREL still recognises a resend.
-    session_->qos2_incoming.insert(p.packet_id);
+    session_->qos2_incoming.insert(packet_id);
     if (session_->persistent()) record.emplace(client_id_, encode_session_record(*session_));
   }
   pending_publishes_.push_back(
       {std::move(message), std::move(record),
-       [self = shared_from_this(), id = p.packet_id, qos = p.qos](std::error_code ec, std::uint64_t, std::size_t queues) {
+       [self = shared_from_this(), id = packet_id, qos](std::error_code ec, std::uint64_t, std::size_t queues) {
          boost::asio::post(self->worker_.io(),
                            [self, id, qos, ec, queues] { self->on_publish_committed(id, qos, ec, queues); });
        }});
@@ -125,6 +128,26 @@ bool Connection::map_bridge_inbound(mqtt::Publish& p) {
 
 void Connection::flush_publishes() {
   if (pending_publishes_.empty()) return;
+  // Pacing of QoS 0 ingress: the last QoS 0 publish of the batch reports its
+  // commit, and the read loop reads no more until it has (one QoS 0 batch in
+  // the ingest thread per connection). Otherwise a publisher is read far
+  // ahead of what the ingest thread makes visible, and a subscriber finds
+  // the queue's cached tail overrun (qos0_slow_subscriber) before its turn.
+  // Only a read that carried many publishes (the publisher is ahead) is
+  // paced: at a rate the gateway sustains, reads carry one or two, and a
+  // completion posted back per read would cost a worker wake-up each.
+  constexpr std::size_t kPacedBatch = 32;
+  for (auto it = pending_publishes_.rbegin(); pending_publishes_.size() >= kPacedBatch && it != pending_publishes_.rend(); ++it) {
+    if (it->message->qos != 0 || it->done) continue;
+    ++qos0_batches_in_ingest_;
+    it->done = [self = shared_from_this()](std::error_code, std::uint64_t, std::size_t) {
+      boost::asio::post(self->worker_.io(), [self] {
+        --self->qos0_batches_in_ingest_;
+        self->session_wake_.cancel();  // the read loop may go on
+      });
+    };
+    break;
+  }
   broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
 }
 

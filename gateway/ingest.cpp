@@ -77,18 +77,33 @@ void Ingest::run() {
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
     }
-    // Only what is committed becomes visible to readers.
+    {
+      // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
+      std::lock_guard guard(stats_lock_);
+      stats_.published += batch_stats_.published;
+      stats_.persisted += batch_stats_.persisted;
+      stats_.no_subscribers += batch_stats_.no_subscribers;
+      batch_stats_ = {};
+    }
+    // Only what is committed becomes visible to readers: one cache append
+    // per queue per batch, and the queue's event is its newest entry.
+    std::shared_ptr<QueueEvents> events;
     if (!ec) {
-      for (auto& [queue, message] : cache_appends_) cache_.append(queue, message);
+      if (!cache_appends_.empty()) {
+        events = std::make_shared<QueueEvents>();
+        events->reserve(cache_appends_.size());
+      }
+      for (auto& [queue, messages] : cache_appends_) {
+        if (messages.empty()) continue;
+        cache_.append(queue, messages);
+        events->push_back({queue, messages.back()->seq});
+      }
       visible_seq_.store(last_seq_, std::memory_order_release);
     }
     for (auto& done : completions_) done(ec);
-    if (!ec && !events_.empty()) {
-      for (const auto& [queue, seq] : events_)
-        if (auto it = queues_.find(queue); it != queues_.end()) it->second.last_seq = seq;
-      auto events = std::make_shared<QueueEvents>();
-      events->reserve(events_.size());
-      for (auto& [queue, seq] : events_) events->push_back({queue, seq});
+    if (events && !events->empty()) {
+      for (const auto& e : *events)
+        if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;
       for (auto& notify : workers_) notify(events);
     }
     enforce_retention();
@@ -101,7 +116,6 @@ void Ingest::run() {
     batch_ = {};
     completions_.clear();
     cache_appends_.clear();
-    events_.clear();
   }
 }
 
@@ -144,10 +158,13 @@ const Ingest::Group::Member* Ingest::pick_member(Group& group) {
   return &m;
 }
 
-void Ingest::index_into_groups(const std::string& group_queue, std::vector<std::string>& queues) {
+void Ingest::index_into_groups(const std::string& group_queue, std::vector<const std::string*>& queues) {
   auto it = groups_.find(group_queue);
   if (it == groups_.end()) return;
-  if (const auto* member = pick_member(it->second)) queues.push_back(member_queue(group_queue, member->client_id));
+  if (const auto* member = pick_member(it->second)) {
+    member_names_.push_back(member_queue(group_queue, member->client_id));
+    queues.push_back(&member_names_.back());
+  }
 }
 
 void Ingest::publish(std::shared_ptr<store::Message> message,
@@ -177,12 +194,16 @@ void Ingest::apply_publish(PublishRequest& request) {
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
     return;
   }
-  std::vector<std::string> queues;
+  // The queue names by pointer (into the trie, or member_names_ for a shared
+  // group's member): no string copy per message unless it is stored.
+  auto& queues = matched_queues_;
+  queues.clear();
+  member_names_.clear();
   live_filters_.match(message->topic, [&](const std::string& queue) {
-    if (groups_.count(queue))
+    if (!groups_.empty() && groups_.count(queue))
       index_into_groups(queue, queues);
     else
-      queues.push_back(queue);
+      queues.push_back(&queue);
   });
   if (!session_backlogs_allow(*message, queues)) {
     // Refused whole: acknowledged to nobody, so lost to nobody.
@@ -192,8 +213,8 @@ void Ingest::apply_publish(PublishRequest& request) {
   message->seq = ++last_seq_;
   store::MessagePtr m = message;
   if (m->qos > 0 && limits_.max_session_backlog)
-    for (const auto& q : queues)
-      if (auto it = queues_.find(q); it != queues_.end() && !it->second.reader_positions.empty())
+    for (const auto* q : queues)
+      if (auto it = queues_.find(*q); it != queues_.end() && !it->second.reader_positions.empty())
         it->second.backlog.push_back(m->seq);
   if (m->retain) {
     auto old = retained_.find(m->topic);
@@ -210,21 +231,24 @@ void Ingest::apply_publish(PublishRequest& request) {
     }
   }
   // QoS 0 lives in the cache alone: nothing can need it after a restart.
-  if (m->qos > 0 && !queues.empty()) batch_.appends.push_back({m, queues});
+  if (m->qos > 0 && !queues.empty()) {
+    std::vector<std::string> names;
+    names.reserve(queues.size());
+    for (const auto* q : queues) names.push_back(*q);
+    batch_.appends.push_back({m, std::move(names)});
+  }
   if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
-  for (const auto& q : queues) {
-    if (auto it = queues_.find(q); it != queues_.end()) ++it->second.messages;
-    cache_appends_.emplace_back(q, m);
-    events_[q] = m->seq;
+  for (const auto* q : queues) {
+    if (auto it = queues_.find(*q); it != queues_.end()) ++it->second.messages;
+    append_to_cache(*q, m);
   }
-  {
-    std::lock_guard guard(stats_lock_);
-    ++stats_.published;
-    if (m->qos > 0 && !queues.empty()) ++stats_.persisted;
-    if (queues.empty()) ++stats_.no_subscribers;
-  }
+  // Folded into stats_ once per batch (run()), not locked per message.
+  ++batch_stats_.published;
+  if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
+  if (queues.empty()) ++batch_stats_.no_subscribers;
   if (done)
-    completions_.push_back([done, seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+    completions_.push_back(
+        [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
 }
 
 void Ingest::Queue::trim_backlog() {
@@ -261,12 +285,20 @@ void Ingest::track_reader(const std::string& client_id, const std::string& queue
   q.trim_backlog();
 }
 
-bool Ingest::session_backlogs_allow(const store::Message& m, const std::vector<std::string>& queues) {
+void Ingest::append_to_cache(const std::string& queue, const store::MessagePtr& message) {
+  // find() first: the queue is usually there from an earlier message of the
+  // batch, and then no key string is built.
+  auto it = cache_appends_.find(queue);
+  if (it == cache_appends_.end()) it = cache_appends_.try_emplace(queue).first;
+  it->second.push_back(message);
+}
+
+bool Ingest::session_backlogs_allow(const store::Message& m, const std::vector<const std::string*>& queues) {
   // QoS 0 is never stored: it adds nothing to a backlog, and passes.
   if (!limits_.max_session_backlog || m.qos == 0) return true;
   std::uint64_t removed_up_to = store_.retention_floor();
-  bool full = std::any_of(queues.begin(), queues.end(), [&](const std::string& name) {
-    auto it = queues_.find(name);
+  bool full = std::any_of(queues.begin(), queues.end(), [&](const std::string* name) {
+    auto it = queues_.find(*name);
     if (it == queues_.end() || it->second.reader_positions.empty()) return false;
     auto& backlog = it->second.backlog;
     while (!backlog.empty() && backlog.front() <= removed_up_to) backlog.pop_front();  // gone by retention
@@ -413,8 +445,7 @@ void Ingest::reoffer(const std::string& client_id, const std::string& filter, st
       store::MessagePtr m = copy;
       std::string queue = member_queue(filter, target->client_id);
       batch_.appends.push_back({m, {queue}});
-      cache_appends_.emplace_back(queue, m);
-      events_[queue] = m->seq;
+      append_to_cache(queue, m);
     }
   });
 }

@@ -197,11 +197,12 @@ class Ingest {
   void run();
   void add_queue_ref(const std::string& queue, const std::string& trie_filter);
   void release_queue_ref(const std::string& queue);
-  void index_into_groups(const std::string& group_queue, std::vector<std::string>& queues);
+  void index_into_groups(const std::string& group_queue, std::vector<const std::string*>& queues);
+  void append_to_cache(const std::string& queue, const store::MessagePtr& message);  // after the commit
   bool retained_quota_allows(const store::Message& m) const;
   // False when a QoS 1/2 message would go into a queue whose persistent
   // readers' backlog is at max_session_backlog: the publish is refused.
-  bool session_backlogs_allow(const store::Message& m, const std::vector<std::string>& queues);
+  bool session_backlogs_allow(const store::Message& m, const std::vector<const std::string*>& queues);
   void track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
   void enforce_retention();
   void refresh_backlog_stats();
@@ -230,8 +231,16 @@ class Ingest {
   std::int64_t next_retention_check_ms_ = 0;
   store::WriteBatch batch_;
   std::vector<std::function<void(std::error_code)>> completions_;
-  std::vector<std::pair<std::string, store::MessagePtr>> cache_appends_;  // applied after commit
-  std::map<std::string, std::uint64_t> events_;                           // coalesced per batch
+  // Applied after the commit, one append per queue; each queue's last entry
+  // is its {queue, last sequence} event (coalesced per batch).
+  std::unordered_map<std::string, std::vector<store::MessagePtr>> cache_appends_;
+  // apply_publish's scratch, kept for its capacity: the matched queues by
+  // pointer, and the names of shared-group member queues they point into.
+  std::vector<const std::string*> matched_queues_;
+  std::deque<std::string> member_names_;
+  struct {
+    std::uint64_t published = 0, persisted = 0, no_subscribers = 0;
+  } batch_stats_;  // this batch's counts, folded into stats_ after the commit
 
   mutable std::mutex stats_lock_;
   IngestStats stats_;

@@ -27,6 +27,25 @@ std::shared_ptr<store::Message> message_from_publish(const mqtt::Publish& publis
   return m;
 }
 
+std::shared_ptr<store::Message> message_from_publish(mqtt::Publish&& publish, const std::string& origin,
+                                                     std::int64_t now_ms) {
+  auto m = std::make_shared<store::Message>();
+  m->topic = std::move(publish.topic);
+  m->payload = std::move(publish.payload);
+  m->qos = publish.qos;
+  m->retain = publish.retain;
+  m->origin_client_id = origin;
+  m->created_ms = now_ms;
+  auto& p = publish.properties;
+  if (p.message_expiry_interval) m->expires_at_ms = now_ms + std::int64_t(*p.message_expiry_interval) * 1000;
+  m->payload_format_indicator = p.payload_format_indicator;
+  m->content_type = std::move(p.content_type);
+  m->response_topic = std::move(p.response_topic);
+  m->correlation_data = std::move(p.correlation_data);
+  for (auto& u : p.user_properties) m->user_properties.push_back({std::move(u.key), std::move(u.value)});
+  return m;
+}
+
 std::shared_ptr<store::Message> message_from_will(const mqtt::Will& will, const std::string& origin,
                                                   std::int64_t now_ms) {
   auto m = std::make_shared<store::Message>();
@@ -46,7 +65,16 @@ mqtt::Publish publish_from_message(const store::Message& m, std::uint8_t qos, bo
   p.payload = m.payload;
   p.qos = qos;
   p.retain = retain;
-  auto& props = p.properties;
+  publish_properties_from_message(m, now_ms, p.properties);
+  return p;
+}
+
+bool has_forwarded_properties(const store::Message& m) {
+  return m.expires_at_ms || m.payload_format_indicator || m.content_type || m.response_topic || m.correlation_data ||
+         !m.user_properties.empty();
+}
+
+void publish_properties_from_message(const store::Message& m, std::int64_t now_ms, mqtt::Properties& props) {
   if (m.expires_at_ms) {
     // MQTT-3.3.2-6: the interval forwarded is what remains, rounded up.
     std::int64_t left = *m.expires_at_ms - now_ms;
@@ -57,7 +85,6 @@ mqtt::Publish publish_from_message(const store::Message& m, std::uint8_t qos, bo
   props.response_topic = m.response_topic;
   props.correlation_data = m.correlation_data;
   for (const auto& u : m.user_properties) props.user_properties.push_back({u.key, u.value});
-  return p;
 }
 
 }  // namespace tidegate

@@ -7,6 +7,8 @@
 // ingest thread wakes exactly those sessions. No lock: worker thread only.
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +37,27 @@ class Worker {
   void remove_reader(const std::string& queue, Connection* connection);
   void on_events(const QueueEvents& events);
   std::size_t connection_count() const { return connections_.size(); }
+
+  // Delivery pacing (worker thread only). A connection whose delivery turn
+  // ended on the per-turn budget with messages still waiting is *lagging*: the
+  // worker itself, not the client, is the limit. While one is, the other
+  // connections of this worker wait (at most kPacingWait) before their next
+  // read, so QoS 0 publishers are read about as fast as their subscribers are
+  // served instead of being read and then dropped as qos0_slow_subscriber.
+  // A client that does not read (output bound) or does not acknowledge
+  // (inflight window) is never lagging: it paces nobody.
+  static constexpr std::chrono::milliseconds kPacingWait{20};
+  void set_lagging(const Connection* connection, bool lagging);
+  bool has_lagging() const { return !lagging_.empty(); }
+  // Whether a connection lagged within kPacingMemory: reads stay small
+  // meanwhile (Connection::read_loop), so that one read of every publisher
+  // together fits a queue's cached tail.
+  static constexpr std::chrono::milliseconds kPacingMemory{100};
+  bool lagged_recently() const { return std::chrono::steady_clock::now() - lagged_at_ < kPacingMemory; }
+  bool is_lagging(const Connection* connection) const;
+  // Completes (with any error code) when no connection lags any more, or
+  // after kPacingWait (re-armed here once it has passed).
+  boost::asio::steady_timer& caught_up();
   void add_connection(const std::shared_ptr<Connection>& c) { connections_.insert(c); }
   void remove_connection(const std::shared_ptr<Connection>& c) { connections_.erase(c); }
   // Every live connection of this worker (for shutdown).
@@ -47,6 +70,9 @@ class Worker {
   std::thread thread_;
   std::unordered_map<std::string, std::vector<Connection*>> readers_;
   std::set<std::shared_ptr<Connection>> connections_;
+  std::vector<const Connection*> lagging_;  // a handful at most
+  std::chrono::steady_clock::time_point lagged_at_{};
+  boost::asio::steady_timer caught_up_{io_};
 };
 
 }  // namespace tidegate

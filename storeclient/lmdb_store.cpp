@@ -225,6 +225,17 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
     MDB_val kv = as_val(k), vv = as_val(v);
     return mdb_put(txn, dbi, &kv, &vv, 0);
   };
+  // `messages` and `message_queues` keys start with the sequence, which only
+  // grows: MDB_APPEND puts at the end without searching the tree. A key out of
+  // order (MDB_KEYEXIST, nothing written) takes the ordinary put.
+  auto put_ascending = [&](MDB_dbi dbi, std::string_view k, std::string_view v) -> int {
+    MDB_val kv = as_val(k), vv = as_val(v);
+    int rc = mdb_put(txn, dbi, &kv, &vv, MDB_APPEND);
+    if (rc != MDB_KEYEXIST) return rc;
+    kv = as_val(k);
+    vv = as_val(v);
+    return mdb_put(txn, dbi, &kv, &vv, 0);
+  };
   auto del = [&](MDB_dbi dbi, std::string_view k) -> int {
     MDB_val kv = as_val(k);
     int rc = mdb_del(txn, dbi, &kv, nullptr);
@@ -248,15 +259,22 @@ std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
       if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
     if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
   }
+  std::string index, by_message;  // reused: no key string allocated per entry
   for (const auto& a : batch.appends) {
     key.clear();
     put_u64_be(key, a.message->seq);
     value.clear();
     encode_message(*a.message, value);
-    if ((rc = put(messages_, key, value))) return make_lmdb_error(rc);
+    if ((rc = put_ascending(messages_, key, value))) return make_lmdb_error(rc);
     for (const auto& q : a.queues) {
-      if ((rc = put(queue_index_, index_key(q, a.message->seq), {}))) return make_lmdb_error(rc);
-      if ((rc = put(message_queues_, key + q, {}))) return make_lmdb_error(rc);
+      index.clear();
+      put_u16(index, q.size());  // index_key(q, seq)
+      index.append(q);
+      put_u64_be(index, a.message->seq);
+      if ((rc = put(queue_index_, index, {}))) return make_lmdb_error(rc);
+      by_message.assign(key);
+      by_message.append(q);
+      if ((rc = put_ascending(message_queues_, by_message, {}))) return make_lmdb_error(rc);
     }
   }
   if (batch.delete_oldest) {

@@ -88,10 +88,16 @@ struct BodyWriter {
 
   template <class W>
   uint8_t operator()(W& w, const Publish& p) const {
+    return (*this)(w, PublishView{p.topic, p.payload, p.qos, p.retain, p.dup, p.packet_id, &p.properties});
+  }
+
+  template <class W>
+  uint8_t operator()(W& w, const PublishView& p) const {
+    static const Properties none;
     const uint8_t qos = check_qos(p.qos, "PUBLISH QoS");
     w.string(p.topic, "topic name");
     if (qos > 0) w.u16(p.packet_id);
-    if (is_v5(version)) properties(w, p.properties, PropertyContext::publish);
+    if (is_v5(version)) properties(w, p.properties ? *p.properties : none, PropertyContext::publish);
     w.raw(p.payload);
     uint8_t first = 0x30 | static_cast<uint8_t>(qos << 1);
     if (p.dup && qos > 0) first |= 0x08;  // DUP must be 0 for QoS 0 [MQTT-3.3.1-2]
@@ -239,6 +245,22 @@ void encode(const Packet& packet, ProtocolVersion version, std::string& out) {
 
 std::size_t encoded_size(const Publish& publish, ProtocolVersion version) {
   return size_one(publish, version);
+}
+
+void encode(const PublishView& publish, ProtocolVersion version, std::string& out) {
+  encode_one(publish, version, out);
+}
+
+std::size_t encoded_size(const PublishView& publish, ProtocolVersion version) {
+  return size_one(publish, version);
+}
+
+void encode(const PubResponse& response, ProtocolVersion version, std::string& out) {
+  encode_one(response, version, out);
+}
+
+std::size_t encoded_size(const PubResponse& response, ProtocolVersion version) {
+  return size_one(response, version);
 }
 
 std::size_t encoded_size(const Packet& packet, ProtocolVersion version) {

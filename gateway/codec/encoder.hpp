@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "gateway/codec/packet.hpp"
 
@@ -25,6 +26,27 @@ void encode(const Packet& packet, ProtocolVersion version, std::string& out);
 
 // Size a PUBLISH would take, to honour a client's Maximum Packet Size before sending.
 std::size_t encoded_size(const Publish& publish, ProtocolVersion version);
+
+// Addition: a PUBLISH whose topic and payload live elsewhere (a stored message
+// that many sessions deliver): encoded straight from them, with no Publish
+// (and no copy of topic and payload) built per delivery. Same bytes as the
+// equivalent Publish.
+struct PublishView {
+  std::string_view topic;
+  std::string_view payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  bool dup = false;
+  uint16_t packet_id = 0;                  // only on the wire for QoS 1 and 2
+  const Properties* properties = nullptr;  // v5 only; null: none
+};
+void encode(const PublishView& publish, ProtocolVersion version, std::string& out);
+std::size_t encoded_size(const PublishView& publish, ProtocolVersion version);
+
+// Addition: the acknowledgements without wrapping them in a Packet first (a
+// Packet copy costs a Properties copy per acknowledgement).
+void encode(const PubResponse& response, ProtocolVersion version, std::string& out);
+std::size_t encoded_size(const PubResponse& response, ProtocolVersion version);
 
 // Addition: size encode() would append for any packet.
 std::size_t encoded_size(const Packet& packet, ProtocolVersion version);

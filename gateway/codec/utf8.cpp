@@ -64,7 +64,11 @@ bool valid_mqtt_utf8(std::string_view s) {
   return true;
 }
 
-bool has_wildcard(std::string_view s) { return s.find_first_of("+#") != std::string_view::npos; }
+// Two memchr scans: find_first_of("+#") tests each byte against the set one by
+// one, and this runs on every PUBLISH topic (decode, worker thread).
+bool has_wildcard(std::string_view s) {
+  return s.find('+') != std::string_view::npos || s.find('#') != std::string_view::npos;
+}
 
 bool valid_topic_name(std::string_view s) {
   return !s.empty() && s.size() <= max_string_bytes && !has_wildcard(s) && valid_mqtt_utf8(s);

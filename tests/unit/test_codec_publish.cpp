@@ -194,3 +194,39 @@ TEST_CASE("pub responses: round trip and short forms") {
 }
 
 }  // namespace codec_test
+
+namespace codec_test {
+
+TEST_CASE("publish view: the same bytes and size as the equivalent Publish") {
+  for (ProtocolVersion v : {ProtocolVersion::v31, v311, v5}) {
+    for (uint8_t qos : {0, 1, 2}) {
+      for (bool with_props : {false, true}) {
+        CAPTURE(static_cast<int>(v));
+        CAPTURE(static_cast<int>(qos));
+        CAPTURE(with_props);
+        Publish p{"sensors/room-17/temperature", std::string(300, 'x'), qos, true, qos > 0, uint16_t(qos ? 77 : 0), {}};
+        if (with_props) p.properties = allowed_properties(PropertyContext::publish);
+        const PublishView view{p.topic, p.payload, p.qos, p.retain, p.dup, p.packet_id,
+                               with_props ? &p.properties : nullptr};
+        std::string out = "prefix";  // appends, like encode(Packet)
+        encode(view, v, out);
+        CHECK(out == "prefix" + encoded(p, v));
+        CHECK(encoded_size(view, v) == encoded(p, v).size());
+      }
+    }
+  }
+}
+
+TEST_CASE("pub response: direct encode matches the Packet encode") {
+  for (ProtocolVersion v : {v311, v5}) {
+    for (uint8_t rc : {0, 0x97}) {
+      const PubResponse r{PacketType::pubrec, 0x1234, rc, {}};
+      std::string out;
+      encode(r, v, out);
+      CHECK(out == encoded(r, v));
+      CHECK(encoded_size(r, v) == out.size());
+    }
+  }
+}
+
+}  // namespace codec_test

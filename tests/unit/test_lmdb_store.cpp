@@ -148,6 +148,33 @@ TEST_CASE("last_in_queue: the newest entry of one queue, not of its neighbours")
   CHECK(b_entries[0]->seq == 301);
 }
 
+TEST_CASE("appends out of sequence order are stored too (the ascending fast path falls back)") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  WriteBatch first;
+  first.appends.push_back({make(10, "t", "ten"), {"q", "p"}});  // "p" after "q": out of order within a message
+  REQUIRE_FALSE(store.commit(first));
+  WriteBatch older;
+  older.appends.push_back({make(5, "t", "five"), {"q"}});  // below the newest stored sequence
+  older.appends.push_back({make(11, "t", "eleven"), {"q"}});
+  REQUIRE_FALSE(store.commit(older));
+  auto q = store.read_queue("q", 0, 10);
+  REQUIRE(q.size() == 3);
+  CHECK(q[0]->seq == 5);
+  CHECK(q[0]->payload == "five");
+  CHECK(q[1]->seq == 10);
+  CHECK(q[2]->seq == 11);
+  auto p = store.read_queue("p", 0, 10);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0]->payload == "ten");
+  // Retention removes by message_queues: every index entry goes with its message.
+  WriteBatch removal;
+  removal.delete_oldest = 3;
+  REQUIRE_FALSE(store.commit(removal));
+  CHECK(store.read_queue("q", 0, 10).empty());
+  CHECK(store.read_queue("p", 0, 10).empty());
+}
+
 TEST_CASE("store grows its map instead of failing when full") {
   TempDir dir;
   LmdbStore store({dir.path.string(), Durability::os, std::size_t(1) << 20});

@@ -37,9 +37,13 @@ TEST_CASE("topic_matches follows MQTT 4.7") {
 
 TEST_CASE("trie matches exact, + and # filters like topic_matches") {
   SubscriptionTrie<std::string> trie;
-  const std::vector<std::string> filters = {"a/b", "a/+", "a/#", "#", "+/b", "a/b/c", "+/+/+", "$SYS/#", "a/+/#"};
+  const std::vector<std::string> filters = {"a/b",   "a/+", "a/#", "#",    "+/b",   "a/b/c",
+                                            "+/+/+", "$SYS/#", "a/+/#", "a/+/", "+/",   "/+",
+                                            "a//c",  "+",      "$SYS",  "level-longer-than-sso/+/x"};
   for (const auto& f : filters) trie.insert(f, f);
-  for (std::string topic : {"a/b", "a", "a/b/c", "x/b", "$SYS/x", "a/b/c/d", "/b"}) {
+  // Empty levels ("a/", "/", "a//c") and levels longer than a short string.
+  for (std::string topic : {"a/b", "a", "a/b/c", "x/b", "$SYS/x", "a/b/c/d", "/b", "a/", "/", "a//c", "$SYS", "a/b/",
+                            "level-longer-than-sso/yy/x", "level-longer-than-sso/yy/x/"}) {
     std::vector<std::string> expected;
     for (const auto& f : filters)
       if (topic_matches(f, topic)) expected.push_back(f);
@@ -56,6 +60,18 @@ TEST_CASE("trie erase removes one value and prunes") {
   CHECK(matches(trie, "a/b/c") == std::vector<std::string>{"q2"});
   CHECK_FALSE(trie.erase("a/+/c", "q1"));
   CHECK(trie.erase("a/+/c", "q2"));
+  CHECK(trie.empty());
+
+  // Wildcard levels live in their own slots; they prune the same way.
+  trie.insert("a/#", "h");
+  trie.insert("+/b", "p");
+  trie.insert("+/#", "ph");
+  CHECK(matches(trie, "a/b") == std::vector<std::string>{"h", "p", "ph"});
+  CHECK_FALSE(trie.erase("a/+", "h"));
+  CHECK(trie.erase("a/#", "h"));
+  CHECK(trie.erase("+/b", "p"));
+  CHECK(matches(trie, "a/b") == std::vector<std::string>{"ph"});
+  CHECK(trie.erase("+/#", "ph"));
   CHECK(trie.empty());
 }
 

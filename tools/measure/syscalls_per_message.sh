@@ -1,0 +1,45 @@
+#!/bin/sh
+# Kernel-side cost per delivered message, which callgrind does not see:
+# system calls and context switches of all broker threads (perf software
+# events and tracepoints work without hardware counters, unlike perf's
+# instructions), and CPU time. Broker on core 0 (`workers: 1`), bench on core 1.
+#
+# usage: tools/measure/syscalls_per_message.sh tidegate|mosquitto -- BENCH-ARGS...
+#   e.g. tools/measure/syscalls_per_message.sh tidegate -- fan-in --publishers 10 --qos 0 --rate 20000 --duration 5
+set -eu
+broker=$1
+shift 2
+here=$(cd "$(dirname "$0")/../.." && pwd)
+tidegate=${TIDEGATE_BIN:-$here/build/bin/tidegate}
+bench=${BENCH_BIN:-$here/build/bin/tidegate-bench}
+work=$(mktemp -d /tmp/tgb-sc.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+if [ "$broker" = tidegate ]; then
+  printf '{"data_dir": "%s/data", "durability": "os", "workers": 1, "admin": {"bind": "127.0.0.1", "port": 0},\n "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": %s}]}\n' "$work" "$port" > "$work/tg.json"
+  taskset -c 0 "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
+else
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\nset_tcp_nodelay true\n' "$port" > "$work/m.conf"
+  taskset -c 0 /usr/sbin/mosquitto -c "$work/m.conf" > "$work/broker.log" 2>&1 &
+fi
+pid=$!
+until /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; do sleep 0.1; done
+perf stat -x, -e context-switches,raw_syscalls:sys_enter,task-clock -p "$pid" -o "$work/perf.txt" &
+perf_pid=$!
+sleep 0.5
+out=$(taskset -c 1 "$bench" "$@" --threads 1 --port "$port" --json)
+kill -INT "$perf_pid"; wait "$perf_pid" || true
+kill -TERM "$pid"; wait "$pid" || true
+delivered=$(echo "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["delivered"])')
+/usr/bin/python3 - "$work/perf.txt" "$delivered" "$broker" <<'PY'
+import sys
+vals = {}
+for line in open(sys.argv[1]):
+    parts = line.strip().split(",")
+    if len(parts) > 3 and parts[0] and parts[0][0].isdigit():
+        vals[parts[2]] = float(parts[0])
+n = max(1, int(sys.argv[2]))
+print("%s delivered=%d syscalls/msg=%.2f switches/msg=%.3f cpu_us/msg=%.2f" % (
+    sys.argv[3], n, vals.get("raw_syscalls:sys_enter", 0) / n, vals.get("context-switches", 0) / n,
+    vals.get("task-clock", 0) * 1000 / n))
+PY
