@@ -97,7 +97,7 @@ asio::awaitable<void> Connection::read_loop() {
   if (bridge_) send_bridge_connect();
   bool drained = true;  // the last read left the socket empty
   while (state_ != State::closing && state_ != State::closed) {
-    if (drained) {
+    if (drained && transport_->waits_for_readability()) {
       // Nothing waits in the socket: hold no read buffer until something does
       // (an idle connection would otherwise keep up to read_size_ resident).
       reader_.release_if_empty();
@@ -112,8 +112,12 @@ asio::awaitable<void> Connection::read_loop() {
     // Pacing (worker.hpp): while a subscriber of this worker lags, wait for
     // it (bounded) before reading more that it would have to deliver. Never
     // for our own lag: our acknowledgements may be what frees us.
+    // Only a QoS 0 publisher, and never in the middle of a packet larger than
+    // a paced read (a large PUBLISH is read at full speed once it started).
+    const bool may_pace =
+        state_ == State::connected && qos0_publisher_ && reader_.incomplete_frame_size() <= kPacedReadSize;
     bool paced = false;
-    if (state_ == State::connected && worker_.has_lagging() && !worker_.is_lagging(this)) {
+    if (may_pace && worker_.has_lagging() && !worker_.is_lagging(this)) {
       paced = true;
       co_await worker_.caught_up().async_wait(use_nothrow);
       if (state_ == State::closing || state_ == State::closed) co_return;
@@ -131,7 +135,7 @@ asio::awaitable<void> Connection::read_loop() {
     std::size_t ask = read_size_;
     if (paced)
       ask = std::min(ask, kPacedReadSize);
-    else if (state_ == State::connected && worker_.lagged_recently())
+    else if (may_pace && worker_.lagged_recently())
       ask = std::min(ask, kRecentlyPacedReadSize);
     auto buffer = reader_.prepare(ask);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
@@ -159,6 +163,7 @@ asio::awaitable<void> Connection::read_loop() {
       co_await session_wake_.async_wait(use_nothrow);
       if (state_ == State::closing || state_ == State::closed) co_return;
     }
+    qos0_publisher_ = std::exchange(qos0_in_this_read_, false);
     flush_publishes();
     flush_progress();
   }

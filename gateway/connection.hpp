@@ -195,6 +195,11 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   Ingest::SessionProgress progress_;
   std::vector<Ingest::PublishRequest> pending_publishes_;
   std::size_t qos0_batches_in_ingest_ = 0;  // flush_publishes(): pacing of QoS 0 reads
+  // Pacing applies to QoS 0 publishers only: QoS 1/2 publishes are stored
+  // and acknowledged (the store paces them), and acknowledgements or large
+  // packets of other clients must not wait for a lagging subscriber.
+  bool qos0_in_this_read_ = false;
+  bool qos0_publisher_ = false;  // the last read carried QoS 0 publishes
   // PUBLISH bytes of a persistent session waiting for their inflight records
   // to commit, so a crash can never resend a message under another packet id.
   std::string held_;

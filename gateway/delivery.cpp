@@ -94,6 +94,11 @@ bool Connection::deliver_one() {
       std::uint64_t skipped = 0;
       auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped);
       if (skipped) Metrics::add(broker_.metrics.dropped_qos0_slow_subscriber, skipped);
+      // Nothing past the last batch the ingest thread finished: its messages
+      // may be in this queue's cache and not yet in another queue this session
+      // reads, and would then go out once per queue. Their events come later.
+      const std::uint64_t visible = broker_.ingest.visible_seq();
+      while (!batch.empty() && batch.back()->seq > visible) batch.pop_back();
       if (batch.empty())
         c.announced = c.position;
       else
@@ -243,6 +248,7 @@ bool Connection::resend_within_window() {
       rel.type = PacketType::pubrel;
       rel.packet_id = it->packet_id;
       send(rel);
+      if (state_ != State::connected) return true;  // the output overflowed: closed, session detached
       ++it;
       continue;
     }
@@ -267,6 +273,7 @@ bool Connection::resend_within_window() {
       continue;
     }
     send(publish);
+    if (state_ != State::connected) return true;  // the output overflowed: closed, session detached
     ++it;
   }
   return false;

@@ -26,6 +26,7 @@ bool Connection::within_topic_limits(std::string_view name) const {
 
 void Connection::handle_publish(mqtt::Publish&& p) {
   broker_.metrics.count_publish_received(p.qos);
+  if (p.qos == 0) qos0_in_this_read_ = true;
   ++session_->traffic.messages_in;
   if (bridge_) p.properties.subscription_identifiers.clear();  // the remote's, meaningless here
   if (!p.properties.subscription_identifiers.empty())  // MQTT-3.3.4-6: server to client only

@@ -28,6 +28,8 @@ class Transport {
   // waits on the socket; TLS and WebSocket keep their own buffered bytes
   // and complete at once.
   virtual boost::asio::awaitable<error_code> wait_readable() { co_return error_code{}; }
+  // Whether wait_readable() really waits (then the read buffer can be freed before it).
+  virtual bool waits_for_readability() const { return false; }
   // Writes all of `b` (one WebSocket message for WebSocket transports).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(boost::asio::const_buffer b) = 0;
   // Closes the socket at once; pending operations complete with an error.

@@ -58,6 +58,7 @@ void FrameReader::append(std::span<const uint8_t> bytes) {
 }
 
 FrameReader::Status FrameReader::next(Frame& out) {
+  incomplete_total_ = 0;
   if (begin_ == end_) {
     begin_ = end_ = 0;
     return Status::need_more;
@@ -82,7 +83,10 @@ FrameReader::Status FrameReader::next(Frame& out) {
 
   const std::size_t total = header + remaining;
   if (max_packet_size_ != 0 && total > max_packet_size_) return Status::packet_too_large;
-  if (avail < total) return Status::need_more;
+  if (avail < total) {
+    incomplete_total_ = total;
+    return Status::need_more;
+  }
 
   out.first_byte = p[0];
   out.body = {p + header, remaining};

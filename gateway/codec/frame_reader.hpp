@@ -43,6 +43,9 @@ class FrameReader {
 
   // Bytes received and not yet returned as a frame.
   std::size_t buffered() const;
+  // The total size of the frame the last next() found incomplete, when its
+  // fixed header had arrived (0 otherwise): how much a packet being read needs.
+  std::size_t incomplete_frame_size() const { return incomplete_total_; }
 
   // Frees the buffer when it holds nothing unread, so that a connection
   // waiting for its next packet keeps no read buffer. Invalidates the span of
@@ -56,6 +59,7 @@ class FrameReader {
   std::size_t begin_ = 0;     // first byte not yet handed out
   std::size_t end_ = 0;       // one past the last committed byte
   std::size_t prepared_ = 0;  // size of the span prepare() last returned
+  std::size_t incomplete_total_ = 0;  // see incomplete_frame_size()
   uint32_t max_packet_size_;
 };
 

@@ -266,4 +266,23 @@ TEST_CASE("FrameReader: release_if_empty frees an empty buffer and keeps a parti
   }
 }
 
+TEST_CASE("FrameReader: incomplete_frame_size tells how large the packet being read is") {
+  FrameReader reader(0);
+  Publish p;
+  p.topic = "t";
+  p.payload = std::string(5000, 'x');
+  std::string wire = stream_of({p}, ProtocolVersion::v311);
+  FrameReader::Frame frame{};
+  feed(reader, wire.substr(0, 1));  // the remaining length has not arrived
+  CHECK(reader.next(frame) == Status::need_more);
+  CHECK(reader.incomplete_frame_size() == 0);
+  feed(reader, wire.substr(1, 100));
+  CHECK(reader.next(frame) == Status::need_more);
+  CHECK(reader.incomplete_frame_size() == wire.size());
+  feed(reader, wire.substr(101));
+  CHECK(reader.next(frame) == Status::frame);
+  CHECK(reader.next(frame) == Status::need_more);
+  CHECK(reader.incomplete_frame_size() == 0);
+}
+
 }  // namespace codec_test
