@@ -69,7 +69,8 @@ std::uint64_t QueueCache::Tail::evicted_between(std::uint64_t after, std::uint64
 }
 
 std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::uint64_t after_seq,
-                                                std::size_t max_count, std::uint64_t* skipped) const {
+                                                std::size_t max_count, std::uint64_t* skipped,
+                                                std::uint64_t* gone_upto) const {
   std::vector<store::MessagePtr> out;
   auto tail = find(queue);
   if (!tail || max_count == 0) return out;
@@ -98,7 +99,8 @@ std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::u
   }
   if (out.empty()) {
     // Nothing persisted between after_seq and the tail: continue in the tail.
-    return pull(queue, covered_after, max_count, skipped);
+    if (gone_upto) *gone_upto = covered_after;
+    return pull(queue, covered_after, max_count, skipped, nullptr);
   }
   return out;
 }

@@ -45,8 +45,12 @@ class QueueCache {
   // receives how many QoS 0 entries after after_seq and before what is
   // returned were evicted from memory without being stored: lost to this
   // reader, which was too slow (counted by the caller, never silent).
+  // `gone_upto` (when given) receives, when nothing was stored between
+  // after_seq and the cached tail, the sequence the pull continued after:
+  // everything up to it is gone, and the reader may move its position there
+  // so that the same loss is not counted again by its next pull.
   std::vector<store::MessagePtr> pull(const std::string& queue, std::uint64_t after_seq, std::size_t max_count,
-                                      std::uint64_t* skipped = nullptr) const;
+                                      std::uint64_t* skipped = nullptr, std::uint64_t* gone_upto = nullptr) const;
 
   QueueCacheStats stats() const;
 

@@ -91,9 +91,15 @@ bool Connection::deliver_one() {
         log::warn(describe() + ": fell behind retention on queue '" + queue + "' (position " +
                   std::to_string(c.position) + "); messages it had not read were removed");
       }
-      std::uint64_t skipped = 0;
-      auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped);
+      std::uint64_t skipped = 0, gone_upto = 0;
+      auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped, &gone_upto);
       if (skipped) Metrics::add(broker_.metrics.dropped_qos0_slow_subscriber, skipped);
+      if (gone_upto > c.position) {
+        // What was lost is behind us: the next pull must not count it again
+        // (the visibility cut below may leave this batch empty).
+        c.position = gone_upto;
+        if (session_->persistent()) dirty_offsets_.push_back(queue);
+      }
       // Nothing past the last batch the ingest thread finished: its messages
       // may be in this queue's cache and not yet in another queue this session
       // reads, and would then go out once per queue. Their events come later.

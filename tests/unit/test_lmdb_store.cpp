@@ -244,17 +244,19 @@ TEST_CASE("queue cache serves its tail and reads older persisted entries through
   // Older than the tail: persisted entries (odd) from the store, then the tail.
   // Evicted QoS 0 entries (2, 4, 6) exist nowhere else: the reader is told
   // how many it stepped over, exactly once each.
-  std::uint64_t skipped = 0;
-  auto old = cache.pull("q", 0, 100, &skipped);
+  std::uint64_t skipped = 0, gone_upto = 0;
+  auto old = cache.pull("q", 0, 100, &skipped, &gone_upto);
   std::vector<std::uint64_t> seqs;
   for (auto& m : old) seqs.push_back(m->seq);
   CHECK(seqs == std::vector<std::uint64_t>{1, 3, 5});
   CHECK(skipped == 2);
-  auto rest = cache.pull("q", 5, 100, &skipped);
+  CHECK(gone_upto == 0);  // stored entries came back: the reader moves as it takes them
+  auto rest = cache.pull("q", 5, 100, &skipped, &gone_upto);
   seqs.clear();
   for (auto& m : rest) seqs.push_back(m->seq);
   CHECK(seqs == std::vector<std::uint64_t>{7, 8, 9, 10});
   CHECK(skipped == 3);
+  CHECK(gone_upto == 6);  // nothing stored after 5 before the tail: 6 is gone
   cache.pull("q", 8, 100, &skipped);
   CHECK(skipped == 3);  // within the tail nothing is lost
   CHECK(cache.pull("unknown", 0, 10).empty());
