@@ -13,12 +13,9 @@
 set -eu
 prefix=$1
 shift 2
-here=$(cd "$(dirname "$0")/../.." && pwd)
-tidegate=${TIDEGATE_BIN:-$here/build/bin/tidegate}
-bench=${BENCH_BIN:-$here/build/bin/tidegate-bench}
-work=$(mktemp -d /tmp/tgb-cg.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+work_prefix=tgb-cg
+. "$(dirname "$0")/common.sh"
+port=$(free_port)
 cat > "$work/tg.json" <<EOF
 {"data_dir": "$work/data", "durability": "os", "workers": 1,
  "admin": {"bind": "127.0.0.1", "port": 0},

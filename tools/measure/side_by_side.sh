@@ -12,13 +12,8 @@ set -eu
 runs=$1
 brokers=$2
 shift 3
-here=$(cd "$(dirname "$0")/../.." && pwd)
-tidegate=${TIDEGATE_BIN:-$here/build/bin/tidegate}
-bench=${BENCH_BIN:-$here/build/bin/tidegate-bench}
-work=$(mktemp -d /tmp/tgb-sbs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work_prefix=tgb-sbs
+. "$(dirname "$0")/common.sh"
 
 wait_port() {
   i=0

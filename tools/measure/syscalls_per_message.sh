@@ -9,12 +9,9 @@
 set -eu
 broker=$1
 shift 2
-here=$(cd "$(dirname "$0")/../.." && pwd)
-tidegate=${TIDEGATE_BIN:-$here/build/bin/tidegate}
-bench=${BENCH_BIN:-$here/build/bin/tidegate-bench}
-work=$(mktemp -d /tmp/tgb-sc.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+work_prefix=tgb-sc
+. "$(dirname "$0")/common.sh"
+port=$(free_port)
 if [ "$broker" = tidegate ]; then
   printf '{"data_dir": "%s/data", "durability": "os", "workers": 1, "admin": {"bind": "127.0.0.1", "port": 0},\n "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": %s}]}\n' "$work" "$port" > "$work/tg.json"
   taskset -c 0 "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
