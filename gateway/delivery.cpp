@@ -80,6 +80,8 @@ void Connection::deliver() {
 }
 
 bool Connection::deliver_one() {
+  // Only a persistent session saves positions (flush_progress drops the rest).
+  const bool saves_positions = session_->persistent();
   std::uint64_t next = UINT64_MAX;
   for (auto& [queue, c] : session_->cursors) {
     if (c.prefetch.empty() && c.announced > c.position) {
@@ -98,7 +100,7 @@ bool Connection::deliver_one() {
         // What was lost is behind us: the next pull must not count it again
         // (the visibility cut below may leave this batch empty).
         c.position = gone_upto;
-        if (session_->persistent()) dirty_offsets_.push_back(queue);
+        if (saves_positions) dirty_offsets_.push_back(queue);
       }
       // Nothing past the last batch the ingest thread finished: its messages
       // may be in this queue's cache and not yet in another queue this session
@@ -139,8 +141,6 @@ bool Connection::deliver_one() {
   std::vector<std::string> queues;
   if (wanted && qos > 0)
     for (const auto* q : matched_queues_) queues.push_back(*q);
-  // Only a persistent session saves positions (flush_progress drops the rest).
-  const bool saves_positions = session_->persistent();
   for (auto& [queue, c] : session_->cursors) {
     if (c.prefetch.empty() || c.prefetch.front()->seq != next) continue;
     c.prefetch.pop_front();

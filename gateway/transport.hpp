@@ -23,13 +23,14 @@ class Transport {
   // deadline (closing the transport aborts it). Completes with an error to drop.
   virtual boost::asio::awaitable<error_code> handshake() = 0;
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(boost::asio::mutable_buffer b) = 0;
-  // Completes when read_some() would find bytes (or end of stream) at once,
-  // so the caller can leave its read buffer unallocated while it waits. TCP
-  // waits on the socket; TLS and WebSocket keep their own buffered bytes
-  // and complete at once.
-  virtual boost::asio::awaitable<error_code> wait_readable() { co_return error_code{}; }
-  // Whether wait_readable() really waits (then the read buffer can be freed before it).
+  // Whether wait_readable() is offered: TCP only. TLS and WebSocket keep
+  // bytes of their own beyond the socket, so readiness of the socket says
+  // nothing about theirs; the read loop then reads directly.
   virtual bool waits_for_readability() const { return false; }
+  // Where offered: completes when read_some() would find bytes (or end of
+  // stream) at once, so the caller can leave its read buffer unallocated
+  // while it waits. The default completes at once.
+  virtual boost::asio::awaitable<error_code> wait_readable() { co_return error_code{}; }
   // Writes all of `b` (one WebSocket message for WebSocket transports).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(boost::asio::const_buffer b) = 0;
   // Closes the socket at once; pending operations complete with an error.
