@@ -119,7 +119,7 @@ if [ -n "$triplet" ] && [ "$use_sysroot" = 1 ]; then
   "$here/sysroot.sh" "$deb_arch" "$sysroot"
 fi
 
-cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel
+cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DTIDEGATE_CLUSTER=OFF
   "-DCMAKE_TOOLCHAIN_FILE=$here/$profile/toolchain.cmake" "-DTIDEGATE_PROFILE=$profile")
 [ -n "$sysroot" ] && cmake_args+=("-DTIDEGATE_SYSROOT=$sysroot")
 # The unit tests need doctest; a build for flashing only does not.

@@ -2,9 +2,11 @@
 # Installs what tidegate needs to build (and, with "test", to run its tests) on
 # Debian 12, as root. Does nothing for packages already installed.
 set -euo pipefail
-packages=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev liblmdb-dev nlohmann-json3-dev doctest-dev)
+packages=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev liblmdb-dev nlohmann-json3-dev doctest-dev libnats-dev)
 if [ "${1:-}" = "test" ]; then
   packages+=(mosquitto mosquitto-clients libmosquitto-dev python3 python3-pytest python3-paho-mqtt)
+  # Cluster tests: real JetStream servers (tests/system/test_cluster.py).
+  packages+=(nats-server)
   # tests/fuzz: clang++ with libFuzzer and the sanitizer runtimes.
   packages+=(clang libclang-rt-14-dev)
 fi
