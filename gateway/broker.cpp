@@ -10,6 +10,9 @@
 #include <thread>
 
 #include "gateway/bridge_rules.hpp"
+#ifdef TIDEGATE_CLUSTER
+#include "gateway/cluster_link.hpp"
+#endif
 #include "gateway/connection.hpp"
 #include "gateway/inflight_record.hpp"
 #include "gateway/log.hpp"
@@ -42,6 +45,13 @@ Broker::Broker(Config config, std::string config_path)
   ingest_ = std::make_unique<Ingest>(
       *store_, *cache_,
       ingest_limits(config_));
+#ifdef TIDEGATE_CLUSTER
+  if (config_.cluster) {
+    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_);
+    ingest_->set_replicator(link.get());
+    cluster_ = std::move(link);
+  }
+#endif
   registry_ = std::make_unique<SessionRegistry>(SessionRegistry::Hooks{
       [this](const std::string& client_id, mqtt::Will will) {
         ingest_->publish(message_from_will(will, client_id, store::wall_clock_ms()), std::nullopt, {});
@@ -54,6 +64,12 @@ Broker::Broker(Config config, std::string config_path)
   context_->set_access(std::move(access));
   context_->plugins = plugins_.get();
   context_->auth_http = auth_http_.get();
+#ifdef TIDEGATE_CLUSTER
+  if (cluster_)
+    context_->cluster_stats = [link = static_cast<ClusterLink*>(cluster_.get())] {
+      return std::optional<ClusterStats>(link->stats());
+    };
+#endif
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -422,6 +438,9 @@ int Broker::run() {
       asio::post(worker->io(), [worker, events] { worker->on_events(*events); });
     });
   ingest_->start(std::move(notifiers));
+#ifdef TIDEGATE_CLUSTER
+  if (cluster_) static_cast<ClusterLink*>(cluster_.get())->start();
+#endif
   prepare_bridge_sessions();
   for (auto& w : workers_) w->start();
   for (auto& bridge : bridges_) bridge->start();
@@ -494,6 +513,11 @@ void Broker::shut_down() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (plugins_) plugins_->close_events();
+#ifdef TIDEGATE_CLUSTER
+  // Appends in flight finish (their publishers were answered or are gone)
+  // before the last group commit.
+  if (cluster_) static_cast<ClusterLink*>(cluster_.get())->stop();
+#endif
   ingest_->stop();  // the last group commit: everything the sessions saved
   log::info("stopped");
 }

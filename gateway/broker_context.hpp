@@ -3,10 +3,12 @@
 // connection. Each member documents its own thread rules.
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "cache/queue_cache.hpp"
 #include "gateway/bridge_status.hpp"
+#include "gateway/cluster_stats.hpp"
 #include "gateway/access_control.hpp"
 #include "gateway/config.hpp"
 #include "gateway/live_limits.hpp"
@@ -31,6 +33,8 @@ struct BrokerContext {
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   // Any thread: every bridge's state, backlog included (set by the Broker).
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
+  // Any thread: cluster mode's state (empty: not in a cluster; set by the Broker).
+  std::function<std::optional<ClusterStats>()> cluster_stats = [] { return std::optional<ClusterStats>{}; };
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

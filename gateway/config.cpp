@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cctype>
 #include "gateway/config.hpp"
 
 #include <fstream>
@@ -62,6 +64,46 @@ ListenerConfig parse_listener(const json& j, const std::string& where) {
   return l;
 }
 
+ClusterConfig parse_cluster(const json& j) {
+#ifndef TIDEGATE_CLUSTER
+  fail("cluster", "this gateway was built without cluster mode (TIDEGATE_CLUSTER=OFF)");
+#endif
+  if (!j.is_object()) fail("cluster", "must be an object");
+  refuse_unknown(j, "cluster.", {"node", "nats", "stream", "replicas", "request_timeout_ms", "max_pending_appends"});
+  ClusterConfig c;
+  if (!j.contains("node")) fail("cluster.node", "is required: this gateway's id, unique in the cluster");
+  c.node = get_string(j["node"], "cluster.node");
+  // The id is a NATS subject token (notify subjects name the node).
+  auto token_safe = [](const std::string& s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char ch) {
+      return std::isalnum(ch) || ch == '_' || ch == '-';
+    });
+  };
+  if (!token_safe(c.node)) fail("cluster.node", "must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  if (!j.contains("nats")) fail("cluster.nats", "is required: the NATS server URLs");
+  const auto& urls = j["nats"];
+  if (!urls.is_array() || urls.empty()) fail("cluster.nats", "must be a non-empty array of nats://host:port URLs");
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    std::string where = "cluster.nats[" + std::to_string(i) + "]";
+    auto url = get_string(urls[i], where);
+    if (!url.starts_with("nats://") && !url.starts_with("tls://")) fail(where, "must start with nats:// or tls://");
+    c.nats.push_back(url);
+  }
+  if (j.contains("stream")) {
+    c.stream = get_string(j["stream"], "cluster.stream");
+    if (!token_safe(c.stream)) fail("cluster.stream", "must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  }
+  if (j.contains("replicas")) {
+    c.replicas = get_uint<int>(j["replicas"], "cluster.replicas", 1, 5);
+    if (c.replicas % 2 == 0) fail("cluster.replicas", "must be 1, 3 or 5 (JetStream needs a majority)");
+  }
+  if (j.contains("request_timeout_ms"))
+    c.request_timeout_ms = get_uint<std::int64_t>(j["request_timeout_ms"], "cluster.request_timeout_ms", 100, 60000);
+  if (j.contains("max_pending_appends"))
+    c.max_pending_appends = get_uint<std::size_t>(j["max_pending_appends"], "cluster.max_pending_appends", 1, 1 << 20);
+  return c;
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text) {
@@ -79,7 +121,6 @@ Config parse_config(const std::string& text) {
                             "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges", "plugins", "auth_http",
                             "cluster"});
-  if (root.contains("cluster")) fail("cluster", "is not supported by this build yet");
 
   Config c;
   if (root.contains("data_dir")) {
@@ -190,6 +231,7 @@ Config parse_config(const std::string& text) {
     }
   }
   if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
+  if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);
   if (root.contains("plugins")) {
     const auto& ps = root["plugins"];
     if (!ps.is_array()) fail("plugins", "must be an array");

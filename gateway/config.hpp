@@ -64,6 +64,16 @@ struct AdminConfig {
   bool configured = false;                // "admin" was in the file: failing to listen is fatal
 };
 
+// Cluster mode (docs/cluster.md): several gateways sharing a JetStream stream.
+struct ClusterConfig {
+  std::string node;                       // this gateway's id: [A-Za-z0-9_-], unique in the cluster
+  std::vector<std::string> nats;          // nats://host:port of the NATS servers
+  std::string stream = "TIDEGATE";
+  int replicas = 1;                       // JetStream copies of every message (1, 3 or 5)
+  std::int64_t request_timeout_ms = 5000; // connect, append ack, each read
+  std::size_t max_pending_appends = 4096; // appends awaiting JetStream's ack; beyond: refused
+};
+
 struct Config {
   std::string data_dir = "./tidegate-data";
   bool fsync = false;                        // "durability": "os" | "fsync"
@@ -102,6 +112,7 @@ struct Config {
   std::vector<BridgeConfig> bridges;
   std::vector<PluginConfig> plugins;
   std::optional<AuthHttpConfig> auth_http;
+  std::optional<ClusterConfig> cluster;
 };
 
 // Throws ConfigError("key: reason").

@@ -130,14 +130,24 @@ void Ingest::add_queue_ref(const std::string& queue, const std::string& trie_fil
   bool dropping = std::find(batch_.dropped_queues.begin(), batch_.dropped_queues.end(), queue) !=
                   batch_.dropped_queues.end();
   it->second.last_seq = dropping ? 0 : store_.last_in_queue(queue);
-  if (!trie_filter.empty()) live_filters_.insert(trie_filter, queue);
+  if (!trie_filter.empty()) add_live_filter(trie_filter, queue);
   cache_.create_queue(queue, last_seq_);
+}
+
+void Ingest::add_live_filter(std::string_view filter, const std::string& name) {
+  live_filters_.insert(filter, name);
+  if (replicator_) replicator_->filter_live(filter, name, true);
+}
+
+void Ingest::remove_live_filter(std::string_view filter, const std::string& name) {
+  live_filters_.erase(filter, name);
+  if (replicator_) replicator_->filter_live(filter, name, false);
 }
 
 void Ingest::release_queue_ref(const std::string& queue) {
   auto it = queues_.find(queue);
   if (it == queues_.end() || --it->second.refs > 0) return;
-  if (!it->second.filter.empty()) live_filters_.erase(it->second.filter, queue);
+  if (!it->second.filter.empty()) remove_live_filter(it->second.filter, queue);
   queues_.erase(it);
   cache_.drop_queue(queue);
   batch_.dropped_queues.push_back(queue);
@@ -169,12 +179,23 @@ void Ingest::index_into_groups(const std::string& group_queue, std::vector<const
 
 void Ingest::publish(std::shared_ptr<store::Message> message,
                      std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
+  if (replicator_) {
+    std::vector<PublishRequest> one;
+    one.push_back({std::move(message), std::move(session_update), std::move(done)});
+    return replicator_->replicate(std::move(one));
+  }
   post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done)}]() mutable {
     apply_publish(request);
   });
 }
 
 void Ingest::publish_batch(std::vector<PublishRequest> requests) {
+  if (requests.empty()) return;
+  if (replicator_) return replicator_->replicate(std::move(requests));
+  publish_local_batch(std::move(requests));
+}
+
+void Ingest::publish_local_batch(std::vector<PublishRequest> requests) {
   if (requests.empty()) return;
   post([this, requests = std::move(requests)]() mutable {
     for (auto& request : requests) apply_publish(request);
@@ -376,7 +397,7 @@ void Ingest::subscribe(const std::string& client_id, const std::string& filter, 
     SharedFilter shared = parse_shared(filter);
     if (!shared.group.empty()) {
       auto [group, created] = groups_.try_emplace(filter);
-      if (created) live_filters_.insert(shared.filter, filter);
+      if (created) add_live_filter(shared.filter, filter);
       auto& members = group->second.members;
       auto m = std::find_if(members.begin(), members.end(), [&](const auto& x) { return x.client_id == client_id; });
       if (m == members.end()) members.push_back({client_id, true});
@@ -408,7 +429,7 @@ void Ingest::unsubscribe(const std::string& client_id, const std::string& filter
     auto& members = group->second.members;
     std::erase_if(members, [&](const auto& x) { return x.client_id == client_id; });
     if (members.empty()) {
-      live_filters_.erase(shared.filter, filter);
+      remove_live_filter(shared.filter, filter);
       groups_.erase(group);
     }
   });

@@ -108,6 +108,22 @@ class Ingest {
   };
   void publish_batch(std::vector<PublishRequest> requests);
 
+  // Cluster mode (gateway/cluster_link.hpp): publish() and publish_batch()
+  // hand every message to the replicator, which stores it in the shared
+  // store first and then passes it on to publish_local_batch(); messages of
+  // other gateways come in there too. The replicator also learns which
+  // filters have live queues here (which topics this node cares about).
+  class Replicator {
+   public:
+    virtual ~Replicator() = default;
+    virtual void replicate(std::vector<PublishRequest> requests) = 0;  // any thread
+    // Ingest thread: `filter` gained (live) or lost its last queue `name`.
+    virtual void filter_live(std::string_view filter, const std::string& name, bool live) = 0;
+  };
+  void set_replicator(Replicator* replicator) { replicator_ = replicator; }  // before start()
+  // What publish_batch() does without a replicator: straight to this node's queues.
+  void publish_local_batch(std::vector<PublishRequest> requests);
+
   // Takes a reference on the queue of `filter` for `client_id` and returns
   // where to start reading and the retained messages it matches (none for a
   // shared subscription, MQTT-4.8.2-?).
@@ -196,6 +212,8 @@ class Ingest {
   void apply_publish(PublishRequest& request);  // ingest thread
   void run();
   void add_queue_ref(const std::string& queue, const std::string& trie_filter);
+  void add_live_filter(std::string_view filter, const std::string& name);
+  void remove_live_filter(std::string_view filter, const std::string& name);
   void release_queue_ref(const std::string& queue);
   void index_into_groups(const std::string& group_queue, std::vector<const std::string*>& queues);
   void append_to_cache(const std::string& queue, const store::MessagePtr& message);  // after the commit
@@ -212,6 +230,7 @@ class Ingest {
   cache::QueueCache& cache_;
   IngestLimits limits_;  // ingest thread; replaced by set_limits()
   std::vector<Notify> workers_;
+  Replicator* replicator_ = nullptr;
 
   // Inbox: filled by any thread, drained by the ingest thread.
   std::mutex inbox_lock_;

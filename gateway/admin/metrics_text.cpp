@@ -110,6 +110,23 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_auth_http_failures_total", "counter",
            "Hook requests that failed (timeout, error status, bad answer): on_error decided.", a.failures);
   }
+  if (auto c = broker.cluster_stats()) {
+    metric("tidegate_cluster_connected", "gauge", "1 while the link to the NATS servers is up.", c->connected ? 1 : 0);
+    metric("tidegate_cluster_appended_total", "counter", "Messages JetStream acknowledged.", c->appended);
+    metric("tidegate_cluster_append_errors_total", "counter",
+           "Messages JetStream refused or did not acknowledge in time (refused to the publisher).", c->append_errors);
+    metric("tidegate_cluster_pending_appends", "gauge", "Appends awaiting JetStream's ack (cluster.max_pending_appends).",
+           c->pending_appends);
+    metric("tidegate_cluster_notify_sent_total", "counter", "Notify messages sent to the other gateways.", c->events_sent);
+    metric("tidegate_cluster_events_received_total", "counter", "Message events received from other gateways.",
+           c->events_received);
+    metric("tidegate_cluster_fetched_total", "counter", "Messages of other gateways read from the stream.", c->fetched);
+    metric("tidegate_cluster_skipped_total", "counter", "Events of other gateways no subscription here matched.",
+           c->skipped);
+    metric("tidegate_cluster_fetch_errors_total", "counter",
+           "Messages of other gateways that could not be read (lost for this node's subscribers).", c->fetch_errors);
+    metric("tidegate_cluster_fetch_backlog", "gauge", "Events waiting to be read from the stream.", c->fetch_backlog);
+  }
   auto bridges = broker.bridge_status();
   if (!bridges.empty()) {
     auto per_bridge = [&](const char* name, const char* type, const char* help, auto value_of) {

@@ -1,0 +1,23 @@
+#pragma once
+// What cluster mode reports (gateway/cluster_link.hpp): /metrics and the admin API.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tidegate {
+
+struct ClusterStats {
+  std::string node;
+  std::uint64_t appended = 0;        // messages JetStream acknowledged
+  std::uint64_t append_errors = 0;   // refused or not acknowledged in time: not acknowledged to the client
+  std::uint64_t events_sent = 0;     // notify messages published (one per batch)
+  std::uint64_t events_received = 0; // message events from other gateways
+  std::uint64_t fetched = 0;         // of those, read from the stream (a local filter matched, or retained)
+  std::uint64_t skipped = 0;         // of those, no live filter here: not read
+  std::uint64_t fetch_errors = 0;    // could not be read (store unreachable): lost for this node's subscribers
+  std::size_t fetch_backlog = 0;     // events waiting for the fetch thread
+  std::size_t pending_appends = 0;   // appends awaiting JetStream's ack
+  bool connected = false;
+};
+
+}  // namespace tidegate

@@ -1,0 +1,264 @@
+#include "storeclient/jetstream_client.hpp"
+
+#include <nats/nats.h>
+
+#include <cstring>
+
+#include "storeclient/lmdb_store.hpp"  // StoreOpenError
+#include "storeclient/message_codec.hpp"
+#include "storeclient/subject_codec.hpp"
+
+namespace tidegate::store {
+
+namespace {
+
+class NatsCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "nats"; }
+  std::string message(int value) const override { return natsStatus_GetText(static_cast<natsStatus>(value)); }
+};
+
+std::error_code make_nats_error(natsStatus s) { return {static_cast<int>(s), nats_category()}; }
+
+// The error text libnats keeps for this thread: the server's reason, when there is one.
+std::string last_error_text(natsStatus s) {
+  const char* text = nats_GetLastError(nullptr);
+  std::string out = natsStatus_GetText(s);
+  if (text && *text && out != text) out += std::string(": ") + text;
+  return out;
+}
+
+}  // namespace
+
+const std::error_category& nats_category() {
+  static NatsCategory category;
+  return category;
+}
+
+struct JetStreamClient::Subscription {
+  JetStreamClient::Handler handler;
+  natsSubscription* sub = nullptr;
+  ~Subscription() {
+    if (sub) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+  }
+};
+
+struct JetStreamClient::Callbacks {
+  static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* err, void* closure) {
+    auto* self = static_cast<JetStreamClient*>(closure);
+    if (ack)
+      self->finish_append(msg, {}, ack->Sequence);
+    else
+      self->finish_append(msg, make_nats_error(err ? err->Err : NATS_ERR), 0);
+    natsMsg_Destroy(msg);
+  }
+  static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* s = static_cast<Subscription*>(closure);
+    const char* reply = natsMsg_GetReply(msg);
+    s->handler(natsMsg_GetSubject(msg),
+               std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))),
+               reply ? std::string_view(reply) : std::string_view());
+    natsMsg_Destroy(msg);
+  }
+};
+
+JetStreamClient::JetStreamClient(JetStreamOptions options) : options_(std::move(options)) {
+  std::string where;
+  for (const auto& s : options_.servers) where += (where.empty() ? "" : ",") + s;
+  auto fail = [&](const std::string& what, natsStatus s) {
+    throw StoreOpenError("cluster store at " + where + ": " + what + ": " + last_error_text(s));
+  };
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) fail("options", NATS_NO_MEMORY);
+  std::vector<const char*> urls;
+  for (const auto& s : options_.servers) urls.push_back(s.c_str());
+  natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  natsOptions_SetName(opts, options_.connection_name.c_str());
+  natsOptions_SetTimeout(opts, options_.request_timeout_ms);
+  // Our own notify events must not come back to us.
+  natsOptions_SetNoEcho(opts, true);
+  // Reconnect for ever, across the servers of a NATS cluster; appends made
+  // while disconnected fail at their ack timeout and are refused to devices.
+  natsOptions_SetMaxReconnect(opts, -1);
+  natsOptions_SetReconnectWait(opts, 250);
+  natsStatus s = natsConnection_Connect(&connection_, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) fail("connect", s);
+
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.request_timeout_ms;
+  jo.PublishAsync.MaxPending = options_.max_pending_appends;
+  jo.PublishAsync.AckHandler = reinterpret_cast<jsPubAckHandler>(&Callbacks::on_ack);
+  jo.PublishAsync.AckHandlerClosure = this;
+  jo.PublishAsync.StallWait = 1;  // never hold the caller: a full window is a refusal
+  s = natsConnection_JetStream(&js_, connection_, &jo);
+  if (s != NATS_OK) fail("JetStream context", s);
+  ensure_stream();
+}
+
+JetStreamClient::~JetStreamClient() {
+  subscriptions_.clear();
+  if (js_) jsCtx_Destroy(js_);
+  if (connection_) {
+    natsConnection_Close(connection_);
+    natsConnection_Destroy(connection_);
+  }
+}
+
+void JetStreamClient::ensure_stream() {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  std::string subjects = options_.subject_prefix + ".>";
+  const char* subject_list[] = {subjects.c_str()};
+  cfg.Name = options_.stream.c_str();
+  cfg.Subjects = subject_list;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = options_.replicas;
+  cfg.MaxBytes = options_.max_bytes;
+  cfg.MaxAge = options_.max_age_ms * 1000000;  // nanoseconds
+  cfg.Discard = js_DiscardOld;
+  cfg.AllowDirect = true;  // reads by sequence and by subject without the stream leader
+  jsErrCode code = static_cast<jsErrCode>(0);
+  jsStreamInfo* info = nullptr;
+  natsStatus s = js_AddStream(&info, js_, &cfg, nullptr, &code);
+  if (s != NATS_OK && code == JSStreamNameExistErr) s = js_UpdateStream(&info, js_, &cfg, nullptr, &code);
+  if (info) jsStreamInfo_Destroy(info);
+  if (s != NATS_OK) {
+    throw StoreOpenError("cluster store: stream '" + options_.stream + "' cannot be created or updated: " +
+                         last_error_text(s) + (code ? " (JetStream error " + std::to_string(code) + ")" : ""));
+  }
+}
+
+void JetStreamClient::append(const Message& message, Appended done) {
+  std::string subject = topic_to_subject(options_.subject_prefix, message.topic);
+  std::string value;
+  encode_message(message, value);
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) return done(make_nats_error(s), 0);
+  {
+    // Registered before the publish: the ack may come before it returns.
+    std::lock_guard guard(pending_lock_);
+    pending_.emplace(msg, std::move(done));
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = options_.request_timeout_ms;
+  natsMsg* key = msg;
+  s = js_PublishMsgAsync(js_, &msg, &po);
+  if (s != NATS_OK) {
+    // Not sent: the library did not take the message, and no ack will come.
+    natsMsg_Destroy(msg);
+    finish_append(key, make_nats_error(s), 0);
+  }
+}
+
+void JetStreamClient::finish_append(const void* key, std::error_code ec, std::uint64_t seq) {
+  Appended done;
+  {
+    std::lock_guard guard(pending_lock_);
+    auto it = pending_.find(key);
+    if (it == pending_.end()) return;
+    done = std::move(it->second);
+    pending_.erase(it);
+  }
+  done(ec, seq);
+}
+
+std::size_t JetStreamClient::pending_appends() const {
+  std::lock_guard guard(pending_lock_);
+  return pending_.size();
+}
+
+std::optional<Message> JetStreamClient::direct_get(std::uint64_t seq, const char* next_by_subject,
+                                                   std::error_code& ec) {
+  ec.clear();
+  jsDirectGetMsgOptions dg;
+  jsDirectGetMsgOptions_Init(&dg);
+  dg.Sequence = seq;
+  dg.NextBySubject = next_by_subject;
+  natsMsg* msg = nullptr;
+  natsStatus s = js_DirectGetMsg(&msg, js_, options_.stream.c_str(), nullptr, &dg);
+  if (s == NATS_NOT_FOUND) return std::nullopt;
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return std::nullopt;
+  }
+  std::optional<Message> m =
+      decode_message(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+  const char* stored_seq = nullptr;
+  if (m && natsMsgHeader_Get(msg, "Nats-Sequence", &stored_seq) == NATS_OK && stored_seq)
+    m->seq = std::strtoull(stored_seq, nullptr, 10);
+  else if (m)
+    m->seq = seq;
+  natsMsg_Destroy(msg);
+  if (!m) ec = make_nats_error(NATS_PROTOCOL_ERROR);  // not a value this gateway wrote
+  return m;
+}
+
+std::optional<Message> JetStreamClient::read(std::uint64_t seq, std::error_code& ec) {
+  return direct_get(seq, nullptr, ec);
+}
+
+std::optional<Message> JetStreamClient::read_next(const std::string& filter_subject, std::uint64_t from_seq,
+                                                  std::error_code& ec) {
+  return direct_get(from_seq, filter_subject.c_str(), ec);
+}
+
+std::uint64_t JetStreamClient::last_sequence(std::error_code& ec) {
+  ec.clear();
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, js_, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return 0;
+  }
+  std::uint64_t last = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  return last;
+}
+
+std::error_code JetStreamClient::publish(const std::string& subject, std::string_view data) {
+  natsStatus s = natsConnection_Publish(connection_, subject.c_str(), data.data(), static_cast<int>(data.size()));
+  return s == NATS_OK ? std::error_code{} : make_nats_error(s);
+}
+
+std::error_code JetStreamClient::subscribe(const std::string& subject, Handler handler) {
+  auto sub = std::make_unique<Subscription>();
+  sub->handler = std::move(handler);
+  natsStatus s = natsConnection_Subscribe(&sub->sub, connection_, subject.c_str(), &Callbacks::on_message, sub.get());
+  if (s != NATS_OK) return make_nats_error(s);
+  // Notify bursts must not be dropped by the client's default pending limit
+  // (65,536 messages): a dropped event is a message nobody fetches.
+  natsSubscription_SetPendingLimits(sub->sub, -1, 256 << 20);
+  subscriptions_.push_back(std::move(sub));
+  // Registered at the server before this returns: nothing published after
+  // it can miss us.
+  s = natsConnection_FlushTimeout(connection_, options_.request_timeout_ms);
+  return s == NATS_OK ? std::error_code{} : make_nats_error(s);
+}
+
+std::optional<std::string> JetStreamClient::request(const std::string& subject, std::string_view data,
+                                                    std::int64_t timeout_ms, std::error_code& ec) {
+  ec.clear();
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, connection_, subject.c_str(), data.data(),
+                                        static_cast<int>(data.size()), timeout_ms);
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return std::nullopt;
+  }
+  std::string out(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  return out;
+}
+
+bool JetStreamClient::connected() const { return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED; }
+
+}  // namespace tidegate::store

@@ -1,0 +1,105 @@
+#pragma once
+// The shared store of cluster mode (DESIGN §5, docs/cluster.md): one
+// JetStream stream on a NATS server or cluster, reached through libnats.
+//
+// Messages are stored under the subject of their topic (subject_codec.hpp);
+// the stream sequence a message gets is its offset everywhere in the cluster.
+// The stream value is the message's store encoding (message_codec.hpp), so a
+// message read back is exactly the one appended.
+//
+// Threads: libnats runs its own threads. append()'s completion and the
+// handlers given to subscribe() run on them: they must only hand work to
+// their owner (post to an executor or a queue) and return. read()/read_next()
+// block the calling thread for one request to the server (at most
+// request_timeout_ms); never call them on a gateway worker.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "storeclient/message.hpp"
+
+// libnats types, kept out of every includer's namespace.
+struct __natsConnection;
+struct __natsMsg;
+struct __jsCtx;
+struct __natsSubscription;
+
+namespace tidegate::store {
+
+struct JetStreamOptions {
+  std::vector<std::string> servers;      // nats://host:port, at least one
+  std::string connection_name;           // shown by the server (the node id)
+  std::string stream = "TIDEGATE";
+  std::string subject_prefix = "tg.m";   // stored topics are <prefix>.<levels>.%
+  int replicas = 1;                      // copies the JetStream cluster keeps (1, 3 or 5)
+  std::int64_t max_bytes = -1;           // stream limit; the oldest go first (-1: none)
+  std::int64_t max_age_ms = 0;           // 0: kept until max_bytes
+  std::int64_t request_timeout_ms = 5000;  // connect, each append's ack, each read
+  std::int64_t max_pending_appends = 4096; // appends not yet acknowledged; beyond, append() fails
+};
+
+// libnats statuses (natsStatus) as std::error_code.
+const std::error_category& nats_category();
+
+class JetStreamClient {
+ public:
+  // Runs on a libnats thread: the stream sequence, or the error that kept the
+  // message from being stored (then it was not acknowledged and must not be).
+  using Appended = std::function<void(std::error_code, std::uint64_t seq)>;
+  // Runs on a libnats thread with a core NATS message (notify, lookup RPC).
+  using Handler = std::function<void(std::string_view subject, std::string_view data, std::string_view reply)>;
+
+  // Connects and creates (or updates) the stream; throws StoreOpenError
+  // naming the servers and the reason.
+  explicit JetStreamClient(JetStreamOptions options);
+  ~JetStreamClient();
+  JetStreamClient(const JetStreamClient&) = delete;
+  JetStreamClient& operator=(const JetStreamClient&) = delete;
+
+  // Any thread. `done` runs exactly once, possibly before append() returns.
+  void append(const Message& message, Appended done);
+  // Any thread but a libnats one; blocks for one request. nullopt with no
+  // error: no such message (removed by the stream limits, or never stored).
+  std::optional<Message> read(std::uint64_t seq, std::error_code& ec);
+  // The first message at or after `from_seq` whose subject matches
+  // `filter_subject` (a NATS filter), with its sequence in Message::seq.
+  std::optional<Message> read_next(const std::string& filter_subject, std::uint64_t from_seq, std::error_code& ec);
+  // The stream's last sequence (0: empty).
+  std::uint64_t last_sequence(std::error_code& ec);
+
+  // Core NATS, not stored: notify events and requests between gateways.
+  std::error_code publish(const std::string& subject, std::string_view data);
+  std::error_code subscribe(const std::string& subject, Handler handler);
+  // Blocks for the reply (at most timeout_ms); the reply's data.
+  std::optional<std::string> request(const std::string& subject, std::string_view data, std::int64_t timeout_ms,
+                                     std::error_code& ec);
+
+  bool connected() const;
+  const JetStreamOptions& options() const { return options_; }
+  std::size_t pending_appends() const;
+
+ private:
+  struct Callbacks;  // the libnats callbacks (jetstream_client.cpp)
+  friend struct Callbacks;
+  void finish_append(const void* key, std::error_code ec, std::uint64_t seq);
+  void ensure_stream();
+  std::optional<Message> direct_get(std::uint64_t seq, const char* next_by_subject, std::error_code& ec);
+
+  JetStreamOptions options_;
+  __natsConnection* connection_ = nullptr;
+  __jsCtx* js_ = nullptr;
+  // Appends in flight by their libnats message (the ack handler gets it back).
+  mutable std::mutex pending_lock_;
+  std::unordered_map<const void*, Appended> pending_;
+  struct Subscription;
+  std::vector<std::unique_ptr<Subscription>> subscriptions_;
+};
+
+}  // namespace tidegate::store

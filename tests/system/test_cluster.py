@@ -1,0 +1,253 @@
+"""Cluster mode (issue 9, docs/cluster.md): several real tidegate processes sharing a
+real `nats-server -js` on loopback. Devices are raw MQTT clients; every process is
+started here and killed by PID at teardown."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+import mqttraw as m
+from conftest import HOST, free_port, wait_port
+
+pytestmark = pytest.mark.tidegate_only(reason="tidegate cluster mode (JSON config, NATS JetStream)")
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+class NatsServer:
+    """One `nats-server -js` process (optionally a member of a NATS cluster)."""
+
+    def __init__(self, workdir, name="n0", cluster_port=None, routes=()):
+        if not os.path.exists(NATS_SERVER):
+            pytest.fail("nats-server not found (Debian package nats-server; tools/bootstrap.sh test installs it)")
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.port = free_port()
+        self.cluster_port = cluster_port
+        self.routes = list(routes)
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return "nats://%s:%d" % (HOST, self.port)
+
+    def start(self):
+        conf = ["listen: %s:%d" % (HOST, self.port), "server_name: %s" % self.name,
+                "jetstream { store_dir: %s }" % json.dumps(str(self.workdir / "js"))]
+        if self.cluster_port:
+            conf.append("cluster { name: tg; listen: %s:%d; routes: [%s] }"
+                        % (HOST, self.cluster_port, ", ".join("nats-route://%s:%d" % (HOST, p) for p in self.routes)))
+        path = self.workdir / "nats.conf"
+        path.write_text("\n".join(conf) + "\n")
+        log = open(self.workdir / "nats.log", "ab")
+        self.proc = subprocess.Popen([NATS_SERVER, "-c", str(path)], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        wait_port(HOST, self.port, self.proc, 10)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+
+@pytest.fixture
+def nats(tmp_path):
+    servers = []
+
+    def start(**kw):
+        s = NatsServer(tmp_path / ("nats%d" % len(servers)), **kw)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.kill()
+
+
+@pytest.fixture
+def gateway(make_broker):
+    """gateway(node, nats_urls, **config): a tidegate in cluster mode with its admin API."""
+
+    def start(node, urls, **config):
+        cluster = {"node": node, "nats": list(urls), "request_timeout_ms": 2000}
+        cluster.update(config.pop("cluster", {}))
+        g = make_broker(cluster=cluster, admin={"port": free_port()}, **config)
+        g.admin_port = g.config["admin"]["port"]
+        return g
+
+    return start
+
+
+def metrics(gw):
+    text = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, gw.admin_port), timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+@pytest.fixture
+def two_gateways(nats, gateway):
+    server = nats()
+    return gateway("a", [server.url]), gateway("b", [server.url]), server
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_message_published_on_one_gateway_reaches_a_subscriber_on_another(two_gateways, uid, qos):
+    a, b, _ = two_gateways
+    topic = "cl/" + uid
+    sub = b.connect(uid + "-s", 5)
+    assert sub.subscribe(topic, qos=2).reason_codes == [2]
+    pub = a.connect(uid + "-p", 5)
+    ack = pub.publish(topic, b"across", qos=qos)
+    if qos == 1:
+        # Acknowledged after JetStream stored it; never "no matching subscribers"
+        # (the subscriber is on the other gateway).
+        assert ack.reason_code == m.RC_SUCCESS, ack
+    p = sub.expect_packet(m.PUBLISH, timeout=5)
+    assert (p.topic, p.payload, p.qos) == (topic, b"across", qos)
+
+
+def test_wildcard_filters_across_gateways(two_gateways, uid):
+    a, b, _ = two_gateways
+    base = "w/" + uid
+    sub_hash = b.connect(uid + "-h", 5)
+    sub_hash.subscribe(base + "/#", qos=1)
+    sub_plus = b.connect(uid + "-p", 5)
+    sub_plus.subscribe(base + "/+/temp", qos=1)
+    pub = a.connect(uid + "-pub", 5)
+    # `base/#` also matches `base` itself (MQTT-4.7.1-2); `+` exactly one level.
+    for topic, payload in [(base, b"parent"), (base + "/r1/temp", b"t1"), (base + "/r1/x/temp", b"deep"),
+                           (base + "/r2/temp", b"t2"), ("other/" + uid, b"no"), (base + "/end", b"end")]:
+        pub.publish(topic, payload, qos=1)
+    got_hash = [(p.topic, p.payload) for p in sub_hash.publishes_until(b"end", timeout=5)]
+    assert got_hash == [(base, b"parent"), (base + "/r1/temp", b"t1"), (base + "/r1/x/temp", b"deep"),
+                        (base + "/r2/temp", b"t2"), (base + "/end", b"end")]
+    pub.publish(base + "/r3/temp", b"last", qos=1)
+    got_plus = [(p.topic, p.payload) for p in sub_plus.publishes_until(b"last", timeout=5)]
+    assert got_plus == [(base + "/r1/temp", b"t1"), (base + "/r2/temp", b"t2"), (base + "/r3/temp", b"last")]
+
+
+def test_topics_with_characters_nats_treats_specially_arrive_unchanged(two_gateways, uid):
+    a, b, _ = two_gateways
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("sp/" + uid + "/#", qos=1)
+    pub = a.connect(uid + "-p", 5)
+    topics = ["sp/%s/a.b" % uid, "sp/%s/*" % uid, "sp/%s/>" % uid, "sp/%s/with space" % uid,
+              "sp/%s/50%%25" % uid, "sp/%s//empty" % uid, "sp/%s/ünï" % uid]
+    for i, t in enumerate(topics):
+        pub.publish(t, b"%d" % i, qos=1)
+    got = sub.publishes_until(b"%d" % (len(topics) - 1), timeout=5)
+    assert [p.topic for p in got] == topics
+    assert [p.payload for p in got] == [b"%d" % i for i in range(len(topics))]
+
+
+def test_order_of_one_publisher_is_kept_across_gateways(two_gateways, uid):
+    a, b, _ = two_gateways
+    topic = "ord/" + uid
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe(topic, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    # QoS 0 and 1 mixed, sent without waiting (40 QoS 1 in flight: under Receive Maximum).
+    for i in range(120):
+        pub.publish(topic, b"%d" % i, qos=1 if i % 3 == 0 else 0, wait=False)
+    got = sub.publishes_until(b"119", timeout=10)
+    assert [p.payload for p in got] == [b"%d" % i for i in range(120)]
+
+
+def test_retained_message_from_another_gateway_is_sent_to_a_later_subscriber(two_gateways, uid):
+    a, b, _ = two_gateways
+    topic = "ret/" + uid
+    pub = a.connect(uid + "-p", 5)
+    assert pub.publish(topic, b"kept", qos=1, retain=True).reason_code in (m.RC_SUCCESS, 0x10)
+    # b had no subscriber when it was published; b keeps it all the same.
+    deadline = time.monotonic() + 5
+    while metrics(b).get("tidegate_cluster_fetched_total", 0) < 1:
+        assert time.monotonic() < deadline, "b never read the retained message"
+        time.sleep(0.02)  # polling a counter with a deadline, not a synchronisation by time
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe(topic, qos=1)
+    p = sub.expect_packet(m.PUBLISH, timeout=5)
+    assert (p.topic, p.payload, p.retain) == (topic, b"kept", True)
+
+
+def test_events_for_topics_nobody_here_subscribes_are_not_read(two_gateways, uid):
+    a, b, _ = two_gateways
+    watcher = b.connect(uid + "-w", 5)
+    watcher.subscribe("watched/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    for i in range(5):
+        pub.publish("unwatched/%s/%d" % (uid, i), b"x", qos=1)
+    pub.publish("watched/" + uid, b"seen", qos=1)
+    assert watcher.expect_packet(m.PUBLISH, timeout=5).payload == b"seen"
+    mb = metrics(b)
+    assert mb["tidegate_cluster_events_received_total"] >= 6
+    assert mb["tidegate_cluster_skipped_total"] >= 5
+    assert mb["tidegate_cluster_fetched_total"] == 1
+
+
+def test_publish_is_refused_not_acknowledged_while_jetstream_is_unreachable(two_gateways, uid):
+    a, b, server = two_gateways
+    pub5 = a.connect(uid + "-5", 5)
+    pub3 = a.connect(uid + "-3", 4)
+    assert pub5.publish("up/" + uid, b"ok", qos=1).reason_code in (m.RC_SUCCESS, 0x10)
+    server.kill()
+    started = time.monotonic()
+    ack = pub5.publish("down/" + uid, b"lost", qos=1, timeout=10)
+    assert ack.reason_code == 0x80, "a message JetStream did not store must not be acknowledged: %r" % ack
+    assert time.monotonic() - started < 8  # within request_timeout_ms (2 s) and some slack
+    # 3.1.1 has no negative PUBACK: the connection is closed without one.
+    pub3.send_raw(m.build_publish("down/" + uid, b"lost", 1, False, False, 9, 4, None))
+    pub3.expect_closed(timeout=10)
+    assert metrics(a)["tidegate_cluster_append_errors_total"] >= 2
+
+
+def test_gateway_recovers_when_jetstream_comes_back(two_gateways, uid):
+    a, b, server = two_gateways
+    server.kill()
+    server.start()  # same port, same store directory
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("back/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    deadline = time.monotonic() + 15
+    while True:
+        ack = pub.publish("back/" + uid, b"again", qos=1, timeout=10)
+        if ack.reason_code == m.RC_SUCCESS:
+            break
+        assert time.monotonic() < deadline, "the gateway did not reconnect to NATS"
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"again"
+
+
+def test_config_without_nats_servers_is_refused(tmp_path):
+    from conftest import TIDEGATE_BIN
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"data_dir": str(tmp_path / "d"), "cluster": {"node": "a", "nats": []}}))
+    r = subprocess.run([TIDEGATE_BIN, "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0
+    assert "cluster.nats" in r.stderr + r.stdout
+
+
+def test_unreachable_nats_at_start_is_a_clear_error(tmp_path):
+    from conftest import TIDEGATE_BIN
+    cfg = tmp_path / "c.json"
+    port = free_port()
+    cfg.write_text(json.dumps({"data_dir": str(tmp_path / "d"),
+                               "listeners": [{"bind": HOST, "port": free_port()}],
+                               "cluster": {"node": "a", "nats": ["nats://%s:%d" % (HOST, port)],
+                                           "request_timeout_ms": 500}}))
+    r = subprocess.run([TIDEGATE_BIN, "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    out = r.stderr + r.stdout
+    assert "nats://%s:%d" % (HOST, port) in out, out
