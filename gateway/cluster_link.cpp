@@ -1,22 +1,64 @@
 #include "gateway/cluster_link.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
+#include "storeclient/message_codec.hpp"
+#include "storeclient/subject_codec.hpp"
+
+#include <cstdio>
 
 namespace tidegate {
 
+namespace {
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+std::uint64_t get_u64(std::string_view data) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(data[i]);
+  return v;
+}
+}  // namespace
+
+void encode_cluster_notify_header(std::string& out, std::string_view origin, std::uint64_t counter) {
+  out.push_back(static_cast<char>(origin.size()));
+  out.append(origin);
+  put_u64(out, counter);
+}
+
 void encode_cluster_event(std::string& out, std::uint64_t seq, bool retain, std::string_view topic) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((seq >> shift) & 0xFF));
+  put_u64(out, seq);
   out.push_back(retain ? 1 : 0);
   out.push_back(static_cast<char>((topic.size() >> 8) & 0xFF));
   out.push_back(static_cast<char>(topic.size() & 0xFF));
   out.append(topic);
 }
 
+bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
+                           const std::function<void(std::uint64_t, bool, std::string_view)>& fn) {
+  if (data.empty()) return false;
+  std::size_t origin_size = static_cast<unsigned char>(data[0]);
+  if (data.size() < 1 + origin_size + 8) return false;
+  header.origin = data.substr(1, origin_size);
+  header.counter = get_u64(data.substr(1 + origin_size));
+  data.remove_prefix(1 + origin_size + 8);
+  while (!data.empty()) {
+    if (data.size() < 11) return false;
+    std::uint64_t seq = get_u64(data);
+    bool retain = data[8] & 1;
+    std::size_t len = (std::size_t(static_cast<unsigned char>(data[9])) << 8) | static_cast<unsigned char>(data[10]);
+    if (data.size() < 11 + len) return false;
+    fn(seq, retain, data.substr(11, len));
+    data.remove_prefix(11 + len);
+  }
+  return true;
+}
+
 namespace {
-store::JetStreamOptions jetstream_options(const ClusterConfig& c) {
+store::JetStreamOptions jetstream_options(const ClusterConfig& c, std::function<void()> on_reconnected) {
   store::JetStreamOptions o;
   o.servers = c.nats;
   o.connection_name = "tidegate " + c.node;
@@ -24,6 +66,8 @@ store::JetStreamOptions jetstream_options(const ClusterConfig& c) {
   o.replicas = c.replicas;
   o.request_timeout_ms = c.request_timeout_ms;
   o.max_pending_appends = static_cast<std::int64_t>(c.max_pending_appends);
+  o.origin = c.node;
+  o.on_reconnected = std::move(on_reconnected);
   return o;
 }
 
@@ -41,7 +85,15 @@ struct ClusterLink::PendingBatch {
 };
 
 ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest)
-    : config_(config), ingest_(ingest), client_(std::make_unique<store::JetStreamClient>(jetstream_options(config))) {
+    : config_(config), ingest_(ingest), client_(std::make_shared<store::JetStreamClient>(jetstream_options(config, [this] {
+        // Notify messages sent while we were away are lost: read the stream.
+        log::info("cluster: reconnected to NATS; catching up from the stream");
+        {
+          std::lock_guard guard(events_lock_);
+          catch_up_needed_ = true;
+        }
+        events_ready_.notify_one();
+      }))) {
   log::info("cluster: node '" + config_.node + "', stream '" + config_.stream + "' on " + config_.nats.front() +
             (config_.nats.size() > 1 ? " (+" + std::to_string(config_.nats.size() - 1) + ")" : ""));
 }
@@ -98,6 +150,8 @@ void ClusterLink::replicate(std::vector<Ingest::PublishRequest> requests) {
 void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
   std::vector<Ingest::PublishRequest> stored;
   std::string events;
+  encode_cluster_notify_header(events, config_.node, 0);  // the counter is set below
+  const std::size_t header_size = events.size();
   for (std::size_t i = 0; i < batch->requests.size(); ++i) {
     auto& r = batch->requests[i];
     if (batch->errors[i]) {
@@ -107,6 +161,7 @@ void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
       continue;
     }
     Metrics::add(counters_.appended);
+    note_seen(batch->seqs[i]);
     encode_cluster_event(events, batch->seqs[i], r.message->retain, r.message->topic);
     if (r.done)
       // Subscribers on other gateways are not counted here: never report
@@ -117,7 +172,11 @@ void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
     stored.push_back(std::move(r));
   }
   ingest_.publish_local_batch(std::move(stored));
-  if (events.empty()) return;
+  if (events.size() == header_size) return;
+  // Numbered in the order sent (this handler runs on one libnats thread).
+  std::string counter;
+  put_u64(counter, notify_counter_.fetch_add(1) + 1);
+  events.replace(header_size - 8, 8, counter);
   if (auto ec = client_->publish(kBroadcastSubject, events))
     log::warn("cluster: notify not sent (" + ec.message() + "): other gateways' subscribers miss these messages");
   else
@@ -128,14 +187,79 @@ void ClusterLink::on_events(std::string_view data) {
   std::size_t added = 0;
   {
     std::lock_guard guard(events_lock_);
-    bool ok = decode_cluster_events(data, [&](std::uint64_t seq, bool retain, std::string_view topic) {
+    ClusterNotifyHeader header;
+    bool ok = decode_cluster_notify(data, header, [&](std::uint64_t seq, bool retain, std::string_view topic) {
       events_.push_back({seq, retain, std::string(topic)});
       ++added;
     });
     if (!ok) log::warn("cluster: a malformed notify message was ignored");
+    if (!header.origin.empty()) {
+      auto [it, first] = notify_counters_.try_emplace(std::string(header.origin), header.counter);
+      // A jump means a notify of that node never reached us (a counter that
+      // goes back is that node restarted).
+      if (!first && header.counter > it->second + 1) {
+        log::warn("cluster: " + std::to_string(header.counter - it->second - 1) + " notify message(s) from '" +
+                  it->first + "' lost; catching up from the stream");
+        catch_up_needed_ = true;
+      }
+      it->second = header.counter;
+    }
   }
   Metrics::add(counters_.events_received, added);
-  if (added) events_ready_.notify_one();
+  events_ready_.notify_one();
+}
+
+void ClusterLink::note_seen(std::uint64_t seq) {
+  auto seen = last_seen_.load(std::memory_order_relaxed);
+  while (seq > seen && !last_seen_.compare_exchange_weak(seen, seq, std::memory_order_relaxed)) {
+  }
+}
+
+bool ClusterLink::remember_delivered(std::uint64_t seq) {
+  if (!delivered_.insert(seq).second) return false;
+  delivered_order_.push_back(seq);
+  if (delivered_order_.size() > kRecentDelivered) {
+    delivered_.erase(delivered_order_.front());
+    delivered_order_.pop_front();
+  }
+  return true;
+}
+
+void ClusterLink::catch_up() {
+  Metrics::add(counters_.catch_ups);
+  std::error_code ec;
+  std::uint64_t last = client_->last_sequence(ec);
+  if (ec) {
+    log::warn("cluster: catch-up postponed, stream unreachable: " + ec.message());
+    std::lock_guard guard(events_lock_);
+    catch_up_needed_ = true;  // the next round (at most a second away) tries again
+    return;
+  }
+  std::uint64_t seen = last_seen_.load();
+  std::uint64_t from = seen > kCatchUpMargin ? seen - kCatchUpMargin + 1 : 1;
+  if (last > from + kCatchUpMax) {
+    log::warn("cluster: catch-up limited to the last " + std::to_string(kCatchUpMax) + " of " +
+              std::to_string(last - from + 1) + " messages");
+    from = last - kCatchUpMax + 1;
+  }
+  const std::string everything = client_->options().subject_prefix + ".>";
+  std::vector<Ingest::PublishRequest> batch;
+  std::size_t delivered = 0;
+  while (from <= last) {
+    auto stored = client_->read_next(everything, from, ec);
+    if (ec || !stored) break;
+    from = stored->message.seq + 1;
+    note_seen(stored->message.seq);
+    if (stored->origin == config_.node) continue;  // delivered here when it was appended
+    if (!stored->message.retain && !interested(stored->message.topic)) continue;
+    if (!remember_delivered(stored->message.seq)) continue;  // its notify did arrive
+    batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}});
+    ++delivered;
+  }
+  if (ec) log::warn("cluster: catch-up stopped at sequence " + std::to_string(from) + ": " + ec.message());
+  Metrics::add(counters_.caught_up, delivered);
+  if (delivered) log::info("cluster: catch-up delivered " + std::to_string(delivered) + " missed message(s)");
+  ingest_.publish_local_batch(std::move(batch));
 }
 
 bool ClusterLink::interested(const std::string& topic) const {
@@ -146,6 +270,12 @@ bool ClusterLink::interested(const std::string& topic) const {
 }
 
 void ClusterLink::filter_live(std::string_view filter, const std::string& name, bool live) {
+  if (name.starts_with("$share/")) {
+    // Not an interest for notify: group messages come from the group's consumer.
+    if (live && !join_group(name, filter)) log::warn("cluster: shared group '" + name + "' will be retried");
+    if (!live) leave_group(name);
+    return;
+  }
   std::lock_guard guard(interest_lock_);
   if (live)
     interest_.insert(filter, name);
@@ -153,38 +283,130 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
     interest_.erase(filter, name);
 }
 
+namespace {
+// Consumer and subject names allow no '.', '*', '>' or spaces: a group is
+// named by a hash of "$share/g/f" (FNV-1a, 64 bits).
+std::string group_id(const std::string& group) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : group) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+}  // namespace
+
+void ClusterLink::retry_groups() {
+  std::vector<std::pair<std::string, std::string>> failed;
+  {
+    std::lock_guard guard(groups_lock_);
+    for (const auto& [group, subscription] : groups_)
+      if (!subscription) failed.emplace_back(group, group_filters_[group]);
+  }
+  for (const auto& [group, filter] : failed)
+    if (join_group(group, filter)) log::info("cluster: shared group '" + group + "' set up");
+}
+
+bool ClusterLink::join_group(const std::string& group, std::string_view filter) {
+  std::lock_guard guard(groups_lock_);
+  auto [it, created] = groups_.try_emplace(group, 0);
+  group_filters_[group] = std::string(filter);
+  if (it->second) return true;  // already bound
+  std::string id = group_id(group);
+  std::string consumer = "tg-share-" + id, deliver = "tg.g." + id;
+  auto ec = client_->ensure_group_consumer(consumer, store::filter_to_subject(client_->options().subject_prefix, filter),
+                                           deliver, kGroupAckWaitMs, static_cast<std::int64_t>(config_.max_pending_appends));
+  if (!ec)
+    it->second = client_->queue_subscribe(
+        deliver, consumer,
+        [this, group](std::string_view, std::string_view data, std::string_view reply) {
+          on_group_message(group, data, reply);
+        },
+        ec);
+  if (ec) {
+    Metrics::add(counters_.group_errors);
+    log::warn("cluster: shared group '" + group + "': consumer " + consumer + " not set up: " + ec.message());
+    return false;
+  }
+  return true;
+}
+
+void ClusterLink::leave_group(const std::string& group) {
+  std::uint64_t subscription = 0;
+  {
+    std::lock_guard guard(groups_lock_);
+    auto it = groups_.find(group);
+    if (it == groups_.end()) return;
+    subscription = it->second;
+    groups_.erase(it);
+    group_filters_.erase(group);
+  }
+  // Messages given to us and not acknowledged yet go to another gateway
+  // after ack_wait; new ones go to the gateways still bound.
+  if (subscription) client_->unsubscribe(subscription);
+}
+
+void ClusterLink::on_group_message(const std::string& group, std::string_view data, std::string_view reply) {
+  Metrics::add(counters_.group_received);
+  auto decoded = store::decode_message(data);
+  if (!decoded) {
+    log::warn("cluster: shared group '" + group + "': a message that is not a stored message was dropped");
+    client_->ack(std::string(reply));  // never deliverable: do not let it come back
+    return;
+  }
+  std::vector<Ingest::PublishRequest> one;
+  one.push_back({std::make_shared<store::Message>(std::move(*decoded)), std::nullopt,
+                 [this, client = client_, reply = std::string(reply)](std::error_code ec, std::uint64_t,
+                                                                     std::size_t queues) {
+                   // Acknowledged once this gateway holds it for a member
+                   // (committed, for QoS 1/2); otherwise straight back.
+                   if (!ec && queues > 0) return client->ack(reply);
+                   Metrics::add(counters_.group_redelivered);
+                   client->nak(reply);
+                 },
+                 group});
+  ingest_.publish_local_batch(std::move(one));
+}
+
 void ClusterLink::fetch_loop() {
   std::deque<Event> events;
+  bool catch_up = false;
   for (;;) {
     {
       std::unique_lock guard(events_lock_);
-      events_ready_.wait(guard, [this] { return stopping_ || !events_.empty(); });
+      events_ready_.wait_for(guard, std::chrono::seconds(1),
+                             [this] { return stopping_ || !events_.empty() || catch_up_needed_; });
       if (stopping_) return;
       events.swap(events_);
+      catch_up = std::exchange(catch_up_needed_, false);
     }
+    retry_groups();
     std::vector<Ingest::PublishRequest> batch;
     for (auto& e : events) {
       if (!e.retain && !interested(e.topic)) {
         Metrics::add(counters_.skipped);
         continue;
       }
+      note_seen(e.seq);
+      if (!remember_delivered(e.seq)) continue;  // a catch-up delivered it already
       std::error_code ec;
-      auto message = client_->read(e.seq, ec);
+      auto stored = client_->read(e.seq, ec);
       if (ec) {
         // One more try: a NATS server of the cluster may be failing over.
-        message = client_->read(e.seq, ec);
+        stored = client_->read(e.seq, ec);
       }
-      if (ec || !message) {
+      if (ec || !stored) {
+        delivered_.erase(e.seq);  // a catch-up may still find it
         Metrics::add(counters_.fetch_errors);
         log::warn("cluster: message " + std::to_string(e.seq) + " on '" + e.topic + "' could not be read: " +
                   (ec ? ec.message() : std::string("no longer in the stream")));
         continue;
       }
       Metrics::add(counters_.fetched);
-      batch.push_back({std::make_shared<store::Message>(std::move(*message)), std::nullopt, {}});
+      batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}});
     }
     events.clear();
     ingest_.publish_local_batch(std::move(batch));
+    if (catch_up) this->catch_up();
   }
 }
 
@@ -199,6 +421,15 @@ ClusterStats ClusterLink::stats() const {
   s.fetched = load(counters_.fetched);
   s.skipped = load(counters_.skipped);
   s.fetch_errors = load(counters_.fetch_errors);
+  s.catch_ups = load(counters_.catch_ups);
+  s.caught_up = load(counters_.caught_up);
+  s.group_received = load(counters_.group_received);
+  s.group_redelivered = load(counters_.group_redelivered);
+  s.group_errors = load(counters_.group_errors);
+  {
+    std::lock_guard guard(groups_lock_);
+    s.groups = groups_.size();
+  }
   {
     std::lock_guard guard(events_lock_);
     s.fetch_backlog = events_.size();

@@ -16,6 +16,13 @@
 // from the stream by sequence, and hands them to the ingest thread in the
 // order they were published.
 //
+// Shared subscriptions: a group with members here binds to the group's
+// durable JetStream consumer (one per group, shared by every gateway), which
+// gives each message to one gateway; that gateway's ingest thread gives it to
+// one of its members and acknowledges it to JetStream after its commit. A
+// gateway that dies before acknowledging leaves the message to be delivered
+// again to another gateway (after ack_wait).
+//
 // Threads: replicate() is called by workers; ack and notify handlers run on
 // libnats threads and only complete batches or queue events; reads from the
 // stream block only the fetch thread; filter_live() runs on the ingest thread.
@@ -23,10 +30,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <unordered_set>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/cluster_stats.hpp"
@@ -57,6 +67,15 @@ class ClusterLink final : public Ingest::Replicator {
 
   // The notify subject every gateway listens on.
   static constexpr const char* kBroadcastSubject = "tg.n.all";
+  // How long JetStream waits for a gateway to acknowledge a group message
+  // before giving it to another (a gateway that died with it).
+  static constexpr std::int64_t kGroupAckWaitMs = 30000;
+  // A catch-up starts this many sequences before the last one seen (events
+  // of other nodes can arrive after later acknowledgements of our own) and
+  // reads at most kCatchUpMax messages.
+  static constexpr std::uint64_t kCatchUpMargin = 4096;
+  static constexpr std::uint64_t kCatchUpMax = 200000;
+  static constexpr std::size_t kRecentDelivered = 65536;
 
  private:
   struct Event {
@@ -68,11 +87,29 @@ class ClusterLink final : public Ingest::Replicator {
   void batch_appended(const std::shared_ptr<PendingBatch>& batch);  // a libnats thread
   void on_events(std::string_view data);                             // a libnats thread
   void fetch_loop();                                                 // the fetch thread
+  // The fetch thread, after a lost notify (a gap in an origin's counter, or
+  // a reconnect): reads the stream from a little before the last sequence
+  // seen and delivers what this node missed.
+  void catch_up();
+  void note_seen(std::uint64_t seq);  // any thread: last_seen_ = max(last_seen_, seq)
+  bool remember_delivered(std::uint64_t seq);  // the fetch thread; false if already delivered
   bool interested(const std::string& topic) const;
+  // Ingest thread (filter_live) or the fetch thread (retries): binds to or
+  // leaves the group's consumer. False: setting up failed (retried later).
+  bool join_group(const std::string& group, std::string_view filter);
+  void leave_group(const std::string& group);
+  void retry_groups();  // the fetch thread, once a second
+  void on_group_message(const std::string& group, std::string_view data, std::string_view reply);  // libnats thread
 
   ClusterConfig config_;
   Ingest& ingest_;
-  std::unique_ptr<store::JetStreamClient> client_;
+  // Shared: acknowledgements of group messages (on the ingest thread) may
+  // still be running as the link stops.
+  std::shared_ptr<store::JetStreamClient> client_;
+
+  mutable std::mutex groups_lock_;
+  std::unordered_map<std::string, std::uint64_t> groups_;            // group -> subscription (0: to retry)
+  std::unordered_map<std::string, std::string> group_filters_;       // group -> inner filter
 
   mutable std::mutex interest_lock_;
   SubscriptionTrie<std::string> interest_;  // the ingest thread's live filters
@@ -80,32 +117,38 @@ class ClusterLink final : public Ingest::Replicator {
   mutable std::mutex events_lock_;
   std::condition_variable events_ready_;
   std::deque<Event> events_;
+  std::unordered_map<std::string, std::uint64_t> notify_counters_;  // origin -> last counter received
+  bool catch_up_needed_ = false;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> notify_counter_{0};  // this node's notify messages
+  std::atomic<std::uint64_t> last_seen_{0};       // the highest stream sequence seen (own or others')
+  // The fetch thread: sequences of other nodes' messages already delivered
+  // here (the last kRecentDelivered), so a catch-up does not repeat them.
+  std::unordered_set<std::uint64_t> delivered_;
+  std::deque<std::uint64_t> delivered_order_;
   std::atomic<bool> stopped_{false};  // replicate() after stop(): this node only
   std::thread fetch_thread_;
 
   struct {
     std::atomic<std::uint64_t> appended{0}, append_errors{0}, events_sent{0}, events_received{0}, fetched{0},
-        skipped{0}, fetch_errors{0};
+        skipped{0}, fetch_errors{0}, group_received{0}, group_redelivered{0}, group_errors{0}, catch_ups{0},
+        caught_up{0};
   } counters_;
 };
 
-// Notify events on the wire: per message u64 sequence (big endian), u8 flags
-// (bit 0: retained), u16 topic length, topic bytes.
+// Notify messages on the wire: u8 origin length, the origin node id, u64
+// notify counter of that origin (1, 2, ...: a gap means a lost notify), then
+// per message: u64 sequence, u8 flags (bit 0: retained), u16 topic length,
+// topic bytes. Integers big endian.
+void encode_cluster_notify_header(std::string& out, std::string_view origin, std::uint64_t counter);
 void encode_cluster_event(std::string& out, std::uint64_t seq, bool retain, std::string_view topic);
-template <typename Fn>  // fn(seq, retain, topic); false if `data` is malformed
-bool decode_cluster_events(std::string_view data, Fn fn) {
-  while (!data.empty()) {
-    if (data.size() < 11) return false;
-    std::uint64_t seq = 0;
-    for (int i = 0; i < 8; ++i) seq = (seq << 8) | static_cast<unsigned char>(data[i]);
-    bool retain = data[8] & 1;
-    std::size_t len = (std::size_t(static_cast<unsigned char>(data[9])) << 8) | static_cast<unsigned char>(data[10]);
-    if (data.size() < 11 + len) return false;
-    fn(seq, retain, data.substr(11, len));
-    data.remove_prefix(11 + len);
-  }
-  return true;
-}
+struct ClusterNotifyHeader {
+  std::string_view origin;
+  std::uint64_t counter = 0;
+};
+// fn(seq, retain, topic) per event; false if `data` is malformed (events
+// before the malformed part have been passed to fn).
+bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
+                           const std::function<void(std::uint64_t, bool, std::string_view)>& fn);
 
 }  // namespace tidegate

@@ -15,6 +15,12 @@ struct ClusterStats {
   std::uint64_t fetched = 0;         // of those, read from the stream (a local filter matched, or retained)
   std::uint64_t skipped = 0;         // of those, no live filter here: not read
   std::uint64_t fetch_errors = 0;    // could not be read (store unreachable): lost for this node's subscribers
+  std::uint64_t catch_ups = 0;          // stream scans after a lost notify (gap or reconnect)
+  std::uint64_t caught_up = 0;          // messages those scans delivered
+  std::uint64_t group_received = 0;    // shared-group messages JetStream gave this gateway
+  std::uint64_t group_redelivered = 0; // of those, handed back (no member here any more)
+  std::uint64_t group_errors = 0;      // group consumers that could not be set up (retried each second)
+  std::size_t groups = 0;              // shared groups with members here
   std::size_t fetch_backlog = 0;     // events waiting for the fetch thread
   std::size_t pending_appends = 0;   // appends awaiting JetStream's ack
   bool connected = false;

@@ -181,10 +181,10 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
                      std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
   if (replicator_) {
     std::vector<PublishRequest> one;
-    one.push_back({std::move(message), std::move(session_update), std::move(done)});
+    one.push_back({std::move(message), std::move(session_update), std::move(done), {}});
     return replicator_->replicate(std::move(one));
   }
-  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done)}]() mutable {
+  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done), {}}]() mutable {
     apply_publish(request);
   });
 }
@@ -206,7 +206,8 @@ void Ingest::apply_publish(PublishRequest& request) {
   auto& message = request.message;
   auto& session_update = request.session_update;
   auto& done = request.done;
-  if (message->retain && !retained_quota_allows(*message)) {
+  bool group_delivery = !request.shared_group.empty();
+  if (message->retain && !group_delivery && !retained_quota_allows(*message)) {
     // Refused whole, never delivered without being retained as asked.
     {
       std::lock_guard guard(stats_lock_);
@@ -221,10 +222,16 @@ void Ingest::apply_publish(PublishRequest& request) {
   queues.clear();
   member_names_.clear();
   live_filters_.match(message->topic, [&](const std::string& queue) {
-    if (!groups_.empty() && groups_.count(queue))
-      index_into_groups(queue, queues);
-    else
+    bool group = !groups_.empty() && groups_.count(queue);
+    if (group_delivery) {
+      if (group && queue == request.shared_group) index_into_groups(queue, queues);
+    } else if (group) {
+      // In a cluster, the group's consumer picks the gateway (and this
+      // request comes back with shared_group set if it picks this one).
+      if (!replicator_) index_into_groups(queue, queues);
+    } else {
       queues.push_back(&queue);
+    }
   });
   if (!session_backlogs_allow(*message, queues)) {
     // Refused whole: acknowledged to nobody, so lost to nobody.
@@ -237,7 +244,7 @@ void Ingest::apply_publish(PublishRequest& request) {
     for (const auto* q : queues)
       if (auto it = queues_.find(*q); it != queues_.end() && !it->second.reader_positions.empty())
         it->second.backlog.push_back(m->seq);
-  if (m->retain) {
+  if (m->retain && !group_delivery) {
     auto old = retained_.find(m->topic);
     if (old != retained_.end()) {
       retained_bytes_ -= retained_size(*old->second);
@@ -264,9 +271,11 @@ void Ingest::apply_publish(PublishRequest& request) {
     append_to_cache(*q, m);
   }
   // Folded into stats_ once per batch (run()), not locked per message.
-  ++batch_stats_.published;
-  if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
-  if (queues.empty()) ++batch_stats_.no_subscribers;
+  if (!group_delivery) {  // a group's copy was counted when it was published
+    ++batch_stats_.published;
+    if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
+    if (queues.empty()) ++batch_stats_.no_subscribers;
+  }
   if (done)
     completions_.push_back(
         [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });

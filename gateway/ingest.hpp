@@ -105,6 +105,11 @@ class Ingest {
     std::shared_ptr<store::Message> message;
     std::optional<std::pair<std::string, std::string>> session_update;
     PublishDone done;
+    // Cluster mode: a shared group's message ("$share/g/f") handed to this
+    // gateway by the group's consumer. It goes to one member of that group
+    // and nowhere else (it reached every other queue as an ordinary publish);
+    // `queues` in `done` is 0 when the group has no member here any more.
+    std::string shared_group;
   };
   void publish_batch(std::vector<PublishRequest> requests);
 

@@ -55,6 +55,10 @@ struct JetStreamClient::Callbacks {
       self->finish_append(msg, make_nats_error(err ? err->Err : NATS_ERR), 0);
     natsMsg_Destroy(msg);
   }
+  static void on_reconnected(natsConnection*, void* closure) {
+    auto* self = static_cast<JetStreamClient*>(closure);
+    if (self->options_.on_reconnected) self->options_.on_reconnected();
+  }
   static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* s = static_cast<Subscription*>(closure);
     const char* reply = natsMsg_GetReply(msg);
@@ -84,6 +88,7 @@ JetStreamClient::JetStreamClient(JetStreamOptions options) : options_(std::move(
   // while disconnected fail at their ack timeout and are refused to devices.
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);
+  natsOptions_SetReconnectedCB(opts, &Callbacks::on_reconnected, this);
   natsStatus s = natsConnection_Connect(&connection_, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) fail("connect", s);
@@ -101,7 +106,10 @@ JetStreamClient::JetStreamClient(JetStreamOptions options) : options_(std::move(
 }
 
 JetStreamClient::~JetStreamClient() {
-  subscriptions_.clear();
+  {
+    std::lock_guard guard(subscriptions_lock_);
+    subscriptions_.clear();
+  }
   if (js_) jsCtx_Destroy(js_);
   if (connection_) {
     natsConnection_Close(connection_);
@@ -141,6 +149,7 @@ void JetStreamClient::append(const Message& message, Appended done) {
   natsMsg* msg = nullptr;
   natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, value.data(), static_cast<int>(value.size()));
   if (s != NATS_OK) return done(make_nats_error(s), 0);
+  if (!options_.origin.empty()) natsMsgHeader_Set(msg, "Tg-Node", options_.origin.c_str());
   {
     // Registered before the publish: the ack may come before it returns.
     std::lock_guard guard(pending_lock_);
@@ -175,8 +184,8 @@ std::size_t JetStreamClient::pending_appends() const {
   return pending_.size();
 }
 
-std::optional<Message> JetStreamClient::direct_get(std::uint64_t seq, const char* next_by_subject,
-                                                   std::error_code& ec) {
+std::optional<StoredMessage> JetStreamClient::direct_get(std::uint64_t seq, const char* next_by_subject,
+                                                         std::error_code& ec) {
   ec.clear();
   jsDirectGetMsgOptions dg;
   jsDirectGetMsgOptions_Init(&dg);
@@ -191,22 +200,28 @@ std::optional<Message> JetStreamClient::direct_get(std::uint64_t seq, const char
   }
   std::optional<Message> m =
       decode_message(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-  const char* stored_seq = nullptr;
-  if (m && natsMsgHeader_Get(msg, "Nats-Sequence", &stored_seq) == NATS_OK && stored_seq)
-    m->seq = std::strtoull(stored_seq, nullptr, 10);
-  else if (m)
-    m->seq = seq;
+  std::optional<StoredMessage> out;
+  if (m) {
+    out.emplace();
+    out->message = std::move(*m);
+    const char* value = nullptr;
+    out->message.seq = natsMsgHeader_Get(msg, "Nats-Sequence", &value) == NATS_OK && value
+                           ? std::strtoull(value, nullptr, 10)
+                           : seq;
+    if (natsMsgHeader_Get(msg, "Tg-Node", &value) == NATS_OK && value) out->origin = value;
+  } else {
+    ec = make_nats_error(NATS_PROTOCOL_ERROR);  // not a value this gateway wrote
+  }
   natsMsg_Destroy(msg);
-  if (!m) ec = make_nats_error(NATS_PROTOCOL_ERROR);  // not a value this gateway wrote
-  return m;
+  return out;
 }
 
-std::optional<Message> JetStreamClient::read(std::uint64_t seq, std::error_code& ec) {
+std::optional<StoredMessage> JetStreamClient::read(std::uint64_t seq, std::error_code& ec) {
   return direct_get(seq, nullptr, ec);
 }
 
-std::optional<Message> JetStreamClient::read_next(const std::string& filter_subject, std::uint64_t from_seq,
-                                                  std::error_code& ec) {
+std::optional<StoredMessage> JetStreamClient::read_next(const std::string& filter_subject, std::uint64_t from_seq,
+                                                        std::error_code& ec) {
   return direct_get(from_seq, filter_subject.c_str(), ec);
 }
 
@@ -229,19 +244,92 @@ std::error_code JetStreamClient::publish(const std::string& subject, std::string
   return s == NATS_OK ? std::error_code{} : make_nats_error(s);
 }
 
-std::error_code JetStreamClient::subscribe(const std::string& subject, Handler handler) {
+std::error_code JetStreamClient::add_subscription(const std::string& subject, const char* queue, Handler handler,
+                                                  std::uint64_t* id) {
   auto sub = std::make_unique<Subscription>();
   sub->handler = std::move(handler);
-  natsStatus s = natsConnection_Subscribe(&sub->sub, connection_, subject.c_str(), &Callbacks::on_message, sub.get());
+  natsStatus s = queue ? natsConnection_QueueSubscribe(&sub->sub, connection_, subject.c_str(), queue,
+                                                       &Callbacks::on_message, sub.get())
+                       : natsConnection_Subscribe(&sub->sub, connection_, subject.c_str(), &Callbacks::on_message,
+                                                  sub.get());
   if (s != NATS_OK) return make_nats_error(s);
   // Notify bursts must not be dropped by the client's default pending limit
   // (65,536 messages): a dropped event is a message nobody fetches.
   natsSubscription_SetPendingLimits(sub->sub, -1, 256 << 20);
-  subscriptions_.push_back(std::move(sub));
+  {
+    std::lock_guard guard(subscriptions_lock_);
+    std::uint64_t key = next_subscription_id_++;
+    if (id) *id = key;
+    subscriptions_.emplace(key, std::move(sub));
+  }
   // Registered at the server before this returns: nothing published after
   // it can miss us.
   s = natsConnection_FlushTimeout(connection_, options_.request_timeout_ms);
   return s == NATS_OK ? std::error_code{} : make_nats_error(s);
+}
+
+std::error_code JetStreamClient::subscribe(const std::string& subject, Handler handler) {
+  return add_subscription(subject, nullptr, std::move(handler), nullptr);
+}
+
+std::uint64_t JetStreamClient::queue_subscribe(const std::string& subject, const std::string& queue, Handler handler,
+                                               std::error_code& ec) {
+  std::uint64_t id = 0;
+  ec = add_subscription(subject, queue.c_str(), std::move(handler), &id);
+  return ec ? 0 : id;
+}
+
+void JetStreamClient::unsubscribe(std::uint64_t id) {
+  std::unique_ptr<Subscription> sub;
+  {
+    std::lock_guard guard(subscriptions_lock_);
+    auto it = subscriptions_.find(id);
+    if (it == subscriptions_.end()) return;
+    sub = std::move(it->second);
+    subscriptions_.erase(it);
+  }
+  // ~Subscription unsubscribes; libnats waits for a running handler of it.
+}
+
+void JetStreamClient::ack(const std::string& reply) {
+  if (!reply.empty()) natsConnection_Publish(connection_, reply.c_str(), "+ACK", 4);
+}
+
+void JetStreamClient::nak(const std::string& reply) {
+  if (!reply.empty()) natsConnection_Publish(connection_, reply.c_str(), "-NAK", 4);
+}
+
+std::error_code JetStreamClient::ensure_group_consumer(const std::string& name, const std::string& filter_subject,
+                                                       const std::string& deliver_subject, std::int64_t ack_wait_ms,
+                                                       std::int64_t max_ack_pending) {
+  jsErrCode code = static_cast<jsErrCode>(0);
+  jsConsumerInfo* info = nullptr;
+  natsStatus s = js_GetConsumerInfo(&info, js_, options_.stream.c_str(), name.c_str(), nullptr, &code);
+  if (s == NATS_OK) {
+    bool bound = info->PushBound;
+    jsConsumerInfo_Destroy(info);
+    if (bound) return {};
+    // Nobody is bound: what it holds was published while the group had no
+    // member on any gateway. Start the group afresh.
+    js_DeleteConsumer(js_, options_.stream.c_str(), name.c_str(), nullptr, &code);
+  }
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = name.c_str();
+  cc.FilterSubject = filter_subject.c_str();
+  cc.DeliverSubject = deliver_subject.c_str();
+  cc.DeliverGroup = name.c_str();
+  cc.DeliverPolicy = js_DeliverNew;
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = ack_wait_ms * 1000000;  // nanoseconds
+  cc.MaxAckPending = max_ack_pending;
+  cc.Replicas = options_.replicas;
+  info = nullptr;
+  s = js_AddConsumer(&info, js_, options_.stream.c_str(), &cc, nullptr, &code);
+  if (info) jsConsumerInfo_Destroy(info);
+  // Another gateway may have created it at the same moment: same config, fine.
+  if (s != NATS_OK && code != JSConsumerNameExistErr && code != JSConsumerExistingActiveErr) return make_nats_error(s);
+  return {};
 }
 
 std::optional<std::string> JetStreamClient::request(const std::string& subject, std::string_view data,

@@ -43,6 +43,16 @@ struct JetStreamOptions {
   std::int64_t max_age_ms = 0;           // 0: kept until max_bytes
   std::int64_t request_timeout_ms = 5000;  // connect, each append's ack, each read
   std::int64_t max_pending_appends = 4096; // appends not yet acknowledged; beyond, append() fails
+  std::string origin;                    // stored with each append (header Tg-Node): the node id
+  // Runs on a libnats thread after the connection to the servers came back
+  // (core NATS messages sent meanwhile were not received).
+  std::function<void()> on_reconnected;
+};
+
+// A message read back from the stream, with the node that appended it.
+struct StoredMessage {
+  Message message;     // seq: the stream sequence
+  std::string origin;  // JetStreamOptions::origin of the appending gateway
 };
 
 // libnats statuses (natsStatus) as std::error_code.
@@ -67,10 +77,11 @@ class JetStreamClient {
   void append(const Message& message, Appended done);
   // Any thread but a libnats one; blocks for one request. nullopt with no
   // error: no such message (removed by the stream limits, or never stored).
-  std::optional<Message> read(std::uint64_t seq, std::error_code& ec);
+  std::optional<StoredMessage> read(std::uint64_t seq, std::error_code& ec);
   // The first message at or after `from_seq` whose subject matches
-  // `filter_subject` (a NATS filter), with its sequence in Message::seq.
-  std::optional<Message> read_next(const std::string& filter_subject, std::uint64_t from_seq, std::error_code& ec);
+  // `filter_subject` (a NATS filter).
+  std::optional<StoredMessage> read_next(const std::string& filter_subject, std::uint64_t from_seq,
+                                         std::error_code& ec);
   // The stream's last sequence (0: empty).
   std::uint64_t last_sequence(std::error_code& ec);
 
@@ -81,6 +92,24 @@ class JetStreamClient {
   std::optional<std::string> request(const std::string& subject, std::string_view data, std::int64_t timeout_ms,
                                      std::error_code& ec);
 
+  // Shared subscriptions: a durable push consumer `name` delivering the
+  // messages of `filter_subject` to `deliver_subject`, one message to one
+  // member of the queue group `name` (whichever gateway it is on). A message
+  // not acknowledged within ack_wait_ms is delivered again (to any member).
+  // An existing consumer that no gateway is bound to is stale (the group had
+  // no member anywhere): it is replaced, so the group starts from new messages.
+  std::error_code ensure_group_consumer(const std::string& name, const std::string& filter_subject,
+                                        const std::string& deliver_subject, std::int64_t ack_wait_ms,
+                                        std::int64_t max_ack_pending);
+  // A core queue subscription; returns an id for unsubscribe() (0: failed, see ec).
+  std::uint64_t queue_subscribe(const std::string& subject, const std::string& queue, Handler handler,
+                                std::error_code& ec);
+  void unsubscribe(std::uint64_t id);
+  // Answers a message a consumer delivered (its reply subject): done with it,
+  // or deliver it again (now, to any member).
+  void ack(const std::string& reply);
+  void nak(const std::string& reply);
+
   bool connected() const;
   const JetStreamOptions& options() const { return options_; }
   std::size_t pending_appends() const;
@@ -90,7 +119,7 @@ class JetStreamClient {
   friend struct Callbacks;
   void finish_append(const void* key, std::error_code ec, std::uint64_t seq);
   void ensure_stream();
-  std::optional<Message> direct_get(std::uint64_t seq, const char* next_by_subject, std::error_code& ec);
+  std::optional<StoredMessage> direct_get(std::uint64_t seq, const char* next_by_subject, std::error_code& ec);
 
   JetStreamOptions options_;
   __natsConnection* connection_ = nullptr;
@@ -99,7 +128,11 @@ class JetStreamClient {
   mutable std::mutex pending_lock_;
   std::unordered_map<const void*, Appended> pending_;
   struct Subscription;
-  std::vector<std::unique_ptr<Subscription>> subscriptions_;
+  std::error_code add_subscription(const std::string& subject, const char* queue, Handler handler,
+                                   std::uint64_t* id);
+  std::mutex subscriptions_lock_;
+  std::uint64_t next_subscription_id_ = 1;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subscriptions_;
 };
 
 }  // namespace tidegate::store

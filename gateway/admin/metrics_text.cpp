@@ -126,6 +126,16 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_cluster_fetch_errors_total", "counter",
            "Messages of other gateways that could not be read (lost for this node's subscribers).", c->fetch_errors);
     metric("tidegate_cluster_fetch_backlog", "gauge", "Events waiting to be read from the stream.", c->fetch_backlog);
+    metric("tidegate_cluster_catch_ups_total", "counter", "Stream scans after a lost notify (a gap or a reconnect).",
+           c->catch_ups);
+    metric("tidegate_cluster_caught_up_total", "counter", "Messages those scans delivered.", c->caught_up);
+    metric("tidegate_cluster_shared_groups", "gauge", "Shared subscription groups with members here.", c->groups);
+    metric("tidegate_cluster_group_messages_total", "counter", "Shared-group messages JetStream gave this gateway.",
+           c->group_received);
+    metric("tidegate_cluster_group_redelivered_total", "counter",
+           "Shared-group messages handed back to JetStream (no member here any more).", c->group_redelivered);
+    metric("tidegate_cluster_group_errors_total", "counter", "Group consumers that could not be set up (retried).",
+           c->group_errors);
   }
   auto bridges = broker.bridge_status();
   if (!bridges.empty()) {

@@ -14,6 +14,7 @@ import pytest
 
 import mqttraw as m
 from conftest import HOST, free_port, wait_port
+from tcp_forwarder import Forwarder
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate cluster mode (JSON config, NATS JetStream)")
 
@@ -227,7 +228,13 @@ def test_gateway_recovers_when_jetstream_comes_back(two_gateways, uid):
         if ack.reason_code == m.RC_SUCCESS:
             break
         assert time.monotonic() < deadline, "the gateway did not reconnect to NATS"
+    # Whichever gateway reconnected first, b's subscriber gets it: by the notify,
+    # or by the catch-up b runs after its reconnect.
     assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"again"
+    deadline = time.monotonic() + 5
+    while metrics(b)["tidegate_cluster_catch_ups_total"] < 1:
+        assert time.monotonic() < deadline, "b did not read the stream after reconnecting"
+        time.sleep(0.02)  # polling a counter with a deadline
 
 
 def test_config_without_nats_servers_is_refused(tmp_path):
@@ -251,3 +258,90 @@ def test_unreachable_nats_at_start_is_a_clear_error(tmp_path):
     assert r.returncode != 0
     out = r.stderr + r.stdout
     assert "nats://%s:%d" % (HOST, port) in out, out
+
+
+def collect_until_quiet(clients, want, timeout=10):
+    """PUBLISH payloads per client until `want` arrived in total (or the deadline)."""
+    got = {c: [] for c in clients}
+    deadline = time.monotonic() + timeout
+    while sum(len(v) for v in got.values()) < want and time.monotonic() < deadline:
+        for c in clients:
+            try:
+                p = c.read_packet(0.05)
+            except m.NoPacket:
+                continue
+            if p.type == m.PUBLISH:
+                got[c].append(p.payload)
+    return got
+
+
+def test_shared_subscription_gives_each_message_to_one_member_across_gateways(two_gateways, uid):
+    a, b, _ = two_gateways
+    group = "$share/g%s/sh/%s" % (os.getpid(), uid)
+    member_a = a.connect(uid + "-ma", 5)
+    member_a.subscribe(group, qos=1)
+    member_b = b.connect(uid + "-mb", 5)
+    member_b.subscribe(group, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    sent = [b"%d" % i for i in range(40)]
+    for payload in sent:
+        pub.publish("sh/" + uid, payload, qos=1)
+    got = collect_until_quiet([member_a, member_b], len(sent))
+    everything = got[member_a] + got[member_b]
+    assert sorted(everything) == sorted(sent), "each message exactly once to the group"
+    assert got[member_a] and got[member_b], "JetStream spreads the group's messages over both gateways"
+    # Nothing more comes (no second copy from the other gateway).
+    assert collect_until_quiet([member_a, member_b], 1, timeout=0.5) == {member_a: [], member_b: []}
+
+
+def test_shared_subscription_member_on_another_gateway_gets_everything(two_gateways, uid):
+    a, b, _ = two_gateways
+    group = "$share/only/one/%s/+" % uid
+    member = b.connect(uid + "-m", 5)
+    member.subscribe(group, qos=1)
+    ordinary = a.connect(uid + "-o", 5)
+    ordinary.subscribe("one/%s/+" % uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    for i in range(10):
+        pub.publish("one/%s/%d" % (uid, i), b"%d" % i, qos=1)
+    got = member.publishes_until(b"9", timeout=5)
+    assert sorted(p.payload for p in got) == sorted(b"%d" % i for i in range(10))
+    # The ordinary subscriber beside the group still gets its own copy of each.
+    assert [p.payload for p in ordinary.publishes_until(b"9", timeout=5)] == [b"%d" % i for i in range(10)]
+
+
+def test_shared_group_left_on_one_gateway_continues_on_the_other(two_gateways, uid):
+    a, b, _ = two_gateways
+    group = "$share/left/lv/" + uid
+    member_a = a.connect(uid + "-ma", 5)
+    member_a.subscribe(group, qos=1)
+    member_b = b.connect(uid + "-mb", 5)
+    member_b.subscribe(group, qos=1)
+    member_a.unsubscribe(group)
+    pub = a.connect(uid + "-p", 5)
+    for i in range(10):
+        pub.publish("lv/" + uid, b"%d" % i, qos=1)
+    got = member_b.publishes_until(b"9", timeout=5)
+    assert sorted(p.payload for p in got) == sorted(b"%d" % i for i in range(10))
+
+
+def test_messages_missed_while_a_gateway_was_cut_from_nats_are_caught_up(nats, gateway, uid):
+    """b loses its NATS connection while a keeps publishing (and acknowledging):
+    b never receives those notify messages, and reads them from the stream instead."""
+    server = nats()
+    a = gateway("a", [server.url])
+    relay = Forwarder(server.port)
+    b = gateway("b", ["nats://%s:%d" % (HOST, relay.port)])
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("gap/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("gap/" + uid, b"before", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"before"
+    relay.cut()
+    for i in range(5):
+        assert pub.publish("gap/" + uid, b"during%d" % i, qos=1).reason_code == m.RC_SUCCESS
+    relay.restore()
+    got = sub.publishes_until(b"during4", timeout=15)
+    assert [p.payload for p in got] == [b"during%d" % i for i in range(5)]
+    assert metrics(b)["tidegate_cluster_caught_up_total"] >= 5
+    relay.cut()
