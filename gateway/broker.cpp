@@ -45,13 +45,6 @@ Broker::Broker(Config config, std::string config_path)
   ingest_ = std::make_unique<Ingest>(
       *store_, *cache_,
       ingest_limits(config_));
-#ifdef TIDEGATE_CLUSTER
-  if (config_.cluster) {
-    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_);
-    ingest_->set_replicator(link.get());
-    cluster_ = std::move(link);
-  }
-#endif
   registry_ = std::make_unique<SessionRegistry>(SessionRegistry::Hooks{
       [this](const std::string& client_id, mqtt::Will will) {
         ingest_->publish(message_from_will(will, client_id, store::wall_clock_ms()), std::nullopt, {});
@@ -60,15 +53,25 @@ Broker::Broker(Config config, std::string config_path)
         log::info("session '" + session->client_id() + "' expired");
         end_session(*ingest_, *session);
       }});
+#ifdef TIDEGATE_CLUSTER
+  if (config_.cluster) {
+    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *registry_);
+    ingest_->set_replicator(link.get());
+    cluster_ = std::move(link);
+  }
+#endif
   context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *ingest_, *cache_, *registry_, metrics_});
   context_->set_access(std::move(access));
   context_->plugins = plugins_.get();
   context_->auth_http = auth_http_.get();
 #ifdef TIDEGATE_CLUSTER
-  if (cluster_)
-    context_->cluster_stats = [link = static_cast<ClusterLink*>(cluster_.get())] {
-      return std::optional<ClusterStats>(link->stats());
+  if (cluster_) {
+    auto* link = static_cast<ClusterLink*>(cluster_.get());
+    context_->cluster_stats = [link] { return std::optional<ClusterStats>(link->stats()); };
+    context_->announce_connect = [link](const std::string& client_id, std::int64_t connected_ms) {
+      link->announce_connect(client_id, connected_ms);
     };
+  }
 #endif
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());

@@ -35,6 +35,9 @@ struct BrokerContext {
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
   // Any thread: cluster mode's state (empty: not in a cluster; set by the Broker).
   std::function<std::optional<ClusterStats>()> cluster_stats = [] { return std::optional<ClusterStats>{}; };
+  // Any thread: a client id is now connected here (cluster mode: the other
+  // gateways close their older connection with it). Empty: one gateway.
+  std::function<void(const std::string& client_id, std::int64_t connected_ms)> announce_connect;
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

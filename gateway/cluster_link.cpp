@@ -84,8 +84,8 @@ struct ClusterLink::PendingBatch {
   std::atomic<std::size_t> remaining{0};
 };
 
-ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest)
-    : config_(config), ingest_(ingest), client_(std::make_shared<store::JetStreamClient>(jetstream_options(config, [this] {
+ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionRegistry& registry)
+    : config_(config), ingest_(ingest), registry_(registry), client_(std::make_shared<store::JetStreamClient>(jetstream_options(config, [this] {
         // Notify messages sent while we were away are lost: read the stream.
         log::info("cluster: reconnected to NATS; catching up from the stream");
         {
@@ -104,7 +104,11 @@ void ClusterLink::start() {
   auto ec = client_->subscribe(kBroadcastSubject, [this](std::string_view, std::string_view data, std::string_view) {
     on_events(data);
   });
-  if (ec) throw store::StoreOpenError("cluster: cannot subscribe to " + std::string(kBroadcastSubject) + ": " + ec.message());
+  if (!ec)
+    ec = client_->subscribe(kConnectSubject, [this](std::string_view, std::string_view data, std::string_view) {
+      on_connect_announced(data);
+    });
+  if (ec) throw store::StoreOpenError("cluster: cannot subscribe to the other gateways' subjects: " + ec.message());
   fetch_thread_ = std::thread([this] { fetch_loop(); });
 }
 
@@ -207,6 +211,33 @@ void ClusterLink::on_events(std::string_view data) {
   }
   Metrics::add(counters_.events_received, added);
   events_ready_.notify_one();
+}
+
+void ClusterLink::announce_connect(const std::string& client_id, std::int64_t connected_ms) {
+  if (stopped_) return;
+  // u8 node length, node, u64 connected_ms, client id.
+  std::string data;
+  encode_cluster_notify_header(data, config_.node, static_cast<std::uint64_t>(connected_ms));
+  data += client_id;
+  if (auto ec = client_->publish(kConnectSubject, data))
+    log::warn("cluster: connect of '" + client_id + "' not announced (" + ec.message() +
+              "): another gateway may keep an older connection with it");
+}
+
+void ClusterLink::on_connect_announced(std::string_view data) {
+  ClusterNotifyHeader header;
+  if (data.empty() || data.size() < 1 + std::size_t(static_cast<unsigned char>(data[0])) + 8) return;
+  std::size_t header_size = 1 + static_cast<unsigned char>(data[0]) + 8;
+  decode_cluster_notify(data.substr(0, header_size), header, [](std::uint64_t, bool, std::string_view) {});
+  std::string client_id(data.substr(header_size));
+  auto claimed_at = static_cast<std::int64_t>(header.counter);
+  std::optional<SessionView> parked;
+  if (auto owner = registry_.find(client_id, parked)) {
+    owner->taken_over_elsewhere(claimed_at, config_.node < header.origin);
+  } else if (parked && registry_.end_parked(client_id)) {
+    Metrics::add(counters_.takeovers);
+    log::info("session '" + client_id + "' ended: its client connected on gateway '" + std::string(header.origin) + "'");
+  }
 }
 
 void ClusterLink::note_seen(std::uint64_t seq) {
@@ -423,6 +454,7 @@ ClusterStats ClusterLink::stats() const {
   s.fetch_errors = load(counters_.fetch_errors);
   s.catch_ups = load(counters_.catch_ups);
   s.caught_up = load(counters_.caught_up);
+  s.takeovers = load(counters_.takeovers);
   s.group_received = load(counters_.group_received);
   s.group_redelivered = load(counters_.group_redelivered);
   s.group_errors = load(counters_.group_errors);

@@ -16,6 +16,10 @@
 // from the stream by sequence, and hands them to the ingest thread in the
 // order they were published.
 //
+// Takeover: a client that connects here is announced on `tg.c.all`; the
+// gateway that holds an older connection with the same client id closes it
+// (v5 0x8E) and ends its session there; a session parked there ends too.
+//
 // Shared subscriptions: a group with members here binds to the group's
 // durable JetStream consumer (one per group, shared by every gateway), which
 // gives each message to one gateway; that gateway's ingest thread gives it to
@@ -42,6 +46,7 @@
 #include "gateway/cluster_stats.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
+#include "gateway/session_registry.hpp"
 #include "gateway/subscription_trie.hpp"
 #include "storeclient/jetstream_client.hpp"
 
@@ -51,7 +56,7 @@ namespace tidegate {
 class ClusterLink final : public Ingest::Replicator {
  public:
   // Connects and creates the stream; throws store::StoreOpenError.
-  ClusterLink(const ClusterConfig& config, Ingest& ingest);
+  ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionRegistry& registry);
   ~ClusterLink() override;
 
   // Subscribes to the other gateways' events and starts the fetch thread.
@@ -62,11 +67,16 @@ class ClusterLink final : public Ingest::Replicator {
   void replicate(std::vector<Ingest::PublishRequest> requests) override;
   void filter_live(std::string_view filter, const std::string& name, bool live) override;
 
+  // Any thread: `client_id` connected here; the other gateways close theirs.
+  void announce_connect(const std::string& client_id, std::int64_t connected_ms);
+
   ClusterStats stats() const;
   const ClusterConfig& config() const { return config_; }
 
   // The notify subject every gateway listens on.
   static constexpr const char* kBroadcastSubject = "tg.n.all";
+  // Client connections, for takeover across gateways (broadcast).
+  static constexpr const char* kConnectSubject = "tg.c.all";
   // How long JetStream waits for a gateway to acknowledge a group message
   // before giving it to another (a gateway that died with it).
   static constexpr std::int64_t kGroupAckWaitMs = 30000;
@@ -86,6 +96,7 @@ class ClusterLink final : public Ingest::Replicator {
   struct PendingBatch;
   void batch_appended(const std::shared_ptr<PendingBatch>& batch);  // a libnats thread
   void on_events(std::string_view data);                             // a libnats thread
+  void on_connect_announced(std::string_view data);                  // a libnats thread
   void fetch_loop();                                                 // the fetch thread
   // The fetch thread, after a lost notify (a gap in an origin's counter, or
   // a reconnect): reads the stream from a little before the last sequence
@@ -103,6 +114,7 @@ class ClusterLink final : public Ingest::Replicator {
 
   ClusterConfig config_;
   Ingest& ingest_;
+  SessionRegistry& registry_;
   // Shared: acknowledgements of group messages (on the ingest thread) may
   // still be running as the link stops.
   std::shared_ptr<store::JetStreamClient> client_;
@@ -132,7 +144,7 @@ class ClusterLink final : public Ingest::Replicator {
   struct {
     std::atomic<std::uint64_t> appended{0}, append_errors{0}, events_sent{0}, events_received{0}, fetched{0},
         skipped{0}, fetch_errors{0}, group_received{0}, group_redelivered{0}, group_errors{0}, catch_ups{0},
-        caught_up{0};
+        caught_up{0}, takeovers{0};
   } counters_;
 };
 

@@ -17,6 +17,7 @@ struct ClusterStats {
   std::uint64_t fetch_errors = 0;    // could not be read (store unreachable): lost for this node's subscribers
   std::uint64_t catch_ups = 0;          // stream scans after a lost notify (gap or reconnect)
   std::uint64_t caught_up = 0;          // messages those scans delivered
+  std::uint64_t takeovers = 0;          // parked sessions ended because their client connected elsewhere
   std::uint64_t group_received = 0;    // shared-group messages JetStream gave this gateway
   std::uint64_t group_redelivered = 0; // of those, handed back (no member here any more)
   std::uint64_t group_errors = 0;      // group consumers that could not be set up (retried each second)

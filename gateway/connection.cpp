@@ -496,6 +496,18 @@ void Connection::take_over() {
   });
 }
 
+void Connection::taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) {
+  asio::post(worker_.io(), [self = shared_from_this(), claimed_at_ms, lose_ties] {
+    if (self->state_ != State::connected) return;
+    auto since = self->summary_.connected_since_ms.value_or(0);
+    if (since > claimed_at_ms || (since == claimed_at_ms && !lose_ties)) return;  // we are the newer one
+    log::info(self->describe() + ": taken over by a connection on another gateway");
+    Metrics::add(self->broker_.metrics.taken_over_elsewhere);
+    self->end_on_detach_ = true;
+    self->close(ReasonCode::session_taken_over, true);
+  });
+}
+
 void Connection::superseded() {
   asio::post(worker_.io(), [self = shared_from_this()] {
     // A newer connection claimed the id before our session arrived.

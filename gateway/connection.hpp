@@ -49,6 +49,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // SessionOwner: any thread.
   void take_over() override;
   void superseded() override;
+  void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) override;
   void session_handed(std::unique_ptr<Session> session) override;
   SessionView summary() const override { return summary_; }
   void inspect(std::function<void(SessionView)> done) override;

@@ -189,6 +189,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
                (session_present ? ", session present" : ""));
     arm_keep_alive();
+    if (broker_.announce_connect) broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
     for (auto& [queue, cursor] : session_->cursors) {
       worker_.add_reader(queue, this);
       cursor.announced = UINT64_MAX;

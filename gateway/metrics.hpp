@@ -30,7 +30,8 @@ struct Metrics {
   // PUBLISH packets by QoS (index 0..2); each also counts in publish_received / publish_sent.
   std::array<std::atomic<std::uint64_t>, 3> publish_received_by_qos{};
   std::array<std::atomic<std::uint64_t>, 3> publish_sent_by_qos{};
-  std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps
+  std::atomic<std::uint64_t> bridge_unmapped{0};
+  std::atomic<std::uint64_t> taken_over_elsewhere{0};  // cluster: closed, the client connected on another gateway  // a bridge received a topic none of its in rules maps
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
   // One call where a PUBLISH is counted: the total and its QoS.

@@ -65,6 +65,11 @@ class SessionOwner {
   virtual void take_over() = 0;
   // A claim that was waiting has been overtaken by a newer one.
   virtual void superseded() = 0;
+  // Cluster mode: the client id connected on another gateway at claimed_at_ms
+  // (wall clock). If this connection is the older one (on a tie: if
+  // lose_ties), close it (v5: DISCONNECT 0x8E) and end its session: the
+  // client lives on the other gateway now.
+  virtual void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) = 0;
   // The session (or nullptr: none is present) now belongs to this connection.
   virtual void session_handed(std::unique_ptr<Session> session) = 0;
 };

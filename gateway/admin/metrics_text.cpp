@@ -129,6 +129,9 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_cluster_catch_ups_total", "counter", "Stream scans after a lost notify (a gap or a reconnect).",
            c->catch_ups);
     metric("tidegate_cluster_caught_up_total", "counter", "Messages those scans delivered.", c->caught_up);
+    metric("tidegate_cluster_takeovers_total", "counter",
+           "Sessions ended here because their client connected on another gateway.",
+           c->takeovers + load(m.taken_over_elsewhere));
     metric("tidegate_cluster_shared_groups", "gauge", "Shared subscription groups with members here.", c->groups);
     metric("tidegate_cluster_group_messages_total", "counter", "Shared-group messages JetStream gave this gateway.",
            c->group_received);

@@ -345,3 +345,41 @@ def test_messages_missed_while_a_gateway_was_cut_from_nats_are_caught_up(nats, g
     assert [p.payload for p in got] == [b"during%d" % i for i in range(5)]
     assert metrics(b)["tidegate_cluster_caught_up_total"] >= 5
     relay.cut()
+
+
+@pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])
+def test_client_id_connecting_on_another_gateway_closes_the_older_connection(two_gateways, uid, version):
+    a, b, _ = two_gateways
+    first = a.connect(uid, version)
+    second = b.connect(uid, version)
+    if version == 5:
+        # [MQTT-3.1.4-3] across gateways: the older connection is told why.
+        p = first.expect_packet(m.DISCONNECT, timeout=5)
+        assert p.reason_code == 0x8E, p
+    first.expect_closed(timeout=5)
+    assert second.is_open()
+    assert metrics(a)["tidegate_cluster_takeovers_total"] == 1
+    assert metrics(b)["tidegate_cluster_takeovers_total"] == 0
+    # The client now lives on b: messages for it arrive there.
+    second.subscribe("to/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("to/" + uid, b"here", qos=1)
+    assert second.expect_packet(m.PUBLISH, timeout=5).payload == b"here"
+
+
+def test_session_parked_on_one_gateway_ends_when_its_client_connects_on_another(two_gateways, uid):
+    a, b, _ = two_gateways
+    c = a.connect(uid, 5, clean=False, props={"session_expiry_interval": 3600})
+    c.subscribe("parked/" + uid, qos=1)
+    c.disconnect()
+    sessions = json.loads(urllib.request.urlopen("http://%s:%d/api/v1/sessions" % (HOST, a.admin_port),
+                                                 timeout=5).read())
+    assert any(s["client_id"] == uid for s in sessions["sessions"]), sessions
+    b.connect(uid, 5)
+    deadline = time.monotonic() + 5
+    while metrics(a)["tidegate_cluster_takeovers_total"] < 1:
+        assert time.monotonic() < deadline, "a kept the parked session"
+        time.sleep(0.02)  # polling a counter with a deadline
+    sessions = json.loads(urllib.request.urlopen("http://%s:%d/api/v1/sessions" % (HOST, a.admin_port),
+                                                 timeout=5).read())
+    assert not any(s["client_id"] == uid for s in sessions["sessions"]), sessions
