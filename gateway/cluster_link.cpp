@@ -278,7 +278,14 @@ void ClusterLink::catch_up() {
   std::size_t delivered = 0;
   while (from <= last) {
     auto stored = client_->read_next(everything, from, ec);
-    if (ec || !stored) break;
+    // The replica that answered may lag behind the leader's last sequence:
+    // the rest one by one from the leader (read() asks it when a replica has not).
+    if (!ec && !stored) stored = client_->read(from, ec);
+    if (ec) break;
+    if (!stored) {
+      ++from;  // removed (retention) or never written (a failed append)
+      continue;
+    }
     from = stored->message.seq + 1;
     note_seen(stored->message.seq);
     if (stored->origin == config_.node) continue;  // delivered here when it was appended

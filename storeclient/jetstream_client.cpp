@@ -49,10 +49,13 @@ struct JetStreamClient::Subscription {
 struct JetStreamClient::Callbacks {
   static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* err, void* closure) {
     auto* self = static_cast<JetStreamClient*>(closure);
-    if (ack)
+    if (ack) {
       self->finish_append(msg, {}, ack->Sequence);
-    else
-      self->finish_append(msg, make_nats_error(err ? err->Err : NATS_ERR), 0);
+    } else {
+      natsStatus status = err ? err->Err : NATS_ERR;
+      if (self->schedule_retry(msg, status)) return;  // the message is the retry queue's now
+      self->finish_append(msg, make_nats_error(status), 0);
+    }
     natsMsg_Destroy(msg);
   }
   static void on_reconnected(natsConnection*, void* closure) {
@@ -103,9 +106,18 @@ JetStreamClient::JetStreamClient(JetStreamOptions options) : options_(std::move(
   s = natsConnection_JetStream(&js_, connection_, &jo);
   if (s != NATS_OK) fail("JetStream context", s);
   ensure_stream();
+  msg_id_prefix_ = options_.origin + "-" +
+                   std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-";
+  retry_thread_ = std::thread([this] { retry_loop(); });
 }
 
 JetStreamClient::~JetStreamClient() {
+  {
+    std::lock_guard guard(pending_lock_);
+    stopping_ = true;
+  }
+  retry_ready_.notify_one();
+  if (retry_thread_.joinable()) retry_thread_.join();
   {
     std::lock_guard guard(subscriptions_lock_);
     subscriptions_.clear();
@@ -150,20 +162,77 @@ void JetStreamClient::append(const Message& message, Appended done) {
   natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, value.data(), static_cast<int>(value.size()));
   if (s != NATS_OK) return done(make_nats_error(s), 0);
   if (!options_.origin.empty()) natsMsgHeader_Set(msg, "Tg-Node", options_.origin.c_str());
+  std::string msg_id;
   {
     // Registered before the publish: the ack may come before it returns.
     std::lock_guard guard(pending_lock_);
-    pending_.emplace(msg, std::move(done));
+    msg_id = msg_id_prefix_ + std::to_string(++next_msg_id_);
+    pending_.emplace(msg, Pending{std::move(done), msg_id,
+                                  std::chrono::steady_clock::now() +
+                                      std::chrono::milliseconds(options_.request_timeout_ms)});
   }
+  natsMsg* key = msg;
+  if (auto ec = send(msg, msg_id)) {
+    // Not sent: the library did not take the message, and no ack will come.
+    natsMsg_Destroy(msg);
+    finish_append(key, ec, 0);
+  }
+}
+
+std::error_code JetStreamClient::send(natsMsg*& msg, const std::string& msg_id) {
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.MaxWait = options_.request_timeout_ms;
-  natsMsg* key = msg;
-  s = js_PublishMsgAsync(js_, &msg, &po);
-  if (s != NATS_OK) {
-    // Not sent: the library did not take the message, and no ack will come.
-    natsMsg_Destroy(msg);
-    finish_append(key, make_nats_error(s), 0);
+  po.MsgId = msg_id.c_str();
+  natsStatus s = js_PublishMsgAsync(js_, &msg, &po);
+  return s == NATS_OK ? std::error_code{} : make_nats_error(s);
+}
+
+bool JetStreamClient::schedule_retry(natsMsg* msg, int status) {
+  // Only "nobody took it": the stream has no leader for a moment. A timeout
+  // already used the whole budget, and a refusal by the stream is final.
+  if (status != NATS_NO_RESPONDERS) return false;
+  std::lock_guard guard(pending_lock_);
+  auto it = pending_.find(msg);
+  if (it == pending_.end() || stopping_) return false;
+  auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  if (due >= it->second.give_up) return false;
+  retries_.push_back({msg, due});
+  retry_ready_.notify_one();
+  return true;
+}
+
+void JetStreamClient::retry_loop() {
+  std::unique_lock guard(pending_lock_);
+  for (;;) {
+    if (stopping_) break;
+    if (retries_.empty()) {
+      retry_ready_.wait(guard);
+      continue;
+    }
+    auto due = retries_.front().due;
+    if (std::chrono::steady_clock::now() < due) {
+      retry_ready_.wait_until(guard, due);
+      continue;
+    }
+    Retry r = retries_.front();
+    retries_.erase(retries_.begin());
+    auto it = pending_.find(r.msg);
+    std::string msg_id = it == pending_.end() ? std::string() : it->second.msg_id;
+    guard.unlock();
+    natsMsg* msg = r.msg;
+    if (auto ec = send(msg, msg_id)) {
+      natsMsg_Destroy(msg);
+      finish_append(r.msg, ec, 0);
+    }
+    guard.lock();
+  }
+  // Stopping: what waits for a retry is refused.
+  auto left = std::move(retries_);
+  guard.unlock();
+  for (auto& r : left) {
+    finish_append(r.msg, make_nats_error(NATS_CONNECTION_CLOSED), 0);
+    natsMsg_Destroy(r.msg);
   }
 }
 
@@ -173,7 +242,7 @@ void JetStreamClient::finish_append(const void* key, std::error_code ec, std::ui
     std::lock_guard guard(pending_lock_);
     auto it = pending_.find(key);
     if (it == pending_.end()) return;
-    done = std::move(it->second);
+    done = std::move(it->second.done);
     pending_.erase(it);
   }
   done(ec, seq);
@@ -217,7 +286,31 @@ std::optional<StoredMessage> JetStreamClient::direct_get(std::uint64_t seq, cons
 }
 
 std::optional<StoredMessage> JetStreamClient::read(std::uint64_t seq, std::error_code& ec) {
-  return direct_get(seq, nullptr, ec);
+  auto out = direct_get(seq, nullptr, ec);
+  if (out || ec) return out;
+  // Direct reads may be answered by a replica that has not applied the
+  // message yet: ask the stream leader before calling it gone.
+  natsMsg* msg = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), seq, nullptr, &code);
+  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::nullopt;
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return std::nullopt;
+  }
+  std::optional<Message> m =
+      decode_message(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+  if (m) {
+    out.emplace();
+    out->message = std::move(*m);
+    out->message.seq = seq;
+    const char* value = nullptr;
+    if (natsMsgHeader_Get(msg, "Tg-Node", &value) == NATS_OK && value) out->origin = value;
+  } else {
+    ec = make_nats_error(NATS_PROTOCOL_ERROR);
+  }
+  natsMsg_Destroy(msg);
+  return out;
 }
 
 std::optional<StoredMessage> JetStreamClient::read_next(const std::string& filter_subject, std::uint64_t from_seq,

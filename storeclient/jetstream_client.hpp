@@ -12,7 +12,10 @@
 // their owner (post to an executor or a queue) and return. read()/read_next()
 // block the calling thread for one request to the server (at most
 // request_timeout_ms); never call them on a gateway worker.
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -75,11 +78,13 @@ class JetStreamClient {
 
   // Any thread. `done` runs exactly once, possibly before append() returns.
   void append(const Message& message, Appended done);
-  // Any thread but a libnats one; blocks for one request. nullopt with no
-  // error: no such message (removed by the stream limits, or never stored).
+  // Any thread but a libnats one; blocks for one request (two when a replica
+  // does not have it yet and the leader is asked). nullopt with no error: no
+  // such message (removed by the stream limits, or never stored).
   std::optional<StoredMessage> read(std::uint64_t seq, std::error_code& ec);
   // The first message at or after `from_seq` whose subject matches
-  // `filter_subject` (a NATS filter).
+  // `filter_subject` (a NATS filter). Served by any replica: the newest
+  // messages may be missing from it (use read() for those).
   std::optional<StoredMessage> read_next(const std::string& filter_subject, std::uint64_t from_seq,
                                          std::error_code& ec);
   // The stream's last sequence (0: empty).
@@ -125,8 +130,30 @@ class JetStreamClient {
   __natsConnection* connection_ = nullptr;
   __jsCtx* js_ = nullptr;
   // Appends in flight by their libnats message (the ack handler gets it back).
+  // An append JetStream could not take yet (no stream leader: an election
+  // after a server was lost) is sent again, with the same message id (the
+  // stream drops a copy it already has), until request_timeout_ms from its
+  // first send has passed; only then is it refused.
+  struct Pending {
+    Appended done;
+    std::string msg_id;
+    std::chrono::steady_clock::time_point give_up;
+  };
+  struct Retry {
+    __natsMsg* msg;
+    std::chrono::steady_clock::time_point due;
+  };
+  bool schedule_retry(__natsMsg* msg, int status);  // a libnats thread; false: give up
+  void retry_loop();
+  std::error_code send(__natsMsg*& msg, const std::string& msg_id);
   mutable std::mutex pending_lock_;
-  std::unordered_map<const void*, Appended> pending_;
+  std::unordered_map<const void*, Pending> pending_;
+  std::uint64_t next_msg_id_ = 0;  // under pending_lock_
+  std::string msg_id_prefix_;      // origin and start time: unique across restarts
+  std::condition_variable retry_ready_;
+  std::vector<Retry> retries_;     // under pending_lock_
+  bool stopping_ = false;          // under pending_lock_
+  std::thread retry_thread_;
   struct Subscription;
   std::error_code add_subscription(const std::string& subject, const char* queue, Handler handler,
                                    std::uint64_t* id);

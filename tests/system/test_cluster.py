@@ -25,6 +25,7 @@ class NatsServer:
     """One `nats-server -js` process (optionally a member of a NATS cluster)."""
 
     def __init__(self, workdir, name="n0", cluster_port=None, routes=()):
+        self.monitor_port = free_port()
         if not os.path.exists(NATS_SERVER):
             pytest.fail("nats-server not found (Debian package nats-server; tools/bootstrap.sh test installs it)")
         self.workdir = workdir
@@ -42,6 +43,7 @@ class NatsServer:
 
     def start(self):
         conf = ["listen: %s:%d" % (HOST, self.port), "server_name: %s" % self.name,
+                "http: %s:%d" % (HOST, self.monitor_port),
                 "jetstream { store_dir: %s }" % json.dumps(str(self.workdir / "js"))]
         if self.cluster_port:
             conf.append("cluster { name: tg; listen: %s:%d; routes: [%s] }"
@@ -53,6 +55,26 @@ class NatsServer:
                                      stdin=subprocess.DEVNULL)
         log.close()
         wait_port(HOST, self.port, self.proc, 10)
+
+    def jetstream_ready(self):
+        """True once this server's JetStream answers (in a cluster: a meta leader is elected)."""
+        try:
+            jsz = json.loads(urllib.request.urlopen("http://%s:%d/jsz" % (HOST, self.monitor_port), timeout=2).read())
+        except OSError:
+            return False
+        if self.cluster_port is None:
+            return "config" in jsz
+        return bool(jsz.get("meta_cluster", {}).get("leader"))
+
+    def stream_leader(self, stream="TIDEGATE"):
+        """The server_name leading `stream`, as this server sees it (None: unknown)."""
+        url = "http://%s:%d/jsz?streams=true" % (HOST, self.monitor_port)
+        jsz = json.loads(urllib.request.urlopen(url, timeout=2).read())
+        for account in jsz.get("account_details", []):
+            for st in account.get("stream_detail", []):
+                if st.get("name") == stream:
+                    return st.get("cluster", {}).get("leader")
+        return None
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -383,3 +405,74 @@ def test_session_parked_on_one_gateway_ends_when_its_client_connects_on_another(
     sessions = json.loads(urllib.request.urlopen("http://%s:%d/api/v1/sessions" % (HOST, a.admin_port),
                                                  timeout=5).read())
     assert not any(s["client_id"] == uid for s in sessions["sessions"]), sessions
+
+
+def wait_jetstream(servers, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not all(s.jetstream_ready() for s in servers):
+        assert time.monotonic() < deadline, "the NATS cluster did not elect a JetStream leader"
+        time.sleep(0.1)  # polling the servers' monitoring endpoint with a deadline
+
+
+@pytest.fixture
+def nats_cluster(nats):
+    cluster_ports = [free_port() for _ in range(3)]
+    servers = [nats(name="n%d" % i, cluster_port=cluster_ports[i], routes=cluster_ports) for i in range(3)]
+    wait_jetstream(servers)
+    return servers
+
+
+def test_nats_node_killed_in_a_three_node_cluster_loses_no_acknowledged_message(nats_cluster, gateway, uid):
+    urls = [s.url for s in nats_cluster]
+    replicated = {"replicas": 3, "request_timeout_ms": 3000}
+    a = gateway("a", urls, cluster=replicated)
+    b = gateway("b", urls[::-1], cluster=replicated)
+    topic = "r3/" + uid
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe(topic, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    acknowledged, refused = [], []
+    leader = nats_cluster[0].stream_leader()
+    assert leader in ("n0", "n1", "n2"), leader
+    for i in range(60):
+        if i == 20:
+            # The stream's leader: JetStream must elect another while we publish.
+            next(s for s in nats_cluster if s.name == leader).kill()
+        payload = b"%d" % i
+        ack = pub.publish(topic, payload, qos=1, timeout=15)
+        (acknowledged if ack.reason_code == m.RC_SUCCESS else refused).append(payload)
+    assert len(acknowledged) >= 40, "the gateways did not go on with the two NATS servers left: %r" % refused
+    got = set()
+    deadline = time.monotonic() + 30
+    while not set(acknowledged) <= got:
+        assert time.monotonic() < deadline, "acknowledged but never delivered: %r" % sorted(set(acknowledged) - got)
+        try:
+            p = sub.read_packet(0.5)
+        except m.NoPacket:
+            continue
+        if p.type == m.PUBLISH:
+            got.add(p.payload)
+
+
+def test_gateway_killed_while_the_others_keep_serving(nats, gateway, uid):
+    server = nats()
+    a, b, c = (gateway(n, [server.url]) for n in "abc")
+    sub = c.connect(uid + "-s", 5)
+    sub.subscribe("alive/" + uid, qos=1)
+    on_b = b.connect(uid + "-b", 5)
+    on_b.subscribe("alive/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("alive/" + uid, b"one", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"one"
+    assert on_b.expect_packet(m.PUBLISH, timeout=5).payload == b"one"
+    b.stop(kill=True)
+    on_b.expect_closed(timeout=5)
+    for i in range(10):
+        assert pub.publish("alive/" + uid, b"after%d" % i, qos=1).reason_code == m.RC_SUCCESS
+    got = sub.publishes_until(b"after9", timeout=10)
+    assert [p.payload for p in got] == [b"after%d" % i for i in range(10)]
+    # b's client moves to c and is served there.
+    moved = c.connect(uid + "-b", 5)
+    moved.subscribe("alive/" + uid, qos=1)
+    pub.publish("alive/" + uid, b"moved", qos=1)
+    assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"moved"
