@@ -215,6 +215,10 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
     co_return bridges(request);
   }
+  if (target == "/api/v1/cluster") {
+    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    co_return cluster(request);
+  }
   if (target == "/api/v1/reload") {
     if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
     // Runs here, on the main thread, as SIGHUP does.
@@ -454,6 +458,37 @@ Response AdminApi::bridges(const Request& request) const {
                         {"messages_in", b.messages_in},
                         {"backlog", b.backlog}});
   return reply(request, http::status::ok, json{{"bridges", list}});
+}
+
+Response AdminApi::cluster(const Request& request) const {
+  auto c = broker_.cluster_stats();
+  if (!c) return reply(request, http::status::ok, json{{"enabled", false}});
+  const auto& config = *broker_.config.cluster;
+  return reply(request, http::status::ok,
+               json{{"enabled", true},
+                    {"node", c->node},
+                    {"store", {{"stream", config.stream},
+                               {"replicas", config.replicas},
+                               {"servers", config.nats},
+                               {"connected", c->connected},
+                               {"appended", c->appended},
+                               {"append_errors", c->append_errors},
+                               {"pending_appends", c->pending_appends}}},
+                    // No lookup yet: every notify goes to every gateway.
+                    {"notify", {{"mode", "broadcast"},
+                                {"sent", c->events_sent},
+                                {"events_received", c->events_received},
+                                {"fetched", c->fetched},
+                                {"skipped", c->skipped},
+                                {"fetch_errors", c->fetch_errors},
+                                {"fetch_backlog", c->fetch_backlog},
+                                {"catch_ups", c->catch_ups},
+                                {"caught_up", c->caught_up}}},
+                    {"shared_groups", {{"live", c->groups},
+                                       {"messages", c->group_received},
+                                       {"redelivered", c->group_redelivered},
+                                       {"setup_errors", c->group_errors}}},
+                    {"takeovers", c->takeovers + broker_.metrics.taken_over_elsewhere.load()}});
 }
 
 Response AdminApi::metrics(const Request& request) const {

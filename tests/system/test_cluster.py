@@ -476,3 +476,28 @@ def test_gateway_killed_while_the_others_keep_serving(nats, gateway, uid):
     moved.subscribe("alive/" + uid, qos=1)
     pub.publish("alive/" + uid, b"moved", qos=1)
     assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"moved"
+
+
+def test_tidegatectl_cluster_shows_the_node_its_link_and_counters(two_gateways, uid, make_broker):
+    from test_tidegatectl import CTL
+    a, b, _ = two_gateways
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("ctl/" + uid, qos=1)
+    a.connect(uid + "-p", 5).publish("ctl/" + uid, b"x", qos=1)
+    sub.expect_packet(m.PUBLISH, timeout=5)
+
+    def ctl(gw, *args):
+        r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, gw.admin_port), *args], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    doc = json.loads(ctl(b, "cluster", "--json"))
+    assert doc["enabled"] and doc["node"] == "b" and doc["store"]["connected"]
+    assert doc["notify"]["mode"] == "broadcast" and doc["notify"]["fetched"] == 1
+    text = ctl(a, "cluster")
+    assert "node:" in text and " a\n" in text and "appended:" in text
+    single = make_broker(admin={"port": free_port()})
+    r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, single.config["admin"]["port"]), "cluster"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and "not in a cluster" in r.stdout

@@ -37,6 +37,8 @@ Scenarios (P = --publishers, S = --subscribers):
 Options:
   --host ADDR          broker address (default 127.0.0.1)
   --port N             broker port (default 1883)
+  --subscriber-port N  subscribers connect to this port instead (a second gateway
+                       of a cluster: publishers on one, subscribers on the other)
   --qos 0|1|2          publish and subscribe QoS (default 0)
   --payload BYTES      payload size, >= 16: send timestamp + sequence (default 64)
   --duration SECONDS   publishing time, or the conn-ramp hold time (default 5)
@@ -130,6 +132,8 @@ Options parse_options(int argc, char** argv) {
       o.host = value;
     } else if (arg == "--port") {
       o.port = parse_number<uint16_t>(arg, value, 1, 65535);
+    } else if (arg == "--subscriber-port") {
+      o.subscriber_port = parse_number<uint16_t>(arg, value, 1, 65535);
     } else if (arg == "--qos") {
       o.qos = parse_number<uint8_t>(arg, value, 0, 2);
     } else if (arg == "--payload") {

@@ -17,6 +17,9 @@ struct Options {
   Scenario scenario = Scenario::fan_out;
   std::string host = "127.0.0.1";
   uint16_t port = 1883;
+  // Subscribers connect to this port of the same host (0: --port): cluster
+  // mode, publishers on one gateway and subscribers on another.
+  uint16_t subscriber_port = 0;
   uint8_t qos = 0;
   std::size_t payload = 64;     // bytes; >= 16 (timestamp + sequence)
   double duration_s = 5.0;

@@ -49,7 +49,8 @@ void print_text(const Report& r, std::ostream& out) {
   }
   t.row("scenario", std::string(to_string(o.scenario)) + " (" + shape + ")");
   t.row("broker", o.host + ":" + std::to_string(o.port) +
-                      (o.broker_pid ? " pid " + std::to_string(o.broker_pid) : std::string()));
+                      (o.broker_pid ? " pid " + std::to_string(o.broker_pid) : std::string()) +
+                      (o.subscriber_port ? ", subscribers on port " + std::to_string(o.subscriber_port) : std::string()));
   t.row("protocol", o.protocol == mqtt::ProtocolVersion::v5 ? "5.0" : "3.1.1");
   if (!r.measured) {
     t.row("FAILED", r.fatal);
@@ -104,6 +105,7 @@ void print_json(const Report& r, std::ostream& out) {
       {"scenario", to_string(o.scenario)},
       {"host", o.host},
       {"port", o.port},
+      {"subscriber_port", o.subscriber_port ? o.subscriber_port : o.port},
       {"protocol", o.protocol == mqtt::ProtocolVersion::v5 ? 5 : 4},
       {"qos", o.qos},
       {"payload", o.payload},

@@ -60,6 +60,11 @@ std::optional<tcp::endpoint> resolve(const Options& o, std::string& why) {
   return results.begin()->endpoint();
 }
 
+// Where subscribers connect: --subscriber-port on the broker's address, or the broker.
+tcp::endpoint subscriber_endpoint(const Options& o, const tcp::endpoint& broker) {
+  return o.subscriber_port ? tcp::endpoint(broker.address(), o.subscriber_port) : broker;
+}
+
 // Broker and generator samples around the measured phase.
 class Monitor {
  public:
@@ -228,8 +233,9 @@ void run_messages(Run& run, const tcp::endpoint& broker) {
   const Options& o = run.options;
   const Shape shape = shape_of(o, run.prefix);
   std::vector<Fleet::Client> subs, pubs, all;
+  const tcp::endpoint sub_broker = subscriber_endpoint(o, broker);
   for (std::size_t i = 0; i < shape.subscriber_filters.size(); ++i)
-    subs.push_back(run.fleet.add(run.client_config(broker, "s", i)));
+    subs.push_back(run.fleet.add(run.client_config(sub_broker, "s", i)));
   for (std::size_t i = 0; i < shape.publisher_topics.size(); ++i)
     pubs.push_back(run.fleet.add(run.client_config(broker, "p", i)));
   all = subs;
@@ -296,7 +302,8 @@ void run_retained(Run& run, const tcp::endpoint& broker) {
   const auto phase_limit = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
   std::vector<Fleet::Client> subs, pubs, all;
   const unsigned publishers = std::min(o.publishers, o.topics);
-  for (unsigned i = 0; i < o.subscribers; ++i) subs.push_back(run.fleet.add(run.client_config(broker, "s", i)));
+  const tcp::endpoint sub_broker = subscriber_endpoint(o, broker);
+  for (unsigned i = 0; i < o.subscribers; ++i) subs.push_back(run.fleet.add(run.client_config(sub_broker, "s", i)));
   for (unsigned i = 0; i < publishers; ++i) pubs.push_back(run.fleet.add(run.client_config(broker, "p", i)));
   all = subs;
   all.insert(all.end(), pubs.begin(), pubs.end());

@@ -478,6 +478,17 @@ void stats(const Context& ctx) {
   print_stats(parse_object(body, "stats"), ctx.out);
 }
 
+void cluster(const Context& ctx) {
+  auto body = call(ctx, Method::get, "/api/v1/cluster");
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto doc = parse_object(body, "cluster");
+  if (!doc.value("enabled", false)) {
+    ctx.out << "not in a cluster (no \"cluster\" section in the gateway's config)\n";
+    return;
+  }
+  print_stats(doc, ctx.out);
+}
+
 void reload(const Context& ctx) {
   auto body = call(ctx, Method::post, "/api/v1/reload");
   if (ctx.json_output) return print_raw(ctx, body);
@@ -498,6 +509,7 @@ void run_command(const Command& command, const HttpClient& client, const std::st
   else if (auto* c = std::get_if<Subs>(&command)) subs(ctx, *c);
   else if (auto* c = std::get_if<Topics>(&command)) topics(ctx, *c);
   else if (std::holds_alternative<Bridges>(command)) bridges(ctx);
+  else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) reload(ctx);
   else throw std::logic_error("run_command: help and version are main's");

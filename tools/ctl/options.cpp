@@ -31,6 +31,8 @@ const char* const tool_help =
     "                          newest message\n"
     "  bridges                 each bridge to a cloud broker: link state, backlog,\n"
     "                          messages out and in, last error\n"
+    "  cluster                 cluster mode: this node, its NATS link, notify and\n"
+    "                          takeover counters\n"
     "  stats                   counters and gauges of the gateway\n"
     "  reload                  re-read the gateway's config file (as SIGHUP)\n"
     "  help [COMMAND]          help on a command (as COMMAND --help)\n"
@@ -174,6 +176,15 @@ const char* const bridges_help =
     "(connection attempts that failed) and LAST ERROR.\n"
     "With --json: {\"bridges\": [...]} as the API answers it.\n";
 
+const char* const cluster_help =
+    "usage: tidegatectl [OPTIONS] cluster\n"
+    "\n"
+    "Shows cluster mode (docs/cluster.md): this gateway's node id, the JetStream\n"
+    "stream and whether the NATS link is up, how notify reaches the other\n"
+    "gateways, and the counters of appends, notify events, catch-ups, shared\n"
+    "groups and takeovers. A gateway that is not in a cluster says so.\n"
+    "With --json, the API's object.\n";
+
 const char* const stats_help =
     "usage: tidegatectl [OPTIONS] stats\n"
     "\n"
@@ -205,6 +216,7 @@ const std::map<std::string, const char*>& help_topics() {
       {"subs", subs_help},
       {"topics", topics_help},
       {"bridges", bridges_help},
+      {"cluster", cluster_help},
       {"stats", stats_help},
       {"reload", reload_help},
   };
@@ -399,6 +411,9 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   } else if (topic == "bridges") {
     no_operand();
     inv.command = Bridges{};
+  } else if (topic == "cluster") {
+    no_operand();
+    inv.command = Cluster{};
   } else {  // stats
     no_operand();
     inv.command = Stats{};

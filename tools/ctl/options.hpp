@@ -46,6 +46,7 @@ struct Topics {
   std::optional<unsigned long long> offset;
 };
 struct Bridges {};
+struct Cluster {};
 struct Stats {};
 struct Reload {};
 // --help anywhere, or "help [COMMAND...]": print this text, exit 0.
@@ -53,7 +54,7 @@ struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Subs, Topics, Bridges, Stats, Reload, ShowHelp, ShowVersion>;
+                             Subs, Topics, Bridges, Cluster, Stats, Reload, ShowHelp, ShowVersion>;
 
 struct Invocation {
   std::string admin = default_admin;
