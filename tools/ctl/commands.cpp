@@ -401,8 +401,10 @@ void bridges(const Context& ctx) {
 // follow in the API's order, so a counter the gateway adds later shows up
 // without a new release of the tool. Sizes and the uptime get a readable form
 // next to the exact number.
-const std::vector<std::string>& stats_order(const std::string& section) {
-  static const std::map<std::string, std::vector<std::string>> order = {
+using KeyOrder = std::map<std::string, std::vector<std::string>>;  // section -> its keys in reading order
+
+const KeyOrder& stats_key_order() {
+  static const KeyOrder order = {
       {"",
        {"version", "uptime_seconds", "connections", "sessions", "messages", "bytes", "store", "retained", "queues",
         "drops"}},
@@ -413,6 +415,22 @@ const std::vector<std::string>& stats_order(const std::string& section) {
       {"store", {"map_bytes", "message_bytes", "messages"}},
       {"retained", {"count", "bytes"}},
   };
+  return order;
+}
+
+const KeyOrder& cluster_key_order() {
+  static const KeyOrder order = {
+      {"", {"enabled", "node", "store", "notify", "shared_groups", "takeovers"}},
+      {"store", {"stream", "replicas", "servers", "connected", "appended", "append_errors", "pending_appends"}},
+      {"notify",
+       {"mode", "sent", "events_received", "fetched", "skipped", "fetch_errors", "fetch_backlog", "catch_ups",
+        "caught_up"}},
+      {"shared_groups", {"live", "messages", "redelivered", "setup_errors"}},
+  };
+  return order;
+}
+
+const std::vector<std::string>& key_order(const KeyOrder& order, const std::string& section) {
   static const std::vector<std::string> none;
   auto it = order.find(section);
   return it == order.end() ? none : it->second;
@@ -425,10 +443,11 @@ struct StatsLine {
   std::optional<std::string> value;
 };
 
-void collect_stats(const json& obj, const std::string& section, int indent, std::vector<StatsLine>& lines) {
+void collect_stats(const json& obj, const KeyOrder& key_orders, const std::string& section, int indent,
+                   std::vector<StatsLine>& lines) {
   std::vector<std::pair<std::string, const json*>> items;
   for (const auto& [key, value] : obj.items()) items.emplace_back(key, &value);
-  const auto& order = stats_order(section);
+  const auto& order = key_order(key_orders, section);
   auto rank = [&](const std::string& key) {
     return static_cast<std::size_t>(std::find(order.begin(), order.end(), key) - order.begin());
   };
@@ -438,7 +457,7 @@ void collect_stats(const json& obj, const std::string& section, int indent, std:
     const json& value = *value_ptr;
     if (value.is_object() && !value.empty()) {
       lines.push_back({indent, key, std::nullopt});
-      collect_stats(value, key, indent + 2, lines);
+      collect_stats(value, key_orders, key, indent + 2, lines);
       continue;
     }
     std::string text = value.is_object() ? "none" : scalar(value);
@@ -454,9 +473,9 @@ void collect_stats(const json& obj, const std::string& section, int indent, std:
 
 // Values line up within each run of sibling lines (a section's counters);
 // one global column would be as wide as the longest drop reason.
-void print_stats(const json& doc, std::ostream& out) {
+void print_stats(const json& doc, const KeyOrder& key_orders, std::ostream& out) {
   std::vector<StatsLine> lines;
-  collect_stats(doc, "", 0, lines);
+  collect_stats(doc, key_orders, "", 0, lines);
   std::size_t run_end = 0, width = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto& l = lines[i];
@@ -475,7 +494,7 @@ void print_stats(const json& doc, std::ostream& out) {
 void stats(const Context& ctx) {
   auto body = call(ctx, Method::get, "/api/v1/stats");
   if (ctx.json_output) return print_raw(ctx, body);
-  print_stats(parse_object(body, "stats"), ctx.out);
+  print_stats(parse_object(body, "stats"), stats_key_order(), ctx.out);
 }
 
 void cluster(const Context& ctx) {
@@ -486,7 +505,7 @@ void cluster(const Context& ctx) {
     ctx.out << "not in a cluster (no \"cluster\" section in the gateway's config)\n";
     return;
   }
-  print_stats(doc, ctx.out);
+  print_stats(doc, cluster_key_order(), ctx.out);
 }
 
 void reload(const Context& ctx) {
