@@ -71,6 +71,10 @@ Broker::Broker(Config config, std::string config_path)
     context_->announce_connect = [link](const std::string& client_id, std::int64_t connected_ms) {
       link->announce_connect(client_id, connected_ms);
     };
+    context_->lookup_owner = [link](const std::string& key) { return link->lookup_owner(key); };
+    context_->announce_disconnect = [link](const std::string& client_id, bool session_kept) {
+      link->announce_disconnect(client_id, session_kept);
+    };
   }
 #endif
 

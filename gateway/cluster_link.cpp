@@ -5,10 +5,13 @@
 
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/topic_match.hpp"
 #include "storeclient/message_codec.hpp"
 #include "storeclient/subject_codec.hpp"
 
 #include <cstdio>
+#include <map>
+#include <set>
 
 namespace tidegate {
 
@@ -94,22 +97,68 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionReg
         }
         events_ready_.notify_one();
       }))) {
+  if (config_.lookup) {
+    lookup::LookupOptions o;
+    o.node = config_.node;
+    o.bind = config_.lookup_bind;
+    o.port = config_.lookup_port;
+    o.advertise = config_.lookup_advertise;
+    lookup_ = std::make_unique<lookup::Lookup>(
+        o, [](std::string_view filter, std::string_view topic) { return topic_matches(filter, topic); },
+        [client = client_](const std::string& heartbeat) { client->publish(kHeartbeatSubject, heartbeat); },
+        [this](const std::string& client_id, std::int64_t since_ms) {
+          // The lookup found a newer connection of this client elsewhere.
+          takeover_notice(client_id, since_ms, std::string());
+        });
+  }
   log::info("cluster: node '" + config_.node + "', stream '" + config_.stream + "' on " + config_.nats.front() +
-            (config_.nats.size() > 1 ? " (+" + std::to_string(config_.nats.size() - 1) + ")" : ""));
+            (config_.nats.size() > 1 ? " (+" + std::to_string(config_.nats.size() - 1) + ")" : "") +
+            (lookup_ ? ", lookup on " + config_.lookup_bind + ":" + std::to_string(lookup_->port())
+                     : ", no lookup (notify is broadcast)"));
 }
 
 ClusterLink::~ClusterLink() { stop(); }
 
 void ClusterLink::start() {
-  auto ec = client_->subscribe(kBroadcastSubject, [this](std::string_view, std::string_view data, std::string_view) {
-    on_events(data);
-  });
-  if (!ec)
-    ec = client_->subscribe(kConnectSubject, [this](std::string_view, std::string_view data, std::string_view) {
-      on_connect_announced(data);
+  auto events = [this](std::string_view subject, std::string_view data, std::string_view) { on_events(subject, data); };
+  auto connects = [this](std::string_view, std::string_view data, std::string_view) { on_connect_announced(data); };
+  std::error_code ec;
+  for (const auto& [subject, handler] : std::vector<std::pair<std::string, store::JetStreamClient::Handler>>{
+           {kBroadcastSubject, events},
+           {notify_subject(config_.node), events},
+           {kConnectSubject, connects},
+           {connect_subject(config_.node), connects}})
+    if (!ec) ec = client_->subscribe(subject, handler);
+  if (!ec && lookup_)
+    ec = client_->subscribe(kHeartbeatSubject, [this](std::string_view, std::string_view data, std::string_view) {
+      lookup_->on_heartbeat(data);
     });
   if (ec) throw store::StoreOpenError("cluster: cannot subscribe to the other gateways' subjects: " + ec.message());
+  if (lookup_) lookup_->start();
   fetch_thread_ = std::thread([this] { fetch_loop(); });
+  control_thread_ = std::thread([this] { control_loop(); });
+}
+
+void ClusterLink::post_task(std::function<void()> task) {
+  {
+    std::lock_guard guard(tasks_lock_);
+    if (tasks_stopping_) return;
+    tasks_.push_back(std::move(task));
+  }
+  tasks_ready_.notify_one();
+}
+
+void ClusterLink::control_loop() {
+  std::unique_lock guard(tasks_lock_);
+  for (;;) {
+    tasks_ready_.wait(guard, [this] { return tasks_stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping, and everything posted before is done
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    guard.unlock();
+    task();
+    guard.lock();
+  }
 }
 
 void ClusterLink::stop() {
@@ -120,6 +169,13 @@ void ClusterLink::stop() {
   }
   events_ready_.notify_one();
   if (fetch_thread_.joinable()) fetch_thread_.join();
+  {
+    std::lock_guard guard(tasks_lock_);
+    tasks_stopping_ = true;
+  }
+  tasks_ready_.notify_one();
+  if (control_thread_.joinable()) control_thread_.join();
+  if (lookup_) lookup_->stop();
   // Appends still in flight complete (acknowledged or failed) before the
   // connection closes: their clients are waiting for an answer.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
@@ -153,9 +209,7 @@ void ClusterLink::replicate(std::vector<Ingest::PublishRequest> requests) {
 
 void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
   std::vector<Ingest::PublishRequest> stored;
-  std::string events;
-  encode_cluster_notify_header(events, config_.node, 0);  // the counter is set below
-  const std::size_t header_size = events.size();
+  std::vector<Event> events;
   for (std::size_t i = 0; i < batch->requests.size(); ++i) {
     auto& r = batch->requests[i];
     if (batch->errors[i]) {
@@ -166,7 +220,7 @@ void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
     }
     Metrics::add(counters_.appended);
     note_seen(batch->seqs[i]);
-    encode_cluster_event(events, batch->seqs[i], r.message->retain, r.message->topic);
+    events.push_back({batch->seqs[i], r.message->retain, r.message->topic});
     if (r.done)
       // Subscribers on other gateways are not counted here: never report
       // "no matching subscribers" (v5 0x10) for what they may receive.
@@ -176,18 +230,51 @@ void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
     stored.push_back(std::move(r));
   }
   ingest_.publish_local_batch(std::move(stored));
-  if (events.size() == header_size) return;
-  // Numbered in the order sent (this handler runs on one libnats thread).
-  std::string counter;
-  put_u64(counter, notify_counter_.fetch_add(1) + 1);
-  events.replace(header_size - 8, 8, counter);
-  if (auto ec = client_->publish(kBroadcastSubject, events))
-    log::warn("cluster: notify not sent (" + ec.message() + "): other gateways' subscribers miss these messages");
-  else
-    Metrics::add(counters_.events_sent);
+  // Batches complete in order on one libnats thread, and the control thread
+  // sends their notify messages in that order.
+  if (!events.empty()) post_task([this, events = std::move(events)] { send_notify(events); });
 }
 
-void ClusterLink::on_events(std::string_view data) {
+void ClusterLink::send_notify(const std::vector<Event>& events) {
+  // Retained messages go to every gateway (a later subscriber anywhere needs
+  // them); the rest to the gateways the lookup names.
+  std::optional<std::map<std::string, std::set<std::string>>> targets;
+  bool retained = std::any_of(events.begin(), events.end(), [](const Event& e) { return e.retain; });
+  if (lookup_ && !retained) {
+    std::vector<std::string> topics;
+    for (const auto& e : events) topics.push_back(e.topic);
+    std::sort(topics.begin(), topics.end());
+    topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+    targets = lookup_->nodes_for(topics);
+  }
+  auto send = [this](const std::string& subject, std::uint64_t counter, const std::vector<const Event*>& list) {
+    std::string data;
+    encode_cluster_notify_header(data, config_.node, counter);
+    for (const auto* e : list) encode_cluster_event(data, e->seq, e->retain, e->topic);
+    if (auto ec = client_->publish(subject, data))
+      log::warn("cluster: notify not sent (" + ec.message() + "): the other gateways catch up from the stream");
+    else
+      Metrics::add(counters_.events_sent);
+  };
+  if (!targets) {
+    std::vector<const Event*> all;
+    for (const auto& e : events) all.push_back(&e);
+    send(kBroadcastSubject, ++notify_counter_, all);
+    Metrics::add(counters_.notify_broadcast);
+    return;
+  }
+  std::map<std::string, std::vector<const Event*>> per_node;
+  for (const auto& e : events)
+    for (const auto& node : (*targets)[e.topic])
+      if (node != config_.node) per_node[node].push_back(&e);
+  for (const auto& [node, list] : per_node) {
+    send(notify_subject(node), ++notify_counter_to_[node], list);
+    Metrics::add(counters_.notify_targeted);
+  }
+}
+
+void ClusterLink::on_events(std::string_view subject, std::string_view data) {
+  const bool broadcast = subject == kBroadcastSubject;
   std::size_t added = 0;
   {
     std::lock_guard guard(events_lock_);
@@ -198,7 +285,9 @@ void ClusterLink::on_events(std::string_view data) {
     });
     if (!ok) log::warn("cluster: a malformed notify message was ignored");
     if (!header.origin.empty()) {
-      auto [it, first] = notify_counters_.try_emplace(std::string(header.origin), header.counter);
+      // Broadcast and targeted notify are numbered apart.
+      std::string channel = std::string(header.origin) + (broadcast ? "/all" : "/me");
+      auto [it, first] = notify_counters_.try_emplace(std::move(channel), header.counter);
       // A jump means a notify of that node never reached us (a counter that
       // goes back is that node restarted).
       if (!first && header.counter > it->second + 1) {
@@ -215,11 +304,42 @@ void ClusterLink::on_events(std::string_view data) {
 
 void ClusterLink::announce_connect(const std::string& client_id, std::int64_t connected_ms) {
   if (stopped_) return;
+  {
+    std::lock_guard guard(connections_lock_);
+    ++local_connections_[client_id];
+  }
+  post_task([this, client_id, connected_ms] { send_takeover(client_id, connected_ms); });
+}
+
+void ClusterLink::announce_disconnect(const std::string& client_id, bool session_kept) {
+  {
+    std::lock_guard guard(connections_lock_);
+    auto it = local_connections_.find(client_id);
+    if (it == local_connections_.end()) return;
+    // A takeover here announces the new connection before the old one ends.
+    if (--it->second > 0) return;
+    local_connections_.erase(it);
+  }
+  if (lookup_ && !session_kept) lookup_->client_gone(client_id);
+}
+
+void ClusterLink::send_takeover(const std::string& client_id, std::int64_t connected_ms, const std::string& to) {
   // u8 node length, node, u64 connected_ms, client id.
   std::string data;
   encode_cluster_notify_header(data, config_.node, static_cast<std::uint64_t>(connected_ms));
   data += client_id;
-  if (auto ec = client_->publish(kConnectSubject, data))
+  std::string subject = to.empty() ? kConnectSubject : connect_subject(to);
+  if (lookup_) {
+    // The owner of the client's key swaps its holder for us in one step and
+    // says who held it: only that gateway needs to hear about it.
+    auto previous = lookup_->claim_client(client_id, connected_ms);
+    log::debug("cluster: claim of '" + client_id + "': " +
+               (!previous ? std::string("lookup cannot say") : !*previous ? std::string("held nowhere else") : "held by " + **previous));
+    if (to.empty() && previous && !*previous) return;  // held nowhere else
+    if (to.empty() && previous) subject = connect_subject(**previous);
+  }
+  Metrics::add(subject == kConnectSubject ? counters_.takeover_broadcast : counters_.takeover_targeted);
+  if (auto ec = client_->publish(subject, data))
     log::warn("cluster: connect of '" + client_id + "' not announced (" + ec.message() +
               "): another gateway may keep an older connection with it");
 }
@@ -230,13 +350,25 @@ void ClusterLink::on_connect_announced(std::string_view data) {
   std::size_t header_size = 1 + static_cast<unsigned char>(data[0]) + 8;
   decode_cluster_notify(data.substr(0, header_size), header, [](std::uint64_t, bool, std::string_view) {});
   std::string client_id(data.substr(header_size));
-  auto claimed_at = static_cast<std::int64_t>(header.counter);
+  takeover_notice(client_id, static_cast<std::int64_t>(header.counter), std::string(header.origin));
+}
+
+void ClusterLink::takeover_notice(const std::string& client_id, std::int64_t claimed_at, const std::string& origin) {
   std::optional<SessionView> parked;
   if (auto owner = registry_.find(client_id, parked)) {
-    owner->taken_over_elsewhere(claimed_at, config_.node < header.origin);
+    // Claims reach the lookup in any order: if ours is the newer connection,
+    // claim again and tell the other gateway to close its older one.
+    owner->taken_over_elsewhere(claimed_at, origin.empty() || config_.node < origin,
+                                [this, client_id, origin](std::int64_t connected_ms) {
+                                  post_task([this, client_id, connected_ms, origin] {
+                                    send_takeover(client_id, connected_ms, origin);
+                                  });
+                                });
   } else if (parked && registry_.end_parked(client_id)) {
     Metrics::add(counters_.takeovers);
-    log::info("session '" + client_id + "' ended: its client connected on gateway '" + std::string(header.origin) + "'");
+    if (lookup_) lookup_->client_gone(client_id);
+    log::info("session '" + client_id + "' ended: its client connected on " +
+              (origin.empty() ? std::string("another gateway") : "gateway '" + origin + "'"));
   }
 }
 
@@ -313,6 +445,12 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
     if (live && !join_group(name, filter)) log::warn("cluster: shared group '" + name + "' will be retried");
     if (!live) leave_group(name);
     return;
+  }
+  if (lookup_) {
+    // Before the SUBACK: a publisher that asks the lookup afterwards finds us.
+    if (live && !lookup_->route_added(name))
+      log::warn("cluster: the lookup did not take '" + name + "': the gateways broadcast until it has it");
+    if (!live) lookup_->route_removed(name);
   }
   std::lock_guard guard(interest_lock_);
   if (live)
@@ -462,6 +600,14 @@ ClusterStats ClusterLink::stats() const {
   s.catch_ups = load(counters_.catch_ups);
   s.caught_up = load(counters_.caught_up);
   s.takeovers = load(counters_.takeovers);
+  s.notify_targeted = load(counters_.notify_targeted);
+  s.notify_broadcast = load(counters_.notify_broadcast);
+  s.takeover_targeted = load(counters_.takeover_targeted);
+  s.takeover_broadcast = load(counters_.takeover_broadcast);
+  if (lookup_) {
+    s.lookup_enabled = true;
+    s.lookup = lookup_->stats();
+  }
   s.group_received = load(counters_.group_received);
   s.group_redelivered = load(counters_.group_redelivered);
   s.group_errors = load(counters_.group_errors);

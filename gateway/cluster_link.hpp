@@ -48,6 +48,7 @@
 #include "gateway/ingest.hpp"
 #include "gateway/session_registry.hpp"
 #include "gateway/subscription_trie.hpp"
+#include "lookup/lookup.hpp"
 #include "storeclient/jetstream_client.hpp"
 
 namespace tidegate {
@@ -67,16 +68,25 @@ class ClusterLink final : public Ingest::Replicator {
   void replicate(std::vector<Ingest::PublishRequest> requests) override;
   void filter_live(std::string_view filter, const std::string& name, bool live) override;
 
-  // Any thread: `client_id` connected here; the other gateways close theirs.
+  // Any thread: `client_id` connected here; the gateway that held it closes
+  // its connection (the lookup names it; broadcast when it cannot).
   void announce_connect(const std::string& client_id, std::int64_t connected_ms);
+  // Any thread: a connection announced above has ended; `session_kept`: its
+  // session stays here (parked), so the lookup still names this gateway.
+  void announce_disconnect(const std::string& client_id, bool session_kept);
 
   ClusterStats stats() const;
+  std::string lookup_owner(const std::string& key) const { return lookup_ ? lookup_->owner_of(key) : std::string(); }
   const ClusterConfig& config() const { return config_; }
 
   // The notify subject every gateway listens on.
   static constexpr const char* kBroadcastSubject = "tg.n.all";
   // Client connections, for takeover across gateways (broadcast).
   static constexpr const char* kConnectSubject = "tg.c.all";
+  static constexpr const char* kHeartbeatSubject = "tg.hb";  // lookup membership
+  // Per node: tg.n.<node> (targeted notify), tg.c.<node> (targeted takeover).
+  static std::string notify_subject(const std::string& node) { return "tg.n." + node; }
+  static std::string connect_subject(const std::string& node) { return "tg.c." + node; }
   // How long JetStream waits for a gateway to acknowledge a group message
   // before giving it to another (a gateway that died with it).
   static constexpr std::int64_t kGroupAckWaitMs = 30000;
@@ -95,8 +105,16 @@ class ClusterLink final : public Ingest::Replicator {
   };
   struct PendingBatch;
   void batch_appended(const std::shared_ptr<PendingBatch>& batch);  // a libnats thread
-  void on_events(std::string_view data);                             // a libnats thread
+  // The control thread: work that asks the lookup (blocking RPCs).
+  void post_task(std::function<void()> task);
+  void control_loop();
+  void send_notify(const std::vector<Event>& events);           // the control thread
+  // The control thread. `to`: the gateway to tell (empty: whoever the lookup names).
+  void send_takeover(const std::string& client_id, std::int64_t connected_ms, const std::string& to = {});
+  void on_events(std::string_view subject, std::string_view data);   // a libnats thread
   void on_connect_announced(std::string_view data);                  // a libnats thread
+  // Another gateway holds `client_id` since claimed_at: close ours if older.
+  void takeover_notice(const std::string& client_id, std::int64_t claimed_at, const std::string& origin);
   void fetch_loop();                                                 // the fetch thread
   // The fetch thread, after a lost notify (a gap in an origin's counter, or
   // a reconnect): reads the stream from a little before the last sequence
@@ -129,10 +147,22 @@ class ClusterLink final : public Ingest::Replicator {
   mutable std::mutex events_lock_;
   std::condition_variable events_ready_;
   std::deque<Event> events_;
-  std::unordered_map<std::string, std::uint64_t> notify_counters_;  // origin -> last counter received
+  // Last counter received per origin and channel ("node/all", "node/me").
+  std::unordered_map<std::string, std::uint64_t> notify_counters_;
   bool catch_up_needed_ = false;
   bool stopping_ = false;
-  std::atomic<std::uint64_t> notify_counter_{0};  // this node's notify messages
+  // The control thread's: counters of this node's notify messages, on the
+  // broadcast channel and per destination.
+  std::uint64_t notify_counter_ = 0;
+  std::unordered_map<std::string, std::uint64_t> notify_counter_to_;
+  std::unique_ptr<lookup::Lookup> lookup_;  // null: cluster.lookup is false
+  std::mutex tasks_lock_;
+  std::condition_variable tasks_ready_;
+  std::deque<std::function<void()>> tasks_;
+  bool tasks_stopping_ = false;
+  std::thread control_thread_;
+  std::mutex connections_lock_;
+  std::unordered_map<std::string, std::size_t> local_connections_;  // client id -> connections announced here
   std::atomic<std::uint64_t> last_seen_{0};       // the highest stream sequence seen (own or others')
   // The fetch thread: sequences of other nodes' messages already delivered
   // here (the last kRecentDelivered), so a catch-up does not repeat them.
@@ -144,7 +174,8 @@ class ClusterLink final : public Ingest::Replicator {
   struct {
     std::atomic<std::uint64_t> appended{0}, append_errors{0}, events_sent{0}, events_received{0}, fetched{0},
         skipped{0}, fetch_errors{0}, group_received{0}, group_redelivered{0}, group_errors{0}, catch_ups{0},
-        caught_up{0}, takeovers{0};
+        caught_up{0}, takeovers{0}, notify_targeted{0}, notify_broadcast{0}, takeover_targeted{0},
+        takeover_broadcast{0};
   } counters_;
 };
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "lookup/lookup.hpp"
+
 namespace tidegate {
 
 struct ClusterStats {
@@ -22,7 +24,13 @@ struct ClusterStats {
   std::uint64_t group_redelivered = 0; // of those, handed back (no member here any more)
   std::uint64_t group_errors = 0;      // group consumers that could not be set up (retried each second)
   std::size_t groups = 0;              // shared groups with members here
-  std::size_t fetch_backlog = 0;     // events waiting for the fetch thread
+  std::size_t fetch_backlog = 0;
+  std::uint64_t notify_targeted = 0;   // notify messages sent to the gateways the lookup named
+  std::uint64_t notify_broadcast = 0;  // notify messages sent to every gateway (lookup off or unable to answer)
+  std::uint64_t takeover_targeted = 0;  // takeovers sent to the gateway the lookup named
+  std::uint64_t takeover_broadcast = 0;
+  bool lookup_enabled = false;
+  lookup::LookupStats lookup;     // events waiting for the fetch thread
   std::size_t pending_appends = 0;   // appends awaiting JetStream's ack
   bool connected = false;
 };

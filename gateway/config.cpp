@@ -1,6 +1,9 @@
+#include "gateway/config.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <cctype>
-#include "gateway/config.hpp"
 
 #include <fstream>
 #include <limits>
@@ -69,7 +72,8 @@ ClusterConfig parse_cluster(const json& j) {
   fail("cluster", "this gateway was built without cluster mode (TIDEGATE_CLUSTER=OFF)");
 #endif
   if (!j.is_object()) fail("cluster", "must be an object");
-  refuse_unknown(j, "cluster.", {"node", "nats", "stream", "replicas", "request_timeout_ms", "max_pending_appends"});
+  refuse_unknown(j, "cluster.", {"node", "nats", "stream", "replicas", "request_timeout_ms", "max_pending_appends",
+                                 "lookup", "lookup_bind", "lookup_port", "lookup_advertise"});
   ClusterConfig c;
   if (!j.contains("node")) fail("cluster.node", "is required: this gateway's id, unique in the cluster");
   c.node = get_string(j["node"], "cluster.node");
@@ -101,6 +105,23 @@ ClusterConfig parse_cluster(const json& j) {
     c.request_timeout_ms = get_uint<std::int64_t>(j["request_timeout_ms"], "cluster.request_timeout_ms", 100, 60000);
   if (j.contains("max_pending_appends"))
     c.max_pending_appends = get_uint<std::size_t>(j["max_pending_appends"], "cluster.max_pending_appends", 1, 1 << 20);
+  if (j.contains("lookup")) c.lookup = get_bool(j["lookup"], "cluster.lookup");
+  auto ip_address = [](const json& v, const std::string& where) {
+    auto text = get_string(v, where);
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(text, ec);
+    if (ec) fail(where, "must be an IP address");
+    return std::pair{text, address};
+  };
+  if (j.contains("lookup_bind")) c.lookup_bind = ip_address(j["lookup_bind"], "cluster.lookup_bind").first;
+  if (j.contains("lookup_port")) c.lookup_port = get_uint<std::uint16_t>(j["lookup_port"], "cluster.lookup_port", 0, 65535);
+  if (j.contains("lookup_advertise")) {
+    auto [text, address] = ip_address(j["lookup_advertise"], "cluster.lookup_advertise");
+    if (address.is_unspecified()) fail("cluster.lookup_advertise", "must be an address other gateways can reach");
+    c.lookup_advertise = text;
+  }
+  if (c.lookup_advertise.empty() && boost::asio::ip::make_address(c.lookup_bind).is_unspecified())
+    fail("cluster.lookup_advertise", "is required when lookup_bind is a wildcard address (other gateways connect to it)");
   return c;
 }
 

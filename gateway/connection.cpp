@@ -496,11 +496,15 @@ void Connection::take_over() {
   });
 }
 
-void Connection::taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) {
-  asio::post(worker_.io(), [self = shared_from_this(), claimed_at_ms, lose_ties] {
+void Connection::taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties,
+                                      std::function<void(std::int64_t connected_ms)> keep) {
+  asio::post(worker_.io(), [self = shared_from_this(), claimed_at_ms, lose_ties, keep = std::move(keep)] {
     if (self->state_ != State::connected) return;
     auto since = self->summary_.connected_since_ms.value_or(0);
-    if (since > claimed_at_ms || (since == claimed_at_ms && !lose_ties)) return;  // we are the newer one
+    if (since > claimed_at_ms || (since == claimed_at_ms && !lose_ties)) {
+      if (keep) keep(since);  // we are the newer one
+      return;
+    }
     log::info(self->describe() + ": taken over by a connection on another gateway");
     Metrics::add(self->broker_.metrics.taken_over_elsewhere);
     self->end_on_detach_ = true;

@@ -49,7 +49,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // SessionOwner: any thread.
   void take_over() override;
   void superseded() override;
-  void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) override;
+  void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties,
+                            std::function<void(std::int64_t connected_ms)> keep) override;
   void session_handed(std::unique_ptr<Session> session) override;
   SessionView summary() const override { return summary_; }
   void inspect(std::function<void(SessionView)> done) override;
@@ -180,6 +181,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::optional<std::string> username_;
   SessionView summary_;        // written at CONNECT before claim(), read-only afterwards
   bool end_on_detach_ = false;  // admin delete: the session ends with this connection
+  bool announced_ = false;      // cluster: announce_connect was called; announce_disconnect at detach
   ClientAccess access_;  // bound at CONNECT
   std::optional<std::vector<HookAclRule>> hook_rules_;  // from the HTTP hook's answer
 

@@ -189,7 +189,10 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
                (session_present ? ", session present" : ""));
     arm_keep_alive();
-    if (broker_.announce_connect) broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
+    if (broker_.announce_connect) {
+      broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
+      announced_ = true;
+    }
     for (auto& [queue, cursor] : session_->cursors) {
       worker_.add_reader(queue, this);
       cursor.announced = UINT64_MAX;
@@ -230,6 +233,8 @@ void Connection::publish_will_message(const mqtt::Will& will) {
 
 void Connection::detach_session(bool publish_will) {
   flush_publishes();  // what the client sent before it went away, then its will
+  if (std::exchange(announced_, false))
+    broker_.announce_disconnect(client_id_, session_ && session_->persistent() && !end_on_detach_);
   if (!session_) {
     broker_.registry.release(client_id_, this, nullptr);
     return;

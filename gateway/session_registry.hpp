@@ -68,8 +68,11 @@ class SessionOwner {
   // Cluster mode: the client id connected on another gateway at claimed_at_ms
   // (wall clock). If this connection is the older one (on a tie: if
   // lose_ties), close it (v5: DISCONNECT 0x8E) and end its session: the
-  // client lives on the other gateway now.
-  virtual void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties) = 0;
+  // client lives on the other gateway now. If it is the newer one, call
+  // `keep` (on the owner's worker) with its own connect time: the other
+  // gateway's connection is the one to close.
+  virtual void taken_over_elsewhere(std::int64_t claimed_at_ms, bool lose_ties,
+                                    std::function<void(std::int64_t connected_ms)> keep) = 0;
   // The session (or nullptr: none is present) now belongs to this connection.
   virtual void session_handed(std::unique_ptr<Session> session) = 0;
 };

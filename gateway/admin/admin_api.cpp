@@ -217,7 +217,7 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   }
   if (target == "/api/v1/cluster") {
     if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
-    co_return cluster(request);
+    co_return cluster(request, query);
   }
   if (target == "/api/v1/reload") {
     if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
@@ -460,12 +460,11 @@ Response AdminApi::bridges(const Request& request) const {
   return reply(request, http::status::ok, json{{"bridges", list}});
 }
 
-Response AdminApi::cluster(const Request& request) const {
+Response AdminApi::cluster(const Request& request, std::string_view query) const {
   auto c = broker_.cluster_stats();
   if (!c) return reply(request, http::status::ok, json{{"enabled", false}});
   const auto& config = *broker_.config.cluster;
-  return reply(request, http::status::ok,
-               json{{"enabled", true},
+  json body{{"enabled", true},
                     {"node", c->node},
                     {"store", {{"stream", config.stream},
                                {"replicas", config.replicas},
@@ -474,9 +473,10 @@ Response AdminApi::cluster(const Request& request) const {
                                {"appended", c->appended},
                                {"append_errors", c->append_errors},
                                {"pending_appends", c->pending_appends}}},
-                    // No lookup yet: every notify goes to every gateway.
-                    {"notify", {{"mode", "broadcast"},
+                    {"notify", {{"mode", c->lookup_enabled ? "lookup" : "broadcast"},
                                 {"sent", c->events_sent},
+                                {"targeted", c->notify_targeted},
+                                {"broadcast", c->notify_broadcast},
                                 {"events_received", c->events_received},
                                 {"fetched", c->fetched},
                                 {"skipped", c->skipped},
@@ -488,7 +488,28 @@ Response AdminApi::cluster(const Request& request) const {
                                        {"messages", c->group_received},
                                        {"redelivered", c->group_redelivered},
                                        {"setup_errors", c->group_errors}}},
-                    {"takeovers", c->takeovers + broker_.metrics.taken_over_elsewhere.load()}});
+                    {"takeovers", {{"sessions_ended", c->takeovers + broker_.metrics.taken_over_elsewhere.load()},
+                                   {"sent_targeted", c->takeover_targeted},
+                                   {"sent_broadcast", c->takeover_broadcast}}}};
+  if (c->lookup_enabled) {
+    const auto& l = c->lookup;
+    char epoch[17];
+    std::snprintf(epoch, sizeof epoch, "%016llx", static_cast<unsigned long long>(l.epoch));
+    body["lookup"] = {{"epoch", epoch},
+                      {"members", l.members},
+                      {"stable", l.stable},
+                      {"complete", l.complete},
+                      {"slots_owned", l.slots_owned},
+                      {"entries", l.entries},
+                      {"answered", l.answered},
+                      {"epoch_changes", l.epoch_changes},
+                      {"fallbacks", {{"unstable", l.fallback_unstable},
+                                     {"unreachable", l.fallback_unreachable},
+                                     {"epoch", l.fallback_epoch}}}};
+    // ?key=t:a/b (or c:<client id>, w:<level>): which gateway holds it.
+    if (auto key = query_param(query, "key"); !key.empty()) body["lookup"]["owner_of"] = {{key, broker_.lookup_owner(key)}};
+  }
+  return reply(request, http::status::ok, body);
 }
 
 Response AdminApi::metrics(const Request& request) const {

@@ -35,7 +35,7 @@ class AdminApi {
   boost::asio::awaitable<Response> topics(const Request& request, std::string_view query);
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
-  Response cluster(const Request& request) const;
+  Response cluster(const Request& request, std::string_view query) const;
   Response metrics(const Request& request) const;
 
   boost::asio::io_context& main_io_;

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -109,6 +110,26 @@ def gateway(make_broker):
         return g
 
     return start
+
+
+def cluster_api(gw, key=None):
+    url = "http://%s:%d/api/v1/cluster" % (HOST, gw.admin_port)
+    if key:
+        url += "?key=" + urllib.parse.quote(key, safe="")
+    return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+
+def wait_lookup_stable(gateways, timeout=15):
+    """Until every gateway's lookup answers: all members on one epoch, every owner complete."""
+    deadline = time.monotonic() + timeout
+    while True:
+        docs = [cluster_api(g) for g in gateways]
+        epochs = {d["lookup"]["epoch"] for d in docs}
+        if all(d["lookup"]["stable"] for d in docs) and len(epochs) == 1 and \
+                all(len(d["lookup"]["members"]) == len(gateways) for d in docs):
+            return docs
+        assert time.monotonic() < deadline, "the lookup did not settle: %r" % [d["lookup"] for d in docs]
+        time.sleep(0.05)  # polling the admin API with a deadline
 
 
 def metrics(gw):
@@ -481,6 +502,7 @@ def test_gateway_killed_while_the_others_keep_serving(nats, gateway, uid):
 def test_tidegatectl_cluster_shows_the_node_its_link_and_counters(two_gateways, uid, make_broker):
     from test_tidegatectl import CTL
     a, b, _ = two_gateways
+    wait_lookup_stable([a, b])
     sub = b.connect(uid + "-s", 5)
     sub.subscribe("ctl/" + uid, qos=1)
     a.connect(uid + "-p", 5).publish("ctl/" + uid, b"x", qos=1)
@@ -494,10 +516,122 @@ def test_tidegatectl_cluster_shows_the_node_its_link_and_counters(two_gateways, 
 
     doc = json.loads(ctl(b, "cluster", "--json"))
     assert doc["enabled"] and doc["node"] == "b" and doc["store"]["connected"]
-    assert doc["notify"]["mode"] == "broadcast" and doc["notify"]["fetched"] == 1
+    assert doc["notify"]["mode"] == "lookup" and doc["notify"]["fetched"] == 1
+    assert sorted(m.split("@")[0] for m in doc["lookup"]["members"]) == ["a", "b"]
     text = ctl(a, "cluster")
     assert "node:" in text and " a\n" in text and "appended:" in text
     single = make_broker(admin={"port": free_port()})
     r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, single.config["admin"]["port"]), "cluster"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "not in a cluster" in r.stdout
+
+
+
+# ---------------------------------------------------------------- the lookup
+
+@pytest.fixture
+def three_gateways(nats, gateway):
+    server = nats()
+    gws = [gateway(n, [server.url]) for n in "abc"]
+    wait_lookup_stable(gws)
+    return gws + [server]
+
+
+def test_lookup_sends_notify_only_to_gateways_with_a_matching_subscription(three_gateways, uid):
+    a, b, c, _ = three_gateways
+    exact = b.connect(uid + "-e", 5)
+    exact.subscribe("lk/%s/exact" % uid, qos=1)
+    wild = c.connect(uid + "-w", 5)
+    wild.subscribe("lk/%s/+/x" % uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    before = {g: cluster_api(g)["notify"] for g in (a, b, c)}
+    pub.publish("lk/%s/exact" % uid, b"to-b", qos=1)
+    assert exact.expect_packet(m.PUBLISH, timeout=5).payload == b"to-b"
+    pub.publish("lk/%s/1/x" % uid, b"to-c", qos=1)
+    assert wild.expect_packet(m.PUBLISH, timeout=5).payload == b"to-c"
+    pub.publish("lk/%s/nobody" % uid, b"none", qos=1)
+    pub.publish("lk/%s/exact" % uid, b"last", qos=1)
+    assert exact.expect_packet(m.PUBLISH, timeout=5).payload == b"last"
+    after = {g: cluster_api(g)["notify"] for g in (a, b, c)}
+    # b heard of its two messages only, c of its one: nobody heard of "nobody".
+    assert after[b]["events_received"] - before[b]["events_received"] == 2
+    assert after[c]["events_received"] - before[c]["events_received"] == 1
+    assert after[a]["broadcast"] == before[a]["broadcast"], "the lookup answered every time"
+    assert after[a]["targeted"] - before[a]["targeted"] == 3
+
+
+def test_takeover_goes_to_the_gateway_the_lookup_names(three_gateways, uid):
+    a, b, c, _ = three_gateways
+    first = a.connect(uid, 5)
+    deadline = time.monotonic() + 5
+    # a's claim reaches the owner of the client's key (asynchronously).
+    while cluster_api(a)["takeovers"]["sent_targeted"] + cluster_api(a)["lookup"]["answered"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)  # polling a counter with a deadline
+    second = b.connect(uid, 5)
+    assert first.expect_packet(m.DISCONNECT, timeout=5).reason_code == 0x8E
+    first.expect_closed(timeout=5)
+    assert second.is_open()
+    assert cluster_api(b)["takeovers"]["sent_targeted"] == 1
+    assert cluster_api(b)["takeovers"]["sent_broadcast"] == 0
+
+
+def find_topic_owned_by(gw, node, prefix):
+    for i in range(2000):
+        topic = "%s/%d" % (prefix, i)
+        if cluster_api(gw, "t:" + topic)["lookup"]["owner_of"]["t:" + topic] == node:
+            return topic
+    raise AssertionError("no topic under %s is owned by %s" % (prefix, node))
+
+
+def test_shard_owner_killed_delivery_continues_by_broadcast_then_lookup_again(three_gateways, uid):
+    a, b, c, _ = three_gateways
+    # A topic whose lookup key b holds; subscriber on c, publisher on a.
+    topic = find_topic_owned_by(a, "b", "own/" + uid)
+    sub = c.connect(uid + "-s", 5)
+    sub.subscribe(topic, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish(topic, b"before", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"before"
+    b.stop(kill=True)
+    # Right away a cannot ask b: it broadcasts, and c still gets every message.
+    for i in range(5):
+        pub.publish(topic, b"during%d" % i, qos=1)
+    got = sub.publishes_until(b"during4", timeout=10)
+    assert [p.payload for p in got] == [b"during%d" % i for i in range(5)]
+    fallbacks = cluster_api(a)["lookup"]["fallbacks"]
+    assert fallbacks["unreachable"] + fallbacks["unstable"] >= 1
+    # b is dropped from the members; the slots move, c announces again, and
+    # the lookup answers once more.
+    wait_lookup_stable([a, c])
+    targeted = cluster_api(a)["notify"]["targeted"]
+    pub.publish(topic, b"after", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"after"
+    assert cluster_api(a)["notify"]["targeted"] == targeted + 1
+
+
+def test_restarted_shard_owner_is_rebuilt_from_the_others(three_gateways, uid):
+    a, b, c, _ = three_gateways
+    topic = find_topic_owned_by(a, "b", "rb/" + uid)
+    sub = c.connect(uid + "-s", 5)
+    sub.subscribe(topic, qos=1)
+    b.restart(kill=True)  # same node id, empty shard, new incarnation
+    wait_lookup_stable([a, b, c])
+    assert cluster_api(a, "t:" + topic)["lookup"]["owner_of"]["t:" + topic] == "b"
+    targeted = cluster_api(a)["notify"]["targeted"]
+    pub = a.connect(uid + "-p", 5)
+    pub.publish(topic, b"rebuilt", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"rebuilt"
+    # Answered from b's rebuilt shard (c announced its subscription again), not broadcast.
+    assert cluster_api(a)["notify"]["targeted"] == targeted + 1
+
+
+def test_gateway_added_to_a_running_cluster_receives_its_messages(three_gateways, gateway, uid):
+    a, b, c, server = three_gateways
+    d = gateway("d", [server.url])
+    sub = d.connect(uid + "-s", 5)
+    sub.subscribe("new/" + uid + "/#", qos=1)
+    wait_lookup_stable([a, b, c, d])
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("new/%s/x" % uid, b"welcome", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"welcome"

@@ -420,11 +420,15 @@ const KeyOrder& stats_key_order() {
 
 const KeyOrder& cluster_key_order() {
   static const KeyOrder order = {
-      {"", {"enabled", "node", "store", "notify", "shared_groups", "takeovers"}},
+      {"", {"enabled", "node", "store", "notify", "lookup", "shared_groups", "takeovers"}},
       {"store", {"stream", "replicas", "servers", "connected", "appended", "append_errors", "pending_appends"}},
       {"notify",
-       {"mode", "sent", "events_received", "fetched", "skipped", "fetch_errors", "fetch_backlog", "catch_ups",
-        "caught_up"}},
+       {"mode", "sent", "targeted", "broadcast", "events_received", "fetched", "skipped", "fetch_errors",
+        "fetch_backlog", "catch_ups", "caught_up"}},
+      {"lookup",
+       {"epoch", "stable", "complete", "members", "slots_owned", "entries", "answered", "fallbacks", "epoch_changes"}},
+      {"fallbacks", {"unstable", "unreachable", "epoch"}},
+      {"takeovers", {"sessions_ended", "sent_targeted", "sent_broadcast"}},
       {"shared_groups", {"live", "messages", "redelivered", "setup_errors"}},
   };
   return order;
