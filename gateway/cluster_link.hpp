@@ -10,15 +10,18 @@
 // A message JetStream refuses or does not acknowledge in time completes with
 // the error: refused to the device, delivered to nobody.
 //
-// Notify path: events from other gateways arrive on `tg.n.all`. The fetch
+// Notify path: events go to the gateways the lookup names (`tg.n.<node>`),
+// or to all on `tg.n.all` when it cannot answer (lookup/lookup.hpp). The fetch
 // thread keeps those whose topic matches a filter with live queues here
 // (retained messages always: a later subscriber here needs them), reads each
 // from the stream by sequence, and hands them to the ingest thread in the
 // order they were published.
 //
-// Takeover: a client that connects here is announced on `tg.c.all`; the
-// gateway that holds an older connection with the same client id closes it
-// (v5 0x8E) and ends its session there; a session parked there ends too.
+// Takeover: a client that connects here is announced to the gateway the
+// lookup names as its previous holder (`tg.c.<node>`; `tg.c.all` when it
+// cannot say); the gateway that holds an older connection with the same
+// client id closes it (v5 0x8E) and ends its session there; a session parked
+// there ends too.
 //
 // Shared subscriptions: a group with members here binds to the group's
 // durable JetStream consumer (one per group, shared by every gateway), which
