@@ -10,6 +10,7 @@ const store::EncodedPublish* shared_publish(const store::Message& message, bool 
   const std::size_t slot = (v5 ? 2 : 0) + (with_packet_id ? 1 : 0);
   if (const auto* built = message.encoded.get(slot)) return built;
   if (v5 && message.expires_at_ms) return nullptr;  // the remaining interval differs per delivery
+  if (message.encoded.first_use()) return nullptr;  // built from the second delivery on
   if (message.topic.size() + message.payload.size() > kMaxSharedPublishBytes) return nullptr;
   mqtt::Properties props;
   if (v5 && has_forwarded_properties(message))

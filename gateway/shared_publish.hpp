@@ -19,8 +19,9 @@ inline constexpr std::size_t kMaxSharedPublishBytes = 4096;
 // QoS 1/2 (true), without topic alias and subscription identifiers, with the
 // flags and packet id to be patched by mqtt::append_patched_publish. Built on
 // first use by the calling worker thread.
-// Null when the bytes would not be the same for every delivery, the caller
-// then encodes per delivery: an MQTT 5 message with a Message Expiry Interval
+// Null for the first delivery of a message that asks (a message delivered
+// once gains nothing from a shared copy), and when the bytes would not be the
+// same for every delivery; the caller then encodes per delivery: an MQTT 5 message with a Message Expiry Interval
 // (what remains of it is sent, and that changes with time), or a message
 // larger than kMaxSharedPublishBytes.
 // Callers must also not use it for a delivery with subscription identifiers,

@@ -45,9 +45,14 @@ class EncodedPublishSlots {
   const EncodedPublish* get(std::size_t slot) const { return slots_[slot].load(std::memory_order_acquire); }
   // Publishes `built` unless another thread was first; returns the slot's content.
   const EncodedPublish* install(std::size_t slot, std::unique_ptr<EncodedPublish> built) const;
+  // True for the first call only (any thread): a message delivered once (p2p,
+  // fan-in) is encoded per delivery and builds no slot, which would only cost
+  // an allocation and a copy.
+  bool first_use() const { return uses_.fetch_add(1, std::memory_order_relaxed) == 0; }
 
  private:
   mutable std::array<std::atomic<const EncodedPublish*>, kSlots> slots_{};
+  mutable std::atomic<std::uint32_t> uses_{0};  // calls of first_use()
 };
 
 struct Message {
