@@ -1,6 +1,9 @@
 #pragma once
 // An application message as it is stored once and then shared, immutable, by
 // every queue, cache slot and session that delivers it (DESIGN §1.2, §1.5).
+#include <array>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,6 +16,43 @@ struct UserProperty {
   std::string key;
   std::string value;
   bool operator==(const UserProperty&) const = default;
+};
+
+// A PUBLISH packet encoded once for every delivery of one variant of a
+// message (gateway/shared_publish.hpp decides the variants and the bytes).
+struct EncodedPublish {
+  std::string bytes;               // the whole packet, fixed header included
+  std::size_t packet_id_at = 0;    // offset of the 2-byte packet id; 0: none (QoS 0)
+};
+
+// Lazily built encodings, one slot per variant, on an otherwise immutable
+// Message shared by several worker threads.
+// Threads: any worker reads a slot (acquire load); the first worker that needs
+// an empty slot builds the bytes privately and publishes them with one
+// compare-exchange (release); a worker that loses the race frees its own copy
+// and uses the winner's. A published EncodedPublish is never modified and is
+// freed by ~EncodedPublishSlots, i.e. by whoever drops the last MessagePtr
+// (after every reader, through the shared_ptr count).
+// A copy of a Message starts with empty slots: its bytes may differ.
+class EncodedPublishSlots {
+ public:
+  static constexpr std::size_t kSlots = 4;
+  EncodedPublishSlots() = default;
+  EncodedPublishSlots(const EncodedPublishSlots&) {}
+  EncodedPublishSlots& operator=(const EncodedPublishSlots&) { return *this; }
+  ~EncodedPublishSlots();
+
+  const EncodedPublish* get(std::size_t slot) const { return slots_[slot].load(std::memory_order_acquire); }
+  // Publishes `built` unless another thread was first; returns the slot's content.
+  const EncodedPublish* install(std::size_t slot, std::unique_ptr<EncodedPublish> built) const;
+  // True for the first call only (any thread): a message delivered once (p2p,
+  // fan-in) is encoded per delivery and builds no slot, which would only cost
+  // an allocation and a copy.
+  bool first_use() const { return uses_.fetch_add(1, std::memory_order_relaxed) == 0; }
+
+ private:
+  mutable std::array<std::atomic<const EncodedPublish*>, kSlots> slots_{};
+  mutable std::atomic<std::uint32_t> uses_{0};  // calls of first_use()
 };
 
 struct Message {
@@ -30,6 +70,9 @@ struct Message {
   std::optional<std::string> response_topic;
   std::optional<std::string> correlation_data;
   std::vector<UserProperty> user_properties;
+  // Not part of the message: encoded PUBLISH bytes shared by its deliveries
+  // (not counted by footprint()).
+  EncodedPublishSlots encoded;
 
   bool expired_at(std::int64_t now_ms) const { return expires_at_ms && *expires_at_ms <= now_ms; }
   // Approximate bytes held in memory, for cache and queue byte bounds.
