@@ -168,7 +168,7 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
   // Not where they differ per delivery: a bridge maps the topic, MQTT 5
   // subscription identifiers and topic aliases are per subscriber.
   if (!bridge_ && (!v5() || (subscription_ids.empty() && client_topic_alias_maximum_ == 0))) {
-    if (const store::EncodedPublish* shared = shared_publish(*message, v5(), qos > 0)) {
+    if (const store::EncodedPublish* shared = shared_publish(*message, v5(), qos > 0, broker_.shared_publish_budget)) {
       // MQTT-3.1.2-25 (the same size as the per-delivery encoding below).
       if (shared->bytes.size() > client_max_packet_size_) {
         Metrics::add(broker_.metrics.dropped_too_large_for_client);

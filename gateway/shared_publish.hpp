@@ -5,13 +5,15 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "storeclient/message.hpp"
 
 namespace tidegate {
 
 // Larger messages are encoded per delivery: encoding them costs about what
-// copying shared bytes would, and the shared copy is not in Message::footprint().
+// copying shared bytes would, and a shared copy of them would take much of the
+// budget (max_shared_publish_bytes) for little gain.
 inline constexpr std::size_t kMaxSharedPublishBytes = 4096;
 
 // The PUBLISH of `message` for a subscriber of protocol family v5 / v3.1(.1)
@@ -20,12 +22,16 @@ inline constexpr std::size_t kMaxSharedPublishBytes = 4096;
 // flags and packet id to be patched by mqtt::append_patched_publish. Built on
 // first use by the calling worker thread.
 // Null for the first delivery of a message that asks (a message delivered
-// once gains nothing from a shared copy), and when the bytes would not be the
-// same for every delivery; the caller then encodes per delivery: an MQTT 5 message with a Message Expiry Interval
-// (what remains of it is sent, and that changes with time), or a message
-// larger than kMaxSharedPublishBytes.
+// once gains nothing from a shared copy), when the bytes would not be the
+// same for every delivery (an MQTT 5 message with a Message Expiry Interval:
+// what remains of it is sent, and that changes with time; a message larger
+// than kMaxSharedPublishBytes), and when building the bytes would pass
+// `budget`'s limit (the refusal is counted there); the caller then encodes per
+// delivery. A slot built earlier is returned whatever the budget says: its
+// bytes are held (and charged) already.
 // Callers must also not use it for a delivery with subscription identifiers,
 // a topic alias or a bridged (rewritten) topic.
-const store::EncodedPublish* shared_publish(const store::Message& message, bool v5, bool with_packet_id);
+const store::EncodedPublish* shared_publish(const store::Message& message, bool v5, bool with_packet_id,
+                                            const std::shared_ptr<store::EncodingBudget>& budget);
 
 }  // namespace tidegate

@@ -18,11 +18,59 @@ struct UserProperty {
   bool operator==(const UserProperty&) const = default;
 };
 
+// The memory of every shared PUBLISH encoding (EncodedPublish) of every
+// message, against one limit (config max_shared_publish_bytes). An encoding is
+// charged when it is built and given back when it is freed with its message.
+//
+// Why one budget and not Message::footprint(): an encoding is built after its
+// message entered the queue cache (by a worker, at the message's second
+// delivery), so a footprint that grew afterwards would not match what the
+// cache added for the message; and the cache is not the only holder: retained
+// messages (whose quota counts topic and payload) and inflight lists keep
+// messages, and so their encodings, alive. One budget bounds them all with one
+// key, and its policy costs CPU, not messages: at the limit a delivery encodes
+// its own bytes, as every delivery did before the sharing.
+//
+// Threads: any (atomics). A limit lowered below what is held refuses new
+// encodings until messages are freed.
+class EncodingBudget {
+ public:
+  explicit EncodingBudget(std::size_t limit) : limit_(limit) {}
+  EncodingBudget(const EncodingBudget&) = delete;
+  EncodingBudget& operator=(const EncodingBudget&) = delete;
+
+  // Charges n bytes unless the total would pass the limit (false: nothing
+  // charged, and the refusal is counted).
+  bool try_charge(std::size_t n);
+  void release(std::size_t n) { bytes_.fetch_sub(n, std::memory_order_relaxed); }
+  void set_limit(std::size_t limit) { limit_.store(limit, std::memory_order_relaxed); }
+
+  std::size_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::size_t> limit_;
+  std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::uint64_t> refused_{0};
+};
+
 // A PUBLISH packet encoded once for every delivery of one variant of a
 // message (gateway/shared_publish.hpp decides the variants and the bytes).
 struct EncodedPublish {
   std::string bytes;               // the whole packet, fixed header included
   std::size_t packet_id_at = 0;    // offset of the 2-byte packet id; 0: none (QoS 0)
+  // What building it charged, given back when it is freed (on whichever thread
+  // drops the message's last MessagePtr; the budget lives as long as that).
+  std::shared_ptr<EncodingBudget> budget;
+  std::size_t charged = 0;
+
+  EncodedPublish() = default;
+  EncodedPublish(const EncodedPublish&) = delete;
+  EncodedPublish& operator=(const EncodedPublish&) = delete;
+  ~EncodedPublish() {
+    if (budget) budget->release(charged);
+  }
 };
 
 // Lazily built encodings, one slot per variant, on an otherwise immutable
@@ -71,7 +119,7 @@ struct Message {
   std::optional<std::string> correlation_data;
   std::vector<UserProperty> user_properties;
   // Not part of the message: encoded PUBLISH bytes shared by its deliveries
-  // (not counted by footprint()).
+  // (counted against an EncodingBudget, not by footprint(): see there).
   EncodedPublishSlots encoded;
 
   bool expired_at(std::int64_t now_ms) const { return expires_at_ms && *expires_at_ms <= now_ms; }
