@@ -337,6 +337,7 @@ std::string Broker::reload() {
     context_->set_access(std::move(access));
     log::set_level(log::level_from_name(next.log_level));
     context_->limits.apply(next);
+    context_->shared_publish_budget->set_limit(next.max_shared_publish_bytes);
     ingest_->set_limits(ingest_limits(next));
     apply_bridges(std::move(bridge_changes));
   } catch (const ConfigError& e) {
@@ -351,7 +352,8 @@ std::string Broker::reload() {
   log::info("reloaded " + config_path_ +
             ": log_level, log_format, log_file and the limits max_connections, max_output_bytes, max_inflight, "
             "max_subscriptions_per_client, max_topic_length, max_topic_levels, max_retained_messages, "
-            "max_retained_bytes, retention_bytes, retention_seconds and max_session_backlog apply now, and bridges "
+            "max_retained_bytes, retention_bytes, retention_seconds, max_session_backlog and max_shared_publish_bytes "
+            "apply now, and bridges "
             "are added, changed or removed; password_file, acl_file, acl_deny, allow_anonymous and TLS certificates "
             "apply to new connections; other keys (listeners, plugins, auth_http, store and packet settings) take "
             "effect at the next restart");

@@ -3,6 +3,7 @@
 // connection. Each member documents its own thread rules.
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "gateway/ingest.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/session_registry.hpp"
+#include "storeclient/message.hpp"
 
 namespace tidegate {
 
@@ -29,6 +31,11 @@ struct BrokerContext {
   Metrics& metrics;
   std::atomic<bool> shutting_down{false};
   LiveLimits limits{config};  // the reloadable bounds; read these, not config, for them
+  // Any thread: the memory of PUBLISH encodings shared by deliveries
+  // (shared_publish.hpp), bounded by max_shared_publish_bytes (reloadable).
+  // Held by every shared encoding, so it outlives the messages that carry them.
+  std::shared_ptr<store::EncodingBudget> shared_publish_budget =
+      std::make_shared<store::EncodingBudget>(config.max_shared_publish_bytes);
   const PluginHost* plugins = nullptr;  // the .so plugins (null: none); immutable
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   // Any thread: every bridge's state, backlog included (set by the Broker).

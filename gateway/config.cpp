@@ -138,7 +138,7 @@ Config parse_config(const std::string& text) {
   if (!root.is_object()) fail("config", "must be a JSON object");
   refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
-                            "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries",
+                            "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries", "max_shared_publish_bytes",
                             "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges", "plugins", "auth_http",
                             "cluster"});
@@ -198,6 +198,9 @@ Config parse_config(const std::string& text) {
     c.max_topic_levels = get_uint<std::size_t>(root["max_topic_levels"], "max_topic_levels", 1, 65535);
   if (root.contains("queue_cache_entries"))
     c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
+  if (root.contains("max_shared_publish_bytes"))
+    c.max_shared_publish_bytes =
+        get_uint<std::size_t>(root["max_shared_publish_bytes"], "max_shared_publish_bytes", 0, 1ull << 40);
   if (root.contains("store_map_size"))
     c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
   if (root.contains("max_store_bytes")) {

@@ -102,6 +102,9 @@ struct Config {
   std::size_t max_topic_length = 65535;      // bytes, topic names and filters
   std::size_t max_topic_levels = 128;
   std::size_t queue_cache_entries = 1024;    // per live queue
+  // All PUBLISH encodings shared by deliveries (fan-out), process-wide; at the
+  // bound a delivery encodes its own bytes. 0: nothing is shared.
+  std::size_t max_shared_publish_bytes = 8u << 20;
   std::size_t store_map_size = std::size_t(256) << 20;
   std::size_t max_store_bytes = 0;            // cap on the store; 0: until the disk is full
   std::size_t retention_bytes = std::size_t(1) << 30;

@@ -275,6 +275,14 @@ void Connection::send(const mqtt::PublishView& publish) {
   wake_writer();
 }
 
+void Connection::send_shared(const store::EncodedPublish& shared, std::uint8_t qos, bool retain,
+                             std::uint16_t packet_id) {
+  // The caller has checked the client's Maximum Packet Size already.
+  if (state_ == State::closed || output_overflowing()) return;
+  mqtt::append_patched_publish(shared.bytes, shared.packet_id_at, qos, retain, false, packet_id, out_);
+  wake_writer();
+}
+
 void Connection::send(const mqtt::PubResponse& response) {
   if (state_ == State::closed) return;
   if (v5() && client_max_packet_size_ < kNoPacketSizeLimit &&

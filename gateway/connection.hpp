@@ -76,6 +76,9 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // The per-message packets, encoded without building a Packet (worker thread).
   void send(const mqtt::PublishView& publish);
   void send(const mqtt::PubResponse& response);
+  // A PUBLISH encoded once for many deliveries (shared_publish.hpp), with this
+  // delivery's flags and packet id (worker thread).
+  void send_shared(const store::EncodedPublish& shared, std::uint8_t qos, bool retain, std::uint16_t packet_id);
   // Replies to a client that does not read beyond twice max_output_bytes:
   // disconnects it (true: nothing may be queued any more).
   bool output_overflowing();
@@ -139,6 +142,9 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
                     std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   void handle_ack(const mqtt::PubResponse& ack);
   void resend_inflight();
+  // The inflight entry (QoS 1/2) and the counters of one delivery; its packet id (0 for QoS 0).
+  std::uint16_t track_delivery(const store::MessagePtr& message, std::uint8_t qos, bool retain,
+                               std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   // Bridge: the remote topic and what the remote accepts (false: no out rule maps it).
   bool bridge_outbound(std::string& topic, bool& retain, std::uint8_t qos, mqtt::Properties& properties);
   bool resend_within_window();

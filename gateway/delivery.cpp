@@ -11,6 +11,7 @@
 #include "gateway/codec/encoder.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/message_builder.hpp"
+#include "gateway/shared_publish.hpp"
 #include "gateway/topic_match.hpp"
 
 namespace tidegate {
@@ -162,6 +163,25 @@ bool Connection::deliver_one() {
 
 bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,
                               std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids) {
+  // Fan-out: the bytes encoded once per variant of the message and shared by
+  // every delivery of it (shared_publish.hpp), flags and packet id patched.
+  // Not where they differ per delivery: a bridge maps the topic, MQTT 5
+  // subscription identifiers and topic aliases are per subscriber.
+  if (!bridge_ && (!v5() || (subscription_ids.empty() && client_topic_alias_maximum_ == 0))) {
+    if (const store::EncodedPublish* shared = shared_publish(*message, v5(), qos > 0, broker_.shared_publish_budget)) {
+      // MQTT-3.1.2-25 (the same size as the per-delivery encoding below).
+      if (shared->bytes.size() > client_max_packet_size_) {
+        Metrics::add(broker_.metrics.dropped_too_large_for_client);
+        return false;
+      }
+      const std::uint16_t packet_id = track_delivery(message, qos, retain, std::move(queues), std::move(subscription_ids));
+      if (session_->persistent() && (qos > 0 || !held_.empty()))
+        mqtt::append_patched_publish(shared->bytes, shared->packet_id_at, qos, retain, false, packet_id, held_);
+      else
+        send_shared(*shared, qos, retain, packet_id);
+      return true;
+    }
+  }
   // Encoded straight from the shared message (PublishView): no Publish with
   // copies of topic and payload per delivery. Properties only for MQTT 5.
   mqtt::Properties props;
@@ -195,17 +215,8 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
       outbound_aliases_.emplace(std::string(topic), next_outbound_alias_++);
     }
   }
-  bool durable = session_->persistent();
-  if (qos > 0) {
-    publish.packet_id = session_->allocate_packet_id();
-    session_->inflight.push_back(
-        InflightMessage{publish.packet_id, message, qos, retain, false, std::move(queues), std::move(subscription_ids)});
-    if (durable) progress_.inflight.emplace_back(publish.packet_id, encode_inflight_record(session_->inflight.back()));
-  }
-  // Counted before the bytes can reach the client: whoever has received a
-  // message sees it counted.
-  broker_.metrics.count_publish_sent(qos);
-  ++session_->traffic.messages_out;
+  const bool durable = session_->persistent();
+  publish.packet_id = track_delivery(message, qos, retain, std::move(queues), std::move(subscription_ids));
   if (durable && (qos > 0 || !held_.empty())) {
     // Behind the commit of its inflight record; QoS 0 keeps its place in line.
     mqtt::encode(publish, version_, held_);
@@ -213,6 +224,23 @@ bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos
     send(publish);
   }
   return true;
+}
+
+std::uint16_t Connection::track_delivery(const store::MessagePtr& message, std::uint8_t qos, bool retain,
+                                         std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids) {
+  std::uint16_t packet_id = 0;
+  if (qos > 0) {
+    packet_id = session_->allocate_packet_id();
+    session_->inflight.push_back(
+        InflightMessage{packet_id, message, qos, retain, false, std::move(queues), std::move(subscription_ids)});
+    if (session_->persistent())
+      progress_.inflight.emplace_back(packet_id, encode_inflight_record(session_->inflight.back()));
+  }
+  // Counted before the bytes can reach the client: whoever has received a
+  // message sees it counted.
+  broker_.metrics.count_publish_sent(qos);
+  ++session_->traffic.messages_out;
+  return packet_id;
 }
 
 bool Connection::bridge_outbound(std::string& topic, bool& retain, std::uint8_t qos, mqtt::Properties& properties) {

@@ -4,6 +4,31 @@
 
 namespace tidegate::store {
 
+EncodedPublishSlots::~EncodedPublishSlots() {
+  for (auto& s : slots_) delete s.load(std::memory_order_acquire);
+}
+
+const EncodedPublish* EncodedPublishSlots::install(std::size_t slot, std::unique_ptr<EncodedPublish> built) const {
+  const EncodedPublish* expected = nullptr;
+  // acq_rel: release publishes the bytes; on failure `expected` is the winner's, acquired.
+  if (slots_[slot].compare_exchange_strong(expected, built.get(), std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+    return built.release();
+  return expected;  // `built` is freed here
+}
+
+bool EncodingBudget::try_charge(std::size_t n) {
+  const std::size_t limit = limit_.load(std::memory_order_relaxed);
+  std::size_t held = bytes_.load(std::memory_order_relaxed);
+  do {
+    if (n > limit || held > limit - n) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  } while (!bytes_.compare_exchange_weak(held, held + n, std::memory_order_relaxed));
+  return true;
+}
+
 std::size_t Message::footprint() const {
   std::size_t n = sizeof(Message) + topic.size() + payload.size() + origin_client_id.size();
   if (content_type) n += content_type->size();

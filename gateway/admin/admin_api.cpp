@@ -439,7 +439,12 @@ Response AdminApi::stats(const Request& request) const {
         {"commits", s.ingest.commits},
         {"commit_errors", s.ingest.commit_errors}}},
       {"retained", {{"count", s.ingest.retained}, {"bytes", s.ingest.retained_bytes}}},
-      {"queues", {{"live", s.ingest.live_queues}, {"cached_messages", s.cache.entries}, {"cached_bytes", s.cache.bytes}}},
+      {"queues",
+       {{"live", s.ingest.live_queues},
+        {"cached_messages", s.cache.entries},
+        {"cached_bytes", s.cache.bytes},
+        {"shared_publish_bytes", broker_.shared_publish_budget->bytes()},
+        {"shared_publish_over_limit", broker_.shared_publish_budget->refused()}}},
       {"drops", drops}};
   return reply(request, http::status::ok, body);
 }

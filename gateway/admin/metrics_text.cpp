@@ -78,6 +78,12 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   metric("tidegate_queues_live", "gauge", "Live queues (subscribed filters).", s.ingest.live_queues);
   metric("tidegate_queue_cache_messages", "gauge", "Messages held by the queue cache.", s.cache.entries);
   metric("tidegate_queue_cache_bytes", "gauge", "Bytes held by the queue cache.", s.cache.bytes);
+  metric("tidegate_shared_publish_bytes", "gauge",
+         "Bytes of PUBLISH encodings shared by deliveries (limit: max_shared_publish_bytes).",
+         broker.shared_publish_budget->bytes());
+  metric("tidegate_shared_publish_over_limit_total", "counter",
+         "Deliveries encoded on their own because shared encodings were at max_shared_publish_bytes.",
+         broker.shared_publish_budget->refused());
   metric("tidegate_session_backlog_messages_max", "gauge",
          "Stored messages not yet taken by persistent sessions, in the fullest queue (limit: max_session_backlog).",
          s.ingest.session_backlog_largest);

@@ -255,6 +255,31 @@ std::size_t encoded_size(const PublishView& publish, ProtocolVersion version) {
   return size_one(publish, version);
 }
 
+std::size_t publish_packet_id_offset(std::string_view encoded, std::size_t topic_size) {
+  if (encoded.size() < 2 || (static_cast<uint8_t>(encoded[0]) & 0x06) == 0) return 0;  // QoS 0: no packet id
+  std::size_t header = 1;
+  while (header < encoded.size() && (static_cast<uint8_t>(encoded[header]) & 0x80)) ++header;
+  return header + 1 + 2 + topic_size;  // fixed header, topic length, topic
+}
+
+void append_patched_publish(std::string_view encoded, std::size_t packet_id_at, uint8_t qos, bool retain, bool dup,
+                            uint16_t packet_id, std::string& out) {
+  check_qos(qos, "PUBLISH QoS");
+  if ((qos > 0) != (packet_id_at != 0))
+    throw std::invalid_argument("mqtt encode: shared PUBLISH of another QoS class");
+  const std::size_t at = out.size();
+  if (at + encoded.size() > out.capacity()) out.reserve(std::max(at + encoded.size(), 2 * out.capacity()));
+  out.append(encoded);
+  uint8_t first = 0x30 | static_cast<uint8_t>(qos << 1);  // as BodyWriter(PublishView)
+  if (dup && qos > 0) first |= 0x08;
+  if (retain) first |= 0x01;
+  out[at] = static_cast<char>(first);
+  if (qos > 0) {
+    out[at + packet_id_at] = static_cast<char>(packet_id >> 8);
+    out[at + packet_id_at + 1] = static_cast<char>(packet_id & 0xff);
+  }
+}
+
 void encode(const PubResponse& response, ProtocolVersion version, std::string& out) {
   encode_one(response, version, out);
 }

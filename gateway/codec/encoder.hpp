@@ -43,6 +43,17 @@ struct PublishView {
 void encode(const PublishView& publish, ProtocolVersion version, std::string& out);
 std::size_t encoded_size(const PublishView& publish, ProtocolVersion version);
 
+// Addition: a PUBLISH encoded once and appended for many deliveries (fan-out).
+// Deliveries whose bytes differ only in the fixed-header flags (QoS 1 vs 2,
+// DUP, RETAIN) and the packet id share one encoding: encode the PublishView
+// once (QoS 0, or QoS 1 or 2 with any packet id), note where its packet id is
+// (publish_packet_id_offset), and append_patched_publish writes the flags and
+// packet id of each delivery, byte for byte what encode() gives for it.
+// QoS 0 and QoS 1/2 differ in length (no packet id) and cannot share.
+std::size_t publish_packet_id_offset(std::string_view encoded, std::size_t topic_size);  // 0: QoS 0
+void append_patched_publish(std::string_view encoded, std::size_t packet_id_at, uint8_t qos, bool retain, bool dup,
+                            uint16_t packet_id, std::string& out);
+
 // Addition: the acknowledgements without wrapping them in a Packet first (a
 // Packet copy costs a Properties copy per acknowledgement).
 void encode(const PubResponse& response, ProtocolVersion version, std::string& out);

@@ -43,12 +43,17 @@ def assert_messages(report):
     assert report["delivered"] > 0
 
 
+# Each scenario at least once, and each of issue 7's target configurations
+# (fan-out QoS 0, p2p QoS 1, fan-in QoS 0, fan-in at a fixed rate) in small.
 @pytest.mark.parametrize("scenario,args", [
     ("fan-out", ["--subscribers", 5, "--rate", 2000]),
+    ("fan-out", ["--subscribers", 5, "--qos", 1, "--protocol", 5, "--rate", 500]),
     ("fan-in", ["--publishers", 4, "--qos", 1, "--rate", 2000]),
+    ("fan-in", ["--publishers", 10, "--qos", 0, "--rate", 5000]),
     ("p2p", ["--publishers", 3, "--qos", 2, "--protocol", 5, "--rate", 1500]),
+    ("p2p", ["--publishers", 10, "--qos", 1, "--payload", 1024, "--rate", 2000]),
     ("shared", ["--subscribers", 3, "--qos", 1, "--protocol", 5, "--rate", 2000, "--threads", 2]),
-], ids=["fan-out", "fan-in-qos1", "p2p-qos2-v5", "shared-qos1-v5"])
+], ids=["fan-out", "fan-out-qos1-v5", "fan-in-qos1", "fan-in-qos0", "p2p-qos2-v5", "p2p-qos1-1k", "shared-qos1-v5"])
 def test_message_scenarios(broker, scenario, args):
     report = bench_json(broker, scenario, *args)
     assert_messages(report)

@@ -167,6 +167,52 @@ def test_qos0_lost_by_a_slow_subscriber_is_counted(make_broker, uid):
     assert received + dropped == total, (received, dropped)
 
 
+@pytest.mark.tidegate_only(reason="tidegate config keys and admin API")
+@pytest.mark.parametrize("cache_entries", [1024, 4])
+def test_shared_publish_encodings_are_bounded_and_counted(make_broker, uid, cache_entries):
+    """Fan-out: a PUBLISH encoded once is shared by the deliveries of a message.
+    All such bytes together stay within max_shared_publish_bytes; at the bound a
+    delivery encodes its own packet (counted), and every subscriber still gets
+    every message. The bytes are given back when messages leave the queue cache."""
+    import json
+    import urllib.request
+    from conftest import free_port
+    admin_port = free_port()
+    topic = "fo/" + uid
+    sent = [b"%03d" % i + b"x" * 100 for i in range(100)]
+    # Room for the encodings of about six messages (one 3.1.1 and one 5.0
+    # variant each: bookkeeping, header, topic, payload).
+    limit = 12 * (80 + len(topic) + len(sent[0]))
+    broker = make_broker(max_shared_publish_bytes=limit, queue_cache_entries=cache_entries,
+                         admin={"bind": HOST, "port": admin_port})
+    subs = [broker.connect("%s-s%d" % (uid, i), version) for i, version in enumerate((4, 4, 5, 5))]
+    for s in subs:
+        s.subscribe(topic, qos=0)
+    pub = broker.connect(uid + "-p", 5)
+    if cache_entries == 1024:
+        for body in sent:
+            pub.publish(topic, body, qos=0)
+        pub.publish(topic, b"end", qos=1)
+        for s in subs:
+            assert [p.payload for p in s.publishes_until(b"end", timeout=10)] == sent + [b"end"]
+    else:
+        # One at a time, so that none falls out of the 4-entry cache unread.
+        for body in sent:
+            pub.publish(topic, body, qos=0)
+            for s in subs:
+                assert s.expect_packet(m.PUBLISH).payload == body
+    with urllib.request.urlopen("http://%s:%d/api/v1/stats" % (HOST, admin_port), timeout=5) as r:
+        queues = json.loads(r.read())["queues"]
+    assert 0 < queues["shared_publish_bytes"] <= limit, queues
+    if cache_entries == 1024:
+        # All 100 messages stay cached with what they hold: the budget fills.
+        assert queues["shared_publish_over_limit"] > 0, queues
+    else:
+        # Only the last four stay cached: the evicted ones gave their bytes
+        # back, so the budget never filled.
+        assert queues["shared_publish_over_limit"] == 0, queues
+
+
 @pytest.mark.tidegate_only(reason="tidegate config keys")
 @pytest.mark.broker_config(max_session_backlog=5)
 def test_offline_session_backlog_bound_refuses_instead_of_dropping(broker, uid):

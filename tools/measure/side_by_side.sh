@@ -6,6 +6,7 @@
 # usage: tools/measure/side_by_side.sh RUNS BROKERS -- BENCH-ARGS...
 #   BROKERS: "tidegate mosquitto", "tidegate" or "mosquitto"
 #   TIDEGATE_BIN (default build/bin/tidegate), BENCH_BIN (default build/bin/tidegate-bench)
+#   MOSQUITTO_EXTRA: lines appended to mosquitto's config (e.g. "max_queued_messages 0")
 # Example:
 #   tools/measure/side_by_side.sh 2 "tidegate mosquitto" -- fan-in --publishers 10 --qos 0 --duration 5
 set -eu
@@ -38,6 +39,7 @@ EOF
       taskset -c 0 "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
     else
       printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\nset_tcp_nodelay true\n' "$port" > "$work/m.conf"
+      if [ -n "${MOSQUITTO_EXTRA:-}" ]; then printf '%s\n' "$MOSQUITTO_EXTRA" >> "$work/m.conf"; fi
       taskset -c 0 /usr/sbin/mosquitto -c "$work/m.conf" > "$work/broker.log" 2>&1 &
     fi
     pid=$!
