@@ -44,12 +44,12 @@ struct BrokerContext {
   std::function<std::optional<ClusterStats>()> cluster_stats = [] { return std::optional<ClusterStats>{}; };
   // Any thread: a client id is now connected here (cluster mode: the other
   // gateways close their older connection with it). Empty: one gateway.
-  std::function<void(const std::string& client_id, std::int64_t connected_ms)> announce_connect;
+  std::function<void(const std::string& client_id, std::int64_t connected_ms)> announce_connect{};
   // Any thread: the gateway holding a lookup key (empty: no lookup).
   std::function<std::string(const std::string& key)> lookup_owner = [](const std::string&) { return std::string(); };
   // Any thread: a connection given to announce_connect has ended (its
   // session parked here, or ended).
-  std::function<void(const std::string& client_id, bool session_kept)> announce_disconnect;
+  std::function<void(const std::string& client_id, bool session_kept)> announce_disconnect{};
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

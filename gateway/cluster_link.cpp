@@ -93,7 +93,7 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionReg
         log::info("cluster: reconnected to NATS; catching up from the stream");
         {
           std::lock_guard guard(events_lock_);
-          catch_up_needed_ = true;
+          request_catch_up_locked(reconnect_floor());  // before new events move last_seen_
         }
         events_ready_.notify_one();
       }))) {
@@ -117,7 +117,10 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionReg
                      : ", no lookup (notify is broadcast)"));
 }
 
-ClusterLink::~ClusterLink() { stop(); }
+ClusterLink::~ClusterLink() {
+  stop();
+  client_.reset();
+}
 
 void ClusterLink::start() {
   auto events = [this](std::string_view subject, std::string_view data, std::string_view) { on_events(subject, data); };
@@ -150,15 +153,38 @@ void ClusterLink::post_task(std::function<void()> task) {
 
 void ClusterLink::control_loop() {
   std::unique_lock guard(tasks_lock_);
+  auto next_sync = std::chrono::steady_clock::now() + kNotifySyncInterval;
   for (;;) {
-    tasks_ready_.wait(guard, [this] { return tasks_stopping_ || !tasks_.empty(); });
-    if (tasks_.empty()) return;  // stopping, and everything posted before is done
+    tasks_ready_.wait_until(guard, next_sync, [this] { return tasks_stopping_ || !tasks_.empty(); });
+    if (std::chrono::steady_clock::now() >= next_sync) {
+      guard.unlock();
+      send_notify_syncs();
+      guard.lock();
+      next_sync = std::chrono::steady_clock::now() + kNotifySyncInterval;
+    }
+    if (tasks_.empty()) {
+      if (tasks_stopping_) return;  // everything posted before is done
+      continue;
+    }
     auto task = std::move(tasks_.front());
     tasks_.pop_front();
     guard.unlock();
     task();
     guard.lock();
   }
+}
+
+void ClusterLink::send_notify_syncs() {
+  // An empty notify repeating a channel's last counter: a receiver that has
+  // not seen that counter lost the channel's last message, which no later
+  // message would reveal (the sender may have nothing more to say to it).
+  auto sync = [this](const std::string& subject, std::uint64_t counter) {
+    std::string data;
+    encode_cluster_notify_header(data, config_.node, counter);
+    client_->publish(subject, data);
+  };
+  if (std::exchange(broadcast_since_sync_, false)) sync(kBroadcastSubject, notify_counter_);
+  for (const auto& node : std::exchange(targeted_since_sync_, {})) sync(notify_subject(node), notify_counter_to_[node]);
 }
 
 void ClusterLink::stop() {
@@ -169,20 +195,22 @@ void ClusterLink::stop() {
   }
   events_ready_.notify_one();
   if (fetch_thread_.joinable()) fetch_thread_.join();
+  // Appends still in flight complete (acknowledged or failed) before the
+  // control thread stops: their clients wait for an answer, and their notify
+  // messages are still to be sent.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
+  while (client_->pending_appends() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   {
     std::lock_guard guard(tasks_lock_);
-    tasks_stopping_ = true;
+    tasks_stopping_ = true;  // the control thread finishes what is queued, then ends
   }
   tasks_ready_.notify_one();
   if (control_thread_.joinable()) control_thread_.join();
   if (lookup_) lookup_->stop();
-  // Appends still in flight complete (acknowledged or failed) before the
-  // connection closes: their clients are waiting for an answer.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
-  while (client_->pending_appends() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   stopped_ = true;
-  client_.reset();
+  // client_ stays until the destructor: the ingest thread (stopped after
+  // this) may still leave a shared group or acknowledge a group message.
 }
 
 void ClusterLink::replicate(std::vector<Ingest::PublishRequest> requests) {
@@ -260,6 +288,7 @@ void ClusterLink::send_notify(const std::vector<Event>& events) {
     std::vector<const Event*> all;
     for (const auto& e : events) all.push_back(&e);
     send(kBroadcastSubject, ++notify_counter_, all);
+    broadcast_since_sync_ = true;
     Metrics::add(counters_.notify_broadcast);
     return;
   }
@@ -269,6 +298,7 @@ void ClusterLink::send_notify(const std::vector<Event>& events) {
       if (node != config_.node) per_node[node].push_back(&e);
   for (const auto& [node, list] : per_node) {
     send(notify_subject(node), ++notify_counter_to_[node], list);
+    targeted_since_sync_.insert(node);
     Metrics::add(counters_.notify_targeted);
   }
 }
@@ -279,7 +309,14 @@ void ClusterLink::on_events(std::string_view subject, std::string_view data) {
   {
     std::lock_guard guard(events_lock_);
     ClusterNotifyHeader header;
+    std::uint64_t first_seq = 0, last_seq = 0;
     bool ok = decode_cluster_notify(data, header, [&](std::uint64_t seq, bool retain, std::string_view topic) {
+      if (!first_seq) first_seq = seq;
+      last_seq = seq;
+      if (events_.size() >= kMaxFetchBacklog) {
+        request_catch_up_locked(seq);  // read back from the stream once the backlog is gone
+        return;
+      }
       events_.push_back({seq, retain, std::string(topic)});
       ++added;
     });
@@ -287,15 +324,20 @@ void ClusterLink::on_events(std::string_view subject, std::string_view data) {
     if (!header.origin.empty()) {
       // Broadcast and targeted notify are numbered apart.
       std::string channel = std::string(header.origin) + (broadcast ? "/all" : "/me");
-      auto [it, first] = notify_counters_.try_emplace(std::move(channel), header.counter);
+      auto [it, first] = notify_counters_.try_emplace(std::move(channel), Channel{header.counter, 0});
       // A jump means a notify of that node never reached us (a counter that
-      // goes back is that node restarted).
-      if (!first && header.counter > it->second + 1) {
-        log::warn("cluster: " + std::to_string(header.counter - it->second - 1) + " notify message(s) from '" +
+      // goes back is that node restarted): what it held came after the last
+      // sequence this channel brought. An empty message (a sync) repeats the
+      // last counter sent.
+      const std::uint64_t expected = it->second.counter + (first_seq ? 1 : 0);
+      if (!first && header.counter > expected) {
+        log::warn("cluster: " + std::to_string(header.counter - expected) + " notify message(s) from '" +
                   it->first + "' lost; catching up from the stream");
-        catch_up_needed_ = true;
+        request_catch_up_locked(it->second.last_seq ? it->second.last_seq + 1
+                                                    : (first_seq > kCatchUpMargin ? first_seq - kCatchUpMargin : 1));
       }
-      it->second = header.counter;
+      it->second.counter = header.counter;
+      if (last_seq) it->second.last_seq = last_seq;
     }
   }
   Metrics::add(counters_.events_received, added);
@@ -388,18 +430,16 @@ bool ClusterLink::remember_delivered(std::uint64_t seq) {
   return true;
 }
 
-void ClusterLink::catch_up() {
+void ClusterLink::catch_up(std::uint64_t from) {
   Metrics::add(counters_.catch_ups);
   std::error_code ec;
   std::uint64_t last = client_->last_sequence(ec);
   if (ec) {
     log::warn("cluster: catch-up postponed, stream unreachable: " + ec.message());
     std::lock_guard guard(events_lock_);
-    catch_up_needed_ = true;  // the next round (at most a second away) tries again
+    request_catch_up_locked(from);  // the next round (at most a second away) tries again
     return;
   }
-  std::uint64_t seen = last_seen_.load();
-  std::uint64_t from = seen > kCatchUpMargin ? seen - kCatchUpMargin + 1 : 1;
   if (last > from + kCatchUpMax) {
     log::warn("cluster: catch-up limited to the last " + std::to_string(kCatchUpMax) + " of " +
               std::to_string(last - from + 1) + " messages");
@@ -423,10 +463,15 @@ void ClusterLink::catch_up() {
     if (stored->origin == config_.node) continue;  // delivered here when it was appended
     if (!stored->message.retain && !interested(stored->message.topic)) continue;
     if (!remember_delivered(stored->message.seq)) continue;  // its notify did arrive
-    batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}});
+    batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
     ++delivered;
   }
-  if (ec) log::warn("cluster: catch-up stopped at sequence " + std::to_string(from) + ": " + ec.message());
+  if (ec) {
+    log::warn("cluster: catch-up stopped at sequence " + std::to_string(from) + ": " + ec.message() +
+              "; it goes on from there in a second");
+    std::lock_guard guard(events_lock_);
+    request_catch_up_locked(from);
+  }
   Metrics::add(counters_.caught_up, delivered);
   if (delivered) log::info("cluster: catch-up delivered " + std::to_string(delivered) + " missed message(s)");
   ingest_.publish_local_batch(std::move(batch));
@@ -529,6 +574,16 @@ void ClusterLink::on_group_message(const std::string& group, std::string_view da
     client_->ack(std::string(reply));  // never deliverable: do not let it come back
     return;
   }
+  std::string filter;
+  {
+    std::lock_guard guard(groups_lock_);
+    if (auto it = group_filters_.find(group); it != group_filters_.end()) filter = it->second;
+  }
+  if (!filter.empty() && !topic_matches(filter, decoded->topic)) {
+    // The NATS filter is wider than MQTT's (a `$` first level): not the group's.
+    client_->term(std::string(reply));
+    return;
+  }
   std::vector<Ingest::PublishRequest> one;
   one.push_back({std::make_shared<store::Message>(std::move(*decoded)), std::nullopt,
                  [this, client = client_, reply = std::string(reply)](std::error_code ec, std::uint64_t,
@@ -539,21 +594,21 @@ void ClusterLink::on_group_message(const std::string& group, std::string_view da
                    Metrics::add(counters_.group_redelivered);
                    client->nak(reply);
                  },
-                 group});
+                 group, true});
   ingest_.publish_local_batch(std::move(one));
 }
 
 void ClusterLink::fetch_loop() {
   std::deque<Event> events;
-  bool catch_up = false;
+  std::uint64_t catch_up_from = 0;
   for (;;) {
     {
       std::unique_lock guard(events_lock_);
       events_ready_.wait_for(guard, std::chrono::seconds(1),
-                             [this] { return stopping_ || !events_.empty() || catch_up_needed_; });
+                             [this] { return stopping_ || !events_.empty() || catch_up_from_; });
       if (stopping_) return;
       events.swap(events_);
-      catch_up = std::exchange(catch_up_needed_, false);
+      catch_up_from = std::exchange(catch_up_from_, 0);
     }
     retry_groups();
     std::vector<Ingest::PublishRequest> batch;
@@ -571,18 +626,23 @@ void ClusterLink::fetch_loop() {
         stored = client_->read(e.seq, ec);
       }
       if (ec || !stored) {
-        delivered_.erase(e.seq);  // a catch-up may still find it
+        delivered_.erase(e.seq);
+        if (ec) {
+          // Unreachable for now (a failover): a catch-up reads it later.
+          std::lock_guard guard(events_lock_);
+          request_catch_up_locked(e.seq);
+        }
         Metrics::add(counters_.fetch_errors);
         log::warn("cluster: message " + std::to_string(e.seq) + " on '" + e.topic + "' could not be read: " +
                   (ec ? ec.message() : std::string("no longer in the stream")));
         continue;
       }
       Metrics::add(counters_.fetched);
-      batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}});
+      batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
     }
     events.clear();
     ingest_.publish_local_batch(std::move(batch));
-    if (catch_up) this->catch_up();
+    if (catch_up_from) catch_up(catch_up_from);
   }
 }
 

@@ -33,12 +33,15 @@
 // Threads: replicate() is called by workers; ack and notify handlers run on
 // libnats threads and only complete batches or queue events; reads from the
 // stream block only the fetch thread; filter_live() runs on the ingest thread.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <unordered_set>
+#include <set>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -97,8 +100,8 @@ class ClusterLink final : public Ingest::Replicator {
   // of other nodes can arrive after later acknowledgements of our own) and
   // reads at most kCatchUpMax messages.
   static constexpr std::uint64_t kCatchUpMargin = 4096;
-  static constexpr std::uint64_t kCatchUpMax = 200000;
-  static constexpr std::size_t kRecentDelivered = 65536;
+  static constexpr std::uint64_t kCatchUpMax = 65536;
+  static constexpr std::size_t kRecentDelivered = 65536;  // at least kCatchUpMax: a catch-up repeats nothing
 
  private:
   struct Event {
@@ -111,6 +114,7 @@ class ClusterLink final : public Ingest::Replicator {
   // The control thread: work that asks the lookup (blocking RPCs).
   void post_task(std::function<void()> task);
   void control_loop();
+  void send_notify_syncs();  // the control thread, every kNotifySyncInterval
   void send_notify(const std::vector<Event>& events);           // the control thread
   // The control thread. `to`: the gateway to tell (empty: whoever the lookup names).
   void send_takeover(const std::string& client_id, std::int64_t connected_ms, const std::string& to = {});
@@ -122,7 +126,7 @@ class ClusterLink final : public Ingest::Replicator {
   // The fetch thread, after a lost notify (a gap in an origin's counter, or
   // a reconnect): reads the stream from a little before the last sequence
   // seen and delivers what this node missed.
-  void catch_up();
+  void catch_up(std::uint64_t from);
   void note_seen(std::uint64_t seq);  // any thread: last_seen_ = max(last_seen_, seq)
   bool remember_delivered(std::uint64_t seq);  // the fetch thread; false if already delivered
   bool interested(const std::string& topic) const;
@@ -150,14 +154,35 @@ class ClusterLink final : public Ingest::Replicator {
   mutable std::mutex events_lock_;
   std::condition_variable events_ready_;
   std::deque<Event> events_;
-  // Last counter received per origin and channel ("node/all", "node/me").
-  std::unordered_map<std::string, std::uint64_t> notify_counters_;
-  bool catch_up_needed_ = false;
+  // Per origin and channel ("node/all", "node/me"): the last counter and the
+  // last stream sequence received on it.
+  struct Channel {
+    std::uint64_t counter = 0;
+    std::uint64_t last_seq = 0;
+  };
+  std::unordered_map<std::string, Channel> notify_counters_;
+  // Where the next catch-up starts (0: none needed): the lowest sequence
+  // that a lost notify, a reconnect or a failed read may have left behind.
+  std::uint64_t catch_up_from_ = 0;
+  void request_catch_up_locked(std::uint64_t from) {
+    from = std::max<std::uint64_t>(from, 1);
+    catch_up_from_ = catch_up_from_ ? std::min(catch_up_from_, from) : from;
+  }
+  std::uint64_t reconnect_floor() const {  // a little before the last sequence seen
+    auto seen = last_seen_.load();
+    return seen > kCatchUpMargin ? seen - kCatchUpMargin + 1 : 1;
+  }
+  // Events waiting for the fetch thread, at most kMaxFetchBacklog; beyond,
+  // events are dropped and read back by a catch-up.
+  static constexpr std::size_t kMaxFetchBacklog = 1 << 20;
   bool stopping_ = false;
   // The control thread's: counters of this node's notify messages, on the
   // broadcast channel and per destination.
   std::uint64_t notify_counter_ = 0;
   std::unordered_map<std::string, std::uint64_t> notify_counter_to_;
+  bool broadcast_since_sync_ = false;
+  std::set<std::string> targeted_since_sync_;
+  static constexpr std::chrono::milliseconds kNotifySyncInterval{1000};
   std::unique_ptr<lookup::Lookup> lookup_;  // null: cluster.lookup is false
   std::mutex tasks_lock_;
   std::condition_variable tasks_ready_;

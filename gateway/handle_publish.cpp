@@ -85,7 +85,7 @@ void Connection::handle_publish(mqtt::Publish&& p) {
   const std::uint16_t packet_id = p.packet_id;
   auto message = message_from_publish(std::move(p), client_id_, store::wall_clock_ms());
   if (qos == 0) {
-    pending_publishes_.push_back({std::move(message), std::nullopt, {}, {}});
+    pending_publishes_.push_back({std::move(message), std::nullopt, {}, {}, false});
     return;
   }
   ++inbound_pending_;
@@ -103,7 +103,8 @@ void Connection::handle_publish(mqtt::Publish&& p) {
          boost::asio::post(self->worker_.io(),
                            [self, id, qos, ec, queues] { self->on_publish_committed(id, qos, ec, queues); });
        },
-       {}});
+       {},
+       false});
 }
 
 bool Connection::map_bridge_inbound(mqtt::Publish& p) {

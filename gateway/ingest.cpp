@@ -181,10 +181,10 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
                      std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
   if (replicator_) {
     std::vector<PublishRequest> one;
-    one.push_back({std::move(message), std::move(session_update), std::move(done), {}});
+    one.push_back({std::move(message), std::move(session_update), std::move(done), {}, false});
     return replicator_->replicate(std::move(one));
   }
-  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done), {}}]() mutable {
+  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done), {}, false}]() mutable {
     apply_publish(request);
   });
 }
@@ -207,7 +207,12 @@ void Ingest::apply_publish(PublishRequest& request) {
   auto& session_update = request.session_update;
   auto& done = request.done;
   bool group_delivery = !request.shared_group.empty();
-  if (message->retain && !group_delivery && !retained_quota_allows(*message)) {
+  bool keep_retained = message->retain && !group_delivery;
+  if (keep_retained && request.from_cluster && !retained_quota_allows(*message)) {
+    keep_retained = false;  // delivered, not retained here
+    std::lock_guard guard(stats_lock_);
+    ++stats_.refused_retained_quota;
+  } else if (keep_retained && !retained_quota_allows(*message)) {
     // Refused whole, never delivered without being retained as asked.
     {
       std::lock_guard guard(stats_lock_);
@@ -233,7 +238,7 @@ void Ingest::apply_publish(PublishRequest& request) {
       queues.push_back(&queue);
     }
   });
-  if (!session_backlogs_allow(*message, queues)) {
+  if (!request.from_cluster && !session_backlogs_allow(*message, queues)) {
     // Refused whole: acknowledged to nobody, so lost to nobody.
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
     return;
@@ -244,7 +249,7 @@ void Ingest::apply_publish(PublishRequest& request) {
     for (const auto* q : queues)
       if (auto it = queues_.find(*q); it != queues_.end() && !it->second.reader_positions.empty())
         it->second.backlog.push_back(m->seq);
-  if (m->retain && !group_delivery) {
+  if (keep_retained) {
     auto old = retained_.find(m->topic);
     if (old != retained_.end()) {
       retained_bytes_ -= retained_size(*old->second);

@@ -110,6 +110,11 @@ class Ingest {
     // and nowhere else (it reached every other queue as an ordinary publish);
     // `queues` in `done` is 0 when the group has no member here any more.
     std::string shared_group;
+    // Cluster mode: published on another gateway, and acknowledged there. No
+    // bound of this gateway refuses it (that would lose it for every local
+    // subscriber): a full session backlog takes it anyway, and a retained
+    // quota at its limit keeps it from being retained here only.
+    bool from_cluster = false;
   };
   void publish_batch(std::vector<PublishRequest> requests);
 

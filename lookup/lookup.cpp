@@ -96,7 +96,14 @@ void Lookup::on_heartbeat(std::string_view payload) {
   p.host = hb.value("host", std::string());
   p.port = hb.value("port", std::uint16_t{0});
   p.incarnation = incarnation;
-  p.epoch = hb.value("epoch", std::uint64_t{0});
+  std::uint64_t epoch = hb.value("epoch", std::uint64_t{0});
+  if (!added && epoch != p.epoch) {
+    // Its view changed (it lost or found a member, maybe us): owners may have
+    // dropped what we told them while we were out of their view. Tell again.
+    for (const auto& m : table_.members()) dirty_owners_.insert(m.node);
+    wake_.notify_one();
+  }
+  p.epoch = epoch;
   p.complete = hb.value("complete", false);
   p.heard = Clock::now();
   if (added || restarted) rebuild_table_locked();
@@ -181,6 +188,7 @@ bool Lookup::route_added(const std::string& filter) {
   {
     std::lock_guard guard(lock_);
     local_filters_.insert(filter);
+    ++state_generation_;
     owner = table_.owner_of(route_key(filter));
     if (dirty_owners_.count(owner)) return false;  // its full announcement will carry it
   }
@@ -195,6 +203,7 @@ bool Lookup::route_added(const std::string& filter) {
 void Lookup::route_removed(const std::string& filter) {
   std::lock_guard guard(lock_);
   local_filters_.erase(filter);
+  ++state_generation_;
   changes_.push_back({false, false, filter});
   wake_.notify_one();
 }
@@ -202,6 +211,7 @@ void Lookup::route_removed(const std::string& filter) {
 void Lookup::client_gone(const std::string& client_id) {
   std::lock_guard guard(lock_);
   local_clients_.erase(client_id);
+  ++state_generation_;
   changes_.push_back({false, true, client_id});
   wake_.notify_one();
 }
@@ -213,6 +223,7 @@ std::optional<std::optional<std::string>> Lookup::claim_client(const std::string
   {
     std::lock_guard guard(lock_);
     local_clients_[client_id] = since_ms;
+    ++state_generation_;
     owner = table_.owner_of(client_key(client_id));
     epoch = table_.epoch();
     stable = stable_locked();
@@ -309,13 +320,15 @@ void Lookup::tick() {
     }
     auto changes = std::exchange(changes_, {});
     std::uint64_t epoch = table_.epoch();
+    std::uint64_t generation = state_generation_;
     guard.unlock();
     for (const auto& [owner, request] : announcements) {
+      heartbeat_if_due(next_heartbeat);
       auto answer = ask(owner, request);
       if (answer && answer->value("ok", false)) {
         {
           std::lock_guard relock(lock_);
-          if (table_.epoch() == epoch) dirty_owners_.erase(owner);
+          if (table_.epoch() == epoch && state_generation_ == generation) dirty_owners_.erase(owner);
         }
         // Clients that connected elsewhere after they connected here.
         if (answer->contains("superseded") && superseded_)
@@ -323,11 +336,16 @@ void Lookup::tick() {
       }
     }
     for (const auto& c : changes) {
+      heartbeat_if_due(next_heartbeat);
       std::string owner;
       {
         std::lock_guard relock(lock_);
         owner = table_.owner_of(key_of(c));
         if (dirty_owners_.count(owner)) continue;  // the full announcement covers it
+        // Removed, then added again before this went out: the add was sent
+        // directly, and this older remove must not overtake it.
+        bool back = c.client ? local_clients_.count(c.value) > 0 : local_filters_.count(c.value) > 0;
+        if (!c.add && back) continue;
       }
       json request{{"op", c.add ? "add" : "remove"}, {"node", options_.node}};
       if (c.client)
@@ -340,14 +358,8 @@ void Lookup::tick() {
         dirty_owners_.insert(owner);
       }
     }
+    heartbeat_if_due(next_heartbeat);
     guard.lock();
-    if (Clock::now() >= next_heartbeat) {
-      std::string hb = heartbeat_locked();
-      guard.unlock();
-      publish_(hb);
-      guard.lock();
-      next_heartbeat = Clock::now() + options_.heartbeat;
-    }
     if (stopping_) break;
     // Wake for the next heartbeat, or at once for new work.
     wake_.wait_until(guard, next_heartbeat, [this] { return stopping_ || !changes_.empty() || !dirty_owners_.empty(); });
@@ -355,6 +367,19 @@ void Lookup::tick() {
     if (!dirty_owners_.empty() && changes_.empty() && Clock::now() < next_heartbeat)
       wake_.wait_until(guard, std::min(next_heartbeat, Clock::now() + std::chrono::milliseconds(50)));
   }
+}
+
+void Lookup::heartbeat_if_due(Clock::time_point& next) {
+  // Also between announcements: a few unreachable owners (each up to
+  // rpc_timeout) must not make this gateway look gone to the others.
+  if (Clock::now() < next) return;
+  std::string hb;
+  {
+    std::lock_guard guard(lock_);
+    hb = heartbeat_locked();
+  }
+  publish_(hb);
+  next = Clock::now() + options_.heartbeat;
 }
 
 LookupStats Lookup::stats() const {

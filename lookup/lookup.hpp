@@ -118,6 +118,7 @@ class Lookup {
   };
   nlohmann::json handle(const nlohmann::json& request);  // the RPC server's thread
   void tick();                                           // the ticker thread
+  void heartbeat_if_due(Clock::time_point& next);        // the ticker thread, lock_ not held
   void rebuild_table_locked();
   NodeState state_for_owner_locked(const std::string& owner) const;
   std::string key_of(const Change& c) const;
@@ -137,6 +138,9 @@ class Lookup {
   std::map<std::string, Peer> peers_;  // other gateways, by node id
   SlotTable table_;
   std::set<std::string> dirty_owners_;              // owners that need this gateway's full state
+  // Bumped by every change of this gateway's own state: a full announcement
+  // built before a change does not make its owner clean.
+  std::uint64_t state_generation_ = 0;
   std::map<std::string, std::int64_t> local_clients_;  // held here (online or parked), with their connect time
   std::set<std::string> local_filters_;             // live (non-shared) filters here
   std::vector<Change> changes_;                     // to send, in order

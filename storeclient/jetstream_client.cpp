@@ -105,7 +105,17 @@ JetStreamClient::JetStreamClient(JetStreamOptions options) : options_(std::move(
   jo.PublishAsync.StallWait = 1;  // never hold the caller: a full window is a refusal
   s = natsConnection_JetStream(&js_, connection_, &jo);
   if (s != NATS_OK) fail("JetStream context", s);
-  ensure_stream();
+  // A JetStream cluster that has just elected its leader can time out the
+  // first stream request: a few tries before giving up.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      ensure_stream();
+      break;
+    } catch (const StoreOpenError&) {
+      if (attempt == 3) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
   msg_id_prefix_ = options_.origin + "-" +
                    std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-";
   retry_thread_ = std::thread([this] { retry_loop(); });
@@ -389,7 +399,13 @@ void JetStreamClient::ack(const std::string& reply) {
 }
 
 void JetStreamClient::nak(const std::string& reply) {
-  if (!reply.empty()) natsConnection_Publish(connection_, reply.c_str(), "-NAK", 4);
+  // Again after a second, not at once: a refusal that persists must not spin.
+  static const std::string delayed = "-NAK {\"delay\": 1000000000}";
+  if (!reply.empty()) natsConnection_Publish(connection_, reply.c_str(), delayed.data(), static_cast<int>(delayed.size()));
+}
+
+void JetStreamClient::term(const std::string& reply) {
+  if (!reply.empty()) natsConnection_Publish(connection_, reply.c_str(), "+TERM", 5);
 }
 
 std::error_code JetStreamClient::ensure_group_consumer(const std::string& name, const std::string& filter_subject,
@@ -399,12 +415,11 @@ std::error_code JetStreamClient::ensure_group_consumer(const std::string& name, 
   jsConsumerInfo* info = nullptr;
   natsStatus s = js_GetConsumerInfo(&info, js_, options_.stream.c_str(), name.c_str(), nullptr, &code);
   if (s == NATS_OK) {
-    bool bound = info->PushBound;
+    // Reused as it is, bound or not: what it holds (messages a gateway
+    // received and never acknowledged, or published while every member was
+    // away) belongs to the group.
     jsConsumerInfo_Destroy(info);
-    if (bound) return {};
-    // Nobody is bound: what it holds was published while the group had no
-    // member on any gateway. Start the group afresh.
-    js_DeleteConsumer(js_, options_.stream.c_str(), name.c_str(), nullptr, &code);
+    return {};
   }
   jsConsumerConfig cc;
   jsConsumerConfig_Init(&cc);
@@ -416,6 +431,9 @@ std::error_code JetStreamClient::ensure_group_consumer(const std::string& name, 
   cc.AckPolicy = js_AckExplicit;
   cc.AckWait = ack_wait_ms * 1000000;  // nanoseconds
   cc.MaxAckPending = max_ack_pending;
+  // A message no gateway can take (say, a `$` topic the NATS filter matches
+  // but the MQTT filter does not) is given up after this many deliveries.
+  cc.MaxDeliver = kGroupMaxDeliver;
   cc.Replicas = options_.replicas;
   info = nullptr;
   s = js_AddConsumer(&info, js_, options_.stream.c_str(), &cc, nullptr, &code);

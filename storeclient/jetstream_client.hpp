@@ -101,8 +101,8 @@ class JetStreamClient {
   // messages of `filter_subject` to `deliver_subject`, one message to one
   // member of the queue group `name` (whichever gateway it is on). A message
   // not acknowledged within ack_wait_ms is delivered again (to any member).
-  // An existing consumer that no gateway is bound to is stale (the group had
-  // no member anywhere): it is replaced, so the group starts from new messages.
+  // An existing consumer is reused as it is: a group whose members were all
+  // away gets what was published meanwhile (bounded by the stream's limits).
   std::error_code ensure_group_consumer(const std::string& name, const std::string& filter_subject,
                                         const std::string& deliver_subject, std::int64_t ack_wait_ms,
                                         std::int64_t max_ack_pending);
@@ -110,10 +110,12 @@ class JetStreamClient {
   std::uint64_t queue_subscribe(const std::string& subject, const std::string& queue, Handler handler,
                                 std::error_code& ec);
   void unsubscribe(std::uint64_t id);
-  // Answers a message a consumer delivered (its reply subject): done with it,
-  // or deliver it again (now, to any member).
+  // Answers a message a consumer delivered (its reply subject): done with
+  // it; deliver it again (after a second, to any member); never again.
   void ack(const std::string& reply);
   void nak(const std::string& reply);
+  void term(const std::string& reply);
+  static constexpr std::int64_t kGroupMaxDeliver = 20;
 
   bool connected() const;
   const JetStreamOptions& options() const { return options_; }
