@@ -611,7 +611,9 @@ void ClusterLink::fetch_loop() {
       catch_up_from = std::exchange(catch_up_from_, 0);
     }
     retry_groups();
-    std::vector<Ingest::PublishRequest> batch;
+    // The events this gateway needs, then their messages in one round trip
+    // per chunk; what that misses is read one by one (with the leader's help).
+    std::vector<const Event*> wanted;
     for (auto& e : events) {
       if (!e.retain && !interested(e.topic)) {
         Metrics::add(counters_.skipped);
@@ -619,26 +621,39 @@ void ClusterLink::fetch_loop() {
       }
       note_seen(e.seq);
       if (!remember_delivered(e.seq)) continue;  // a catch-up delivered it already
-      std::error_code ec;
-      auto stored = client_->read(e.seq, ec);
-      if (ec) {
-        // One more try: a NATS server of the cluster may be failing over.
-        stored = client_->read(e.seq, ec);
-      }
-      if (ec || !stored) {
-        delivered_.erase(e.seq);
-        if (ec) {
-          // Unreachable for now (a failover): a catch-up reads it later.
-          std::lock_guard guard(events_lock_);
-          request_catch_up_locked(e.seq);
+      wanted.push_back(&e);
+    }
+    std::vector<Ingest::PublishRequest> batch;
+    for (std::size_t start = 0; start < wanted.size(); start += kFetchChunk) {
+      std::size_t end = std::min(wanted.size(), start + kFetchChunk);
+      std::vector<std::uint64_t> seqs;
+      for (std::size_t i = start; i < end; ++i) seqs.push_back(wanted[i]->seq);
+      std::error_code many_ec;
+      auto found = client_->read_many(seqs, many_ec);
+      for (std::size_t i = start; i < end; ++i) {
+        const Event& e = *wanted[i];
+        auto stored = std::move(found[i - start]);
+        std::error_code ec;
+        if (!stored) {
+          stored = client_->read(e.seq, ec);
+          // One more try: a NATS server of the cluster may be failing over.
+          if (ec) stored = client_->read(e.seq, ec);
         }
-        Metrics::add(counters_.fetch_errors);
-        log::warn("cluster: message " + std::to_string(e.seq) + " on '" + e.topic + "' could not be read: " +
-                  (ec ? ec.message() : std::string("no longer in the stream")));
-        continue;
+        if (ec || !stored) {
+          delivered_.erase(e.seq);
+          if (ec) {
+            // Unreachable for now (a failover): a catch-up reads it later.
+            std::lock_guard guard(events_lock_);
+            request_catch_up_locked(e.seq);
+          }
+          Metrics::add(counters_.fetch_errors);
+          log::warn("cluster: message " + std::to_string(e.seq) + " on '" + e.topic + "' could not be read: " +
+                    (ec ? ec.message() : std::string("no longer in the stream")));
+          continue;
+        }
+        Metrics::add(counters_.fetched);
+        batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
       }
-      Metrics::add(counters_.fetched);
-      batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
     }
     events.clear();
     ingest_.publish_local_batch(std::move(batch));

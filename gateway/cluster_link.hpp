@@ -175,6 +175,7 @@ class ClusterLink final : public Ingest::Replicator {
   // Events waiting for the fetch thread, at most kMaxFetchBacklog; beyond,
   // events are dropped and read back by a catch-up.
   static constexpr std::size_t kMaxFetchBacklog = 1 << 20;
+  static constexpr std::size_t kFetchChunk = 512;  // direct gets pipelined per round trip
   bool stopping_ = false;
   // The control thread's: counters of this node's notify messages, on the
   // broadcast channel and per destination.

@@ -323,6 +323,61 @@ std::optional<StoredMessage> JetStreamClient::read(std::uint64_t seq, std::error
   return out;
 }
 
+std::vector<std::optional<StoredMessage>> JetStreamClient::read_many(const std::vector<std::uint64_t>& seqs,
+                                                                    std::error_code& ec) {
+  ec.clear();
+  std::vector<std::optional<StoredMessage>> out(seqs.size());
+  if (seqs.empty()) return out;
+  natsInbox* inbox = nullptr;
+  natsStatus s = natsInbox_Create(&inbox);
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return out;
+  }
+  const std::string reply_prefix = std::string(inbox) + ".";
+  natsInbox_Destroy(inbox);
+  natsSubscription* sub = nullptr;
+  s = natsConnection_SubscribeSync(&sub, connection_, (reply_prefix + "*").c_str());
+  if (s != NATS_OK) {
+    ec = make_nats_error(s);
+    return out;
+  }
+  const std::string subject = "$JS.API.DIRECT.GET." + options_.stream;
+  std::size_t sent = 0;
+  for (std::size_t i = 0; i < seqs.size() && s == NATS_OK; ++i, ++sent) {
+    std::string request = "{\"seq\":" + std::to_string(seqs[i]) + "}";
+    s = natsConnection_PublishRequest(connection_, subject.c_str(), (reply_prefix + std::to_string(i)).c_str(),
+                                      request.data(), static_cast<int>(request.size()));
+  }
+  if (s != NATS_OK && sent == 0) ec = make_nats_error(s);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+  for (std::size_t answered = 0; answered < sent;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    natsMsg* msg = nullptr;
+    if (natsSubscription_NextMsg(&msg, sub, left.count()) != NATS_OK) break;
+    ++answered;
+    std::string_view reply = natsMsg_GetSubject(msg);
+    std::size_t index = std::strtoull(std::string(reply.substr(reply_prefix.size())).c_str(), nullptr, 10);
+    const char* value = nullptr;
+    // A found message carries its sequence; "not found" (404) does not.
+    if (index < out.size() && natsMsgHeader_Get(msg, "Nats-Sequence", &value) == NATS_OK && value) {
+      auto m = decode_message(
+          std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+      if (m) {
+        out[index].emplace();
+        out[index]->message = std::move(*m);
+        out[index]->message.seq = std::strtoull(value, nullptr, 10);
+        if (natsMsgHeader_Get(msg, "Tg-Node", &value) == NATS_OK && value) out[index]->origin = value;
+      }
+    }
+    natsMsg_Destroy(msg);
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  return out;
+}
+
 std::optional<StoredMessage> JetStreamClient::read_next(const std::string& filter_subject, std::uint64_t from_seq,
                                                         std::error_code& ec) {
   return direct_get(from_seq, filter_subject.c_str(), ec);

@@ -82,6 +82,11 @@ class JetStreamClient {
   // does not have it yet and the leader is asked). nullopt with no error: no
   // such message (removed by the stream limits, or never stored).
   std::optional<StoredMessage> read(std::uint64_t seq, std::error_code& ec);
+  // Many messages by sequence in one round trip (the direct-get requests are
+  // pipelined). Per sequence, in order: the message, or nullopt when it was
+  // not found or not answered in time (read() those one by one: it also asks
+  // the leader). `ec`: the requests could not be sent at all.
+  std::vector<std::optional<StoredMessage>> read_many(const std::vector<std::uint64_t>& seqs, std::error_code& ec);
   // The first message at or after `from_seq` whose subject matches
   // `filter_subject` (a NATS filter). Served by any replica: the newest
   // messages may be missing from it (use read() for those).
