@@ -16,6 +16,7 @@ import pytest
 import mqttraw as m
 from conftest import HOST, free_port, wait_port
 from tcp_forwarder import Forwarder
+from test_admin_api import prometheus_samples
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate cluster mode (JSON config, NATS JetStream)")
 
@@ -134,12 +135,7 @@ def wait_lookup_stable(gateways, timeout=15):
 
 def metrics(gw):
     text = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, gw.admin_port), timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+    return prometheus_samples(text)
 
 
 @pytest.fixture
