@@ -631,3 +631,29 @@ def test_gateway_added_to_a_running_cluster_receives_its_messages(three_gateways
     pub = a.connect(uid + "-p", 5)
     pub.publish("new/%s/x" % uid, b"welcome", qos=1)
     assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"welcome"
+
+
+def test_without_the_lookup_every_notify_is_broadcast(nats, gateway, uid):
+    server = nats()
+    a = gateway("a", [server.url], cluster={"lookup": False})
+    b = gateway("b", [server.url], cluster={"lookup": False})
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("bc/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("bc/" + uid, b"all", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"all"
+    doc = cluster_api(a)
+    assert doc["notify"]["mode"] == "broadcast" and "lookup" not in doc
+    assert doc["notify"]["broadcast"] >= 1 and doc["notify"]["targeted"] == 0
+
+
+def test_lookup_config_errors_name_the_key(tmp_path):
+    from conftest import TIDEGATE_BIN
+    for cluster, key in [({"lookup_bind": "not-an-ip"}, "cluster.lookup_bind"),
+                         ({"lookup_bind": "0.0.0.0"}, "cluster.lookup_advertise"),
+                         ({"lookup_port": 70000}, "cluster.lookup_port")]:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps({"data_dir": str(tmp_path / "d"),
+                                   "cluster": dict({"node": "a", "nats": ["nats://127.0.0.1:1"]}, **cluster)}))
+        r = subprocess.run([TIDEGATE_BIN, "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+        assert r.returncode != 0 and key in r.stderr + r.stdout, (cluster, r.stderr)
