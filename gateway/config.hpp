@@ -98,6 +98,7 @@ struct Config {
   unsigned connect_timeout = 10;             // seconds to wait for CONNECT
   std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
   std::size_t max_connections = 10000;
+  bool tcp_nodelay = true;                   // false: Nagle's algorithm on client sockets (benchmarks)
   std::size_t max_subscriptions_per_client = 1000;
   std::size_t max_topic_length = 65535;      // bytes, topic names and filters
   std::size_t max_topic_levels = 128;

@@ -35,7 +35,8 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
   boost::system::error_code ec;
   auto ep = transport_->socket().remote_endpoint(ec);
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  transport_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  // Writes are already gathered per wake-up (write_loop): Nagle would only add delay.
+  if (broker_.config.tcp_nodelay) transport_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
   broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 

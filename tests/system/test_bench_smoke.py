@@ -94,3 +94,29 @@ def test_usage_error():
     proc = bench("fan-out", "--payload", 8)
     assert proc.returncode == 2
     assert "--payload" in proc.stderr
+
+
+@pytest.mark.tidegate_only(reason="an mqtts listener from the JSON config")
+def test_tls_scenario_verifies_the_broker_and_delivers(make_broker, tmp_path):
+    from conftest import free_port
+    from test_transports import Pki, tls_listener
+    pki = Pki(tmp_path / "pki")
+    pki.server = pki.issue("server", "localhost", server=True)
+    port = free_port()
+    broker = make_broker(listeners=[tls_listener(port, pki)])
+    proc = bench("p2p", "--port", port, "--tls", "--ca", pki.ca, "--publishers", 3, "--qos", 1, "--rate", 1500,
+                 "--broker-pid", broker.pid, "--duration", 1, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["errors"] == 0, report["error_messages"]
+    assert_messages(report)
+    # A CA that did not sign the broker's certificate: the handshake fails, the run says so.
+    other = Pki(tmp_path / "other", "other-ca")
+    refused = bench("p2p", "--port", port, "--tls", "--ca", other.ca, "--duration", 1, "--json")
+    assert refused.returncode == 1
+    assert "TLS handshake" in refused.stderr + refused.stdout
+
+
+def test_nagle_on_in_the_generator(broker):
+    report = bench_json(broker, "p2p", "--publishers", 2, "--qos", 1, "--rate", 1000, "--nagle")
+    assert_messages(report)

@@ -88,3 +88,24 @@ TEST_CASE("log_format and log_file") {
   CHECK(error_of(R"({"log_file": true})") == "log_file: must be a string");
   CHECK(error_of(R"({"logfile": "x"})") == "logfile: unknown key");
 }
+
+TEST_CASE("tcp_nodelay is on unless the config turns Nagle's algorithm on") {
+  CHECK(parse_config("{}").tcp_nodelay);
+  CHECK_FALSE(parse_config(R"({"tcp_nodelay": false})").tcp_nodelay);
+  CHECK_THROWS_AS(parse_config(R"({"tcp_nodelay": "no"})"), tidegate::ConfigError);
+}
+
+#ifdef TIDEGATE_CLUSTER
+TEST_CASE("the cluster section parses, with the lookup on by default") {
+  auto c = parse_config(R"({"cluster": {"node": "gw-1", "nats": ["nats://10.0.0.1:4222"], "replicas": 3}})");
+  REQUIRE(c.cluster);
+  CHECK(c.cluster->node == "gw-1");
+  CHECK(c.cluster->replicas == 3);
+  CHECK(c.cluster->lookup);
+  CHECK(c.cluster->lookup_bind == "127.0.0.1");
+  CHECK_THROWS_AS(parse_config(R"({"cluster": {"node": "a.b", "nats": ["nats://x:1"]}})"), tidegate::ConfigError);
+  CHECK_THROWS_AS(parse_config(R"({"cluster": {"node": "a", "nats": ["nats://x:1"], "replicas": 2}})"),
+                  tidegate::ConfigError);
+  CHECK_THROWS_AS(parse_config(R"({"cluster": {"node": "a", "nats": ["http://x:1"]}})"), tidegate::ConfigError);
+}
+#endif

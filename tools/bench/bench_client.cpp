@@ -88,7 +88,17 @@ void BenchClient::on_connect(const boost::system::error_code& ec) {
     return;
   }
   boost::system::error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
+  if (!config_.nagle) socket_.set_option(tcp::no_delay(true), ignored);
+  if (!config_.tls) return start_session();
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *config_.tls);
+  tls_->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->state_ != State::connecting) return;
+    if (ec) return self->end("TLS handshake: " + self->describe(ec));
+    self->start_session();
+  });
+}
+
+void BenchClient::start_session() {
   mqtt::Connect c;
   c.version = config_.version;
   c.clean_start = true;
@@ -275,10 +285,13 @@ void BenchClient::check_publish_done() {
 
 void BenchClient::do_read() {
   const std::span<uint8_t> space = reader_.prepare(read_chunk_);
-  socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                            self->on_read(ec, n);
-                          });
+  auto on_read = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+    self->on_read(ec, n);
+  };
+  if (tls_)
+    tls_->async_read_some(asio::buffer(space.data(), space.size()), std::move(on_read));
+  else
+    socket_.async_read_some(asio::buffer(space.data(), space.size()), std::move(on_read));
 }
 
 void BenchClient::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -388,10 +401,13 @@ void BenchClient::flush() {
   writing_publishes_ = pending_publishes_;
   pending_publishes_ = 0;
   write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+  auto on_write = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    self->on_write(ec);
+  };
+  if (tls_)
+    asio::async_write(*tls_, asio::buffer(writing_), std::move(on_write));
+  else
+    asio::async_write(socket_, asio::buffer(writing_), std::move(on_write));
 }
 
 void BenchClient::on_write(const boost::system::error_code& ec) {

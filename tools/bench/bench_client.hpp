@@ -15,6 +15,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -41,6 +43,8 @@ struct ClientConfig {
   uint16_t keep_alive = 60;  // seconds; a v5 Server Keep Alive replaces it
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect + CONNACK
   std::chrono::milliseconds close_timeout{1000};     // wait for the broker to close after DISCONNECT
+  std::shared_ptr<asio::ssl::context> tls;  // MQTT over TLS (--tls); null: plain TCP
+  bool nagle = false;                        // true: leave Nagle on (no TCP_NODELAY)
 };
 
 struct PublishPlan {
@@ -119,6 +123,7 @@ class BenchClient : public std::enable_shared_from_this<BenchClient> {
   // Ends the connection: closes the socket, cancels the timers and runs every
   // pending Done. An empty reason is an orderly close.
   void end(const std::string& reason);
+  void start_session();  // CONNECT, once TCP (and TLS) is up
   uint16_t alloc_id();
   uint64_t window_used() const;
   std::string describe(const boost::system::error_code& ec) const;
@@ -127,6 +132,7 @@ class BenchClient : public std::enable_shared_from_this<BenchClient> {
   ThreadStats& stats_;
   ClientConfig config_;
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_ when config_.tls
   asio::steady_timer deadline_;    // connect timeout, then close timeout
   asio::steady_timer rate_timer_;
   asio::steady_timer keep_alive_timer_;

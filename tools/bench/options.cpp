@@ -1,6 +1,7 @@
 #include "tools/bench/options.hpp"
 
 #include <charconv>
+#include <fstream>
 #include <cmath>
 #include <string_view>
 
@@ -55,6 +56,11 @@ Options:
   --connections N      conn-ramp: number of connections (default 1000)
   --connect-concurrency N  connects in flight at once (default 256)
   --topic-prefix P     topic prefix (default tgb/<pid>-<random>)
+  --tls                MQTT over TLS (--port is the broker's mqtts listener)
+  --ca FILE            with --tls: verify the broker's certificate against FILE
+                       (without it the certificate is not checked)
+  --nagle              leave Nagle's algorithm on in the generator's sockets
+                       (default: TCP_NODELAY, as the broker sets it)
   --json               print one JSON object instead of the text report
 Exit status: 0 after a complete run, 1 when the broker cannot be reached or a
 connection or subscription is refused, 2 on a usage error.
@@ -115,6 +121,14 @@ Options parse_options(int argc, char** argv) {
       have_scenario = true;
       continue;
     }
+    if (arg == "--tls") {
+      o.tls = true;
+      continue;
+    }
+    if (arg == "--nagle") {
+      o.nagle = true;
+      continue;
+    }
     if (arg == "--json") {
       o.json = true;
       continue;
@@ -134,6 +148,9 @@ Options parse_options(int argc, char** argv) {
       o.port = parse_number<uint16_t>(arg, value, 1, 65535);
     } else if (arg == "--subscriber-port") {
       o.subscriber_port = parse_number<uint16_t>(arg, value, 1, 65535);
+    } else if (arg == "--ca") {
+      if (value.empty() || !std::ifstream(value)) throw UsageError("--ca: cannot read '" + value + "'");
+      o.ca_file = value;
     } else if (arg == "--qos") {
       o.qos = parse_number<uint8_t>(arg, value, 0, 2);
     } else if (arg == "--payload") {

@@ -31,6 +31,9 @@ struct Options {
   int broker_pid = 0;           // 0: no broker sampling
   unsigned threads = 1;         // io threads
   bool json = false;
+  bool tls = false;             // MQTT over TLS to --port (an mqtts listener)
+  std::string ca_file;          // --tls: verify the broker's certificate with this CA (empty: no check)
+  bool nagle = false;           // leave Nagle's algorithm on in the generator's sockets
   unsigned topics = 1000;       // retained: retained topics
   unsigned connections = 1000;  // conn-ramp: idle connections
   unsigned connect_concurrency = 256;  // connects in flight at once, over all threads

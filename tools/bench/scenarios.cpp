@@ -157,16 +157,30 @@ class Run {
   explicit Run(const Options& o)
       : options(o), io(o.threads), fleet(io), monitor(o.broker_pid), tag(run_tag()) {
     prefix = o.topic_prefix.empty() ? "tgb/" + tag : o.topic_prefix;
+    if (o.tls) {
+      // One context for every client: its session cache and settings are shared.
+      tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+      if (o.ca_file.empty()) {
+        tls->set_verify_mode(asio::ssl::verify_none);
+      } else {
+        tls->set_verify_mode(asio::ssl::verify_peer);
+        tls->load_verify_file(o.ca_file);  // readable (checked by parse_options); not PEM: throws
+      }
+    }
     report.options = o;
     report.topic_prefix = prefix;
   }
   ~Run() { io.stop(0ms); }
+
+  std::shared_ptr<asio::ssl::context> tls;  // --tls
 
   ClientConfig client_config(const tcp::endpoint& broker, const std::string& role, std::size_t i) const {
     ClientConfig c;
     c.broker = broker;
     c.client_id = "tgb-" + tag + "-" + role + std::to_string(i);
     c.version = options.protocol;
+    c.tls = tls;
+    c.nagle = options.nagle;
     return c;
   }
 

@@ -7,6 +7,10 @@
 #   BROKERS: "tidegate mosquitto", "tidegate" or "mosquitto"
 #   TIDEGATE_BIN (default build/bin/tidegate), BENCH_BIN (default build/bin/tidegate-bench)
 #   MOSQUITTO_EXTRA: lines appended to mosquitto's config (e.g. "max_queued_messages 0")
+#   NAGLE=1: Nagle's algorithm on everywhere (tidegate "tcp_nodelay": false,
+#            mosquitto without set_tcp_nodelay, the bench with --nagle)
+#   TLS=1:   MQTT over TLS (a throwaway CA and server certificate; the bench
+#            verifies the broker with --tls --ca)
 # Example:
 #   tools/measure/side_by_side.sh 2 "tidegate mosquitto" -- fan-in --publishers 10 --qos 0 --duration 5
 set -eu
@@ -24,6 +28,21 @@ wait_port() {
   done
 }
 
+nodelay=true; mosquitto_nodelay="set_tcp_nodelay true"; bench_extra=""
+if [ "${NAGLE:-0}" = 1 ]; then nodelay=false; mosquitto_nodelay=""; bench_extra="--nagle"; fi
+protocol=mqtt; tls_keys=""; mosquitto_tls=""
+if [ "${TLS:-0}" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+  openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+    -out "$work/server.crt" 2>/dev/null
+  protocol=mqtts
+  tls_keys=", \"cert\": \"$work/server.crt\", \"key\": \"$work/server.key\""
+  mosquitto_tls="certfile $work/server.crt
+keyfile $work/server.key"
+  bench_extra="$bench_extra --tls --ca $work/ca.crt"
+fi
+
 r=1
 while [ $r -le "$runs" ]; do
   for b in $brokers; do
@@ -32,19 +51,21 @@ while [ $r -le "$runs" ]; do
     rm -rf "$work/data"
     if [ "$b" = tidegate ]; then
       cat > "$work/tg.json" <<EOF
-{"data_dir": "$work/data", "durability": "os", "workers": 1, "max_connections": 20000,
+{"data_dir": "$work/data", "durability": "os", "workers": 1, "max_connections": 20000, "tcp_nodelay": $nodelay,
  "admin": {"bind": "127.0.0.1", "port": $admin},
- "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": $port}]}
+ "listeners": [{"protocol": "$protocol", "bind": "127.0.0.1", "port": $port$tls_keys}]}
 EOF
       taskset -c 0 "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
     else
-      printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\nset_tcp_nodelay true\n' "$port" > "$work/m.conf"
+      printf 'user root\nlistener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\n%s\n%s\n' "$port" \
+        "$mosquitto_nodelay" "$mosquitto_tls" > "$work/m.conf"
       if [ -n "${MOSQUITTO_EXTRA:-}" ]; then printf '%s\n' "$MOSQUITTO_EXTRA" >> "$work/m.conf"; fi
       taskset -c 0 /usr/sbin/mosquitto -c "$work/m.conf" > "$work/broker.log" 2>&1 &
     fi
     pid=$!
     wait_port "$port"
-    out=$(taskset -c 1 "$bench" "$@" --threads 1 --port "$port" --broker-pid "$pid" --json)
+    # shellcheck disable=SC2086 # bench_extra is a list of words
+    out=$(taskset -c 1 "$bench" "$@" --threads 1 --port "$port" --broker-pid "$pid" --json $bench_extra)
     metrics=""
     if [ "$b" = tidegate ]; then
       metrics=$(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^tidegate_(messages_(received|sent)_total|dropped_total)' | tr "\n" " " | sed "s/\"/'/g")
