@@ -15,25 +15,14 @@
 
 namespace tidegate {
 
-namespace {
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
-}
-std::uint64_t get_u64(std::string_view data) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(data[i]);
-  return v;
-}
-}  // namespace
-
 void encode_cluster_notify_header(std::string& out, std::string_view origin, std::uint64_t counter) {
   out.push_back(static_cast<char>(origin.size()));
   out.append(origin);
-  put_u64(out, counter);
+  store::put_u64_be(out, counter);
 }
 
 void encode_cluster_event(std::string& out, std::uint64_t seq, bool retain, std::string_view topic) {
-  put_u64(out, seq);
+  store::put_u64_be(out, seq);
   out.push_back(retain ? 1 : 0);
   out.push_back(static_cast<char>((topic.size() >> 8) & 0xFF));
   out.push_back(static_cast<char>(topic.size() & 0xFF));
@@ -46,11 +35,11 @@ bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
   std::size_t origin_size = static_cast<unsigned char>(data[0]);
   if (data.size() < 1 + origin_size + 8) return false;
   header.origin = data.substr(1, origin_size);
-  header.counter = get_u64(data.substr(1 + origin_size));
+  header.counter = store::get_u64_be(data.substr(1 + origin_size));
   data.remove_prefix(1 + origin_size + 8);
   while (!data.empty()) {
     if (data.size() < 11) return false;
-    std::uint64_t seq = get_u64(data);
+    std::uint64_t seq = store::get_u64_be(data);
     bool retain = data[8] & 1;
     std::size_t len = (std::size_t(static_cast<unsigned char>(data[9])) << 8) | static_cast<unsigned char>(data[10]);
     if (data.size() < 11 + len) return false;
