@@ -421,9 +421,12 @@ std::error_code JetStreamClient::add_subscription(const std::string& subject, co
     subscriptions_.emplace(key, std::move(sub));
   }
   // Registered at the server before this returns: nothing published after
-  // it can miss us.
+  // it can miss us. If the link drops meanwhile, libnats sends the
+  // subscription again on reconnect, and the reconnect itself is a loss point
+  // the callers catch up from; only a closed connection is an error.
   s = natsConnection_FlushTimeout(connection_, options_.request_timeout_ms);
-  return s == NATS_OK ? std::error_code{} : make_nats_error(s);
+  if (s == NATS_OK || natsConnection_Status(connection_) != NATS_CONN_STATUS_CLOSED) return {};
+  return make_nats_error(s);
 }
 
 std::error_code JetStreamClient::subscribe(const std::string& subject, Handler handler) {
