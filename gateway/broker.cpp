@@ -55,7 +55,7 @@ Broker::Broker(Config config, std::string config_path)
       }});
 #ifdef TIDEGATE_CLUSTER
   if (config_.cluster) {
-    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *registry_);
+    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *cache_, *registry_);
     ingest_->set_replicator(link.get());
     cluster_ = std::move(link);
   }
@@ -75,6 +75,11 @@ Broker::Broker(Config config, std::string config_path)
     context_->announce_disconnect = [link](const std::string& client_id, bool session_kept) {
       link->announce_disconnect(client_id, session_kept);
     };
+    if (link->moves_sessions())
+      context_->fetch_remote_session = [link](const std::string& client_id, std::int64_t connected_ms,
+                                              std::function<void(std::unique_ptr<Session>)> done) {
+        link->fetch_session(client_id, connected_ms, std::move(done));
+      };
   }
 #endif
 

@@ -50,6 +50,12 @@ struct BrokerContext {
   // Any thread: a connection given to announce_connect has ended (its
   // session parked here, or ended).
   std::function<void(const std::string& client_id, bool session_kept)> announce_disconnect{};
+  // Any thread: cluster mode with the lookup; the persistent session of a
+  // client id from the gateway that held it (nullptr: none), passed to `done`
+  // on another thread (it must only post). Empty: sessions stay where they are.
+  std::function<void(const std::string& client_id, std::int64_t connected_ms,
+                     std::function<void(std::unique_ptr<Session>)> done)>
+      fetch_remote_session{};
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

@@ -50,6 +50,13 @@ bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
 }
 
 namespace {
+// A message read from the stream, on its way to this node's ingest thread
+// (which gives it a local sequence): it keeps its stream sequence.
+std::shared_ptr<store::Message> message_from_stream(store::Message&& message) {
+  message.stream_seq = message.seq;
+  return std::make_shared<store::Message>(std::move(message));
+}
+
 store::JetStreamOptions jetstream_options(const ClusterConfig& c, std::function<void()> on_reconnected) {
   store::JetStreamOptions o;
   o.servers = c.nats;
@@ -76,7 +83,8 @@ struct ClusterLink::PendingBatch {
   std::atomic<std::size_t> remaining{0};
 };
 
-ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionRegistry& registry)
+ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::QueueCache& cache,
+                         SessionRegistry& registry)
     : config_(config), ingest_(ingest), registry_(registry), client_(std::make_shared<store::JetStreamClient>(jetstream_options(config, [this] {
         // Notify messages sent while we were away are lost: read the stream.
         log::info("cluster: reconnected to NATS; catching up from the stream");
@@ -99,6 +107,13 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionReg
           // The lookup found a newer connection of this client elsewhere.
           takeover_notice(client_id, since_ms, std::string());
         });
+    SessionHandover::Hooks hooks;
+    hooks.takeover = [this](const std::string& client_id, std::int64_t claimed_at, const std::string& origin) {
+      takeover_notice(client_id, claimed_at, origin);
+    };
+    hooks.gone = [this](const std::string& client_id) { lookup_->client_gone(client_id); };
+    handover_ = std::make_unique<SessionHandover>(config_.node, client_, *lookup_, ingest, cache, registry,
+                                                  config_.request_timeout_ms, std::move(hooks));
   }
   log::info("cluster: node '" + config_.node + "', stream '" + config_.stream + "' on " + config_.nats.front() +
             (config_.nats.size() > 1 ? " (+" + std::to_string(config_.nats.size() - 1) + ")" : "") +
@@ -127,6 +142,7 @@ void ClusterLink::start() {
     });
   if (ec) throw store::StoreOpenError("cluster: cannot subscribe to the other gateways' subjects: " + ec.message());
   if (lookup_) lookup_->start();
+  if (handover_) handover_->start();
   fetch_thread_ = std::thread([this] { fetch_loop(); });
   control_thread_ = std::thread([this] { control_loop(); });
 }
@@ -183,6 +199,7 @@ void ClusterLink::stop() {
     stopping_ = true;
   }
   events_ready_.notify_one();
+  if (handover_) handover_->stop();
   if (fetch_thread_.joinable()) fetch_thread_.join();
   // Appends still in flight complete (acknowledged or failed) before the
   // control thread stops: their clients wait for an answer, and their notify
@@ -237,6 +254,7 @@ void ClusterLink::batch_appended(const std::shared_ptr<PendingBatch>& batch) {
     }
     Metrics::add(counters_.appended);
     note_seen(batch->seqs[i]);
+    r.message->stream_seq = batch->seqs[i];
     events.push_back({batch->seqs[i], r.message->retain, r.message->topic});
     if (r.done)
       // Subscribers on other gateways are not counted here: never report
@@ -452,7 +470,7 @@ void ClusterLink::catch_up(std::uint64_t from) {
     if (stored->origin == config_.node) continue;  // delivered here when it was appended
     if (!stored->message.retain && !interested(stored->message.topic)) continue;
     if (!remember_delivered(stored->message.seq)) continue;  // its notify did arrive
-    batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
+    batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
     ++delivered;
   }
   if (ec) {
@@ -641,7 +659,7 @@ void ClusterLink::fetch_loop() {
           continue;
         }
         Metrics::add(counters_.fetched);
-        batch.push_back({std::make_shared<store::Message>(std::move(stored->message)), std::nullopt, {}, {}, true});
+        batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
       }
     }
     events.clear();
@@ -668,6 +686,13 @@ ClusterStats ClusterLink::stats() const {
   s.notify_broadcast = load(counters_.notify_broadcast);
   s.takeover_targeted = load(counters_.takeover_targeted);
   s.takeover_broadcast = load(counters_.takeover_broadcast);
+  if (handover_) {
+    auto h = handover_->counters();
+    s.sessions_fetched = h.fetched;
+    s.sessions_handed = h.handed;
+    s.sessions_returned = h.returned;
+    s.session_fetch_failures = h.failed;
+  }
   if (lookup_) {
     s.lookup_enabled = true;
     s.lookup = lookup_->stats();

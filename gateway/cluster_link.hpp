@@ -49,6 +49,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/cluster_handover.hpp"
 #include "gateway/cluster_stats.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -63,7 +64,7 @@ namespace tidegate {
 class ClusterLink final : public Ingest::Replicator {
  public:
   // Connects and creates the stream; throws store::StoreOpenError.
-  ClusterLink(const ClusterConfig& config, Ingest& ingest, SessionRegistry& registry);
+  ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry);
   ~ClusterLink() override;
 
   // Subscribes to the other gateways' events and starts the fetch thread.
@@ -80,6 +81,15 @@ class ClusterLink final : public Ingest::Replicator {
   // Any thread: a connection announced above has ended; `session_kept`: its
   // session stays here (parked), so the lookup still names this gateway.
   void announce_disconnect(const std::string& client_id, bool session_kept);
+
+  // Any thread: the persistent session of `client_id` from the gateway that
+  // held it (cluster_handover.hpp); nullptr when there is none to move.
+  // `done` runs on the handover's asking thread (it must only post).
+  // Only with the lookup: without it, nobody can say who held the client.
+  bool moves_sessions() const { return handover_ != nullptr; }
+  void fetch_session(const std::string& client_id, std::int64_t connected_ms, SessionHandover::Fetched done) {
+    handover_->fetch(client_id, connected_ms, std::move(done));
+  }
 
   ClusterStats stats() const;
   std::string lookup_owner(const std::string& key) const { return lookup_ ? lookup_->owner_of(key) : std::string(); }
@@ -185,6 +195,7 @@ class ClusterLink final : public Ingest::Replicator {
   std::set<std::string> targeted_since_sync_;
   static constexpr std::chrono::milliseconds kNotifySyncInterval{1000};
   std::unique_ptr<lookup::Lookup> lookup_;  // null: cluster.lookup is false
+  std::unique_ptr<SessionHandover> handover_;  // with the lookup only
   std::mutex tasks_lock_;
   std::condition_variable tasks_ready_;
   std::deque<std::function<void()>> tasks_;

@@ -29,6 +29,11 @@ struct ClusterStats {
   std::uint64_t notify_broadcast = 0;  // notify messages sent to every gateway (lookup off or unable to answer)
   std::uint64_t takeover_targeted = 0;  // takeovers sent to the gateway the lookup named
   std::uint64_t takeover_broadcast = 0;
+  // Persistent sessions moved between gateways (cluster_handover.hpp).
+  std::uint64_t sessions_fetched = 0;   // taken over from another gateway
+  std::uint64_t sessions_handed = 0;    // given to another gateway (confirmed)
+  std::uint64_t sessions_returned = 0;  // given, never confirmed: parked here again
+  std::uint64_t session_fetch_failures = 0;  // asked for and not received (the client starts a new one)
   bool lookup_enabled = false;
   lookup::LookupStats lookup;     // events waiting for the fetch thread
   std::size_t pending_appends = 0;   // appends awaiting JetStream's ack

@@ -48,6 +48,7 @@ void Connection::deliver() {
   delivery_scheduled_ = false;
   if (state_ != State::connected || !session_) return worker_.set_lagging(this, false);
   bool more = true;
+  bool handed_drained = false;
   // Resends come first, and new messages only once none is left (in order).
   if (resend_within_window()) more = false;
   int turn = 0;
@@ -72,9 +73,28 @@ void Connection::deliver() {
         send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-9
       continue;
     }
+    if (!session_->handed.empty()) {
+      // Handed over from another gateway (cluster mode): they go out before
+      // anything this gateway queued, from no queue here (kept whole when in flight).
+      auto& front = session_->handed.front();
+      if (front.qos > 0 && session_->inflight.size() >= window()) {
+        more = false;
+        break;
+      }
+      HandedMessage h = std::move(front);
+      session_->handed.pop_front();
+      handed_drained = session_->handed.empty();
+      if (!h.message->expired_at(store::wall_clock_ms()) && access_.may_read(h.message->topic))
+        send_message(h.message, h.qos, h.retain, {}, std::move(h.subscription_ids));
+      continue;
+    }
     more = deliver_one();
   }
   flush_progress();
+  // The record still lists what was handed over: written again without it
+  // (after the inflight records of what went out, on the same ingest thread).
+  if (handed_drained && session_->persistent())
+    broker_.ingest.save_session(client_id_, encode_session_record(*session_));
   // Out of budget with messages waiting: this worker is the limit (pacing, worker.hpp).
   worker_.set_lagging(this, more && turn == kDeliveriesPerTurn);
   if (more) schedule_delivery();  // yield the worker, then go on
@@ -137,6 +157,9 @@ bool Connection::deliver_one() {
     matched_queues_.push_back(&queue);
   }
   if (bridge_) qos = std::min(qos, remote_maximum_qos_);  // the remote's Maximum QoS (v5 CONNACK)
+  // Cluster mode: handed over from another gateway, and queued here as well.
+  const bool handed_already = wanted && message->stream_seq && session_->handed_stream_seqs.count(message->stream_seq);
+  if (handed_already) wanted = false;
   if (wanted && qos > 0 && session_->inflight.size() >= window()) return false;  // wait for an ack
 
   std::vector<std::string> queues;
@@ -147,6 +170,10 @@ bool Connection::deliver_one() {
     c.prefetch.pop_front();
     c.position = next;
     if (saves_positions) dirty_offsets_.push_back(queue);
+  }
+  if (handed_already) {
+    session_->handed_stream_seqs.erase(message->stream_seq);
+    return true;
   }
   if (!wanted) {
     Metrics::add(broker_.metrics.dropped_no_local);

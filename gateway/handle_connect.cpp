@@ -143,7 +143,20 @@ void Connection::continue_connect() {
   });
   bool waiting = false;
   auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
-  if (!waiting) finish_connect(std::move(previous));
+  if (waiting) return;
+  if (!previous && !clean_start_ && broker_.fetch_remote_session) {
+    // Cluster mode: the session may be on the gateway this client used before.
+    broker_.fetch_remote_session(
+        client_id_, summary_.connected_since_ms.value_or(0), [self = shared_from_this()](std::unique_ptr<Session> s) {
+          boost::asio::post(self->worker_.io(), [self, s = std::move(s)]() mutable {
+            if (self->state_ == State::awaiting_session) return self->finish_connect(std::move(s));
+            // Gone meanwhile (connect_timeout): the session stays here, parked.
+            if (s && s->persistent()) self->broker_.registry.park(std::move(s));
+          });
+        });
+    return;
+  }
+  finish_connect(std::move(previous));
 }
 
 void Connection::finish_connect(std::unique_ptr<Session> previous) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "storeclient/message_codec.hpp"
+
 namespace tidegate {
 
 std::uint16_t Session::allocate_packet_id() {
@@ -121,6 +123,17 @@ std::string encode_session_record(const Session& s) {
     j["subscriptions"].push_back(std::move(js));
   }
   j["qos2_incoming"] = std::vector<std::uint16_t>(s.qos2_incoming.begin(), s.qos2_incoming.end());
+  if (!s.handed.empty()) {
+    // Cluster handover: messages that have not gone out yet, whole (they
+    // live in no queue of this gateway). Binary in the JSON text as hex.
+    j["handed"] = json::array();
+    for (const auto& h : s.handed) {
+      std::string bytes;
+      store::encode_message(*h.message, bytes);
+      j["handed"].push_back({{"m", to_hex(bytes)}, {"q", h.qos}, {"r", h.retain}, {"ids", h.subscription_ids},
+                             {"ss", h.message->stream_seq}});
+    }
+  }
   // A will that has not been published yet is published after a restart.
   if (s.pending_will) {
     j["will"] = will_to_json(s.pending_will->will);
@@ -150,6 +163,19 @@ std::optional<Session> decode_session_record(const std::string& client_id, const
       s.subscriptions.emplace(sub.filter, std::move(sub));
     }
     for (auto id : j.at("qos2_incoming")) s.qos2_incoming.insert(id.get<std::uint16_t>());
+    if (j.contains("handed"))
+      for (const auto& jh : j["handed"]) {
+        auto message = store::decode_message(from_hex(jh.at("m").get<std::string>()));
+        if (!message) return std::nullopt;
+        message->stream_seq = jh.value("ss", std::uint64_t{0});
+        HandedMessage h;
+        h.message = std::make_shared<const store::Message>(std::move(*message));
+        h.qos = jh.at("q").get<std::uint8_t>();
+        h.retain = jh.at("r").get<bool>();
+        h.subscription_ids = jh.at("ids").get<std::vector<std::uint32_t>>();
+        if (h.message->stream_seq) s.handed_stream_seqs.insert(h.message->stream_seq);
+        s.handed.push_back(std::move(h));
+      }
     if (j.contains("will")) {
       PendingWill pw;
       pw.will = will_from_json(j["will"]);

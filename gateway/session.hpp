@@ -62,6 +62,15 @@ struct InflightMessage {
   bool resend = false;                  // to go out again (DUP) on this connection, within the window
 };
 
+// Cluster mode: a message that was waiting for this session on the gateway
+// it came from (cluster_handover.hpp), to go out before anything queued here.
+struct HandedMessage {
+  store::MessagePtr message;
+  std::uint8_t qos = 0;  // as the subscriptions give it (the lower of message and subscription)
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;
+};
+
 struct PendingWill {
   mqtt::Will will;
   std::int64_t publish_at_ms = 0;  // wall clock; Will Delay Interval applied
@@ -97,6 +106,12 @@ class Session {
   std::unique_ptr<mqtt::Will> will;                   // of the current connection
   std::unique_ptr<PendingWill> pending_will;          // set while offline, before Will Delay passes
   boost::container::devector<std::pair<store::MessagePtr, SubscriptionOptions>> retained_pending;  // from SUBSCRIBE
+  // Handed over from another gateway, in their order there; persisted with
+  // the record (until they have all gone out, when the record is saved again).
+  boost::container::devector<HandedMessage> handed;
+  // The stream sequences of what came with the handover (handed and inflight):
+  // the same messages reaching this gateway's queues as well go out once.
+  std::set<std::uint64_t> handed_stream_seqs;
   std::int64_t disconnected_at_ms = 0;
 
   // Traffic of this session since it began (or since the gateway started, for

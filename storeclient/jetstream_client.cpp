@@ -518,4 +518,9 @@ std::optional<std::string> JetStreamClient::request(const std::string& subject, 
 
 bool JetStreamClient::connected() const { return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED; }
 
+std::size_t JetStreamClient::max_payload() const {
+  std::int64_t n = natsConnection_GetMaxPayload(connection_);
+  return n > 0 ? static_cast<std::size_t>(n) : std::size_t(1) << 20;
+}
+
 }  // namespace tidegate::store

@@ -123,6 +123,8 @@ class JetStreamClient {
   static constexpr std::int64_t kGroupMaxDeliver = 20;
 
   bool connected() const;
+  // The largest message the server takes (its max_payload), 1 MB if unknown.
+  std::size_t max_payload() const;
   const JetStreamOptions& options() const { return options_; }
   std::size_t pending_appends() const;
 

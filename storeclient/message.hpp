@@ -105,6 +105,10 @@ class EncodedPublishSlots {
 
 struct Message {
   std::uint64_t seq = 0;  // global sequence, assigned by the ingest thread; 0 = not appended
+  // Cluster mode: its sequence in the shared JetStream stream (0: unknown).
+  // In memory only (not in the message codec): it tells a session handed over
+  // from another gateway which messages it already holds (cluster_handover.hpp).
+  std::uint64_t stream_seq = 0;
   std::string topic;
   std::string payload;
   std::uint8_t qos = 0;

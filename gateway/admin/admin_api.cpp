@@ -495,7 +495,11 @@ Response AdminApi::cluster(const Request& request, std::string_view query) const
                                        {"setup_errors", c->group_errors}}},
                     {"takeovers", {{"sessions_ended", c->takeovers + broker_.metrics.taken_over_elsewhere.load()},
                                    {"sent_targeted", c->takeover_targeted},
-                                   {"sent_broadcast", c->takeover_broadcast}}}};
+                                   {"sent_broadcast", c->takeover_broadcast}}},
+                    {"sessions_moved", {{"in", c->sessions_fetched},
+                                        {"out", c->sessions_handed},
+                                        {"unconfirmed_kept", c->sessions_returned},
+                                        {"failed", c->session_fetch_failures}}}};
   if (c->lookup_enabled) {
     const auto& l = c->lookup;
     char epoch[17];

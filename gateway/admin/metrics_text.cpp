@@ -138,6 +138,14 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_cluster_takeovers_total", "counter",
            "Sessions ended here because their client connected on another gateway.",
            c->takeovers + load(m.taken_over_elsewhere));
+    metric("tidegate_cluster_sessions_moved_in_total", "counter",
+           "Persistent sessions taken over from another gateway with their messages.", c->sessions_fetched);
+    metric("tidegate_cluster_sessions_moved_out_total", "counter",
+           "Persistent sessions handed to another gateway (confirmed by it).", c->sessions_handed);
+    metric("tidegate_cluster_sessions_unconfirmed_total", "counter",
+           "Sessions handed over and never confirmed: parked here again.", c->sessions_returned);
+    metric("tidegate_cluster_session_move_failures_total", "counter",
+           "Sessions asked for and not received (the client started a new one).", c->session_fetch_failures);
     metric("tidegate_cluster_shared_groups", "gauge", "Shared subscription groups with members here.", c->groups);
     metric("tidegate_cluster_group_messages_total", "counter", "Shared-group messages JetStream gave this gateway.",
            c->group_received);

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -422,6 +423,139 @@ def test_session_parked_on_one_gateway_ends_when_its_client_connects_on_another(
     sessions = json.loads(urllib.request.urlopen("http://%s:%d/api/v1/sessions" % (HOST, a.admin_port),
                                                  timeout=5).read())
     assert not any(s["client_id"] == uid for s in sessions["sessions"]), sessions
+
+
+@pytest.fixture
+def settled_gateways(nats, gateway):
+    """Two gateways whose lookup answers (a session moves only when it can name the holder)."""
+    server = nats()
+    gws = [gateway("a", [server.url]), gateway("b", [server.url])]
+    wait_lookup_stable(gws)
+    return gws + [server]
+
+
+def connect_and_claim(gw, client_id, version, **kw):
+    """Connect, then wait until the lookup has answered this gateway's claim of the id."""
+    before = cluster_api(gw)["lookup"]["answered"]
+    c = gw.connect(client_id, version, **kw)
+    deadline = time.monotonic() + 5
+    while cluster_api(gw)["lookup"]["answered"] == before:
+        assert time.monotonic() < deadline, "the lookup did not answer the claim"
+        time.sleep(0.02)  # polling a counter with a deadline
+    return c
+
+
+def session_ids(gw):
+    doc = json.loads(urllib.request.urlopen("http://%s:%d/api/v1/sessions" % (HOST, gw.admin_port), timeout=5).read())
+    return {s["client_id"] for s in doc["sessions"]}
+
+
+def wait_moved_out(gw, count=1):
+    deadline = time.monotonic() + 5
+    while cluster_api(gw)["sessions_moved"]["out"] < count:
+        assert time.monotonic() < deadline, "the old gateway did not hand the session over"
+        time.sleep(0.02)  # polling a counter with a deadline
+
+
+@pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])
+def test_persistent_session_continues_on_another_gateway_with_what_was_queued(settled_gateways, uid, version):
+    a, b, _ = settled_gateways
+    props = {"session_expiry_interval": 3600} if version == 5 else None
+    topic = "move/%s/" % uid
+    c = connect_and_claim(a, uid, version, clean=False, props=props)
+    c.subscribe([(topic + "#", 1)])
+    c.disconnect()
+    # Published while the client is away: queued for its session on a.
+    pub = a.connect(uid + "-p", 5)
+    for i in range(20):
+        pub.publish(topic + str(i), b"q%d" % i, qos=1)
+    moved = b.connect(uid, version, clean=False, props=props)
+    assert moved.connack.session_present
+    got = moved.publishes_until(b"q19", timeout=10)
+    assert [p.payload for p in got] == [b"q%d" % i for i in range(20)]
+    # The subscription came along: new messages reach the client on b, once.
+    pub.publish(topic + "after", b"after", qos=1)
+    pub.publish(topic + "end", b"end", qos=1)
+    assert [p.payload for p in moved.publishes_until(b"end", timeout=5)] == [b"after", b"end"]
+    wait_moved_out(a)
+    assert uid not in session_ids(a)
+    assert cluster_api(b)["sessions_moved"]["in"] == 1
+    assert metrics(b)["tidegate_cluster_sessions_moved_in_total"] == 1
+
+
+def test_unacknowledged_messages_are_resent_by_the_new_gateway_with_their_packet_ids(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    props = {"session_expiry_interval": 3600}
+    first = connect_and_claim(a, uid, 5, clean=False, props=props, auto_ack=False)
+    first.subscribe("unacked/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    for i in range(3):
+        pub.publish("unacked/" + uid, b"u%d" % i, qos=1)
+    sent = [first.expect_packet(m.PUBLISH, timeout=5) for _ in range(3)]  # never acknowledged
+    moved = b.connect(uid, 5, clean=False, props=props)
+    assert first.expect_packet(m.DISCONNECT, timeout=5).reason_code == 0x8E
+    assert moved.connack.session_present
+    again = [moved.expect_packet(m.PUBLISH, timeout=5) for _ in range(3)]
+    # MQTT-4.4.0-1: the same packet ids, marked DUP.
+    assert [(p.payload, p.packet_id, p.dup) for p in again] == [(p.payload, p.packet_id, True) for p in sent]
+    pub.publish("unacked/" + uid, b"next", qos=1)
+    assert [p.payload for p in moved.publishes_until(b"next", timeout=5)] == [b"next"]
+    assert cluster_api(b)["sessions_moved"]["in"] == 1
+
+
+def test_messages_published_while_the_session_moves_are_neither_lost_nor_repeated(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    props = {"session_expiry_interval": 3600}
+    topic = "busy/" + uid
+    first = connect_and_claim(a, uid, 5, clean=False, props=props)
+    first.subscribe(topic, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    received = []
+    count = 400
+    for i in range(count // 2):
+        pub.publish(topic, b"%d" % i, qos=1)
+    # The client moves while the publisher (on a) goes on with the rest.
+    publisher = threading.Thread(target=lambda: [pub.publish(topic, b"%d" % i, qos=1) for i in range(count // 2, count)])
+    publisher.start()
+    try:
+        moved = b.connect(uid, 5, clean=False, props=props)
+    finally:
+        publisher.join(timeout=30)
+    assert not publisher.is_alive()
+    # What the first connection read before it was taken over, acknowledged or not.
+    while True:
+        try:
+            p = first.read_packet(5)
+        except (m.NoPacket, m.ConnectionClosed, OSError):
+            break
+        if p.type == m.PUBLISH:
+            received.append(p)
+        elif p.type == m.DISCONNECT:
+            break
+    received += moved.publishes_until(b"%d" % (count - 1), timeout=20)
+    payloads = [int(p.payload) for p in received]
+    assert set(payloads) == set(range(count)), "lost: %r" % sorted(set(range(count)) - set(payloads))
+    # A repeat is only a resend of what the first connection had not acknowledged.
+    seen = set()
+    for p in received:
+        n = int(p.payload)
+        assert n not in seen or p.dup, "message %d delivered twice" % n
+        seen.add(n)
+    assert cluster_api(b)["sessions_moved"]["in"] == 1
+
+
+def test_clean_start_on_another_gateway_ends_the_session_there(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})
+    c.subscribe("clean/" + uid, qos=1)
+    c.disconnect()
+    fresh = b.connect(uid, 5, clean=True)
+    assert not fresh.connack.session_present
+    deadline = time.monotonic() + 5
+    while uid in session_ids(a):
+        assert time.monotonic() < deadline, "a kept the session"
+        time.sleep(0.02)  # polling the admin API with a deadline
+    assert cluster_api(b)["sessions_moved"]["in"] == 0
 
 
 def wait_jetstream(servers, timeout=30):

@@ -53,3 +53,33 @@ TEST_CASE("committed offset is the contiguous acknowledged prefix") {
   CHECK(s.committed("q") == 10);
   CHECK(s.allocate_packet_id() == 3);
 }
+
+TEST_CASE("session record carries messages handed over from another gateway, with their stream sequences") {
+  Session s("dev2", mqtt::ProtocolVersion::v311);
+  s.expiry_interval = kSessionNeverExpires;
+  auto make = [](std::string topic, std::string payload, std::uint8_t qos, std::uint64_t stream_seq) {
+    auto m = std::make_shared<store::Message>();
+    m->topic = std::move(topic);
+    m->payload = std::move(payload);
+    m->qos = qos;
+    m->stream_seq = stream_seq;
+    return store::MessagePtr(m);
+  };
+  s.handed.push_back(HandedMessage{make("t/1", std::string("\0one", 4), 2, 41), 1, false, {3}});
+  s.handed.push_back(HandedMessage{make("t/2", "two", 1, 0), 0, true, {}});
+  auto back = decode_session_record("dev2", encode_session_record(s));
+  REQUIRE(back);
+  REQUIRE(back->handed.size() == 2);
+  CHECK(back->handed[0].message->topic == "t/1");
+  CHECK(back->handed[0].message->payload == std::string("\0one", 4));
+  CHECK(back->handed[0].qos == 1);
+  CHECK(back->handed[0].subscription_ids == std::vector<std::uint32_t>{3});
+  CHECK(back->handed[0].message->stream_seq == 41);
+  CHECK(back->handed[1].retain);
+  CHECK(back->handed[1].qos == 0);
+  // Only known stream sequences mark what the queues here may bring again.
+  CHECK(back->handed_stream_seqs == std::set<std::uint64_t>{41});
+  // A session without handed messages writes none (older records stay the same).
+  s.handed.clear();
+  CHECK(encode_session_record(s).find("handed") == std::string::npos);
+}

@@ -1,0 +1,475 @@
+#include "gateway/cluster_handover.hpp"
+
+#include <algorithm>
+#include <future>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/inflight_record.hpp"
+#include "gateway/log.hpp"
+#include "gateway/session_end.hpp"
+#include "gateway/topic_match.hpp"
+
+namespace tidegate {
+
+using json = nlohmann::json;
+
+// A thread running queued tasks in order, with a tick for time-outs.
+class SessionHandover::TaskThread {
+ public:
+  explicit TaskThread(std::function<void()> tick = {}) : tick_(std::move(tick)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~TaskThread() { stop(); }
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard guard(lock_);
+      if (stopping_) return;
+      tasks_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+  }
+  void stop() {
+    {
+      std::lock_guard guard(lock_);
+      stopping_ = true;
+    }
+    ready_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock guard(lock_);
+    for (;;) {
+      ready_.wait_for(guard, std::chrono::seconds(1), [this] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) return;
+      auto tasks = std::move(tasks_);
+      tasks_.clear();
+      guard.unlock();
+      for (auto& task : tasks) task();
+      if (tick_) tick_();
+      guard.lock();
+    }
+  }
+  std::function<void()> tick_;
+  std::mutex lock_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// On H: owns the client id in the registry while its session is handed over,
+// so that the client's old connection gives the session to it (as a local
+// takeover gives it to the new connection) and nobody else takes it meanwhile.
+class SessionHandover::Holder final : public SessionOwner {
+ public:
+  Holder(std::string client_id, std::string to) : client_id_(std::move(client_id)), to_(std::move(to)) {}
+  SessionView summary() const override {
+    SessionView v;
+    v.client_id = client_id_;
+    v.online = true;
+    v.address = "handover to gateway " + to_;
+    return v;
+  }
+  void inspect(std::function<void(SessionView)> done) override { done(summary()); }
+  void kick(bool) override {}
+  void take_over() override {}  // a local connection waits for our release
+  void superseded() override {}
+  void taken_over_elsewhere(std::int64_t, bool, std::function<void(std::int64_t)>) override {}
+  void session_handed(std::unique_ptr<Session> session) override {
+    std::lock_guard guard(lock_);
+    handed_ = true;
+    session_ = std::move(session);
+    ready_.notify_all();
+  }
+  // Waits (bounded) for the old connection to give the session up.
+  bool wait(std::chrono::milliseconds timeout, std::unique_ptr<Session>& session) {
+    std::unique_lock guard(lock_);
+    if (!ready_.wait_for(guard, timeout, [this] { return handed_; })) return false;
+    session = std::move(session_);
+    return true;
+  }
+
+ private:
+  std::string client_id_, to_;
+  std::mutex lock_;
+  std::condition_variable ready_;
+  bool handed_ = false;
+  std::unique_ptr<Session> session_;
+};
+
+SessionHandover::SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client,
+                                 lookup::Lookup& lookup, Ingest& ingest, cache::QueueCache& cache,
+                                 SessionRegistry& registry, std::int64_t timeout_ms, Hooks hooks)
+    : node_(std::move(node)),
+      lookup_(lookup),
+      ingest_(ingest),
+      cache_(cache),
+      registry_(registry),
+      timeout_ms_(timeout_ms),
+      hooks_(std::move(hooks)),
+      client_(std::move(client)) {}
+
+SessionHandover::~SessionHandover() { stop(); }
+
+void SessionHandover::start() {
+  for (std::size_t i = 0; i < kAskingThreads; ++i) asking_.push_back(std::make_unique<TaskThread>());
+  serving_ = std::make_unique<TaskThread>([this] { expire_served(); });
+  auto ec = client_->subscribe(request_subject(node_), [this](std::string_view, std::string_view data,
+                                                              std::string_view reply) {
+    serving_->post([this, data = std::string(data), reply = std::string(reply)] {
+      std::string answer = serve(data);
+      if (!reply.empty()) client_->publish(reply, answer);
+    });
+  });
+  if (ec) throw store::StoreOpenError("cluster: cannot subscribe to session handover requests: " + ec.message());
+}
+
+void SessionHandover::stop() {
+  for (auto& thread : asking_) thread->stop();
+  if (serving_) serving_->stop();
+  // Sessions handed over and not confirmed stay here.
+  for (auto& [client_id, s] : served_) registry_.release(client_id, s.holder.get(), std::move(s.session));
+  served_.clear();
+}
+
+SessionHandover::Counters SessionHandover::counters() const {
+  std::lock_guard guard(counters_lock_);
+  return counters_;
+}
+
+void SessionHandover::fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done) {
+  auto& thread = *asking_[std::hash<std::string>{}(client_id) % asking_.size()];
+  thread.post([this, client_id, connected_ms, done = std::move(done)] { done(fetch_now(client_id, connected_ms)); });
+}
+
+namespace {
+
+// Waits for a completion on another thread (the asking and serving threads may block).
+template <typename T>
+T wait_result(std::future<T>& f, std::int64_t timeout_ms, T fallback) {
+  if (f.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) return fallback;
+  return f.get();
+}
+
+std::string cbor(const json& j) {
+  auto bytes = json::to_cbor(j);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
+std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id, std::int64_t connected_ms) {
+  auto previous = lookup_.claim_client(client_id, connected_ms);
+  if (!previous || !*previous) return nullptr;  // held nowhere else, or the lookup cannot say
+  const std::string holder = **previous;
+  const std::string subject = request_subject(holder);
+  auto failed = [&](const std::string& why) -> std::unique_ptr<Session> {
+    log::warn("cluster: session '" + client_id + "' not taken over from gateway '" + holder + "': " + why);
+    std::lock_guard guard(counters_lock_);
+    ++counters_.failed;
+    return nullptr;
+  };
+  auto ask = [&](json request, std::error_code& ec, std::int64_t timeout_ms) -> std::optional<json> {
+    request["client"] = client_id;
+    request["from"] = node_;
+    auto reply = client_->request(subject, request.dump(), timeout_ms, ec);
+    if (ec || !reply) return std::nullopt;
+    auto answer = json::from_cbor(*reply, true, false);
+    if (answer.is_discarded()) return std::nullopt;
+    return answer;
+  };
+
+  // 1. Its filters.
+  std::error_code ec;
+  auto filters = ask({{"op", "filters"}, {"since", connected_ms}}, ec, timeout_ms_);
+  if (!filters) return ec ? failed(ec.message()) : failed("no answer");
+  if (filters->value("none", false)) return nullptr;
+
+  // 2. Subscribed here before the session leaves H: nothing published from now
+  // on can miss both gateways.
+  std::map<std::string, Ingest::SubscribeResult> subscribed;  // filter -> queue, start
+  auto subscribe = [&](const std::string& filter) -> bool {
+    auto promise = std::make_shared<std::promise<std::optional<Ingest::SubscribeResult>>>();
+    auto future = promise->get_future();
+    ingest_.subscribe(client_id, filter, false,
+                      [promise](Ingest::SubscribeResult r) { promise->set_value(std::move(r)); });
+    auto result = wait_result(future, timeout_ms_, std::optional<Ingest::SubscribeResult>());
+    if (!result) return false;
+    subscribed[filter] = std::move(*result);
+    return true;
+  };
+  auto undo = [&] {
+    for (const auto& [filter, r] : subscribed) ingest_.unsubscribe(client_id, filter);
+  };
+  for (const auto& f : filters->value("filters", json::array()))
+    if (!subscribe(f.get<std::string>())) {
+      undo();
+      return failed("subscribing here did not complete");
+    }
+
+  // 3. The session, in parts.
+  // H may wait up to timeout_ms for the old connection to let go, and as
+  // long for its ingest thread.
+  auto first = ask({{"op", "take"}}, ec, 3 * timeout_ms_);
+  if (!first || first->value("none", false) || !first->contains("size")) {
+    undo();
+    return first ? nullptr : failed(ec ? ec.message() : "no answer to take");
+  }
+  std::string blob;
+  const std::size_t size = first->at("size").get<std::size_t>();
+  auto append_part = [&](const json& part) {
+    const auto& bytes = part.at("data").get_binary();
+    blob.append(bytes.begin(), bytes.end());
+  };
+  append_part(*first);
+  while (blob.size() < size) {
+    auto part = ask({{"op", "part"}, {"offset", blob.size()}}, ec, timeout_ms_);
+    if (!part || !part->contains("data") || part->at("data").get_binary().empty()) {
+      undo();
+      return failed("a part of the session did not arrive");
+    }
+    append_part(*part);
+  }
+  auto content = json::from_cbor(blob, true, false);
+  std::optional<Session> decoded;
+  if (!content.is_discarded() && content.contains("record"))
+    decoded = decode_session_record(client_id, content["record"].get<std::string>());
+  if (!decoded) {
+    undo();
+    return failed("its session record could not be read");
+  }
+  auto session = std::make_unique<Session>(std::move(*decoded));
+  for (const auto& jf : content.value("inflight", json::array())) {
+    const auto& rec = jf.at("rec").get_binary();
+    auto d = decode_inflight_record(jf.at("pid").get<std::uint16_t>(), std::string(rec.begin(), rec.end()));
+    if (!d || !d->inflight.message) continue;  // sent whole by snapshot(); never otherwise
+    auto message = std::make_shared<store::Message>(*d->inflight.message);
+    message->stream_seq = jf.value("ss", std::uint64_t{0});
+    if (message->stream_seq) session->handed_stream_seqs.insert(message->stream_seq);
+    d->inflight.message = std::move(message);
+    session->inflight.push_back(std::move(d->inflight));
+  }
+
+  // Its subscriptions read this gateway's queues from where step 2 started
+  // them; a filter added or removed on H meanwhile is followed here.
+  for (auto& [filter, sub] : session->subscriptions) {
+    if (!subscribed.count(filter) && !subscribe(filter)) {
+      undo();
+      return failed("subscribing here did not complete");
+    }
+  }
+  for (auto it = subscribed.begin(); it != subscribed.end();) {
+    if (session->subscriptions.count(it->first)) {
+      ++it;
+      continue;
+    }
+    ingest_.unsubscribe(client_id, it->first);
+    it = subscribed.erase(it);
+  }
+  Ingest::SessionProgress progress;
+  for (auto& [filter, sub] : session->subscriptions) {
+    const auto& r = subscribed[filter];
+    sub.queue = r.queue;
+    auto& cursor = session->cursors[r.queue];
+    cursor.position = cursor.saved = r.start_after;
+    progress.offsets.emplace_back(r.queue, r.start_after);
+    if (!parse_shared(filter).group.empty()) ingest_.set_member_online(client_id, filter, false);
+  }
+  for (const auto& m : session->inflight) progress.inflight.emplace_back(m.packet_id, encode_inflight_record(m));
+
+  // 4. Durable here before H lets go of it.
+  if (session->persistent()) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto future = promise->get_future();
+    ingest_.save_progress(client_id, std::move(progress));
+    ingest_.save_session(client_id, encode_session_record(*session),
+                         [promise](std::error_code e) { promise->set_value(e); });
+    auto saved = wait_result(future, timeout_ms_, std::make_error_code(std::errc::timed_out));
+    if (saved) {
+      undo();
+      ingest_.save_session(client_id, std::nullopt);
+      return failed("not stored here: " + saved.message());
+    }
+  }
+  client_->publish(subject, json{{"op", "done"}, {"client", client_id}, {"from", node_}}.dump());
+  {
+    std::lock_guard guard(counters_lock_);
+    ++counters_.fetched;
+  }
+  log::info("session '" + client_id + "' taken over from gateway '" + holder + "': " +
+            std::to_string(session->subscriptions.size()) + " subscription(s), " +
+            std::to_string(session->inflight.size()) + " in flight, " + std::to_string(session->handed.size()) +
+            " waiting");
+  return session;
+}
+
+std::string SessionHandover::serve(const std::string& request) {
+  auto j = json::parse(request, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return cbor({{"none", true}});
+  const std::string client_id = j.value("client", std::string());
+  const std::string op = j.value("op", std::string());
+  const std::string from = j.value("from", std::string());
+  if (op == "filters") return serve_filters(client_id, j.value("since", std::int64_t{0}), from);
+  if (op == "take") return serve_take(client_id, from);
+  if (op == "part") return serve_part(client_id, j.value("offset", std::size_t{0}));
+  if (op == "done") serve_done(client_id);
+  return cbor({{"none", true}});
+}
+
+std::string SessionHandover::serve_filters(const std::string& client_id, std::int64_t since, const std::string& from) {
+  std::optional<SessionView> view;
+  auto owner = registry_.find(client_id, view);
+  if (owner) {
+    auto promise = std::make_shared<std::promise<std::optional<SessionView>>>();
+    auto future = promise->get_future();
+    owner->inspect([promise](SessionView v) { promise->set_value(std::move(v)); });
+    view = wait_result(future, timeout_ms_, std::optional<SessionView>());
+  }
+  if (!view || !view->persistent) {
+    // Nothing to move; an older connection here still gives way.
+    if (owner && hooks_.takeover) hooks_.takeover(client_id, since, from);
+    return cbor({{"none", true}});
+  }
+  json filters = json::array();
+  for (const auto& sub : view->subscriptions) filters.push_back(sub.filter);
+  return cbor({{"filters", std::move(filters)}});
+}
+
+std::string SessionHandover::serve_take(const std::string& client_id, const std::string& from) {
+  if (!served_.count(client_id)) {
+    auto holder = std::make_shared<Holder>(client_id, from);
+    bool waiting = false;
+    auto session = registry_.claim(client_id, holder, waiting);
+    if (waiting && !holder->wait(std::chrono::milliseconds(timeout_ms_), session)) {
+      // The old connection has not given it up yet: whatever it gives later
+      // is parked here again by expire_served().
+      served_[client_id] = {holder, nullptr, {}, std::chrono::steady_clock::now()};
+      return cbor({{"none", true}});
+    }
+    if (!session || !session->persistent()) {
+      if (session) end_session(ingest_, *session);
+      registry_.release(client_id, holder.get(), nullptr);
+      return cbor({{"none", true}});
+    }
+    // What was published before is in the session's queues (the cache's
+    // visible part) once everything queued on the ingest thread has run.
+    auto promise = std::make_shared<std::promise<bool>>();
+    auto future = promise->get_future();
+    ingest_.sync([promise] { promise->set_value(true); });
+    wait_result(future, timeout_ms_, false);
+    std::string blob = snapshot(*session);
+    served_[client_id] = {holder, std::move(session), std::move(blob),
+                          std::chrono::steady_clock::now() + kHoldMs};
+  }
+  return serve_part(client_id, 0);
+}
+
+std::string SessionHandover::serve_part(const std::string& client_id, std::size_t offset) {
+  auto it = served_.find(client_id);
+  if (it == served_.end() || !it->second.session || offset > it->second.blob.size()) return cbor({{"none", true}});
+  // Parts well below the NATS server's max_payload (1 MB by default).
+  const std::size_t chunk = std::max<std::size_t>(4096, std::min<std::size_t>(256 * 1024, client_->max_payload() / 2));
+  const auto& blob = it->second.blob;
+  const std::size_t n = std::min(chunk, blob.size() - offset);
+  return cbor({{"size", blob.size()},
+               {"data", json::binary(std::vector<std::uint8_t>(blob.begin() + offset, blob.begin() + offset + n))}});
+}
+
+void SessionHandover::serve_done(const std::string& client_id) {
+  auto it = served_.find(client_id);
+  if (it == served_.end() || !it->second.session) return;
+  // Gone from here without a will: the session goes on on the other gateway.
+  end_session(ingest_, *it->second.session);
+  registry_.release(client_id, it->second.holder.get(), nullptr);
+  served_.erase(it);
+  if (hooks_.gone) hooks_.gone(client_id);
+  std::lock_guard guard(counters_lock_);
+  ++counters_.handed;
+}
+
+void SessionHandover::expire_served() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = served_.begin(); it != served_.end();) {
+    auto& s = it->second;
+    if (!s.session) s.holder->wait(std::chrono::milliseconds(0), s.session);  // given up late
+    if (now < s.deadline && s.session) {
+      ++it;
+      continue;
+    }
+    if (s.session) {
+      log::warn("session '" + it->first + "' stays here: the gateway that asked for it did not confirm");
+      std::lock_guard guard(counters_lock_);
+      ++counters_.returned;
+    }
+    if (s.session || now >= s.deadline + kHoldMs) {
+      registry_.release(it->first, s.holder.get(), std::move(s.session));
+      it = served_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::string SessionHandover::snapshot(Session& session) {
+  // What its queues hold after its positions, merged by sequence as delivery
+  // merges them (one message through several subscriptions goes once).
+  std::map<std::uint64_t, HandedMessage> waiting;
+  const std::uint64_t visible = ingest_.visible_seq();
+  std::size_t bytes = 0, left_behind = 0;
+  for (auto& [queue, cursor] : session.cursors) {
+    const Subscription* sub = session.subscription_for_queue(queue);
+    if (!sub) continue;
+    std::uint64_t after = cursor.position;
+    for (bool more = true; more;) {
+      std::uint64_t gone = 0;
+      auto batch = cache_.pull(queue, after, 256, nullptr, &gone);
+      after = std::max(after, gone);
+      more = !batch.empty();
+      for (const auto& m : batch) {
+        if (m->seq > visible) {
+          more = false;
+          break;
+        }
+        after = m->seq;
+        if (sub->options.no_local && m->origin_client_id == session.client_id()) continue;
+        if (!waiting.count(m->seq) && bytes + m->footprint() > kMaxHandoverBytes) {
+          ++left_behind;
+          continue;
+        }
+        auto& h = waiting[m->seq];
+        if (!h.message) bytes += m->footprint();
+        h.message = m;
+        h.qos = std::max(h.qos, std::min(m->qos, sub->options.qos));
+        h.retain = h.retain || (sub->options.retain_as_published && m->retain);
+        if (sub->options.subscription_id) h.subscription_ids.push_back(*sub->options.subscription_id);
+      }
+    }
+  }
+  if (left_behind)
+    log::warn("session '" + session.client_id() + "': " + std::to_string(left_behind) +
+              " waiting messages beyond the handover limit stay behind and are not delivered");
+  // Appended for the record only: the session stays as it was here in case
+  // the other gateway never confirms.
+  const std::size_t had = session.handed.size();
+  for (auto& [seq, h] : waiting) session.handed.push_back(std::move(h));
+  std::string record = encode_session_record(session);
+  while (session.handed.size() > had) session.handed.pop_back();
+
+  json inflight = json::array();
+  for (const auto& m : session.inflight) {
+    if (!m.message) continue;
+    InflightMessage whole = m;
+    whole.queues.clear();  // no queue of the other gateway: kept whole there
+    auto rec = encode_inflight_record(whole);
+    inflight.push_back({{"pid", m.packet_id},
+                        {"rec", json::binary(std::vector<std::uint8_t>(rec.begin(), rec.end()))},
+                        {"ss", m.message->stream_seq}});
+  }
+  return cbor({{"record", std::move(record)}, {"inflight", std::move(inflight)}});
+}
+
+}  // namespace tidegate

@@ -1,0 +1,131 @@
+#pragma once
+// Cluster mode: a persistent session follows its client to another gateway
+// (docs/cluster.md, "Sessions across gateways").
+//
+// A client connects to gateway B without Clean Start, and B holds no session
+// for it. B claims the client id in the lookup, which names the gateway that
+// held it (H), and then:
+//  1. asks H for the session's filters ("filters"; nothing changes on H);
+//  2. subscribes to them here for the client: from now on every new message
+//     for them reaches B's queues as well (the interest is live here and in
+//     the lookup before the subscribe completes);
+//  3. asks H for the session ("take"). H closes the client's connection there
+//     (DISCONNECT 0x8E, as a local takeover does), lets its ingest thread
+//     finish what was published before, and replies with the session record,
+//     the messages in flight (with their packet ids) and the messages queued
+//     but not sent yet, each with its stream sequence (in parts when larger
+//     than a NATS message may be);
+//  4. stores all of it (record, positions, inflight records) and then tells
+//     H "done"; H ends its copy without publishing a will (the session goes
+//     on). Without "done" within kHoldMs H parks the session again: B died
+//     or gave up, and nothing was lost.
+// A message published between 2 and 3 reaches both gateways: B sends it once
+// (Session::handed_stream_seqs). When the lookup cannot name a previous
+// holder, there is no handover: the takeover broadcast ends the old session
+// and the client starts a new one (docs/cluster.md says so).
+//
+// Threads: fetch() queues onto an asking thread, which blocks on NATS
+// requests and ingest round trips; requests from other gateways run on the
+// serving thread (a separate one: two gateways fetching from each other must
+// not wait on each other); libnats callbacks only queue work.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/queue_cache.hpp"
+#include "gateway/ingest.hpp"
+#include "gateway/session_registry.hpp"
+#include "lookup/lookup.hpp"
+#include "storeclient/jetstream_client.hpp"
+
+namespace tidegate {
+
+class SessionHandover {
+ public:
+  struct Hooks {
+    // The previous holder of `client_id` is asked for nothing (its session is
+    // not persistent, or it has none): close an older connection there.
+    std::function<void(const std::string& client_id, std::int64_t claimed_at, const std::string& origin)> takeover;
+    // A session handed to another gateway is gone from here (lookup state).
+    std::function<void(const std::string& client_id)> gone;
+  };
+  SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client, lookup::Lookup& lookup,
+                  Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry, std::int64_t timeout_ms,
+                  Hooks hooks);
+  ~SessionHandover();
+
+  // Subscribes to this gateway's request subject and starts both threads.
+  void start();
+  void stop();
+
+  using Fetched = std::function<void(std::unique_ptr<Session>)>;
+  // Any thread: the session of `client_id` from the gateway that held it, or
+  // nullptr when there is none to move. `done` runs on the asking thread.
+  void fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done);
+
+  static std::string request_subject(const std::string& node) { return "tg.s." + node; }
+  // How long a gateway keeps a session it handed over without hearing "done".
+  static constexpr std::chrono::milliseconds kHoldMs{30000};
+  // Waiting messages one handover carries at most (Message::footprint());
+  // beyond, they stay behind, logged: a bound on the reply and on memory.
+  static constexpr std::size_t kMaxHandoverBytes = 64u << 20;
+
+  struct Counters {
+    std::uint64_t fetched = 0;       // sessions received from another gateway
+    std::uint64_t handed = 0;        // sessions given to another gateway ("done" heard)
+    std::uint64_t returned = 0;      // handed over, no "done": parked here again
+    std::uint64_t failed = 0;        // a fetch that asked and got nothing usable
+  };
+  Counters counters() const;
+
+ private:
+  class Holder;  // the SessionOwner that takes the client's session on H
+  struct Serving {
+    std::shared_ptr<Holder> holder;
+    std::unique_ptr<Session> session;
+    std::string blob;  // what "take" replies, in parts
+    std::chrono::steady_clock::time_point deadline;
+  };
+  class TaskThread;
+
+  std::unique_ptr<Session> fetch_now(const std::string& client_id, std::int64_t connected_ms);  // asking thread
+  std::string serve(const std::string& request);  // serving thread: the reply
+  std::string serve_filters(const std::string& client_id, std::int64_t since, const std::string& from);
+  std::string serve_take(const std::string& client_id, const std::string& from);
+  std::string serve_part(const std::string& client_id, std::size_t offset);
+  void serve_done(const std::string& client_id);
+  void expire_served();  // serving thread: parks again what nobody confirmed
+  // The session's record with everything waiting for it appended to its
+  // handed messages, and its inflight messages: the reply to "take".
+  std::string snapshot(Session& session);
+
+  std::string node_;
+  lookup::Lookup& lookup_;
+  Ingest& ingest_;
+  cache::QueueCache& cache_;
+  SessionRegistry& registry_;
+  std::int64_t timeout_ms_;
+  Hooks hooks_;
+  // Asking threads: a client id always asks on the same one (its requests in
+  // order); several, so that many clients moving at once (the clients of a
+  // gateway that died, reconnecting elsewhere) do not queue behind each
+  // other's round trips for longer than their connect_timeout.
+  static constexpr std::size_t kAskingThreads = 4;
+  std::vector<std::unique_ptr<TaskThread>> asking_;
+  std::unique_ptr<TaskThread> serving_;
+  std::map<std::string, Serving> served_;  // the serving thread's
+  mutable std::mutex counters_lock_;
+  Counters counters_;
+  // Last, so destroyed first: no libnats callback outlives the threads it posts to.
+  std::shared_ptr<store::JetStreamClient> client_;
+};
+
+}  // namespace tidegate
