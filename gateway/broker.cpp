@@ -1,5 +1,7 @@
 #include "gateway/broker.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -234,6 +236,24 @@ Broker::~Broker() {
   if (plugins_) plugins_->close_events();
 }
 
+namespace {
+// A message handed over from another gateway that went out before a crash
+// is in the inflight table (kept whole) and still in the record's handed
+// list, which is written again only once the list is empty (or at a clean
+// disconnect): it goes out once, as the resend.
+void forget_handed_in_flight(Session& session) {
+  for (const auto& f : session.inflight) {
+    if (!f.queues.empty() || !f.message) continue;
+    auto same = [&](const HandedMessage& h) {
+      return h.message->seq == f.message->seq && h.message->topic == f.message->topic &&
+             h.message->payload == f.message->payload;
+    };
+    auto it = std::find_if(session.handed.begin(), session.handed.end(), same);
+    if (it != session.handed.end()) session.handed.erase(it);
+  }
+}
+}  // namespace
+
 void Broker::restore_sessions() {
   auto now = store::wall_clock_ms();
   std::size_t restored = 0;
@@ -287,6 +307,7 @@ void Broker::restore_sessions() {
         ingest_->save_progress(client_id, std::move(drop));
       }
     }
+    forget_handed_in_flight(*session);
     std::sort(session->inflight.begin(), session->inflight.end(),
               [](const auto& a, const auto& b) { return a.message->seq < b.message->seq; });
     registry_->park(std::move(session));

@@ -544,6 +544,45 @@ def test_messages_published_while_the_session_moves_are_neither_lost_nor_repeate
     assert cluster_api(b)["sessions_moved"]["in"] == 1
 
 
+def test_messages_handed_over_survive_a_crash_of_the_new_gateway(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    topic = "keep/" + uid
+    c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})
+    c.subscribe(topic, qos=1)
+    c.disconnect()
+    pub = a.connect(uid + "-p", 5)
+    for i in range(10):
+        pub.publish(topic, b"k%d" % i, qos=1)
+    # One message in flight at a time: the other nine stay handed over, unsent.
+    moved = b.connect(uid, 5, clean=False, props={"session_expiry_interval": 3600, "receive_maximum": 1},
+                      auto_ack=False)
+    assert moved.connack.session_present
+    assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"k0"
+    wait_moved_out(a)  # a has let go: b's store is the only copy
+    b.restart(kill=True)
+    back = b.connect(uid, 5, clean=False, props={"session_expiry_interval": 3600})
+    assert back.connack.session_present
+    got = back.publishes_until(b"k9", timeout=10)
+    assert [p.payload for p in got] == [b"k%d" % i for i in range(10)]
+    assert got[0].dup  # k0 had gone out before the crash
+
+
+def test_session_on_a_killed_gateway_does_not_hold_up_its_client(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})
+    c.subscribe("lost/" + uid, qos=1)
+    a.stop(kill=True)
+    # Nobody can hand the session over: a new one, well within connect_timeout.
+    started = time.monotonic()
+    fresh = b.connect(uid, 5, clean=False, props={"session_expiry_interval": 3600}, timeout=10)
+    assert not fresh.connack.session_present
+    assert time.monotonic() - started < 8
+    fresh.subscribe("lost/" + uid, qos=1)
+    pub = b.connect(uid + "-p", 5)
+    pub.publish("lost/" + uid, b"served", qos=1)
+    assert fresh.expect_packet(m.PUBLISH, timeout=5).payload == b"served"
+
+
 def test_clean_start_on_another_gateway_ends_the_session_there(settled_gateways, uid):
     a, b, _ = settled_gateways
     c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})
