@@ -114,6 +114,15 @@ def gateway(make_broker):
     return start
 
 
+def ctl(gw, *args):
+    """tidegatectl against a gateway's admin API; its standard output."""
+    from test_tidegatectl import CTL
+    r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, gw.admin_port), *args], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def cluster_api(gw, key=None):
     url = "http://%s:%d/api/v1/cluster" % (HOST, gw.admin_port)
     if key:
@@ -481,6 +490,10 @@ def test_persistent_session_continues_on_another_gateway_with_what_was_queued(se
     assert uid not in session_ids(a)
     assert cluster_api(b)["sessions_moved"]["in"] == 1
     assert metrics(b)["tidegate_cluster_sessions_moved_in_total"] == 1
+    assert metrics(a)["tidegate_cluster_sessions_moved_out_total"] == 1
+    text = ctl(b, "cluster")
+    moved_lines = text[text.index("sessions_moved:"):].split("\n")[1:3]
+    assert [l.split() for l in moved_lines] == [["in:", "1"], ["out:", "0"]], text
 
 
 def test_unacknowledged_messages_are_resent_by_the_new_gateway_with_their_packet_ids(settled_gateways, uid):
@@ -669,19 +682,12 @@ def test_gateway_killed_while_the_others_keep_serving(nats, gateway, uid):
 
 
 def test_tidegatectl_cluster_shows_the_node_its_link_and_counters(two_gateways, uid, make_broker):
-    from test_tidegatectl import CTL
     a, b, _ = two_gateways
     wait_lookup_stable([a, b])
     sub = b.connect(uid + "-s", 5)
     sub.subscribe("ctl/" + uid, qos=1)
     a.connect(uid + "-p", 5).publish("ctl/" + uid, b"x", qos=1)
     sub.expect_packet(m.PUBLISH, timeout=5)
-
-    def ctl(gw, *args):
-        r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, gw.admin_port), *args], capture_output=True,
-                           text=True, timeout=10)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
 
     doc = json.loads(ctl(b, "cluster", "--json"))
     assert doc["enabled"] and doc["node"] == "b" and doc["store"]["connected"]
@@ -690,6 +696,7 @@ def test_tidegatectl_cluster_shows_the_node_its_link_and_counters(two_gateways, 
     text = ctl(a, "cluster")
     assert "node:" in text and " a\n" in text and "appended:" in text
     single = make_broker(admin={"port": free_port()})
+    from test_tidegatectl import CTL
     r = subprocess.run([CTL, "--admin", "%s:%d" % (HOST, single.config["admin"]["port"]), "cluster"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "not in a cluster" in r.stdout

@@ -420,7 +420,7 @@ const KeyOrder& stats_key_order() {
 
 const KeyOrder& cluster_key_order() {
   static const KeyOrder order = {
-      {"", {"enabled", "node", "store", "notify", "lookup", "shared_groups", "takeovers"}},
+      {"", {"enabled", "node", "store", "notify", "lookup", "shared_groups", "takeovers", "sessions_moved"}},
       {"store", {"stream", "replicas", "servers", "connected", "appended", "append_errors", "pending_appends"}},
       {"notify",
        {"mode", "sent", "targeted", "broadcast", "events_received", "fetched", "skipped", "fetch_errors",
@@ -429,6 +429,7 @@ const KeyOrder& cluster_key_order() {
        {"epoch", "stable", "complete", "members", "slots_owned", "entries", "answered", "fallbacks", "epoch_changes"}},
       {"fallbacks", {"unstable", "unreachable", "epoch"}},
       {"takeovers", {"sessions_ended", "sent_targeted", "sent_broadcast"}},
+      {"sessions_moved", {"in", "out", "unconfirmed_kept", "failed"}},
       {"shared_groups", {"live", "messages", "redelivered", "setup_errors"}},
   };
   return order;

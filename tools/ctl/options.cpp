@@ -182,7 +182,8 @@ const char* const cluster_help =
     "Shows cluster mode (docs/cluster.md): this gateway's node id, the JetStream\n"
     "stream and whether the NATS link is up, how notify reaches the other\n"
     "gateways, and the counters of appends, notify events, catch-ups, shared\n"
-    "groups and takeovers. A gateway that is not in a cluster says so.\n"
+    "groups, takeovers and sessions moved between gateways. A gateway that is\n"
+    "not in a cluster says so.\n"
     "With --json, the API's object.\n";
 
 const char* const stats_help =
