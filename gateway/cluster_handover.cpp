@@ -356,7 +356,11 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
       return cbor({{"none", true}});
     }
     // What was published before is in the session's queues (the cache's
-    // visible part) once everything queued on the ingest thread has run.
+    // visible part) once the fetch thread has passed on the messages of
+    // other gateways announced so far, and the ingest thread has run
+    // everything queued. (A message announced to this gateway before the
+    // other one subscribed has had a round trip to arrive here.)
+    if (hooks_.drain_fetch) hooks_.drain_fetch(std::chrono::milliseconds(timeout_ms_));
     auto promise = std::make_shared<std::promise<bool>>();
     auto future = promise->get_future();
     ingest_.sync([promise] { promise->set_value(true); });

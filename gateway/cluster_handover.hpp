@@ -56,6 +56,9 @@ class SessionHandover {
     std::function<void(const std::string& client_id, std::int64_t claimed_at, const std::string& origin)> takeover;
     // A session handed to another gateway is gone from here (lookup state).
     std::function<void(const std::string& client_id)> gone;
+    // Waits (bounded) until the messages of other gateways whose notify has
+    // arrived here are in this gateway's queues.
+    std::function<void(std::chrono::milliseconds timeout)> drain_fetch;
   };
   SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client, lookup::Lookup& lookup,
                   Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry, std::int64_t timeout_ms,

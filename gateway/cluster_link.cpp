@@ -112,6 +112,7 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
       takeover_notice(client_id, claimed_at, origin);
     };
     hooks.gone = [this](const std::string& client_id) { lookup_->client_gone(client_id); };
+    hooks.drain_fetch = [this](std::chrono::milliseconds timeout) { drain_fetch(timeout); };
     handover_ = std::make_unique<SessionHandover>(config_.node, client_, *lookup_, ingest, cache, registry,
                                                   config_.request_timeout_ms, std::move(hooks));
   }
@@ -199,6 +200,7 @@ void ClusterLink::stop() {
     stopping_ = true;
   }
   events_ready_.notify_one();
+  fetch_round_done_.notify_all();
   if (handover_) handover_->stop();
   if (fetch_thread_.joinable()) fetch_thread_.join();
   // Appends still in flight complete (acknowledged or failed) before the
@@ -616,6 +618,7 @@ void ClusterLink::fetch_loop() {
       if (stopping_) return;
       events.swap(events_);
       catch_up_from = std::exchange(catch_up_from_, 0);
+      ++fetch_rounds_started_;
     }
     retry_groups();
     // The events this gateway needs, then their messages in one round trip
@@ -665,7 +668,19 @@ void ClusterLink::fetch_loop() {
     events.clear();
     ingest_.publish_local_batch(std::move(batch));
     if (catch_up_from) catch_up(catch_up_from);
+    {
+      std::lock_guard guard(events_lock_);
+      fetch_rounds_done_ = fetch_rounds_started_;
+    }
+    fetch_round_done_.notify_all();
   }
+}
+
+bool ClusterLink::drain_fetch(std::chrono::milliseconds timeout) {
+  std::unique_lock guard(events_lock_);
+  // The round under way, and one more if events (or a catch-up) wait for it.
+  const std::uint64_t target = fetch_rounds_started_ + (events_.empty() && !catch_up_from_ ? 0 : 1);
+  return fetch_round_done_.wait_for(guard, timeout, [&] { return stopping_ || fetch_rounds_done_ >= target; });
 }
 
 ClusterStats ClusterLink::stats() const {

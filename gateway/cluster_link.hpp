@@ -133,6 +133,9 @@ class ClusterLink final : public Ingest::Replicator {
   // Another gateway holds `client_id` since claimed_at: close ours if older.
   void takeover_notice(const std::string& client_id, std::int64_t claimed_at, const std::string& origin);
   void fetch_loop();                                                 // the fetch thread
+  // Any thread but the fetch thread: waits (bounded) until the events received
+  // so far have gone to the ingest thread. False: timed out.
+  bool drain_fetch(std::chrono::milliseconds timeout);
   // The fetch thread, after a lost notify (a gap in an origin's counter, or
   // a reconnect): reads the stream from a little before the last sequence
   // seen and delivers what this node missed.
@@ -171,6 +174,10 @@ class ClusterLink final : public Ingest::Replicator {
     std::uint64_t last_seq = 0;
   };
   std::unordered_map<std::string, Channel> notify_counters_;
+  // Rounds of the fetch loop (one batch of events each): taken, and finished
+  // (their messages handed to the ingest thread). For drain_fetch().
+  std::uint64_t fetch_rounds_started_ = 0, fetch_rounds_done_ = 0;
+  std::condition_variable fetch_round_done_;
   // Where the next catch-up starts (0: none needed): the lowest sequence
   // that a lost notify, a reconnect or a failed read may have left behind.
   std::uint64_t catch_up_from_ = 0;
