@@ -1,7 +1,5 @@
 #include "gateway/broker.hpp"
 
-#include <algorithm>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -79,8 +77,10 @@ Broker::Broker(Config config, std::string config_path)
     };
     if (link->moves_sessions())
       context_->fetch_remote_session = [link](const std::string& client_id, std::int64_t connected_ms,
-                                              std::function<void(std::unique_ptr<Session>)> done) {
-        link->fetch_session(client_id, connected_ms, std::move(done));
+                                              std::function<void(std::unique_ptr<Session>, bool)> done) {
+        link->fetch_session(client_id, connected_ms, [done = std::move(done)](SessionHandover::FetchResult r) {
+          done(std::move(r.session), r.retry_later);
+        });
       };
   }
 #endif
@@ -236,24 +236,6 @@ Broker::~Broker() {
   if (plugins_) plugins_->close_events();
 }
 
-namespace {
-// A message handed over from another gateway that went out before a crash
-// is in the inflight table (kept whole) and still in the record's handed
-// list, which is written again only once the list is empty (or at a clean
-// disconnect): it goes out once, as the resend.
-void forget_handed_in_flight(Session& session) {
-  for (const auto& f : session.inflight) {
-    if (!f.queues.empty() || !f.message) continue;
-    auto same = [&](const HandedMessage& h) {
-      return h.message->seq == f.message->seq && h.message->topic == f.message->topic &&
-             h.message->payload == f.message->payload;
-    };
-    auto it = std::find_if(session.handed.begin(), session.handed.end(), same);
-    if (it != session.handed.end()) session.handed.erase(it);
-  }
-}
-}  // namespace
-
 void Broker::restore_sessions() {
   auto now = store::wall_clock_ms();
   std::size_t restored = 0;
@@ -272,6 +254,14 @@ void Broker::restore_sessions() {
       if (session->disconnected_at_ms == 0) session->disconnected_at_ms = now;
     }
     auto offsets = store_->load_offsets(client_id);
+    if (auto it = offsets.find(kHandedProgressQueue); it != offsets.end()) {
+      // Messages handed over from another gateway that went out before the
+      // stop (their inflight records were written with this count).
+      while (session->handed_taken < it->second && !session->handed.empty()) {
+        session->handed.pop_front();
+        ++session->handed_taken;
+      }
+    }
     for (const auto& [filter, sub] : session->subscriptions) {
       auto& cursor = session->cursors[sub.queue];
       auto it = offsets.find(sub.queue);
@@ -307,7 +297,6 @@ void Broker::restore_sessions() {
         ingest_->save_progress(client_id, std::move(drop));
       }
     }
-    forget_handed_in_flight(*session);
     std::sort(session->inflight.begin(), session->inflight.end(),
               [](const auto& a, const auto& b) { return a.message->seq < b.message->seq; });
     registry_->park(std::move(session));
@@ -467,6 +456,11 @@ void Broker::schedule_sweep() {
 }
 
 int Broker::run() {
+  // First: a SIGHUP or SIGTERM sent as soon as "tidegate ready" is logged (a
+  // reload right after start) must find its handler, not the default action
+  // (which ends the process). Handled once main_io_ runs.
+  asio::signal_set signals(main_io_, SIGTERM, SIGINT, SIGHUP);
+  wait_for_signal(signals);
   std::vector<Ingest::Notify> notifiers;
   for (auto& w : workers_)
     notifiers.push_back([worker = w.get()](std::shared_ptr<const QueueEvents> events) {
@@ -508,8 +502,6 @@ int Broker::run() {
     sys_topics_->publish();  // the figures exist from the start
     schedule_sys();
   }
-  asio::signal_set signals(main_io_, SIGTERM, SIGINT, SIGHUP);
-  wait_for_signal(signals);
   main_io_.run();
   return 0;
 }

@@ -52,9 +52,10 @@ struct BrokerContext {
   std::function<void(const std::string& client_id, bool session_kept)> announce_disconnect{};
   // Any thread: cluster mode with the lookup; the persistent session of a
   // client id from the gateway that held it (nullptr: none), passed to `done`
-  // on another thread (it must only post). Empty: sessions stay where they are.
+  // on another thread (it must only post); retry_later: moving it failed
+  // half-way, refuse the CONNECT (0x88). Empty: sessions stay where they are.
   std::function<void(const std::string& client_id, std::int64_t connected_ms,
-                     std::function<void(std::unique_ptr<Session>)> done)>
+                     std::function<void(std::unique_ptr<Session> session, bool retry_later)> done)>
       fetch_remote_session{};
 
   // Any thread. Replaced as a whole by a reload (main thread).

@@ -110,6 +110,9 @@ SessionHandover::SessionHandover(std::string node, std::shared_ptr<store::JetStr
       cache_(cache),
       registry_(registry),
       timeout_ms_(timeout_ms),
+      // Longer than the new gateway can spend after "take": the parts, its
+      // store write and "done", at timeout_ms each.
+      hold_(std::max<std::chrono::milliseconds>(kMinHold, std::chrono::milliseconds(10 * timeout_ms))),
       hooks_(std::move(hooks)),
       client_(std::move(client)) {}
 
@@ -121,7 +124,12 @@ void SessionHandover::start() {
   auto ec = client_->subscribe(request_subject(node_), [this](std::string_view, std::string_view data,
                                                               std::string_view reply) {
     serving_->post([this, data = std::string(data), reply = std::string(reply)] {
-      std::string answer = serve(data);
+      std::string answer;
+      try {
+        answer = serve(data);
+      } catch (const std::exception& e) {  // a malformed request (wrong types): answered "none"
+        log::warn(std::string("cluster: session handover request ignored: ") + e.what());
+      }
       if (!reply.empty()) client_->publish(reply, answer);
     });
   });
@@ -141,11 +149,6 @@ SessionHandover::Counters SessionHandover::counters() const {
   return counters_;
 }
 
-void SessionHandover::fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done) {
-  auto& thread = *asking_[std::hash<std::string>{}(client_id) % asking_.size()];
-  thread.post([this, client_id, connected_ms, done = std::move(done)] { done(fetch_now(client_id, connected_ms)); });
-}
-
 namespace {
 
 // Waits for a completion on another thread (the asking and serving threads may block).
@@ -162,16 +165,32 @@ std::string cbor(const json& j) {
 
 }  // namespace
 
-std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id, std::int64_t connected_ms) {
-  auto previous = lookup_.claim_client(client_id, connected_ms);
-  if (!previous || !*previous) return nullptr;  // held nowhere else, or the lookup cannot say
+void SessionHandover::fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done) {
+  auto& thread = *asking_[std::hash<std::string>{}(client_id) % asking_.size()];
+  thread.post([this, client_id, connected_ms, done = std::move(done)] {
+    FetchResult result;
+    try {
+      result = fetch_now(client_id, connected_ms);
+    } catch (const std::exception& e) {  // a malformed reply
+      log::warn("cluster: session '" + client_id + "' not taken over: " + e.what());
+      result.retry_later = true;
+    }
+    done(std::move(result));
+  });
+}
+
+SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& client_id, std::int64_t connected_ms) {
+  // Asked, not claimed: the claim comes with the CONNACK (announce_connect),
+  // once the session is here, so a move that fails leaves the lookup naming
+  // the gateway that still holds it.
+  auto previous = lookup_.holder_of(client_id);
+  if (!previous || !*previous) return {};  // held nowhere else, or the lookup cannot say (then: broadcast takeover)
   const std::string holder = **previous;
   const std::string subject = request_subject(holder);
-  auto failed = [&](const std::string& why) -> std::unique_ptr<Session> {
+  auto count_failure = [&](const std::string& why) {
     log::warn("cluster: session '" + client_id + "' not taken over from gateway '" + holder + "': " + why);
     std::lock_guard guard(counters_lock_);
     ++counters_.failed;
-    return nullptr;
   };
   auto ask = [&](json request, std::error_code& ec, std::int64_t timeout_ms) -> std::optional<json> {
     request["client"] = client_id;
@@ -179,15 +198,28 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
     auto reply = client_->request(subject, request.dump(), timeout_ms, ec);
     if (ec || !reply) return std::nullopt;
     auto answer = json::from_cbor(*reply, true, false);
-    if (answer.is_discarded()) return std::nullopt;
+    if (answer.is_discarded() || !answer.is_object()) return std::nullopt;
     return answer;
   };
 
   // 1. Its filters.
   std::error_code ec;
   auto filters = ask({{"op", "filters"}, {"since", connected_ms}}, ec, timeout_ms_);
-  if (!filters) return ec ? failed(ec.message()) : failed("no answer");
-  if (filters->value("none", false)) return nullptr;
+  if (!filters && store::is_no_responders(ec)) {
+    // Nobody listens for the holder: it is gone, and its session with it for
+    // now. A new session here (the takeover at CONNACK tells it, should it be back).
+    count_failure("it is not running");
+    return {};
+  }
+  if (!filters) {
+    count_failure(ec ? ec.message() : "no answer");
+    return {nullptr, true};
+  }
+  if (filters->value("busy", false)) {
+    count_failure("it is handing the session over already");
+    return {nullptr, true};
+  }
+  if (filters->value("none", false)) return {};
 
   // 2. Subscribed here before the session leaves H: nothing published from now
   // on can miss both gateways.
@@ -198,26 +230,35 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
     ingest_.subscribe(client_id, filter, false,
                       [promise](Ingest::SubscribeResult r) { promise->set_value(std::move(r)); });
     auto result = wait_result(future, timeout_ms_, std::optional<Ingest::SubscribeResult>());
-    if (!result) return false;
+    if (!result) {
+      ingest_.unsubscribe(client_id, filter);  // runs after the subscribe, whenever that completes
+      return false;
+    }
     subscribed[filter] = std::move(*result);
     return true;
   };
   auto undo = [&] {
     for (const auto& [filter, r] : subscribed) ingest_.unsubscribe(client_id, filter);
   };
+  auto abort = [&](const std::string& why) -> FetchResult {
+    undo();
+    client_->publish(subject, json{{"op", "abort"}, {"client", client_id}, {"from", node_}}.dump());
+    count_failure(why);
+    return {nullptr, true};
+  };
   for (const auto& f : filters->value("filters", json::array()))
-    if (!subscribe(f.get<std::string>())) {
-      undo();
-      return failed("subscribing here did not complete");
-    }
+    if (!subscribe(f.get<std::string>())) return abort("subscribing here did not complete");
 
   // 3. The session, in parts.
-  // H may wait up to timeout_ms for the old connection to let go, and as
-  // long for its ingest thread.
-  auto first = ask({{"op", "take"}}, ec, 3 * timeout_ms_);
-  if (!first || first->value("none", false) || !first->contains("size")) {
+  // H may wait up to timeout_ms for the old connection to let go, as long for
+  // its fetch thread and as long for its ingest thread.
+  auto first = ask({{"op", "take"}}, ec, 4 * timeout_ms_);
+  const auto taken_at = std::chrono::steady_clock::now();
+  if (!first) return abort(ec ? ec.message() : "no answer to take");
+  if (first->value("busy", false)) return abort("it is handing the session over already");
+  if (first->value("none", false) || !first->contains("size")) {
     undo();
-    return first ? nullptr : failed(ec ? ec.message() : "no answer to take");
+    return {};  // it ended meanwhile (or was not persistent)
   }
   std::string blob;
   const std::size_t size = first->at("size").get<std::size_t>();
@@ -228,20 +269,15 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
   append_part(*first);
   while (blob.size() < size) {
     auto part = ask({{"op", "part"}, {"offset", blob.size()}}, ec, timeout_ms_);
-    if (!part || !part->contains("data") || part->at("data").get_binary().empty()) {
-      undo();
-      return failed("a part of the session did not arrive");
-    }
+    if (!part || !part->contains("data") || part->at("data").get_binary().empty())
+      return abort("a part of the session did not arrive");
     append_part(*part);
   }
   auto content = json::from_cbor(blob, true, false);
   std::optional<Session> decoded;
   if (!content.is_discarded() && content.contains("record"))
     decoded = decode_session_record(client_id, content["record"].get<std::string>());
-  if (!decoded) {
-    undo();
-    return failed("its session record could not be read");
-  }
+  if (!decoded) return abort("its session record could not be read");
   auto session = std::make_unique<Session>(std::move(*decoded));
   for (const auto& jf : content.value("inflight", json::array())) {
     const auto& rec = jf.at("rec").get_binary();
@@ -256,12 +292,8 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
 
   // Its subscriptions read this gateway's queues from where step 2 started
   // them; a filter added or removed on H meanwhile is followed here.
-  for (auto& [filter, sub] : session->subscriptions) {
-    if (!subscribed.count(filter) && !subscribe(filter)) {
-      undo();
-      return failed("subscribing here did not complete");
-    }
-  }
+  for (auto& [filter, sub] : session->subscriptions)
+    if (!subscribed.count(filter) && !subscribe(filter)) return abort("subscribing here did not complete");
   for (auto it = subscribed.begin(); it != subscribed.end();) {
     if (session->subscriptions.count(it->first)) {
       ++it;
@@ -290,12 +322,23 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
                          [promise](std::error_code e) { promise->set_value(e); });
     auto saved = wait_result(future, timeout_ms_, std::make_error_code(std::errc::timed_out));
     if (saved) {
-      undo();
       ingest_.save_session(client_id, std::nullopt);
-      return failed("not stored here: " + saved.message());
+      return abort("not stored here: " + saved.message());
     }
   }
-  client_->publish(subject, json{{"op", "done"}, {"client", client_id}, {"from", node_}}.dump());
+  if (std::chrono::steady_clock::now() - taken_at > hold_ / 2) {
+    // H may have parked it again by now: two copies would diverge.
+    ingest_.save_session(client_id, std::nullopt);
+    return abort("too slow: the other gateway may have kept it");
+  }
+  std::optional<json> confirmed;
+  for (int attempt = 0; attempt < 2 && !confirmed; ++attempt)
+    confirmed = ask({{"op", "done"}}, ec, timeout_ms_);
+  if (!confirmed || !confirmed->value("ok", false))
+    // Kept here all the same: H may have ended its copy without our hearing
+    // it, and a copy too many (on H, until it expires) is better than none.
+    log::warn("cluster: session '" + client_id + "' taken over from gateway '" + holder +
+              "' without its confirmation; it may keep a stale copy");
   {
     std::lock_guard guard(counters_lock_);
     ++counters_.fetched;
@@ -304,7 +347,7 @@ std::unique_ptr<Session> SessionHandover::fetch_now(const std::string& client_id
             std::to_string(session->subscriptions.size()) + " subscription(s), " +
             std::to_string(session->inflight.size()) + " in flight, " + std::to_string(session->handed.size()) +
             " waiting");
-  return session;
+  return {std::move(session), false};
 }
 
 std::string SessionHandover::serve(const std::string& request) {
@@ -315,12 +358,14 @@ std::string SessionHandover::serve(const std::string& request) {
   const std::string from = j.value("from", std::string());
   if (op == "filters") return serve_filters(client_id, j.value("since", std::int64_t{0}), from);
   if (op == "take") return serve_take(client_id, from);
-  if (op == "part") return serve_part(client_id, j.value("offset", std::size_t{0}));
-  if (op == "done") serve_done(client_id);
+  if (op == "part") return serve_part(client_id, from, j.value("offset", std::size_t{0}));
+  if (op == "done") return serve_done(client_id, from);
+  if (op == "abort") serve_abort(client_id, from);
   return cbor({{"none", true}});
 }
 
 std::string SessionHandover::serve_filters(const std::string& client_id, std::int64_t since, const std::string& from) {
+  if (served_.count(client_id)) return cbor({{"busy", true}});
   std::optional<SessionView> view;
   auto owner = registry_.find(client_id, view);
   if (owner) {
@@ -328,6 +373,7 @@ std::string SessionHandover::serve_filters(const std::string& client_id, std::in
     auto future = promise->get_future();
     owner->inspect([promise](SessionView v) { promise->set_value(std::move(v)); });
     view = wait_result(future, timeout_ms_, std::optional<SessionView>());
+    if (!view) return cbor({{"busy", true}});  // its worker did not answer in time
   }
   if (!view || !view->persistent) {
     // Nothing to move; an older connection here still gives way.
@@ -340,41 +386,44 @@ std::string SessionHandover::serve_filters(const std::string& client_id, std::in
 }
 
 std::string SessionHandover::serve_take(const std::string& client_id, const std::string& from) {
-  if (!served_.count(client_id)) {
-    auto holder = std::make_shared<Holder>(client_id, from);
-    bool waiting = false;
-    auto session = registry_.claim(client_id, holder, waiting);
-    if (waiting && !holder->wait(std::chrono::milliseconds(timeout_ms_), session)) {
-      // The old connection has not given it up yet: whatever it gives later
-      // is parked here again by expire_served().
-      served_[client_id] = {holder, nullptr, {}, std::chrono::steady_clock::now()};
-      return cbor({{"none", true}});
-    }
-    if (!session || !session->persistent()) {
-      if (session) end_session(ingest_, *session);
-      registry_.release(client_id, holder.get(), nullptr);
-      return cbor({{"none", true}});
-    }
-    // What was published before is in the session's queues (the cache's
-    // visible part) once the fetch thread has passed on the messages of
-    // other gateways announced so far, and the ingest thread has run
-    // everything queued. (A message announced to this gateway before the
-    // other one subscribed has had a round trip to arrive here.)
-    if (hooks_.drain_fetch) hooks_.drain_fetch(std::chrono::milliseconds(timeout_ms_));
-    auto promise = std::make_shared<std::promise<bool>>();
-    auto future = promise->get_future();
-    ingest_.sync([promise] { promise->set_value(true); });
-    wait_result(future, timeout_ms_, false);
-    std::string blob = snapshot(*session);
-    served_[client_id] = {holder, std::move(session), std::move(blob),
-                          std::chrono::steady_clock::now() + kHoldMs};
+  if (auto it = served_.find(client_id); it != served_.end())
+    return it->second.to == from ? serve_part(client_id, from, 0) : cbor({{"busy", true}});
+  auto holder = std::make_shared<Holder>(client_id, from);
+  bool waiting = false;
+  auto session = registry_.claim(client_id, holder, waiting);
+  if (waiting && !holder->wait(std::chrono::milliseconds(timeout_ms_), session)) {
+    // The old connection has not given it up yet: whatever it gives later
+    // is parked here again by expire_served().
+    served_[client_id] = {from, holder, nullptr, {}, std::chrono::steady_clock::now()};
+    return cbor({{"busy", true}});
   }
-  return serve_part(client_id, 0);
+  if (!session || !session->persistent()) {
+    if (session) end_session(ingest_, *session);
+    registry_.release(client_id, holder.get(), nullptr);
+    return cbor({{"none", true}});
+  }
+  // What was published before is in the session's queues (the cache's
+  // visible part) once the fetch thread has passed on the messages of
+  // other gateways announced so far, and the ingest thread has run
+  // everything queued. (A message announced to this gateway before the
+  // other one subscribed has had a round trip to arrive here.)
+  if (hooks_.drain_fetch) hooks_.drain_fetch(std::chrono::milliseconds(timeout_ms_));
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto future = promise->get_future();
+  ingest_.sync([promise] { promise->set_value(true); });
+  if (!wait_result(future, timeout_ms_, false)) {
+    registry_.release(client_id, holder.get(), std::move(session));  // parked again, as it was
+    return cbor({{"busy", true}});
+  }
+  std::string blob = snapshot(*session);
+  served_[client_id] = {from, holder, std::move(session), std::move(blob), std::chrono::steady_clock::now() + hold_};
+  return serve_part(client_id, from, 0);
 }
 
-std::string SessionHandover::serve_part(const std::string& client_id, std::size_t offset) {
+std::string SessionHandover::serve_part(const std::string& client_id, const std::string& from, std::size_t offset) {
   auto it = served_.find(client_id);
-  if (it == served_.end() || !it->second.session || offset > it->second.blob.size()) return cbor({{"none", true}});
+  if (it == served_.end() || it->second.to != from || !it->second.session || offset > it->second.blob.size())
+    return cbor({{"none", true}});
   // Parts well below the NATS server's max_payload (1 MB by default).
   const std::size_t chunk = std::max<std::size_t>(4096, std::min<std::size_t>(256 * 1024, client_->max_payload() / 2));
   const auto& blob = it->second.blob;
@@ -383,16 +432,29 @@ std::string SessionHandover::serve_part(const std::string& client_id, std::size_
                {"data", json::binary(std::vector<std::uint8_t>(blob.begin() + offset, blob.begin() + offset + n))}});
 }
 
-void SessionHandover::serve_done(const std::string& client_id) {
+std::string SessionHandover::serve_done(const std::string& client_id, const std::string& from) {
   auto it = served_.find(client_id);
-  if (it == served_.end() || !it->second.session) return;
+  // A repeated "done" (its answer was lost) finds nothing and is answered the same.
+  if (it == served_.end()) return cbor({{"ok", true}});
+  if (it->second.to != from || !it->second.session) return cbor({{"none", true}});
   // Gone from here without a will: the session goes on on the other gateway.
   end_session(ingest_, *it->second.session);
   registry_.release(client_id, it->second.holder.get(), nullptr);
   served_.erase(it);
   if (hooks_.gone) hooks_.gone(client_id);
-  std::lock_guard guard(counters_lock_);
-  ++counters_.handed;
+  {
+    std::lock_guard guard(counters_lock_);
+    ++counters_.handed;
+  }
+  return cbor({{"ok", true}});
+}
+
+void SessionHandover::serve_abort(const std::string& client_id, const std::string& from) {
+  auto it = served_.find(client_id);
+  if (it == served_.end() || it->second.to != from || !it->second.session) return;
+  // Parked again as it was: the client's next attempt moves it.
+  registry_.release(client_id, it->second.holder.get(), std::move(it->second.session));
+  served_.erase(it);
 }
 
 void SessionHandover::expire_served() {
@@ -404,12 +466,12 @@ void SessionHandover::expire_served() {
       ++it;
       continue;
     }
-    if (s.session) {
-      log::warn("session '" + it->first + "' stays here: the gateway that asked for it did not confirm");
+    if (s.session && !s.blob.empty()) {
+      log::warn("session '" + it->first + "' stays here: gateway '" + s.to + "' did not confirm taking it");
       std::lock_guard guard(counters_lock_);
       ++counters_.returned;
     }
-    if (s.session || now >= s.deadline + kHoldMs) {
+    if (s.session || now >= s.deadline + hold_) {
       registry_.release(it->first, s.holder.get(), std::move(s.session));
       it = served_.erase(it);
     } else {
@@ -417,7 +479,6 @@ void SessionHandover::expire_served() {
     }
   }
 }
-
 std::string SessionHandover::snapshot(Session& session) {
   // What its queues hold after its positions, merged by sequence as delivery
   // merges them (one message through several subscriptions goes once).
@@ -459,9 +520,14 @@ std::string SessionHandover::snapshot(Session& session) {
   // Appended for the record only: the session stays as it was here in case
   // the other gateway never confirms.
   const std::size_t had = session.handed.size();
+  std::string had_json = std::move(session.handed_json);
+  const std::uint64_t had_taken = session.handed_taken;
   for (auto& [seq, h] : waiting) session.handed.push_back(std::move(h));
+  session.rebase_handed();
   std::string record = encode_session_record(session);
   while (session.handed.size() > had) session.handed.pop_back();
+  session.handed_json = std::move(had_json);
+  session.handed_taken = had_taken;
 
   json inflight = json::array();
   for (const auto& m : session.inflight) {

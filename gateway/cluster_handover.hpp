@@ -3,26 +3,33 @@
 // (docs/cluster.md, "Sessions across gateways").
 //
 // A client connects to gateway B without Clean Start, and B holds no session
-// for it. B claims the client id in the lookup, which names the gateway that
-// held it (H), and then:
+// for it. B asks the lookup which gateway holds the client id (H; asked, not
+// claimed), and then:
 //  1. asks H for the session's filters ("filters"; nothing changes on H);
 //  2. subscribes to them here for the client: from now on every new message
 //     for them reaches B's queues as well (the interest is live here and in
 //     the lookup before the subscribe completes);
 //  3. asks H for the session ("take"). H closes the client's connection there
-//     (DISCONNECT 0x8E, as a local takeover does), lets its ingest thread
-//     finish what was published before, and replies with the session record,
-//     the messages in flight (with their packet ids) and the messages queued
-//     but not sent yet, each with its stream sequence (in parts when larger
-//     than a NATS message may be);
+//     (DISCONNECT 0x8E, as a local takeover does), lets its fetch and ingest
+//     threads finish what was announced and published before, and replies
+//     with the session record, the messages in flight (with their packet
+//     ids) and the messages queued but not sent yet, each with its stream
+//     sequence (in parts when larger than a NATS message may be);
 //  4. stores all of it (record, positions, inflight records) and then tells
-//     H "done"; H ends its copy without publishing a will (the session goes
-//     on). Without "done" within kHoldMs H parks the session again: B died
-//     or gave up, and nothing was lost.
+//     H "done" (a request: H answers once its copy has ended, without a will:
+//     the session goes on). Without "done" within hold_ H parks the session
+//     again: B died or gave up, and nothing was lost.
+// B claims the client id in the lookup only when the CONNACK goes out, as
+// any gateway does, so a move that fails leaves the lookup naming H.
+// - H not running (nobody listens on its subject): the client starts a new
+//   session here.
+// - A move that fails half-way: B sends "abort" (H parks the session again at
+//   once) and the CONNECT is refused with 0x88 (3.1.1: server unavailable);
+//   the client's next attempt moves it.
+// - The lookup cannot say: no handover; the takeover broadcast ends the old
+//   session and the client starts a new one (docs/cluster.md says so).
 // A message published between 2 and 3 reaches both gateways: B sends it once
-// (Session::handed_stream_seqs). When the lookup cannot name a previous
-// holder, there is no handover: the takeover broadcast ends the old session
-// and the client starts a new one (docs/cluster.md says so).
+// (Session::handed_stream_seqs).
 //
 // Threads: fetch() queues onto an asking thread, which blocks on NATS
 // requests and ingest round trips; requests from other gateways run on the
@@ -69,14 +76,19 @@ class SessionHandover {
   void start();
   void stop();
 
-  using Fetched = std::function<void(std::unique_ptr<Session>)>;
-  // Any thread: the session of `client_id` from the gateway that held it, or
-  // nullptr when there is none to move. `done` runs on the asking thread.
+  struct FetchResult {
+    std::unique_ptr<Session> session;  // null: none to move (the client starts a new one)
+    bool retry_later = false;          // the move failed half-way; the session stays where it was
+  };
+  using Fetched = std::function<void(FetchResult)>;
+  // Any thread: the session of `client_id` from the gateway that held it.
+  // `done` runs on an asking thread (it must only post).
   void fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done);
 
   static std::string request_subject(const std::string& node) { return "tg.s." + node; }
-  // How long a gateway keeps a session it handed over without hearing "done".
-  static constexpr std::chrono::milliseconds kHoldMs{30000};
+  // How long a gateway keeps a session it handed over without hearing "done"
+  // (at least; longer with a long request_timeout_ms).
+  static constexpr std::chrono::milliseconds kMinHold{30000};
   // Waiting messages one handover carries at most (Message::footprint());
   // beyond, they stay behind, logged: a bound on the reply and on memory.
   static constexpr std::size_t kMaxHandoverBytes = 64u << 20;
@@ -85,13 +97,14 @@ class SessionHandover {
     std::uint64_t fetched = 0;       // sessions received from another gateway
     std::uint64_t handed = 0;        // sessions given to another gateway ("done" heard)
     std::uint64_t returned = 0;      // handed over, no "done": parked here again
-    std::uint64_t failed = 0;        // a fetch that asked and got nothing usable
+    std::uint64_t failed = 0;        // a fetch that asked and got nothing usable (a new session, or 0x88)
   };
   Counters counters() const;
 
  private:
   class Holder;  // the SessionOwner that takes the client's session on H
   struct Serving {
+    std::string to;  // the gateway it goes to
     std::shared_ptr<Holder> holder;
     std::unique_ptr<Session> session;
     std::string blob;  // what "take" replies, in parts
@@ -99,12 +112,13 @@ class SessionHandover {
   };
   class TaskThread;
 
-  std::unique_ptr<Session> fetch_now(const std::string& client_id, std::int64_t connected_ms);  // asking thread
+  FetchResult fetch_now(const std::string& client_id, std::int64_t connected_ms);  // asking thread
   std::string serve(const std::string& request);  // serving thread: the reply
   std::string serve_filters(const std::string& client_id, std::int64_t since, const std::string& from);
   std::string serve_take(const std::string& client_id, const std::string& from);
-  std::string serve_part(const std::string& client_id, std::size_t offset);
-  void serve_done(const std::string& client_id);
+  std::string serve_part(const std::string& client_id, const std::string& from, std::size_t offset);
+  std::string serve_done(const std::string& client_id, const std::string& from);
+  void serve_abort(const std::string& client_id, const std::string& from);
   void expire_served();  // serving thread: parks again what nobody confirmed
   // The session's record with everything waiting for it appended to its
   // handed messages, and its inflight messages: the reply to "take".
@@ -116,6 +130,7 @@ class SessionHandover {
   cache::QueueCache& cache_;
   SessionRegistry& registry_;
   std::int64_t timeout_ms_;
+  std::chrono::milliseconds hold_;
   Hooks hooks_;
   // Asking threads: a client id always asks on the same one (its requests in
   // order); several, so that many clients moving at once (the clients of a

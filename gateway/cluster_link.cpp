@@ -124,6 +124,7 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
 
 ClusterLink::~ClusterLink() {
   stop();
+  handover_.reset();  // it shares the client: gone first, so the NATS connection closes here
   client_.reset();
 }
 

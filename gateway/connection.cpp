@@ -501,6 +501,9 @@ void Connection::take_over() {
       // Taken over before our CONNACK went out: give the session on at once.
       log::info(self->describe() + ": taken over before it was connected");
       self->close(std::nullopt, false);
+    } else if (self->state_ == State::awaiting_session && self->fetching_session_) {
+      // Its session is on its way from another gateway: passed on when it arrives.
+      self->taken_over_while_fetching_ = true;
     }
   });
 }
@@ -536,7 +539,7 @@ void Connection::session_handed(std::unique_ptr<Session> session) {
       return;
     }
     if (self->bridge_) return self->bridge_attach(std::move(session));
-    self->finish_connect(std::move(session));
+    self->continue_with_session(std::move(session));
   });
 }
 

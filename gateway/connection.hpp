@@ -102,6 +102,9 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void continue_connect();  // authenticated: client id, session claim
   // What the admin API shows of this connection; written before the registry claim.
   void fill_summary(std::uint32_t expiry_interval);
+  // The claimed session (or nullptr): fetched from another gateway first when
+  // there is none here and the client wants one (cluster mode), then finish_connect.
+  void continue_with_session(std::unique_ptr<Session> previous);
   void finish_connect(std::unique_ptr<Session> previous);
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
   void publish_will_message(const mqtt::Will& will);
@@ -188,6 +191,8 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   SessionView summary_;        // written at CONNECT before claim(), read-only afterwards
   bool end_on_detach_ = false;  // admin delete: the session ends with this connection
   bool announced_ = false;      // cluster: announce_connect was called; announce_disconnect at detach
+  bool fetching_session_ = false;           // cluster: awaiting its session from another gateway
+  bool taken_over_while_fetching_ = false;  // and a newer connection claimed the id meanwhile
   ClientAccess access_;  // bound at CONNECT
   std::optional<std::vector<HookAclRule>> hook_rules_;  // from the HTTP hook's answer
 

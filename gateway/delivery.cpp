@@ -48,7 +48,7 @@ void Connection::deliver() {
   delivery_scheduled_ = false;
   if (state_ != State::connected || !session_) return worker_.set_lagging(this, false);
   bool more = true;
-  bool handed_drained = false;
+  bool handed_sent = false;
   // Resends come first, and new messages only once none is left (in order).
   if (resend_within_window()) more = false;
   int turn = 0;
@@ -83,18 +83,27 @@ void Connection::deliver() {
       }
       HandedMessage h = std::move(front);
       session_->handed.pop_front();
-      handed_drained = session_->handed.empty();
+      ++session_->handed_taken;
+      handed_sent = true;
       if (!h.message->expired_at(store::wall_clock_ms()) && access_.may_read(h.message->topic))
         send_message(h.message, h.qos, h.retain, {}, std::move(h.subscription_ids));
       continue;
     }
     more = deliver_one();
   }
+  // How many handed messages went out, in the same write as their inflight records.
+  if (handed_sent && session_->persistent()) progress_.offsets.emplace_back(kHandedProgressQueue, session_->handed_taken);
   flush_progress();
-  // The record still lists what was handed over: written again without it
-  // (after the inflight records of what went out, on the same ingest thread).
-  if (handed_drained && session_->persistent())
-    broker_.ingest.save_session(client_id_, encode_session_record(*session_));
+  if (handed_sent && session_->handed.empty()) {
+    // All gone out: the record without the list, then its count.
+    session_->rebase_handed();
+    if (session_->persistent()) {
+      broker_.ingest.save_session(client_id_, encode_session_record(*session_));
+      Ingest::SessionProgress erase;
+      erase.erased_queues.push_back(kHandedProgressQueue);
+      broker_.ingest.save_progress(client_id_, std::move(erase));
+    }
+  }
   // Out of budget with messages waiting: this worker is the limit (pacing, worker.hpp).
   worker_.set_lagging(this, more && turn == kDeliveriesPerTurn);
   if (more) schedule_delivery();  // yield the worker, then go on

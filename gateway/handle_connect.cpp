@@ -143,20 +143,32 @@ void Connection::continue_connect() {
   });
   bool waiting = false;
   auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
-  if (waiting) return;
-  if (!previous && !clean_start_ && broker_.fetch_remote_session) {
-    // Cluster mode: the session may be on the gateway this client used before.
-    broker_.fetch_remote_session(
-        client_id_, summary_.connected_since_ms.value_or(0), [self = shared_from_this()](std::unique_ptr<Session> s) {
-          boost::asio::post(self->worker_.io(), [self, s = std::move(s)]() mutable {
-            if (self->state_ == State::awaiting_session) return self->finish_connect(std::move(s));
-            // Gone meanwhile (connect_timeout): the session stays here, parked.
-            if (s && s->persistent()) self->broker_.registry.park(std::move(s));
-          });
+  if (!waiting) continue_with_session(std::move(previous));
+}
+
+void Connection::continue_with_session(std::unique_ptr<Session> previous) {
+  if (previous || clean_start_ || !broker_.fetch_remote_session) return finish_connect(std::move(previous));
+  // Cluster mode: the session may be on the gateway this client used before
+  // (cluster_handover.hpp). This connection owns the client id here meanwhile.
+  fetching_session_ = true;
+  broker_.fetch_remote_session(
+      client_id_, summary_.connected_since_ms.value_or(0),
+      [self = shared_from_this()](std::unique_ptr<Session> s, bool retry_later) {
+        boost::asio::post(self->worker_.io(), [self, s = std::move(s), retry_later]() mutable {
+          self->fetching_session_ = false;
+          if (self->state_ != State::awaiting_session || self->taken_over_while_fetching_) {
+            // Closed meanwhile (connect_timeout), or a newer connection claimed
+            // the id: the session goes to it, or is parked here.
+            self->broker_.registry.release(self->client_id_, self.get(), std::move(s));
+            if (self->state_ == State::awaiting_session) self->close(std::nullopt, false);
+            return;
+          }
+          if (retry_later)
+            return self->refuse_connect(ReasonCode::server_unavailable,
+                                        "its session is on another gateway and could not be moved now");
+          self->finish_connect(std::move(s));
         });
-    return;
-  }
-  finish_connect(std::move(previous));
+      });
 }
 
 void Connection::finish_connect(std::unique_ptr<Session> previous) {
@@ -292,6 +304,7 @@ void Connection::detach_session(bool publish_will) {
   }
   session_->will.reset();
   session_->retained_pending.clear();
+  session_->handed_stream_seqs.clear();  // the duplicates they stood for came while connected, or not at all
   session_->disconnected_at_ms = now;
   if (session_->persistent() && !end_on_detach_) {
     broker_.ingest.save_session(client_id_, encode_session_record(*session_));

@@ -109,6 +109,23 @@ mqtt::Will will_from_json(const json& j) {
 }
 }  // namespace
 
+void Session::rebase_handed() {
+  handed_taken = 0;
+  if (handed.empty()) {
+    handed_json.clear();
+    return;
+  }
+  // Binary in the JSON text as hex, each message whole (it lives in no queue here).
+  json list = json::array();
+  for (const auto& h : handed) {
+    std::string bytes;
+    store::encode_message(*h.message, bytes);
+    list.push_back({{"m", to_hex(bytes)}, {"q", h.qos}, {"r", h.retain}, {"ids", h.subscription_ids},
+                    {"ss", h.message->stream_seq}});
+  }
+  handed_json = list.dump();
+}
+
 std::string encode_session_record(const Session& s) {
   json j;
   j["v"] = 1;
@@ -123,17 +140,6 @@ std::string encode_session_record(const Session& s) {
     j["subscriptions"].push_back(std::move(js));
   }
   j["qos2_incoming"] = std::vector<std::uint16_t>(s.qos2_incoming.begin(), s.qos2_incoming.end());
-  if (!s.handed.empty()) {
-    // Cluster handover: messages that have not gone out yet, whole (they
-    // live in no queue of this gateway). Binary in the JSON text as hex.
-    j["handed"] = json::array();
-    for (const auto& h : s.handed) {
-      std::string bytes;
-      store::encode_message(*h.message, bytes);
-      j["handed"].push_back({{"m", to_hex(bytes)}, {"q", h.qos}, {"r", h.retain}, {"ids", h.subscription_ids},
-                             {"ss", h.message->stream_seq}});
-    }
-  }
   // A will that has not been published yet is published after a restart.
   if (s.pending_will) {
     j["will"] = will_to_json(s.pending_will->will);
@@ -141,7 +147,10 @@ std::string encode_session_record(const Session& s) {
   } else if (s.will) {
     j["will"] = will_to_json(*s.will);
   }
-  return j.dump();
+  std::string out = j.dump();
+  // The handed list as written at the handover, unchanged (Session::handed_json).
+  if (!s.handed_json.empty()) out.insert(out.size() - 1, ",\"handed\":" + s.handed_json);
+  return out;
 }
 
 std::optional<Session> decode_session_record(const std::string& client_id, const std::string& record) {
@@ -163,7 +172,8 @@ std::optional<Session> decode_session_record(const std::string& client_id, const
       s.subscriptions.emplace(sub.filter, std::move(sub));
     }
     for (auto id : j.at("qos2_incoming")) s.qos2_incoming.insert(id.get<std::uint16_t>());
-    if (j.contains("handed"))
+    if (j.contains("handed")) {
+      s.handed_json = j["handed"].dump();
       for (const auto& jh : j["handed"]) {
         auto message = store::decode_message(from_hex(jh.at("m").get<std::string>()));
         if (!message) return std::nullopt;
@@ -176,6 +186,7 @@ std::optional<Session> decode_session_record(const std::string& client_id, const
         if (h.message->stream_seq) s.handed_stream_seqs.insert(h.message->stream_seq);
         s.handed.push_back(std::move(h));
       }
+    }
     if (j.contains("will")) {
       PendingWill pw;
       pw.will = will_from_json(j["will"]);

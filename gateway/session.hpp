@@ -71,6 +71,10 @@ struct HandedMessage {
   std::vector<std::uint32_t> subscription_ids;
 };
 
+// The offsets-table key of Session::handed_taken: U+0000 is in no MQTT
+// filter, so no queue has this name.
+inline const std::string kHandedProgressQueue("\0handed", 7);
+
 struct PendingWill {
   mqtt::Will will;
   std::int64_t publish_at_ms = 0;  // wall clock; Will Delay Interval applied
@@ -106,11 +110,19 @@ class Session {
   std::unique_ptr<mqtt::Will> will;                   // of the current connection
   std::unique_ptr<PendingWill> pending_will;          // set while offline, before Will Delay passes
   boost::container::devector<std::pair<store::MessagePtr, SubscriptionOptions>> retained_pending;  // from SUBSCRIBE
-  // Handed over from another gateway, in their order there; persisted with
-  // the record (until they have all gone out, when the record is saved again).
+  // Handed over from another gateway, in their order there. Persisted as a
+  // list in the record (`handed_json`, written once and copied unchanged into
+  // every later record) and a count of those gone out (`handed_taken`, an
+  // offset under kHandedProgressQueue, saved with the inflight records of
+  // what went out): progress costs one small write, not a new list.
   boost::container::devector<HandedMessage> handed;
+  std::string handed_json;        // the persisted list (JSON array); empty: none
+  std::uint64_t handed_taken = 0; // entries of that list gone out (no longer in `handed`)
+  // Makes the persisted list what `handed` holds now (handed_taken 0).
+  void rebase_handed();
   // The stream sequences of what came with the handover (handed and inflight):
   // the same messages reaching this gateway's queues as well go out once.
+  // Kept until that duplicate arrives or the connection ends.
   std::set<std::uint64_t> handed_stream_seqs;
   std::int64_t disconnected_at_ms = 0;
 

@@ -171,6 +171,11 @@ json Lookup::handle(const json& request) {
     answer["previous"] = previous ? json(previous->node) : json(nullptr);
     return answer;
   }
+  if (op == "holder") {
+    if (request.value("epoch", std::uint64_t{0}) != epoch) return {{"ok", false}, {"reason", "epoch"}};
+    auto holder = shard_.client_holder(request.value("client", std::string()));
+    return {{"ok", true}, {"holder", holder ? json(holder->node) : json(nullptr)}};
+  }
   if (op == "query") {
     if (request.value("epoch", std::uint64_t{0}) != epoch) return {{"ok", false}, {"reason", "epoch"}};
     json nodes = json::array();
@@ -249,6 +254,35 @@ std::optional<std::optional<std::string>> Lookup::claim_client(const std::string
   const auto& previous = (*answer)["previous"];
   if (previous.is_string() && previous.get<std::string>() != options_.node)
     return std::optional<std::string>(previous.get<std::string>());
+  return std::optional<std::string>();
+}
+
+std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& client_id) {
+  std::string owner;
+  std::uint64_t epoch = 0;
+  {
+    std::lock_guard guard(lock_);
+    if (!stable_locked()) {
+      ++counters_.fallback_unstable;
+      return std::nullopt;
+    }
+    owner = table_.owner_of(client_key(client_id));
+    epoch = table_.epoch();
+  }
+  auto answer = ask(owner, json{{"op", "holder"}, {"client", client_id}, {"epoch", epoch}});
+  std::lock_guard guard(lock_);
+  if (!answer) {
+    ++counters_.fallback_unreachable;
+    return std::nullopt;
+  }
+  if (!answer->value("ok", false)) {
+    ++counters_.fallback_epoch;
+    return std::nullopt;
+  }
+  ++counters_.answered;
+  const auto& holder = (*answer)["holder"];
+  if (holder.is_string() && holder.get<std::string>() != options_.node)
+    return std::optional<std::string>(holder.get<std::string>());
   return std::optional<std::string>();
 }
 

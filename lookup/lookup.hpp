@@ -92,6 +92,9 @@ class Lookup {
   // lookup cannot say.
   std::optional<std::optional<std::string>> claim_client(const std::string& client_id, std::int64_t since_ms);
   void client_gone(const std::string& client_id);
+  // The gateway that holds `client_id` (an empty optional inside: none, or
+  // this one), without claiming it; nullopt when the lookup cannot say.
+  std::optional<std::optional<std::string>> holder_of(const std::string& client_id);
 
   // The gateways (this one included) with a subscription matching each
   // topic; nullopt: ask everybody.

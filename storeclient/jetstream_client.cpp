@@ -35,6 +35,10 @@ const std::error_category& nats_category() {
   return category;
 }
 
+bool is_no_responders(const std::error_code& ec) {
+  return ec.category() == nats_category() && ec.value() == static_cast<int>(NATS_NO_RESPONDERS);
+}
+
 struct JetStreamClient::Subscription {
   JetStreamClient::Handler handler;
   natsSubscription* sub = nullptr;

@@ -60,6 +60,8 @@ struct StoredMessage {
 
 // libnats statuses (natsStatus) as std::error_code.
 const std::error_category& nats_category();
+// A request nobody listens for (the server says so at once).
+bool is_no_responders(const std::error_code& ec);
 
 class JetStreamClient {
  public:

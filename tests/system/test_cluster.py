@@ -596,6 +596,29 @@ def test_session_on_a_killed_gateway_does_not_hold_up_its_client(settled_gateway
     assert fresh.expect_packet(m.PUBLISH, timeout=5).payload == b"served"
 
 
+def test_a_move_that_cannot_finish_is_refused_and_the_next_attempt_moves_the_session(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    props = {"session_expiry_interval": 3600}
+    # A client id whose lookup key b holds: b can still ask who holds it while a is stopped.
+    client_id = next(uid + "-%d" % i for i in range(500)
+                     if cluster_api(b, "c:%s-%d" % (uid, i))["lookup"]["owner_of"]["c:%s-%d" % (uid, i)] == "b")
+    c = connect_and_claim(a, client_id, 5, clean=False, props=props)
+    c.subscribe("retry/" + uid, qos=1)
+    c.disconnect()
+    a.connect(uid + "-p", 5).publish("retry/" + uid, b"kept", qos=1)
+    os.kill(a.pid, signal.SIGSTOP)  # alive (subscribed) but not answering: the move cannot finish
+    try:
+        refused = b.client(5, timeout=10).connect(client_id, clean=False, props=props, expect_success=False)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert refused.reason_code == 0x88  # server unavailable: try again
+    assert cluster_api(b)["sessions_moved"]["failed"] == 1
+    wait_lookup_stable([a, b])
+    moved = b.connect(client_id, 5, clean=False, props=props)
+    assert moved.connack.session_present
+    assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"kept"
+
+
 def test_clean_start_on_another_gateway_ends_the_session_there(settled_gateways, uid):
     a, b, _ = settled_gateways
     c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})

@@ -67,6 +67,7 @@ TEST_CASE("session record carries messages handed over from another gateway, wit
   };
   s.handed.push_back(HandedMessage{make("t/1", std::string("\0one", 4), 2, 41), 1, false, {3}});
   s.handed.push_back(HandedMessage{make("t/2", "two", 1, 0), 0, true, {}});
+  s.rebase_handed();
   auto back = decode_session_record("dev2", encode_session_record(s));
   REQUIRE(back);
   REQUIRE(back->handed.size() == 2);
@@ -79,7 +80,21 @@ TEST_CASE("session record carries messages handed over from another gateway, wit
   CHECK(back->handed[1].qos == 0);
   // Only known stream sequences mark what the queues here may bring again.
   CHECK(back->handed_stream_seqs == std::set<std::uint64_t>{41});
+  // Progress is a count (an offset), not a new list: the list written at the
+  // handover stays in every record until it is rebased.
+  s.handed.pop_front();
+  ++s.handed_taken;
+  auto later = decode_session_record("dev2", encode_session_record(s));
+  REQUIRE(later);
+  CHECK(later->handed.size() == 2);
+  s.rebase_handed();
+  CHECK(s.handed_taken == 0);
+  later = decode_session_record("dev2", encode_session_record(s));
+  REQUIRE(later);
+  REQUIRE(later->handed.size() == 1);
+  CHECK(later->handed[0].message->topic == "t/2");
   // A session without handed messages writes none (older records stay the same).
   s.handed.clear();
+  s.rebase_handed();
   CHECK(encode_session_record(s).find("handed") == std::string::npos);
 }
