@@ -76,7 +76,16 @@ class SessionHandover::Holder final : public SessionOwner {
   }
   void inspect(std::function<void(SessionView)> done) override { done(summary()); }
   void kick(bool) override {}
-  void take_over() override {}  // a local connection waits for our release
+  // A connection here claims the client id meanwhile: it waits for our
+  // release, and the move is refused at "done" so that it gets the session.
+  void take_over() override {
+    std::lock_guard guard(lock_);
+    wanted_here_ = true;
+  }
+  bool wanted_here() {
+    std::lock_guard guard(lock_);
+    return wanted_here_;
+  }
   void superseded() override {}
   void taken_over_elsewhere(std::int64_t, bool, std::function<void(std::int64_t)>) override {}
   void session_handed(std::unique_ptr<Session> session) override {
@@ -98,6 +107,7 @@ class SessionHandover::Holder final : public SessionOwner {
   std::mutex lock_;
   std::condition_variable ready_;
   bool handed_ = false;
+  bool wanted_here_ = false;
   std::unique_ptr<Session> session_;
 };
 
@@ -121,8 +131,9 @@ SessionHandover::~SessionHandover() { stop(); }
 void SessionHandover::start() {
   for (std::size_t i = 0; i < kAskingThreads; ++i) asking_.push_back(std::make_unique<TaskThread>());
   serving_ = std::make_unique<TaskThread>([this] { expire_served(); });
-  auto ec = client_->subscribe(request_subject(node_), [this](std::string_view, std::string_view data,
-                                                              std::string_view reply) {
+  std::error_code ec;
+  request_subscription_ = client_->subscribe(request_subject(node_), [this](std::string_view, std::string_view data,
+                                                                            std::string_view reply) {
     serving_->post([this, data = std::string(data), reply = std::string(reply)] {
       std::string answer;
       try {
@@ -132,11 +143,13 @@ void SessionHandover::start() {
       }
       if (!reply.empty()) client_->publish(reply, answer);
     });
-  });
+  }, ec);
   if (ec) throw store::StoreOpenError("cluster: cannot subscribe to session handover requests: " + ec.message());
 }
 
 void SessionHandover::stop() {
+  // First: no request handler runs after this (libnats waits for a running one).
+  if (request_subscription_) client_->unsubscribe(std::exchange(request_subscription_, 0));
   for (auto& thread : asking_) thread->stop();
   if (serving_) serving_->stop();
   // Sessions handed over and not confirmed stay here.
@@ -157,6 +170,21 @@ T wait_result(std::future<T>& f, std::int64_t timeout_ms, T fallback) {
   if (f.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) return fallback;
   return f.get();
 }
+
+// Runs `fn` on scope exit unless dismissed.
+class Cleanup {
+ public:
+  explicit Cleanup(std::function<void()> fn) : fn_(std::move(fn)) {}
+  ~Cleanup() {
+    if (fn_) fn_();
+  }
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
+  void dismiss() { fn_ = nullptr; }
+
+ private:
+  std::function<void()> fn_;
+};
 
 std::string cbor(const json& j) {
   auto bytes = json::to_cbor(j);
@@ -237,12 +265,16 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
     subscribed[filter] = std::move(*result);
     return true;
   };
-  auto undo = [&] {
+  // Whatever way this returns without the session (an exception included):
+  // its subscriptions here go, a copy stored here goes, and H parks the
+  // session again at once (it ignores an abort for a move it does not hold).
+  bool stored_here = false;
+  Cleanup cleanup([&] {
     for (const auto& [filter, r] : subscribed) ingest_.unsubscribe(client_id, filter);
-  };
-  auto abort = [&](const std::string& why) -> FetchResult {
-    undo();
+    if (stored_here) ingest_.save_session(client_id, std::nullopt);
     client_->publish(subject, json{{"op", "abort"}, {"client", client_id}, {"from", node_}}.dump());
+  });
+  auto abort = [&](const std::string& why) -> FetchResult {
     count_failure(why);
     return {nullptr, true};
   };
@@ -256,10 +288,8 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   const auto taken_at = std::chrono::steady_clock::now();
   if (!first) return abort(ec ? ec.message() : "no answer to take");
   if (first->value("busy", false)) return abort("it is handing the session over already");
-  if (first->value("none", false) || !first->contains("size")) {
-    undo();
-    return {};  // it ended meanwhile (or was not persistent)
-  }
+  if (first->value("none", false) || !first->contains("size")) return {};  // it ended meanwhile (or was not persistent)
+  const std::string token = first->value("token", std::string());
   std::string blob;
   const std::size_t size = first->at("size").get<std::size_t>();
   auto append_part = [&](const json& part) {
@@ -312,6 +342,9 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
     if (!parse_shared(filter).group.empty()) ingest_.set_member_online(client_id, filter, false);
   }
   for (const auto& m : session->inflight) progress.inflight.emplace_back(m.packet_id, encode_inflight_record(m));
+  // Its handed list starts here with none gone out (over a count a session
+  // that ended here once may have left behind).
+  progress.offsets.emplace_back(kHandedProgressQueue, 0);
 
   // 4. Durable here before H lets go of it.
   if (session->persistent()) {
@@ -320,25 +353,24 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
     ingest_.save_progress(client_id, std::move(progress));
     ingest_.save_session(client_id, encode_session_record(*session),
                          [promise](std::error_code e) { promise->set_value(e); });
+    stored_here = true;
     auto saved = wait_result(future, timeout_ms_, std::make_error_code(std::errc::timed_out));
-    if (saved) {
-      ingest_.save_session(client_id, std::nullopt);
-      return abort("not stored here: " + saved.message());
-    }
+    if (saved) return abort("not stored here: " + saved.message());
   }
-  if (std::chrono::steady_clock::now() - taken_at > hold_ / 2) {
-    // H may have parked it again by now: two copies would diverge.
-    ingest_.save_session(client_id, std::nullopt);
-    return abort("too slow: the other gateway may have kept it");
-  }
+  if (std::chrono::steady_clock::now() - taken_at > hold_ / 2)
+    return abort("too slow: the other gateway may have kept it");  // two copies would diverge
   std::optional<json> confirmed;
   for (int attempt = 0; attempt < 2 && !confirmed; ++attempt)
-    confirmed = ask({{"op", "done"}}, ec, timeout_ms_);
-  if (!confirmed || !confirmed->value("ok", false))
+    confirmed = ask({{"op", "done"}, {"token", token}}, ec, timeout_ms_);
+  if (confirmed && !confirmed->value("ok", false))
+    // H kept it (it parked it again, or gave it to a connection there).
+    return abort("the other gateway did not let it go");
+  if (!confirmed)
     // Kept here all the same: H may have ended its copy without our hearing
     // it, and a copy too many (on H, until it expires) is better than none.
     log::warn("cluster: session '" + client_id + "' taken over from gateway '" + holder +
               "' without its confirmation; it may keep a stale copy");
+  cleanup.dismiss();
   {
     std::lock_guard guard(counters_lock_);
     ++counters_.fetched;
@@ -359,7 +391,7 @@ std::string SessionHandover::serve(const std::string& request) {
   if (op == "filters") return serve_filters(client_id, j.value("since", std::int64_t{0}), from);
   if (op == "take") return serve_take(client_id, from);
   if (op == "part") return serve_part(client_id, from, j.value("offset", std::size_t{0}));
-  if (op == "done") return serve_done(client_id, from);
+  if (op == "done") return serve_done(client_id, from, j.value("token", std::string()));
   if (op == "abort") serve_abort(client_id, from);
   return cbor({{"none", true}});
 }
@@ -416,7 +448,12 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
     return cbor({{"busy", true}});
   }
   std::string blob = snapshot(*session);
-  served_[client_id] = {from, holder, std::move(session), std::move(blob), std::chrono::steady_clock::now() + hold_};
+  // Names this move: "done" must carry it (a late "done" for a move given up
+  // since must not end a session that is here again).
+  std::string token = node_ + "/" + std::to_string(++moves_) + "/" +
+                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  served_[client_id] = {from, holder, std::move(session), std::move(blob), std::chrono::steady_clock::now() + hold_,
+                        std::move(token)};
   return serve_part(client_id, from, 0);
 }
 
@@ -428,15 +465,26 @@ std::string SessionHandover::serve_part(const std::string& client_id, const std:
   const std::size_t chunk = std::max<std::size_t>(4096, std::min<std::size_t>(256 * 1024, client_->max_payload() / 2));
   const auto& blob = it->second.blob;
   const std::size_t n = std::min(chunk, blob.size() - offset);
-  return cbor({{"size", blob.size()},
-               {"data", json::binary(std::vector<std::uint8_t>(blob.begin() + offset, blob.begin() + offset + n))}});
+  json part = {{"size", blob.size()},
+               {"data", json::binary(std::vector<std::uint8_t>(blob.begin() + offset, blob.begin() + offset + n))}};
+  if (offset == 0) part["token"] = it->second.token;
+  return cbor(part);
 }
 
-std::string SessionHandover::serve_done(const std::string& client_id, const std::string& from) {
+std::string SessionHandover::serve_done(const std::string& client_id, const std::string& from,
+                                        const std::string& token) {
   auto it = served_.find(client_id);
-  // A repeated "done" (its answer was lost) finds nothing and is answered the same.
-  if (it == served_.end()) return cbor({{"ok", true}});
-  if (it->second.to != from || !it->second.session) return cbor({{"none", true}});
+  if (it == served_.end() || it->second.token != token || it->second.to != from || !it->second.session)
+    // A repeated "done" (its answer was lost) is answered the same; any other
+    // is for a move this gateway no longer holds: it kept the session.
+    return cbor({{"ok", !token.empty() && completed_.count(token) > 0}});
+  if (it->second.holder->wanted_here()) {
+    // The client came back here meanwhile: the session stays, for that connection.
+    registry_.release(client_id, it->second.holder.get(), std::move(it->second.session));
+    served_.erase(it);
+    return cbor({{"ok", false}});
+  }
+  completed_[token] = std::chrono::steady_clock::now() + hold_;
   // Gone from here without a will: the session goes on on the other gateway.
   end_session(ingest_, *it->second.session);
   registry_.release(client_id, it->second.holder.get(), nullptr);
@@ -459,6 +507,7 @@ void SessionHandover::serve_abort(const std::string& client_id, const std::strin
 
 void SessionHandover::expire_served() {
   auto now = std::chrono::steady_clock::now();
+  std::erase_if(completed_, [&](const auto& c) { return c.second < now; });
   for (auto it = served_.begin(); it != served_.end();) {
     auto& s = it->second;
     if (!s.session) s.holder->wait(std::chrono::milliseconds(0), s.session);  // given up late

@@ -109,6 +109,7 @@ class SessionHandover {
     std::unique_ptr<Session> session;
     std::string blob;  // what "take" replies, in parts
     std::chrono::steady_clock::time_point deadline;
+    std::string token;  // names the move; "done" must carry it
   };
   class TaskThread;
 
@@ -117,7 +118,7 @@ class SessionHandover {
   std::string serve_filters(const std::string& client_id, std::int64_t since, const std::string& from);
   std::string serve_take(const std::string& client_id, const std::string& from);
   std::string serve_part(const std::string& client_id, const std::string& from, std::size_t offset);
-  std::string serve_done(const std::string& client_id, const std::string& from);
+  std::string serve_done(const std::string& client_id, const std::string& from, const std::string& token);
   void serve_abort(const std::string& client_id, const std::string& from);
   void expire_served();  // serving thread: parks again what nobody confirmed
   // The session's record with everything waiting for it appended to its
@@ -140,6 +141,9 @@ class SessionHandover {
   std::vector<std::unique_ptr<TaskThread>> asking_;
   std::unique_ptr<TaskThread> serving_;
   std::map<std::string, Serving> served_;  // the serving thread's
+  std::map<std::string, std::chrono::steady_clock::time_point> completed_;  // tokens of moves done, until hold_ passes
+  std::uint64_t moves_ = 0;
+  std::uint64_t request_subscription_ = 0;  // tg.s.<node>, unsubscribed by stop()
   mutable std::mutex counters_lock_;
   Counters counters_;
   // Last, so destroyed first: no libnats callback outlives the threads it posts to.

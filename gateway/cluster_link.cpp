@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/bridge_config.hpp"
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/topic_match.hpp"
@@ -124,7 +125,7 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
 
 ClusterLink::~ClusterLink() {
   stop();
-  handover_.reset();  // it shares the client: gone first, so the NATS connection closes here
+  handover_.reset();  // stopped (its subscription gone) in stop(); its threads joined
   client_.reset();
 }
 
@@ -143,7 +144,14 @@ void ClusterLink::start() {
       lookup_->on_heartbeat(data);
     });
   if (ec) throw store::StoreOpenError("cluster: cannot subscribe to the other gateways' subjects: " + ec.message());
-  if (lookup_) lookup_->start();
+  if (lookup_) {
+    // Sessions restored from the store are held here: the lookup must name
+    // this gateway for them, or their clients start new ones elsewhere.
+    for (const auto& view : registry_.list())
+      if (!view.online && view.persistent && !view.client_id.starts_with(kBridgeClientIdPrefix))  // bridges: local
+        lookup_->note_client(view.client_id, 0);
+    lookup_->start();
+  }
   if (handover_) handover_->start();
   fetch_thread_ = std::thread([this] { fetch_loop(); });
   control_thread_ = std::thread([this] { control_loop(); });

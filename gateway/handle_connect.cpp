@@ -158,14 +158,24 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
           self->fetching_session_ = false;
           if (self->state_ != State::awaiting_session || self->taken_over_while_fetching_) {
             // Closed meanwhile (connect_timeout), or a newer connection claimed
-            // the id: the session goes to it, or is parked here.
+            // the id: the session goes to it, or is parked here. Either way it
+            // is here now, and the lookup must say so (the gateway it came
+            // from has let go): claimed and left, as a connection would.
+            const bool kept = s && s->persistent();
             self->broker_.registry.release(self->client_id_, self.get(), std::move(s));
+            if (kept && self->broker_.announce_connect) {
+              self->broker_.announce_connect(self->client_id_, self->summary_.connected_since_ms.value_or(0));
+              self->broker_.announce_disconnect(self->client_id_, true);
+            }
             if (self->state_ == State::awaiting_session) self->close(std::nullopt, false);
             return;
           }
-          if (retry_later)
+          if (retry_later) {
+            // The id is free here again at once: the client's retry must not wait behind us.
+            self->broker_.registry.release(self->client_id_, self.get(), nullptr);
             return self->refuse_connect(ReasonCode::server_unavailable,
                                         "its session is on another gateway and could not be moved now");
+          }
           self->finish_connect(std::move(s));
         });
       });
@@ -304,7 +314,6 @@ void Connection::detach_session(bool publish_will) {
   }
   session_->will.reset();
   session_->retained_pending.clear();
-  session_->handed_stream_seqs.clear();  // the duplicates they stood for came while connected, or not at all
   session_->disconnected_at_ms = now;
   if (session_->persistent() && !end_on_detach_) {
     broker_.ingest.save_session(client_id_, encode_session_record(*session_));

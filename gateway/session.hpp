@@ -122,7 +122,9 @@ class Session {
   void rebase_handed();
   // The stream sequences of what came with the handover (handed and inflight):
   // the same messages reaching this gateway's queues as well go out once.
-  // Kept until that duplicate arrives or the connection ends.
+  // In memory, one per handed message at most, until that duplicate arrives.
+  // (Messages reloaded from the store after a restart carry no stream
+  // sequence: the duplicates of a handover interrupted by one are not caught.)
   std::set<std::uint64_t> handed_stream_seqs;
   std::int64_t disconnected_at_ms = 0;
 

@@ -213,6 +213,12 @@ void Lookup::route_removed(const std::string& filter) {
   wake_.notify_one();
 }
 
+void Lookup::note_client(const std::string& client_id, std::int64_t since_ms) {
+  std::lock_guard guard(lock_);
+  local_clients_.emplace(client_id, since_ms);
+  ++state_generation_;
+}
+
 void Lookup::client_gone(const std::string& client_id) {
   std::lock_guard guard(lock_);
   local_clients_.erase(client_id);
@@ -237,13 +243,19 @@ std::optional<std::optional<std::string>> Lookup::claim_client(const std::string
                                 {"epoch", epoch}});
   std::lock_guard guard(lock_);
   if (!answer) {
-    ++counters_.fallback_unreachable;
-    dirty_owners_.insert(owner);
+    dirty_owners_.insert(owner);  // the claim is in this gateway's next full announcement
     wake_.notify_one();
+  } else if (!stable) {
+    ++counters_.fallback_unstable;
     return std::nullopt;
   }
-  if (!stable) {
-    ++counters_.fallback_unstable;
+  return gateway_named_locked(answer, "previous");
+}
+
+std::optional<std::optional<std::string>> Lookup::gateway_named_locked(const std::optional<json>& answer,
+                                                                       const char* field) {
+  if (!answer) {
+    ++counters_.fallback_unreachable;
     return std::nullopt;
   }
   if (!answer->value("ok", false)) {
@@ -251,9 +263,8 @@ std::optional<std::optional<std::string>> Lookup::claim_client(const std::string
     return std::nullopt;
   }
   ++counters_.answered;
-  const auto& previous = (*answer)["previous"];
-  if (previous.is_string() && previous.get<std::string>() != options_.node)
-    return std::optional<std::string>(previous.get<std::string>());
+  const json node = answer->value(field, json());
+  if (node.is_string() && node.get<std::string>() != options_.node) return std::optional<std::string>(node.get<std::string>());
   return std::optional<std::string>();
 }
 
@@ -271,19 +282,7 @@ std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& c
   }
   auto answer = ask(owner, json{{"op", "holder"}, {"client", client_id}, {"epoch", epoch}});
   std::lock_guard guard(lock_);
-  if (!answer) {
-    ++counters_.fallback_unreachable;
-    return std::nullopt;
-  }
-  if (!answer->value("ok", false)) {
-    ++counters_.fallback_epoch;
-    return std::nullopt;
-  }
-  ++counters_.answered;
-  const auto& holder = (*answer)["holder"];
-  if (holder.is_string() && holder.get<std::string>() != options_.node)
-    return std::optional<std::string>(holder.get<std::string>());
-  return std::optional<std::string>();
+  return gateway_named_locked(answer, "holder");
 }
 
 std::optional<std::map<std::string, std::set<std::string>>> Lookup::nodes_for(const std::vector<std::string>& topics) {

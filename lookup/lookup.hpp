@@ -92,6 +92,11 @@ class Lookup {
   // lookup cannot say.
   std::optional<std::optional<std::string>> claim_client(const std::string& client_id, std::int64_t since_ms);
   void client_gone(const std::string& client_id);
+  // A session held here without a connection since start (restored from the
+  // store): in this gateway's full announcements with connect time `since_ms`
+  // (0: any gateway that holds it with a connection wins, and this gateway
+  // hears that as a takeover). No RPC.
+  void note_client(const std::string& client_id, std::int64_t since_ms);
   // The gateway that holds `client_id` (an empty optional inside: none, or
   // this one), without claiming it; nullopt when the lookup cannot say.
   std::optional<std::optional<std::string>> holder_of(const std::string& client_id);
@@ -128,6 +133,10 @@ class Lookup {
   // Sends `request` to `owner` (this gateway: handled here). nullopt: no answer.
   std::optional<nlohmann::json> ask(const std::string& owner, const nlohmann::json& request);
   bool stable_locked() const;
+  // The gateway an owner's answer names in `field` (this one: none); nullopt,
+  // counted as a fallback, when the owner did not answer or is on another epoch.
+  std::optional<std::optional<std::string>> gateway_named_locked(const std::optional<nlohmann::json>& answer,
+                                                                 const char* field);
   std::string heartbeat_locked() const;
 
   LookupOptions options_;

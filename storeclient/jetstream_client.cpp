@@ -437,6 +437,12 @@ std::error_code JetStreamClient::subscribe(const std::string& subject, Handler h
   return add_subscription(subject, nullptr, std::move(handler), nullptr);
 }
 
+std::uint64_t JetStreamClient::subscribe(const std::string& subject, Handler handler, std::error_code& ec) {
+  std::uint64_t id = 0;
+  ec = add_subscription(subject, nullptr, std::move(handler), &id);
+  return ec ? 0 : id;
+}
+
 std::uint64_t JetStreamClient::queue_subscribe(const std::string& subject, const std::string& queue, Handler handler,
                                                std::error_code& ec) {
   std::uint64_t id = 0;

@@ -100,6 +100,8 @@ class JetStreamClient {
   // Core NATS, not stored: notify events and requests between gateways.
   std::error_code publish(const std::string& subject, std::string_view data);
   std::error_code subscribe(const std::string& subject, Handler handler);
+  // The same, returning an id for unsubscribe() (0 with ec set on failure).
+  std::uint64_t subscribe(const std::string& subject, Handler handler, std::error_code& ec);
   // Blocks for the reply (at most timeout_ms); the reply's data.
   std::optional<std::string> request(const std::string& subject, std::string_view data, std::int64_t timeout_ms,
                                      std::error_code& ec);

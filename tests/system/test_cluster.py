@@ -619,6 +619,21 @@ def test_a_move_that_cannot_finish_is_refused_and_the_next_attempt_moves_the_ses
     assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"kept"
 
 
+def test_session_restored_by_a_restarted_gateway_still_follows_its_client(settled_gateways, uid):
+    a, b, _ = settled_gateways
+    props = {"session_expiry_interval": 3600}
+    c = connect_and_claim(a, uid, 5, clean=False, props=props)
+    c.subscribe("restored/" + uid, qos=1)
+    c.disconnect()
+    a.connect(uid + "-p", 5).publish("restored/" + uid, b"before the restart", qos=1)
+    a.restart()
+    # a names itself the holder of what it restored once the lookup has its state.
+    wait_lookup_stable([a, b])
+    moved = b.connect(uid, 5, clean=False, props=props)
+    assert moved.connack.session_present
+    assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"before the restart"
+
+
 def test_clean_start_on_another_gateway_ends_the_session_there(settled_gateways, uid):
     a, b, _ = settled_gateways
     c = connect_and_claim(a, uid, 5, clean=False, props={"session_expiry_interval": 3600})
