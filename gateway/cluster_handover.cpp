@@ -269,9 +269,15 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   // its subscriptions here go, a copy stored here goes, and H parks the
   // session again at once (it ignores an abort for a move it does not hold).
   bool stored_here = false;
+  Ingest::SessionProgress unstore;  // what storing it here wrote besides the record
   Cleanup cleanup([&] {
     for (const auto& [filter, r] : subscribed) ingest_.unsubscribe(client_id, filter);
-    if (stored_here) ingest_.save_session(client_id, std::nullopt);
+    if (stored_here) {
+      ingest_.save_session(client_id, std::nullopt);
+      // Erased explicitly too: a store write still pending may land in the
+      // same commit as the delete, which removes rows before writing new ones.
+      ingest_.save_progress(client_id, std::move(unstore));
+    }
     client_->publish(subject, json{{"op", "abort"}, {"client", client_id}, {"from", node_}}.dump());
   });
   auto abort = [&](const std::string& why) -> FetchResult {
@@ -345,6 +351,8 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   // Its handed list starts here with none gone out (over a count a session
   // that ended here once may have left behind).
   progress.offsets.emplace_back(kHandedProgressQueue, 0);
+  for (const auto& [queue, position] : progress.offsets) unstore.erased_queues.push_back(queue);
+  for (const auto& [packet_id, record] : progress.inflight) unstore.inflight.emplace_back(packet_id, std::nullopt);
 
   // 4. Durable here before H lets go of it.
   if (session->persistent()) {

@@ -252,16 +252,21 @@ std::optional<std::optional<std::string>> Lookup::claim_client(const std::string
   return gateway_named_locked(answer, "previous");
 }
 
-std::optional<std::optional<std::string>> Lookup::gateway_named_locked(const std::optional<json>& answer,
-                                                                       const char* field) {
+bool Lookup::answer_usable_locked(const std::optional<json>& answer) {
   if (!answer) {
     ++counters_.fallback_unreachable;
-    return std::nullopt;
+    return false;
   }
   if (!answer->value("ok", false)) {
     ++counters_.fallback_epoch;
-    return std::nullopt;
+    return false;
   }
+  return true;
+}
+
+std::optional<std::optional<std::string>> Lookup::gateway_named_locked(const std::optional<json>& answer,
+                                                                       const char* field) {
+  if (!answer_usable_locked(answer)) return std::nullopt;
   ++counters_.answered;
   const json node = answer->value(field, json());
   if (node.is_string() && node.get<std::string>() != options_.node) return std::optional<std::string>(node.get<std::string>());
@@ -308,14 +313,7 @@ std::optional<std::map<std::string, std::set<std::string>>> Lookup::nodes_for(co
   for (const auto& [owner, request] : requests) {
     auto answer = ask(owner, request);
     std::lock_guard guard(lock_);
-    if (!answer) {
-      ++counters_.fallback_unreachable;
-      return std::nullopt;
-    }
-    if (!answer->value("ok", false)) {
-      ++counters_.fallback_epoch;
-      return std::nullopt;
-    }
+    if (!answer_usable_locked(answer)) return std::nullopt;
     const auto& asked = request["topics"];
     const auto& nodes = (*answer)["nodes"];
     for (std::size_t i = 0; i < asked.size() && i < nodes.size(); ++i)

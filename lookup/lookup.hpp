@@ -133,8 +133,11 @@ class Lookup {
   // Sends `request` to `owner` (this gateway: handled here). nullopt: no answer.
   std::optional<nlohmann::json> ask(const std::string& owner, const nlohmann::json& request);
   bool stable_locked() const;
-  // The gateway an owner's answer names in `field` (this one: none); nullopt,
-  // counted as a fallback, when the owner did not answer or is on another epoch.
+  // False, the fallback counted, when an owner did not answer or answered on
+  // another epoch.
+  bool answer_usable_locked(const std::optional<nlohmann::json>& answer);
+  // The gateway an owner's usable answer names in `field` (this one: none);
+  // nullopt when the answer is not usable.
   std::optional<std::optional<std::string>> gateway_named_locked(const std::optional<nlohmann::json>& answer,
                                                                  const char* field);
   std::string heartbeat_locked() const;
