@@ -53,37 +53,10 @@ Broker::Broker(Config config, std::string config_path)
         log::info("session '" + session->client_id() + "' expired");
         end_session(*ingest_, *session);
       }});
-#ifdef TIDEGATE_CLUSTER
-  if (config_.cluster) {
-    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *cache_, *registry_);
-    ingest_->set_replicator(link.get());
-    cluster_ = std::move(link);
-  }
-#endif
   context_ = std::unique_ptr<BrokerContext>(new BrokerContext{config_, *ingest_, *cache_, *registry_, metrics_});
   context_->set_access(std::move(access));
   context_->plugins = plugins_.get();
   context_->auth_http = auth_http_.get();
-#ifdef TIDEGATE_CLUSTER
-  if (cluster_) {
-    auto* link = static_cast<ClusterLink*>(cluster_.get());
-    context_->cluster_stats = [link] { return std::optional<ClusterStats>(link->stats()); };
-    context_->announce_connect = [link](const std::string& client_id, std::int64_t connected_ms) {
-      link->announce_connect(client_id, connected_ms);
-    };
-    context_->lookup_owner = [link](const std::string& key) { return link->lookup_owner(key); };
-    context_->announce_disconnect = [link](const std::string& client_id, bool session_kept) {
-      link->announce_disconnect(client_id, session_kept);
-    };
-    if (link->moves_sessions())
-      context_->fetch_remote_session = [link](const std::string& client_id, std::int64_t connected_ms,
-                                              std::function<void(std::unique_ptr<Session>, bool)> done) {
-        link->fetch_session(client_id, connected_ms, [done = std::move(done)](SessionHandover::FetchResult r) {
-          done(std::move(r.session), r.retry_later);
-        });
-      };
-  }
-#endif
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -94,6 +67,9 @@ Broker::Broker(Config config, std::string config_path)
     if (b.tls) tls = make_bridge_tls_context(*b.tls, "bridges[" + std::to_string(i) + "].tls");
     bridges_.push_back(std::make_shared<BridgeLink>(*context_, *workers_[i % workers_.size()], b, std::move(tls)));
   }
+  // The admin API listens before MQTT does: a client that finds the MQTT port
+  // open finds the admin API too.
+  start_admin();
   // Every listener's TLS files are checked before the first one listens: a bad
   // one refuses the start before anything accepts a connection.
   std::vector<std::shared_ptr<asio::ssl::context>> tls_contexts;
@@ -129,7 +105,35 @@ Broker::Broker(Config config, std::string config_path)
     }
     return all;
   };
-  start_admin();
+  // Cluster mode last among the sockets: the lookup's RPC listener may take
+  // any free port, never one configured for MQTT or the admin API.
+#ifdef TIDEGATE_CLUSTER
+  if (config_.cluster) {
+    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *cache_, *registry_);
+    ingest_->set_replicator(link.get());
+    cluster_ = std::move(link);
+  }
+#endif
+#ifdef TIDEGATE_CLUSTER
+  if (cluster_) {
+    auto* link = static_cast<ClusterLink*>(cluster_.get());
+    context_->cluster_stats = [link] { return std::optional<ClusterStats>(link->stats()); };
+    context_->announce_connect = [link](const std::string& client_id, std::int64_t connected_ms) {
+      link->announce_connect(client_id, connected_ms);
+    };
+    context_->lookup_owner = [link](const std::string& key) { return link->lookup_owner(key); };
+    context_->announce_disconnect = [link](const std::string& client_id, bool session_kept) {
+      link->announce_disconnect(client_id, session_kept);
+    };
+    if (link->moves_sessions())
+      context_->fetch_remote_session = [link](const std::string& client_id, std::int64_t connected_ms,
+                                              std::function<void(std::unique_ptr<Session>, bool)> done) {
+        link->fetch_session(client_id, connected_ms, [done = std::move(done)](SessionHandover::FetchResult r) {
+          done(std::move(r.session), r.retry_later);
+        });
+      };
+  }
+#endif
   restore_sessions();
 }
 

@@ -230,9 +230,15 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
     return answer;
   };
 
-  // 1. Its filters.
+  // 1. Its filters. Asked twice when the first gets no answer: a gateway
+  // killed a moment ago is still subscribed until its NATS server has seen
+  // its socket close, and the second ask then finds nobody listening.
   std::error_code ec;
-  auto filters = ask({{"op", "filters"}, {"since", connected_ms}}, ec, timeout_ms_);
+  std::optional<json> filters;
+  for (std::int64_t wait_ms : {std::min<std::int64_t>(timeout_ms_, 1000), timeout_ms_}) {
+    filters = ask({{"op", "filters"}, {"since", connected_ms}}, ec, wait_ms);
+    if (filters || store::is_no_responders(ec)) break;
+  }
   if (!filters && store::is_no_responders(ec)) {
     // Nobody listens for the holder: it is gone, and its session with it for
     // now. A new session here (the takeover at CONNACK tells it, should it be back).
