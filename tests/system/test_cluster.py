@@ -109,6 +109,7 @@ def gateway(make_broker):
         cluster.update(config.pop("cluster", {}))
         g = make_broker(cluster=cluster, admin={"port": free_port()}, **config)
         g.admin_port = g.config["admin"]["port"]
+        wait_running(g)
         return g
 
     return start
@@ -121,6 +122,19 @@ def ctl(gw, *args):
                        text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+def wait_running(gw, timeout=30):
+    """The MQTT port accepts from the start; the admin API answers only once the
+    gateway runs, after it subscribed to the other gateways' notify (a message
+    published elsewhere before that is not this gateway's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return cluster_api(gw)
+        except OSError:
+            assert time.monotonic() < deadline, "the gateway's admin API never answered"
+            time.sleep(0.05)  # polling the admin API with a deadline
 
 
 def cluster_api(gw, key=None):
@@ -573,6 +587,7 @@ def test_messages_handed_over_survive_a_crash_of_the_new_gateway(settled_gateway
     assert moved.expect_packet(m.PUBLISH, timeout=5).payload == b"k0"
     wait_moved_out(a)  # a has let go: b's store is the only copy
     b.restart(kill=True)
+    wait_running(b)
     back = b.connect(uid, 5, clean=False, props={"session_expiry_interval": 3600})
     assert back.connack.session_present
     got = back.publishes_until(b"k9", timeout=10)
@@ -830,6 +845,7 @@ def test_restarted_shard_owner_is_rebuilt_from_the_others(three_gateways, uid):
     sub = c.connect(uid + "-s", 5)
     sub.subscribe(topic, qos=1)
     b.restart(kill=True)  # same node id, empty shard, new incarnation
+    wait_running(b)
     wait_lookup_stable([a, b, c])
     assert cluster_api(a, "t:" + topic)["lookup"]["owner_of"]["t:" + topic] == "b"
     targeted = cluster_api(a)["notify"]["targeted"]
