@@ -42,10 +42,11 @@ void QueueCache::append(const std::string& queue, const std::vector<store::Messa
 }
 
 void QueueCache::Tail::push(const store::MessagePtr& message, std::size_t max_entries) {
-  entries.push_back(message);
+  if (message->qos == 0) ++qos0_appended;
+  entries.push_back({message, qos0_appended});
   bytes += message->footprint();
   while (entries.size() > max_entries) {
-    const auto& front = entries.front();
+    const auto& front = entries.front().message;
     covered_after = front->seq;
     if (front->qos == 0) {
       qos0_evictions.emplace_back(front->seq, ++qos0_evicted);
@@ -68,20 +69,35 @@ std::uint64_t QueueCache::Tail::evicted_between(std::uint64_t after, std::uint64
   return upto > after ? count_upto(upto) - count_upto(after) : 0;
 }
 
+void QueueCache::Tail::take(std::uint64_t after_seq, std::size_t max_count, std::uint64_t upto_seq,
+                            std::vector<store::MessagePtr>& out, ReadMark* mark) const {
+  auto it = std::upper_bound(entries.begin(), entries.end(), after_seq,
+                             [](std::uint64_t s, const Entry& e) { return s < e.message->seq; });
+  const Entry* last = nullptr;
+  for (; it != entries.end() && out.size() < max_count && it->message->seq <= upto_seq; ++it) {
+    out.push_back(it->message);
+    last = &*it;
+  }
+  if (mark && last) *mark = ReadMark{true, last->message->seq, last->qos0_upto};
+}
+
 std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::uint64_t after_seq,
                                                 std::size_t max_count, std::uint64_t* skipped,
-                                                std::uint64_t* gone_upto) const {
+                                                std::uint64_t* gone_upto, ReadMark* mark,
+                                                std::uint64_t upto_seq) const {
   std::vector<store::MessagePtr> out;
   auto tail = find(queue);
   if (!tail || max_count == 0) return out;
-  std::uint64_t covered_after;
+  // The reader is where its last pull left it: its loss is the queue's QoS 0
+  // count since then, whatever the eviction marks still cover.
+  const bool exact = mark && mark->valid && mark->seq == after_seq;
+  std::uint64_t covered_after, qos0_evicted;  // read together: QoS 0 entries up to covered_after
   {
     std::lock_guard guard(tail->lock);
     covered_after = tail->covered_after;
+    qos0_evicted = tail->qos0_evicted;
     if (after_seq >= covered_after) {
-      auto first = std::upper_bound(tail->entries.begin(), tail->entries.end(), after_seq,
-                                    [](std::uint64_t s, const store::MessagePtr& m) { return s < m->seq; });
-      for (auto it = first; it != tail->entries.end() && out.size() < max_count; ++it) out.push_back(*it);
+      tail->take(after_seq, max_count, upto_seq, out, mark);
       return out;
     }
   }
@@ -93,14 +109,26 @@ std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::u
   }
   // What this pull steps over: up to its last stored entry, or up to the tail.
   std::uint64_t upto = out.empty() ? covered_after : out.back()->seq;
-  if (skipped) {
+  if (exact) {
+    if (out.empty()) {
+      // Every entry up to covered_after is evicted: the QoS 0 ones among them
+      // number qos0_evicted, and the reader had counted qos0_upto of them.
+      if (skipped) *skipped += qos0_evicted - mark->qos0_upto;
+      mark->qos0_upto = qos0_evicted;
+    }
+    // Stored entries returned: the QoS 0 ones stepped over are counted when
+    // the reader reaches the tail (the mark keeps its count, at the new position).
+    mark->seq = upto;
+  } else if (skipped) {
     std::lock_guard guard(tail->lock);
     *skipped += tail->evicted_between(after_seq, upto);
   }
   if (out.empty()) {
-    // Nothing persisted between after_seq and the tail: continue in the tail.
+    // Nothing persisted between after_seq and the tail: continue in the tail
+    // (which may have moved on meanwhile: then gone_upto moves with it, so
+    // the reader's position is where the loss was counted up to).
     if (gone_upto) *gone_upto = covered_after;
-    return pull(queue, covered_after, max_count, skipped, nullptr);
+    return pull(queue, covered_after, max_count, skipped, gone_upto, mark, upto_seq);
   }
   return out;
 }

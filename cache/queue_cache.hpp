@@ -49,8 +49,22 @@ class QueueCache {
   // after_seq and the cached tail, the sequence the pull continued after:
   // everything up to it is gone, and the reader may move its position there
   // so that the same loss is not counted again by its next pull.
+  //
+  // `mark` (when given) makes `skipped` exact however much was lost: the
+  // reader keeps it between pulls, and while its position stays where the
+  // last pull left it (mark->seq == after_seq) the loss is counted from the
+  // queue's running count of QoS 0 entries. Otherwise (a reader that moved
+  // its position, or has no mark yet) the count comes from the last
+  // kMaxEvictionMarks evictions: exact unless more were lost, then a lower
+  // bound. Nothing after `upto_seq` is returned from the tail.
+  struct ReadMark {
+    bool valid = false;
+    std::uint64_t seq = 0;        // the position the last pull left the reader at
+    std::uint64_t qos0_upto = 0;  // QoS 0 entries of the queue up to there, taken or counted as lost
+  };
   std::vector<store::MessagePtr> pull(const std::string& queue, std::uint64_t after_seq, std::size_t max_count,
-                                      std::uint64_t* skipped = nullptr, std::uint64_t* gone_upto = nullptr) const;
+                                      std::uint64_t* skipped = nullptr, std::uint64_t* gone_upto = nullptr,
+                                      ReadMark* mark = nullptr, std::uint64_t upto_seq = UINT64_MAX) const;
 
   QueueCacheStats stats() const;
 
@@ -62,15 +76,25 @@ class QueueCache {
   }
 
  private:
+  struct Entry {
+    store::MessagePtr message;
+    std::uint64_t qos0_upto;  // QoS 0 entries appended to the queue up to and including this one
+  };
   struct Tail {
     mutable std::mutex lock;
-    std::deque<store::MessagePtr> entries;  // ascending sequence
-    std::uint64_t covered_after = 0;        // everything above this is in `entries`
+    std::deque<Entry> entries;          // ascending sequence
+    std::uint64_t covered_after = 0;    // everything above this is in `entries`
     std::size_t bytes = 0;
-    // QoS 0 entries evicted (they exist nowhere else): (sequence, running
-    // count), the last kMaxEvictionMarks of them, to count what a slow reader skips.
+    std::uint64_t qos0_appended = 0;
+    // QoS 0 entries evicted (they exist nowhere else): all of them counted,
+    // and (sequence, running count) of the last kMaxEvictionMarks, to count
+    // what a slow reader without a valid ReadMark skips.
     std::deque<std::pair<std::uint64_t, std::uint64_t>> qos0_evictions;
     std::uint64_t qos0_evicted = 0;
+    // Entries after `after_seq` up to `upto_seq`, at most max_count, into
+    // `out`; moves `mark` to the last one. Under `lock`, after_seq >= covered_after.
+    void take(std::uint64_t after_seq, std::size_t max_count, std::uint64_t upto_seq,
+              std::vector<store::MessagePtr>& out, ReadMark* mark) const;
     std::uint64_t evicted_between(std::uint64_t after, std::uint64_t upto) const;
     void push(const store::MessagePtr& message, std::size_t max_entries);  // under `lock`
   };

@@ -127,6 +127,30 @@ ClusterConfig parse_cluster(const json& j) {
 
 }  // namespace
 
+namespace {
+// Settings that are each valid but cannot work together (docs/durability.md).
+void refuse_impossible_combinations(const Config& c) {
+  if (c.max_store_bytes) {
+    // Retention is what frees the store: the stored messages it keeps (up to
+    // retention_bytes) must fit in half the cap, and with the retained ones
+    // (up to max_retained_bytes) in three quarters, the rest being LMDB's
+    // indexes, sessions, offsets and the pages a copy-on-write commit needs.
+    // Otherwise a store full of messages every session has acknowledged
+    // refuses every QoS 1/2 publish.
+    const std::size_t half = c.max_store_bytes / 2;
+    if (c.retention_bytes == 0 || c.retention_bytes > half)
+      fail("retention_bytes", "must be between 1 and half of max_store_bytes (" + std::to_string(half) +
+                                  ") when max_store_bytes is set: retention must free the store before the cap "
+                                  "refuses publishes (now " + std::to_string(c.retention_bytes) + ")");
+    const std::size_t three_quarters = c.max_store_bytes / 4 * 3;
+    if (c.retention_bytes + c.max_retained_bytes > three_quarters)
+      fail("max_retained_bytes", "retention_bytes + max_retained_bytes must be at most three quarters of "
+                                 "max_store_bytes (" + std::to_string(three_quarters) + "); now " +
+                                     std::to_string(c.retention_bytes) + " + " + std::to_string(c.max_retained_bytes));
+  }
+}
+}  // namespace
+
 Config parse_config(const std::string& text) {
   json root;
   try {
@@ -140,7 +164,8 @@ Config parse_config(const std::string& text) {
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
                             "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries", "max_shared_publish_bytes", "tcp_nodelay",
                             "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
-                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin", "bridges", "plugins", "auth_http",
+                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin",
+                            "bind_sessions_to_identity", "bridges", "plugins", "auth_http",
                             "cluster"});
 
   Config c;
@@ -165,6 +190,8 @@ Config parse_config(const std::string& text) {
   if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
   if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");
   if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");
+  if (root.contains("bind_sessions_to_identity"))
+    c.bind_sessions_to_identity = get_bool(root["bind_sessions_to_identity"], "bind_sessions_to_identity");
   if (root.contains("max_keepalive"))
     c.max_keepalive = get_uint<std::uint16_t>(root["max_keepalive"], "max_keepalive", 1, 65535);
   if (root.contains("listeners")) {
@@ -311,6 +338,7 @@ Config parse_config(const std::string& text) {
     }
     c.auth_http = std::move(h);
   }
+  refuse_impossible_combinations(c);
   return c;
 }
 

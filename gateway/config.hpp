@@ -85,6 +85,10 @@ struct Config {
   // anywhere. false: from nowhere (credentials required; issue 4).
   std::optional<bool> allow_anonymous;
   std::optional<std::uint16_t> max_keepalive;  // announced as Server Keep Alive
+  // A client id's session belongs to the identity that created it; a CONNECT
+  // under another identity is refused (docs/security.md). false: any client
+  // may take any client id's session (mosquitto's behaviour).
+  bool bind_sessions_to_identity = true;
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
   unsigned workers = 0;                      // 0: one per core
   std::uint16_t receive_maximum = 64;        // inbound QoS 1/2 not yet acknowledged

@@ -107,6 +107,12 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void continue_with_session(std::unique_ptr<Session> previous);
   void finish_connect(std::unique_ptr<Session> previous);
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
+  void refuse_session_of_another_identity();
+  SessionIdentity identity() const { return SessionIdentity{username_}; }
+  // This client's read rights, for a shared group's round robin (ingest thread).
+  Ingest::ReadCheck read_check() const {
+    return [access = access_](std::string_view topic) { return access.may_read(topic); };
+  }
   void publish_will_message(const mqtt::Will& will);
 
   // bridge_client.cpp (client role only)
@@ -141,6 +147,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void schedule_delivery();
   void deliver();
   bool deliver_one();
+  bool may_read(const store::Message& message);  // false: counted as dropped_total{reason="acl"}
   bool send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,
                     std::vector<std::string> queues, std::vector<std::uint32_t> subscription_ids);
   void handle_ack(const mqtt::PubResponse& ack);

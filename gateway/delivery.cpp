@@ -69,7 +69,7 @@ void Connection::deliver() {
       session_->retained_pending.pop_front();
       std::vector<std::uint32_t> ids;
       if (opts.subscription_id) ids.push_back(*opts.subscription_id);
-      if (!m->expired_at(store::wall_clock_ms()) && access_.may_read(m->topic))
+      if (!m->expired_at(store::wall_clock_ms()) && may_read(*m))
         send_message(m, std::min(m->qos, opts.qos), true, {}, std::move(ids));  // MQTT-3.3.1-9
       continue;
     }
@@ -85,7 +85,7 @@ void Connection::deliver() {
       session_->handed.pop_front();
       ++session_->handed_taken;
       handed_sent = true;
-      if (!h.message->expired_at(store::wall_clock_ms()) && access_.may_read(h.message->topic))
+      if (!h.message->expired_at(store::wall_clock_ms()) && may_read(*h.message))
         send_message(h.message, h.qos, h.retain, {}, std::move(h.subscription_ids));
       continue;
     }
@@ -124,7 +124,11 @@ bool Connection::deliver_one() {
                   std::to_string(c.position) + "); messages it had not read were removed");
       }
       std::uint64_t skipped = 0, gone_upto = 0;
-      auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped, &gone_upto);
+      // Nothing past the last batch the ingest thread finished: its messages
+      // may be in this queue's cache and not yet in another queue this session
+      // reads, and would then go out once per queue. Their events come later.
+      const std::uint64_t visible = broker_.ingest.visible_seq();
+      auto batch = broker_.cache.pull(queue, c.position, kPullBatch, &skipped, &gone_upto, &c.read_mark, visible);
       if (skipped) Metrics::add(broker_.metrics.dropped_qos0_slow_subscriber, skipped);
       if (gone_upto > c.position) {
         // What was lost is behind us: the next pull must not count it again
@@ -132,10 +136,6 @@ bool Connection::deliver_one() {
         c.position = gone_upto;
         if (saves_positions) dirty_offsets_.push_back(queue);
       }
-      // Nothing past the last batch the ingest thread finished: its messages
-      // may be in this queue's cache and not yet in another queue this session
-      // reads, and would then go out once per queue. Their events come later.
-      const std::uint64_t visible = broker_.ingest.visible_seq();
       while (!batch.empty() && batch.back()->seq > visible) batch.pop_back();
       if (batch.empty())
         c.announced = c.position;
@@ -192,9 +192,17 @@ bool Connection::deliver_one() {
     Metrics::add(broker_.metrics.dropped_expired);  // MQTT-3.3.2-5
     return true;
   }
-  if (!access_.may_read(message->topic)) return true;  // read access, per message
+  if (!may_read(*message)) return true;
   send_message(message, qos, retain, std::move(queues), std::move(ids));
   return true;
+}
+
+bool Connection::may_read(const store::Message& message) {
+  // Read access, per message: a message the ACL hides is counted, never
+  // silently taken as delivered (a reload may have narrowed the rules).
+  if (access_.may_read(message.topic)) return true;
+  Metrics::add(broker_.metrics.dropped_acl);
+  return false;
 }
 
 bool Connection::send_message(const store::MessagePtr& message, std::uint8_t qos, bool retain,

@@ -141,9 +141,20 @@ void Connection::continue_connect() {
       self->close(std::nullopt, false);
     }
   });
-  bool waiting = false;
-  auto previous = broker_.registry.claim(client_id_, shared_from_this(), waiting);
+  bool waiting = false, other_identity = false;
+  auto previous = broker_.config.bind_sessions_to_identity
+                      ? broker_.registry.claim_as(client_id_, identity(), shared_from_this(), waiting, other_identity)
+                      : broker_.registry.claim(client_id_, shared_from_this(), waiting);
+  if (other_identity) return refuse_session_of_another_identity();
   if (!waiting) continue_with_session(std::move(previous));
+}
+
+void Connection::refuse_session_of_another_identity() {
+  // Never taken, read or ended by another identity (docs/security.md).
+  Metrics::add(broker_.metrics.connections_refused_session_owner);
+  refuse_connect(ReasonCode::not_authorized,
+                 "client id '" + client_id_ + "' has a session that belongs to another identity, not " +
+                     identity().describe());
 }
 
 void Connection::continue_with_session(std::unique_ptr<Session> previous) {
@@ -156,7 +167,10 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
       [self = shared_from_this()](std::unique_ptr<Session> s, bool retry_later) {
         boost::asio::post(self->worker_.io(), [self, s = std::move(s), retry_later]() mutable {
           self->fetching_session_ = false;
-          if (self->state_ != State::awaiting_session || self->taken_over_while_fetching_) {
+          // Moved here, but another identity's: parked here untouched, and refused.
+          const bool other_identity = s && s->owner && *s->owner != self->identity() &&
+                                      self->broker_.config.bind_sessions_to_identity;
+          if (self->state_ != State::awaiting_session || self->taken_over_while_fetching_ || other_identity) {
             // Closed meanwhile (connect_timeout), or a newer connection claimed
             // the id: the session goes to it, or is parked here. Either way it
             // is here now, and the lookup must say so (the gateway it came
@@ -167,7 +181,9 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
               self->broker_.announce_connect(self->client_id_, self->summary_.connected_since_ms.value_or(0));
               self->broker_.announce_disconnect(self->client_id_, true);
             }
-            if (self->state_ == State::awaiting_session) self->close(std::nullopt, false);
+            if (self->state_ != State::awaiting_session) return;
+            if (other_identity && !self->taken_over_while_fetching_) return self->refuse_session_of_another_identity();
+            self->close(std::nullopt, false);
             return;
           }
           if (retry_later) {
@@ -196,6 +212,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     session_ = std::make_unique<Session>(client_id_, version_);
   }
   session_->version = version_;
+  session_->owner = identity();  // a record of an older version, or (bind_sessions_to_identity false) a new owner
   if (session_present && requested_expiry_ == 0)
     for (const auto& [queue, cursor] : session_->cursors) broker_.ingest.forget_reader(client_id_, queue);
   session_->expiry_interval = requested_expiry_;
@@ -233,7 +250,7 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
       cursor.announced = UINT64_MAX;
     }
     for (const auto& [filter, sub] : session_->subscriptions)
-      if (!parse_shared(filter).group.empty()) broker_.ingest.set_member_online(client_id_, filter, true);
+      if (!parse_shared(filter).group.empty()) broker_.ingest.set_member_online(client_id_, filter, true, read_check());
     resend_inflight();
     schedule_delivery();
   };

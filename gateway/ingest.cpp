@@ -153,27 +153,30 @@ void Ingest::release_queue_ref(const std::string& queue) {
   batch_.dropped_queues.push_back(queue);
 }
 
-const Ingest::Group::Member* Ingest::pick_member(Group& group) {
-  if (group.members.empty()) return nullptr;
-  // Round robin over online members; all offline: the next member keeps it.
-  for (std::size_t i = 0; i < group.members.size(); ++i) {
-    auto& m = group.members[(group.next + i) % group.members.size()];
-    if (m.online) {
-      group.next = (group.next + i + 1) % group.members.size();
+const Ingest::Group::Member* Ingest::pick_member(Group& group, std::string_view topic, std::string_view except) {
+  const std::size_t n = group.members.size();
+  // Round robin over online members; all offline: the next member keeps it
+  // for its return. Only members that may read the topic, in both passes.
+  for (bool online_only : {true, false})
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& m = group.members[(group.next + i) % n];
+      if ((online_only && !m.online) || m.client_id == except || !m.reads(topic)) continue;
+      group.next = (group.next + i + 1) % n;
       return &m;
     }
-  }
-  auto& m = group.members[group.next % group.members.size()];
-  group.next = (group.next + 1) % group.members.size();
-  return &m;
+  return nullptr;
 }
 
-void Ingest::index_into_groups(const std::string& group_queue, std::vector<const std::string*>& queues) {
+void Ingest::index_into_groups(const std::string& group_queue, const std::string& topic,
+                               std::vector<const std::string*>& queues) {
   auto it = groups_.find(group_queue);
-  if (it == groups_.end()) return;
-  if (const auto* member = pick_member(it->second)) {
+  if (it == groups_.end() || it->second.members.empty()) return;
+  if (const auto* member = pick_member(it->second, topic)) {
     member_names_.push_back(member_queue(group_queue, member->client_id));
     queues.push_back(&member_names_.back());
+  } else {
+    std::lock_guard guard(stats_lock_);  // no member may read it: counted, never silently gone
+    ++stats_.dropped_acl;
   }
 }
 
@@ -229,11 +232,11 @@ void Ingest::apply_publish(PublishRequest& request) {
   live_filters_.match(message->topic, [&](const std::string& queue) {
     bool group = !groups_.empty() && groups_.count(queue);
     if (group_delivery) {
-      if (group && queue == request.shared_group) index_into_groups(queue, queues);
+      if (group && queue == request.shared_group) index_into_groups(queue, message->topic, queues);
     } else if (group) {
       // In a cluster, the group's consumer picks the gateway (and this
       // request comes back with shared_group set if it picks this one).
-      if (!replicator_) index_into_groups(queue, queues);
+      if (!replicator_) index_into_groups(queue, message->topic, queues);
     } else {
       queues.push_back(&queue);
     }
@@ -414,7 +417,7 @@ void Ingest::subscribe(const std::string& client_id, const std::string& filter, 
       if (created) add_live_filter(shared.filter, filter);
       auto& members = group->second.members;
       auto m = std::find_if(members.begin(), members.end(), [&](const auto& x) { return x.client_id == client_id; });
-      if (m == members.end()) members.push_back({client_id, true});
+      if (m == members.end()) members.push_back({client_id, true, nullptr});
       result.queue = member_queue(filter, client_id);
       add_queue_ref(result.queue, "");
     } else {
@@ -449,12 +452,16 @@ void Ingest::unsubscribe(const std::string& client_id, const std::string& filter
   });
 }
 
-void Ingest::set_member_online(const std::string& client_id, const std::string& filter, bool online) {
-  post([this, client_id, filter, online] {
+void Ingest::set_member_online(const std::string& client_id, const std::string& filter, bool online,
+                               ReadCheck may_read) {
+  post([this, client_id, filter, online, may_read = std::move(may_read)] {
     auto group = groups_.find(filter);
     if (group == groups_.end()) return;
     for (auto& m : group->second.members)
-      if (m.client_id == client_id) m.online = online;
+      if (m.client_id == client_id) {
+        m.online = online;
+        if (may_read) m.may_read = may_read;  // kept while offline: its rights when it left
+      }
   });
 }
 
@@ -467,12 +474,8 @@ void Ingest::reoffer(const std::string& client_id, const std::string& filter, st
       // another online member (never back to the one that dropped it).
       auto messages = store_.read_queue(member_queue(filter, client_id), seq - 1, 1);
       if (messages.empty() || messages.front()->seq != seq) continue;
-      const Group::Member* target = nullptr;
-      for (std::size_t i = 0; i < group->second.members.size() && !target; ++i) {
-        const auto* m = pick_member(group->second);
-        if (m && m->online && m->client_id != client_id) target = m;
-      }
-      if (!target) continue;
+      const Group::Member* target = pick_member(group->second, messages.front()->topic, client_id);
+      if (!target || !target->online) continue;
       // A new entry under a new sequence: queues must stay in ascending order
       // for readers that are already past the original one.
       auto copy = std::make_shared<store::Message>(*messages.front());

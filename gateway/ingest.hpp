@@ -52,6 +52,7 @@ struct IngestStats {
   std::size_t retained = 0;
   std::size_t retained_bytes = 0;
   std::uint64_t refused_retained_quota = 0;
+  std::uint64_t dropped_acl = 0;  // shared subscriptions: no member may read the topic
   std::uint64_t retention_removed = 0;
   std::uint64_t refused_session_backlog = 0;   // QoS 1/2 publishes refused: a session's backlog is full
   std::size_t session_backlog_largest = 0;     // the fullest queue's backlog (refreshed once a second)
@@ -139,10 +140,17 @@ class Ingest {
   // shared subscription, MQTT-4.8.2-?).
   void subscribe(const std::string& client_id, const std::string& filter, bool want_retained, SubscribeDone done);
   void unsubscribe(const std::string& client_id, const std::string& filter);
+  // Whether a shared subscription's member may read a topic (its ACL).
+  // Called on the ingest thread.
+  using ReadCheck = std::function<bool(std::string_view topic)>;
   // Shared subscription members that are offline are skipped while another
-  // member is online. Entries in [after, ...) of a member queue that the member
-  // did not acknowledge are offered to another member.
-  void set_member_online(const std::string& client_id, const std::string& filter, bool online);
+  // member is online, and members whose ACL hides the topic always are
+  // (`may_read`, given when the member comes online; a member restored at
+  // start and not back yet is taken as allowed, and its delivery checks
+  // again). Entries in [after, ...) of a member queue that the member did not
+  // acknowledge are offered to another member.
+  void set_member_online(const std::string& client_id, const std::string& filter, bool online,
+                         ReadCheck may_read = nullptr);
   void reoffer(const std::string& client_id, const std::string& filter, std::vector<std::uint64_t> seqs);
 
   void retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done);
@@ -213,6 +221,8 @@ class Ingest {
     struct Member {
       std::string client_id;
       bool online = true;
+      ReadCheck may_read;  // null: not known, taken as allowed
+      bool reads(std::string_view topic) const { return !may_read || may_read(topic); }
     };
     std::vector<Member> members;
     std::size_t next = 0;
@@ -225,7 +235,8 @@ class Ingest {
   void add_live_filter(std::string_view filter, const std::string& name);
   void remove_live_filter(std::string_view filter, const std::string& name);
   void release_queue_ref(const std::string& queue);
-  void index_into_groups(const std::string& group_queue, std::vector<const std::string*>& queues);
+  void index_into_groups(const std::string& group_queue, const std::string& topic,
+                         std::vector<const std::string*>& queues);
   void append_to_cache(const std::string& queue, const store::MessagePtr& message);  // after the commit
   bool retained_quota_allows(const store::Message& m) const;
   // False when a QoS 1/2 message would go into a queue whose persistent
@@ -234,7 +245,9 @@ class Ingest {
   void track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position);
   void enforce_retention();
   void refresh_backlog_stats();
-  const Group::Member* pick_member(Group& group);
+  // The next member (round robin) to take a message on `topic`, never
+  // `except`; nullptr when no member may read it.
+  const Group::Member* pick_member(Group& group, std::string_view topic, std::string_view except = {});
 
   store::LmdbStore& store_;
   cache::QueueCache& cache_;

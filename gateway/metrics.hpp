@@ -12,6 +12,7 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::uint64_t> connections_refused_limit{0};  // max_connections reached
   std::atomic<std::int64_t> connections_open{0};
+  std::atomic<std::uint64_t> connections_refused_session_owner{0};  // the id's session is another identity's
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> publish_received{0};
   std::atomic<std::uint64_t> publish_sent{0};
@@ -22,6 +23,7 @@ struct Metrics {
   std::atomic<std::uint64_t> dropped_too_large_for_client{0};
   std::atomic<std::uint64_t> dropped_expired{0};
   std::atomic<std::uint64_t> dropped_no_local{0};
+  std::atomic<std::uint64_t> dropped_acl{0};  // a subscriber may not read the message's topic
   std::atomic<std::uint64_t> dropped_qos0_slow_subscriber{0};  // left the queue cache before it was read
   std::atomic<std::uint64_t> disconnected_output_overflow{0};  // client stopped reading
   std::atomic<std::uint64_t> refused_subscription_quota{0};

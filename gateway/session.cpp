@@ -132,6 +132,7 @@ std::string encode_session_record(const Session& s) {
   j["protocol"] = static_cast<int>(s.version);
   j["expiry"] = s.expiry_interval;
   j["disconnected_at"] = s.disconnected_at_ms;
+  if (s.owner) j["owner"] = s.owner->username ? json{{"user", *s.owner->username}} : json::object();
   j["subscriptions"] = json::array();
   for (const auto& [filter, sub] : s.subscriptions) {
     json js = {{"filter", filter}, {"queue", sub.queue}, {"qos", sub.options.qos}, {"nl", sub.options.no_local},
@@ -160,6 +161,10 @@ std::optional<Session> decode_session_record(const std::string& client_id, const
     Session s(client_id, static_cast<mqtt::ProtocolVersion>(j.at("protocol").get<int>()));
     s.expiry_interval = j.at("expiry").get<std::uint32_t>();
     s.disconnected_at_ms = j.value("disconnected_at", std::int64_t{0});
+    if (auto owner = j.find("owner"); owner != j.end()) {
+      s.owner.emplace();
+      if (owner->contains("user")) s.owner->username = owner->at("user").get<std::string>();
+    }
     for (const auto& js : j.at("subscriptions")) {
       Subscription sub;
       sub.filter = js.at("filter").get<std::string>();

@@ -17,6 +17,7 @@
 
 #include <boost/container/devector.hpp>
 
+#include "cache/queue_cache.hpp"
 #include "gateway/codec/packet.hpp"
 #include "storeclient/message.hpp"
 
@@ -48,6 +49,7 @@ struct QueueCursor {
   // the notify channel announced (UINT64_MAX: unknown, pull to find out).
   boost::container::devector<store::MessagePtr> prefetch;
   std::uint64_t announced = UINT64_MAX;
+  cache::QueueCache::ReadMark read_mark;  // counts exactly what a slow reader lost (queue_cache.hpp)
   bool behind_retention_reported = false;
 };
 
@@ -75,6 +77,16 @@ struct HandedMessage {
 // filter, so no queue has this name.
 inline const std::string kHandedProgressQueue("\0handed", 7);
 
+// Who a session belongs to (docs/security.md, "Sessions belong to an
+// identity"): the user name its client authenticated with (with
+// use_identity_as_username, the certificate's), or anonymous, which is an
+// identity of its own.
+struct SessionIdentity {
+  std::optional<std::string> username;  // nullopt: anonymous
+  bool operator==(const SessionIdentity&) const = default;
+  std::string describe() const { return username ? "user '" + *username + "'" : "anonymous"; }
+};
+
 struct PendingWill {
   mqtt::Will will;
   std::int64_t publish_at_ms = 0;  // wall clock; Will Delay Interval applied
@@ -99,6 +111,9 @@ class Session {
 
   mqtt::ProtocolVersion version;
   std::uint32_t expiry_interval = 0;  // seconds; kSessionNeverExpires for 3.1.1 persistent sessions
+  // Who created it; nullopt for a record written before sessions recorded
+  // their owner (the next client to connect with the id takes it).
+  std::optional<SessionIdentity> owner;
   std::map<std::string, Subscription> subscriptions;  // by filter
   std::map<std::string, QueueCursor> cursors;         // by queue
   // devector, not deque: an empty one allocates nothing (a deque allocates
@@ -142,8 +157,7 @@ class Session {
 
 // The persisted form of a session (the `sessions` table value): JSON, so a
 // future schema can add fields and old records stay readable. Offsets are
-// stored separately, per queue. Inflight messages are not persisted: after a
-// restart delivery resumes from the committed offsets.
+// stored separately, per queue, and so are inflight records (inflight_record.hpp).
 std::string encode_session_record(const Session& session);
 // Returns nullopt for a record it cannot read (logged by the caller).
 std::optional<Session> decode_session_record(const std::string& client_id, const std::string& record);

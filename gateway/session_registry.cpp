@@ -6,17 +6,42 @@ namespace tidegate {
 
 std::unique_ptr<Session> SessionRegistry::claim(const std::string& client_id,
                                                 const std::shared_ptr<SessionOwner>& owner, bool& waiting) {
+  bool refused = false;
+  return claim_checked(client_id, nullptr, owner, waiting, refused);
+}
+
+std::unique_ptr<Session> SessionRegistry::claim_as(const std::string& client_id, const SessionIdentity& identity,
+                                                   const std::shared_ptr<SessionOwner>& owner, bool& waiting,
+                                                   bool& refused) {
+  return claim_checked(client_id, &identity, owner, waiting, refused);
+}
+
+std::unique_ptr<Session> SessionRegistry::claim_checked(const std::string& client_id, const SessionIdentity* identity,
+                                                        const std::shared_ptr<SessionOwner>& owner, bool& waiting,
+                                                        bool& refused) {
   std::shared_ptr<SessionOwner> current, overtaken;
   std::unique_ptr<Session> parked;
+  refused = false;
   {
     std::lock_guard guard(lock_);
     auto& e = entries_[client_id];
     current = e.owner.lock();
+    if (identity) {
+      const std::optional<SessionIdentity>& holder =
+          current ? e.owner_identity : e.parked ? e.parked->owner : std::optional<SessionIdentity>{};
+      if (holder && *holder != *identity) {
+        refused = true;  // (the entry stays: it holds that identity's session)
+        waiting = false;
+        return nullptr;
+      }
+    }
     if (current) {
       overtaken = e.pending.lock();
       e.pending = owner;
+      e.pending_identity = identity ? std::optional<SessionIdentity>(*identity) : std::nullopt;
     } else {
       e.owner = owner;
+      e.owner_identity = identity ? std::optional<SessionIdentity>(*identity) : std::nullopt;
       parked = std::move(e.parked);
     }
   }
@@ -40,6 +65,7 @@ void SessionRegistry::release(const std::string& client_id, const SessionOwner* 
     e.pending.reset();
     if (next) {
       e.owner = next;
+      e.owner_identity = std::move(e.pending_identity);
     } else {
       e.owner.reset();
       if (session)

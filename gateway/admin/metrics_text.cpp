@@ -33,6 +33,9 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", load(m.connections_accepted));
   metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
          load(m.connections_refused_limit));
+  metric("tidegate_connections_refused_session_owner_total", "counter",
+         "CONNECTs refused: the client id's session belongs to another identity.",
+         load(m.connections_refused_session_owner));
   metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
   metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
   metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
@@ -100,6 +103,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("too_large_for_client", load(m.dropped_too_large_for_client));
   drop("expired", load(m.dropped_expired));
   drop("no_local", load(m.dropped_no_local));
+  drop("acl", load(m.dropped_acl) + s.ingest.dropped_acl);
   drop("qos0_slow_subscriber", load(m.dropped_qos0_slow_subscriber));
   drop("acl_denied_publish", load(m.publish_denied_acl));
   drop("refused_store", load(m.publish_refused_store));

@@ -89,6 +89,24 @@ TEST_CASE("log_format and log_file") {
   CHECK(error_of(R"({"logfile": "x"})") == "logfile: unknown key");
 }
 
+TEST_CASE("max_store_bytes that retention cannot keep the store under is refused") {
+  // The default retention_bytes (1 GiB) in a 1 MiB store: it would fill with
+  // acknowledged messages and refuse every QoS 1/2 publish.
+  CHECK(config_error_of(R"({"max_store_bytes": 1048576})").starts_with("retention_bytes: must be between 1 and half"));
+  CHECK(config_error_of(R"({"max_store_bytes": 1048576, "retention_bytes": 0})").starts_with("retention_bytes:"));
+  CHECK(config_error_of(R"({"max_store_bytes": 1048576, "retention_bytes": 524288})")
+            .starts_with("max_retained_bytes: retention_bytes + max_retained_bytes"));
+  CHECK(config_error_of(R"({"max_store_bytes": 1048576, "retention_bytes": 524288, "max_retained_bytes": 262144})")
+            .empty());
+  CHECK(config_error_of(R"({"retention_bytes": 0})").empty());  // no cap: the disk is the bound
+}
+
+TEST_CASE("sessions are bound to their identity unless the config says otherwise") {
+  CHECK(parse_config("{}").bind_sessions_to_identity);
+  CHECK_FALSE(parse_config(R"({"bind_sessions_to_identity": false})").bind_sessions_to_identity);
+  CHECK(config_error_of(R"({"bind_sessions_to_identity": 1})") == "bind_sessions_to_identity: must be true or false");
+}
+
 TEST_CASE("tcp_nodelay is on unless the config turns Nagle's algorithm on") {
   CHECK(parse_config("{}").tcp_nodelay);
   CHECK_FALSE(parse_config(R"({"tcp_nodelay": false})").tcp_nodelay);

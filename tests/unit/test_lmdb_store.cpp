@@ -262,6 +262,51 @@ TEST_CASE("queue cache serves its tail and reads older persisted entries through
   CHECK(cache.pull("unknown", 0, 10).empty());
 }
 
+TEST_CASE("queue cache counts exactly what a reader with a mark lost, beyond the eviction marks") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  tidegate::cache::QueueCache cache(store, 4);
+  cache.create_queue("q", 0);
+  std::uint64_t seq = 0;
+  auto append = [&](std::uint8_t qos) {
+    auto m = make(++seq, "q", "m" + std::to_string(seq), qos);
+    if (qos) {
+      WriteBatch b;
+      b.appends.push_back({m, {"q"}});
+      REQUIRE_FALSE(store.commit(b));
+    }
+    cache.append("q", m);
+  };
+  append(0);
+  append(0);
+  tidegate::cache::QueueCache::ReadMark mark;
+  std::uint64_t skipped = 0, gone_upto = 0;
+  auto first = cache.pull("q", 0, 1, &skipped, &gone_upto, &mark);
+  REQUIRE(first.size() == 1);
+  CHECK(mark.seq == 1);
+  // The reader stalls at 1 while 20,000 QoS 0 messages and one stored QoS 1
+  // message pass: far more than the 8,192 eviction marks remember.
+  for (int i = 0; i < 10000; ++i) append(0);
+  append(1);
+  const std::uint64_t stored = seq;
+  for (int i = 0; i < 10000; ++i) append(0);
+  auto stored_part = cache.pull("q", 1, 100, &skipped, &gone_upto, &mark);
+  REQUIRE(stored_part.size() == 1);
+  CHECK(stored_part[0]->seq == stored);
+  auto rest = cache.pull("q", stored, 100, &skipped, &gone_upto, &mark);
+  REQUIRE(rest.size() == 4);  // the cached tail
+  // Everything between 1 and the tail was lost but the stored message:
+  // 1 (seq 2) + 10,000 + 10,000 - 4 still cached.
+  CHECK(skipped == 1 + 10000 + 10000 - 4);
+  CHECK(rest.back()->seq == seq);
+  CHECK(mark.seq == seq);
+  // Without a mark the count is a lower bound: the eviction marks kept
+  // (9,996 were lost after the stored message).
+  std::uint64_t bounded = 0;
+  cache.pull("q", stored, 100, &bounded);
+  CHECK(bounded == 8192);
+}
+
 TEST_CASE("retention removes the oldest messages with their index entries, by count and by age") {
   TempDir dir;
   LmdbStore store({dir.path.string()});

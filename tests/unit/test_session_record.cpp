@@ -36,6 +36,21 @@ TEST_CASE("session record round-trips subscriptions, QoS 2 state and a pending w
   CHECK_FALSE(decode_session_record("dev1", "garbage"));
 }
 
+TEST_CASE("session record keeps its owner: a user, anonymous, or none recorded") {
+  Session s("dev1", mqtt::ProtocolVersion::v311);
+  s.expiry_interval = kSessionNeverExpires;
+  CHECK_FALSE(decode_session_record("dev1", encode_session_record(s))->owner);  // an older record
+  s.owner = SessionIdentity{"bob"};
+  auto bob = decode_session_record("dev1", encode_session_record(s));
+  REQUIRE(bob->owner);
+  CHECK(*bob->owner == SessionIdentity{"bob"});
+  s.owner = SessionIdentity{std::nullopt};
+  auto anonymous = decode_session_record("dev1", encode_session_record(s));
+  REQUIRE(anonymous->owner);
+  CHECK_FALSE(anonymous->owner->username);
+  CHECK(*anonymous->owner != SessionIdentity{"bob"});
+}
+
 TEST_CASE("committed offset is the contiguous acknowledged prefix") {
   Session s("dev1", mqtt::ProtocolVersion::v311);
   s.cursors["q"].position = 10;
