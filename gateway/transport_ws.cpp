@@ -1,6 +1,6 @@
-// MQTT over WebSocket (MQTT 5 §6): binary messages; a packet may span
-// messages and a message may hold several packets — the connection's frame
-// reader sees one byte stream either way. The upgrade must ask for the
+// MQTT over WebSocket (MQTT 5 §6): binary messages (a text message closes the
+// connection, MQTT-6.0.0-1); a packet may span messages and a message may hold
+// several packets — the connection's frame reader sees one byte stream either way. The upgrade must ask for the
 // configured path; when the client offers subprotocols, "mqtt" must be one
 // of them and is the one selected (MQTT-6.0.0-3, 6.0.0-4).
 #include <boost/asio/as_tuple.hpp>
@@ -79,7 +79,10 @@ class WebSocketTransport final : public Transport {
   }
 
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
-    co_return co_await ws_.async_read_some(b, use_nothrow);
+    auto [ec, n] = co_await ws_.async_read_some(b, use_nothrow);
+    // MQTT-6.0.0-1: binary messages only; a text message closes the connection.
+    if (!ec && ws_.got_text()) co_return std::tuple{make_error_code(websocket::error::bad_data_frame), std::size_t{0}};
+    co_return std::tuple{ec, n};
   }
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await ws_.async_write(b, use_nothrow);

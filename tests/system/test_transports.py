@@ -314,6 +314,26 @@ def test_websocket_packets_across_and_within_frames(make_broker, version, uid):
     assert c.expect_packet(m.PUBLISH).payload == b"split-payload"
 
 
+def test_websocket_text_frame_closes_connection(make_broker, version, uid):
+    """MQTT travels in binary WebSocket messages only: a packet in a text message
+    closes the connection, unanswered (MQTT-6.0.0-1)."""
+    broker, port = ws_broker(make_broker)
+    ws = WebSocket(port)
+    c = m.Client(HOST, port, version=version, sock=ws)
+    broker.clients.append(c)
+    assert c.connect(uid).reason_code == 0
+    topic = "wstext/" + uid
+    sub = broker.connect(uid + "-sub", version)
+    sub.subscribe(topic, qos=0)
+    # A QoS 0 PUBLISH whose bytes are valid UTF-8, so that only the frame type is wrong.
+    packet = m.build_publish(topic, b"as text", version=version)
+    packet.decode("utf-8")
+    ws.sendall(packet, opcode=1)
+    assert c.expect_closed(timeout=3) == []
+    broker.connect(uid + "-pub", version).publish(topic, b"as binary", qos=1)
+    assert sub.expect_packet(m.PUBLISH).payload == b"as binary"  # the text one went nowhere
+
+
 def test_paho_over_websocket_round_trip(make_broker, uid):
     import paho.mqtt.client as paho
     broker, port = ws_broker(make_broker)
