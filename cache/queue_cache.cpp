@@ -70,9 +70,17 @@ std::uint64_t QueueCache::Tail::evicted_between(std::uint64_t after, std::uint64
 }
 
 void QueueCache::Tail::take(std::uint64_t after_seq, std::size_t max_count, std::uint64_t upto_seq,
-                            std::vector<store::MessagePtr>& out, ReadMark* mark) const {
+                            std::vector<store::MessagePtr>& out, ReadMark* mark, std::uint64_t* owed) const {
   auto it = std::upper_bound(entries.begin(), entries.end(), after_seq,
                              [](std::uint64_t s, const Entry& e) { return s < e.message->seq; });
+  if (owed) {
+    // The reader's mark is at after_seq, with what it had counted before it
+    // read stored entries past evictions: the QoS 0 entries up to after_seq
+    // (the count of the last cached entry at or before it; none cached: all
+    // of them were evicted) that it neither took nor counted are lost.
+    const std::uint64_t upto_after = it == entries.begin() ? qos0_evicted : std::prev(it)->qos0_upto;
+    if (upto_after > mark->qos0_upto) *owed += upto_after - mark->qos0_upto;
+  }
   const Entry* last = nullptr;
   for (; it != entries.end() && out.size() < max_count && it->message->seq <= upto_seq; ++it) {
     out.push_back(it->message);
@@ -97,7 +105,7 @@ std::vector<store::MessagePtr> QueueCache::pull(const std::string& queue, std::u
     covered_after = tail->covered_after;
     qos0_evicted = tail->qos0_evicted;
     if (after_seq >= covered_after) {
-      tail->take(after_seq, max_count, upto_seq, out, mark);
+      tail->take(after_seq, max_count, upto_seq, out, mark, exact ? skipped : nullptr);
       return out;
     }
   }

@@ -92,9 +92,11 @@ class QueueCache {
     std::deque<std::pair<std::uint64_t, std::uint64_t>> qos0_evictions;
     std::uint64_t qos0_evicted = 0;
     // Entries after `after_seq` up to `upto_seq`, at most max_count, into
-    // `out`; moves `mark` to the last one. Under `lock`, after_seq >= covered_after.
+    // `out`; moves `mark` to the last one. With `owed` (the mark is at
+    // after_seq), adds the QoS 0 entries lost before after_seq that the mark
+    // has not counted yet. Under `lock`, after_seq >= covered_after.
     void take(std::uint64_t after_seq, std::size_t max_count, std::uint64_t upto_seq,
-              std::vector<store::MessagePtr>& out, ReadMark* mark) const;
+              std::vector<store::MessagePtr>& out, ReadMark* mark, std::uint64_t* owed) const;
     std::uint64_t evicted_between(std::uint64_t after, std::uint64_t upto) const;
     void push(const store::MessagePtr& message, std::size_t max_entries);  // under `lock`
   };

@@ -109,6 +109,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
   void refuse_session_of_another_identity();
   SessionIdentity identity() const { return SessionIdentity{username_}; }
+  // False when bind_sessions_to_identity is on and `session` is another identity's.
+  bool may_take(const Session& session) const {
+    return !broker_.config.bind_sessions_to_identity || !session.owner || *session.owner == identity();
+  }
   // This client's read rights, for a shared group's round robin (ingest thread).
   Ingest::ReadCheck read_check() const {
     return [access = access_](std::string_view topic) { return access.may_read(topic); };

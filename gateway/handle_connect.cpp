@@ -158,6 +158,12 @@ void Connection::refuse_session_of_another_identity() {
 }
 
 void Connection::continue_with_session(std::unique_ptr<Session> previous) {
+  if (previous && !may_take(*previous)) {
+    // Handed on by a connection or a cluster move that did not check whose it
+    // is: it goes back, parked (or to the next claim, which checks it again).
+    broker_.registry.release(client_id_, this, std::move(previous));
+    return refuse_session_of_another_identity();
+  }
   if (previous || clean_start_ || !broker_.fetch_remote_session) return finish_connect(std::move(previous));
   // Cluster mode: the session may be on the gateway this client used before
   // (cluster_handover.hpp). This connection owns the client id here meanwhile.
@@ -168,8 +174,7 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
         boost::asio::post(self->worker_.io(), [self, s = std::move(s), retry_later]() mutable {
           self->fetching_session_ = false;
           // Moved here, but another identity's: parked here untouched, and refused.
-          const bool other_identity = s && s->owner && *s->owner != self->identity() &&
-                                      self->broker_.config.bind_sessions_to_identity;
+          const bool other_identity = s && !self->may_take(*s);
           if (self->state_ != State::awaiting_session || self->taken_over_while_fetching_ || other_identity) {
             // Closed meanwhile (connect_timeout), or a newer connection claimed
             // the id: the session goes to it, or is parked here. Either way it

@@ -88,9 +88,8 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
                                if (it != self->session_->cursors.end() && it->second.position < r.start_after)
                                  it->second.position = r.start_after;
                                for (auto& m : r.retained) pending->retained.emplace_back(std::move(m), options);
-                             }));
-    if (!parse_shared(req.filter).group.empty())  // its read rights, for the group's round robin
-      broker_.ingest.set_member_online(client_id_, req.filter, true, read_check());
+                             }),
+                             shared ? read_check() : nullptr);  // its read rights, for the group's round robin
   }
 
   // Completions come back in order: this one runs after all of the above.

@@ -157,10 +157,10 @@ const Ingest::Group::Member* Ingest::pick_member(Group& group, std::string_view 
   const std::size_t n = group.members.size();
   // Round robin over online members; all offline: the next member keeps it
   // for its return. Only members that may read the topic, in both passes.
-  for (bool online_only : {true, false})
+  for (bool online : {true, false})
     for (std::size_t i = 0; i < n; ++i) {
       auto& m = group.members[(group.next + i) % n];
-      if ((online_only && !m.online) || m.client_id == except || !m.reads(topic)) continue;
+      if (m.online != online || m.client_id == except || !m.reads(topic)) continue;
       group.next = (group.next + i + 1) % n;
       return &m;
     }
@@ -407,8 +407,8 @@ void Ingest::enforce_retention() {
 }
 
 void Ingest::subscribe(const std::string& client_id, const std::string& filter, bool want_retained,
-                       SubscribeDone done) {
-  post([this, client_id, filter, want_retained, done = std::move(done)] {
+                       SubscribeDone done, ReadCheck may_read) {
+  post([this, client_id, filter, want_retained, done = std::move(done), may_read = std::move(may_read)] {
     SubscribeResult result;
     result.start_after = last_seq_;
     SharedFilter shared = parse_shared(filter);
@@ -417,7 +417,10 @@ void Ingest::subscribe(const std::string& client_id, const std::string& filter, 
       if (created) add_live_filter(shared.filter, filter);
       auto& members = group->second.members;
       auto m = std::find_if(members.begin(), members.end(), [&](const auto& x) { return x.client_id == client_id; });
-      if (m == members.end()) members.push_back({client_id, true, nullptr});
+      if (m == members.end())
+        members.push_back({client_id, true, may_read});
+      else if (may_read)
+        m->may_read = may_read;
       result.queue = member_queue(filter, client_id);
       add_queue_ref(result.queue, "");
     } else {
@@ -475,13 +478,15 @@ void Ingest::reoffer(const std::string& client_id, const std::string& filter, st
       auto messages = store_.read_queue(member_queue(filter, client_id), seq - 1, 1);
       if (messages.empty() || messages.front()->seq != seq) continue;
       const Group::Member* target = pick_member(group->second, messages.front()->topic, client_id);
-      if (!target || !target->online) continue;
+      // No other online member may take it: it stays with the one that
+      // dropped it, for its return (as a QoS 2 message does).
+      const std::string& taker = target && target->online ? target->client_id : client_id;
       // A new entry under a new sequence: queues must stay in ascending order
       // for readers that are already past the original one.
       auto copy = std::make_shared<store::Message>(*messages.front());
       copy->seq = ++last_seq_;
       store::MessagePtr m = copy;
-      std::string queue = member_queue(filter, target->client_id);
+      std::string queue = member_queue(filter, taker);
       batch_.appends.push_back({m, {queue}});
       append_to_cache(queue, m);
     }

@@ -135,14 +135,16 @@ class Ingest {
   // What publish_batch() does without a replicator: straight to this node's queues.
   void publish_local_batch(std::vector<PublishRequest> requests);
 
-  // Takes a reference on the queue of `filter` for `client_id` and returns
-  // where to start reading and the retained messages it matches (none for a
-  // shared subscription, MQTT-4.8.2-?).
-  void subscribe(const std::string& client_id, const std::string& filter, bool want_retained, SubscribeDone done);
-  void unsubscribe(const std::string& client_id, const std::string& filter);
   // Whether a shared subscription's member may read a topic (its ACL).
   // Called on the ingest thread.
   using ReadCheck = std::function<bool(std::string_view topic)>;
+  // Takes a reference on the queue of `filter` for `client_id` and returns
+  // where to start reading and the retained messages it matches (none for a
+  // shared subscription, MQTT-4.8.2-?).
+  // `may_read`: a shared subscription member's read check (set_member_online).
+  void subscribe(const std::string& client_id, const std::string& filter, bool want_retained, SubscribeDone done,
+                 ReadCheck may_read = nullptr);
+  void unsubscribe(const std::string& client_id, const std::string& filter);
   // Shared subscription members that are offline are skipped while another
   // member is online, and members whose ACL hides the topic always are
   // (`may_read`, given when the member comes online; a member restored at

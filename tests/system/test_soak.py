@@ -22,7 +22,7 @@ def test_one_minute_soak_loses_nothing_acknowledged(tmp_path):
         # tools/sanitize.sh: ASan's quarantine keeps freed memory, so RssAnon
         # grows by design there; LeakSanitizer checks for leaks at exit.
         command.append("--no-memory-check")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=480)
     report_text = result.stdout[:result.stdout.rfind("}") + 1]
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(report_text)

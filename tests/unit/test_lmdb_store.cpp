@@ -307,6 +307,35 @@ TEST_CASE("queue cache counts exactly what a reader with a mark lost, beyond the
   CHECK(bounded == 8192);
 }
 
+TEST_CASE("queue cache: what a reader lost before a stored message that was evicted last is counted") {
+  TempDir dir;
+  LmdbStore store({dir.path.string()});
+  tidegate::cache::QueueCache cache(store, 4);
+  cache.create_queue("q", 0);
+  std::uint64_t seq = 0;
+  auto append = [&](std::uint8_t qos) {
+    auto m = make(++seq, "q", "m", qos);
+    if (qos) {
+      WriteBatch b;
+      b.appends.push_back({m, {"q"}});
+      REQUIRE_FALSE(store.commit(b));
+    }
+    cache.append("q", m);
+  };
+  append(0);
+  tidegate::cache::QueueCache::ReadMark mark;
+  std::uint64_t skipped = 0, gone_upto = 0;
+  REQUIRE(cache.pull("q", 0, 10, &skipped, &gone_upto, &mark).size() == 1);
+  for (int i = 0; i < 10000; ++i) append(0);
+  append(1);  // the last one evicted: the tail starts right after it
+  for (int i = 0; i < 4; ++i) append(0);
+  auto stored = cache.pull("q", 1, 100, &skipped, &gone_upto, &mark);
+  REQUIRE(stored.size() == 1);
+  auto tail = cache.pull("q", stored[0]->seq, 100, &skipped, &gone_upto, &mark);
+  CHECK(tail.size() == 4);
+  CHECK(skipped == 10000);
+}
+
 TEST_CASE("retention removes the oldest messages with their index entries, by count and by age") {
   TempDir dir;
   LmdbStore store({dir.path.string()});

@@ -23,6 +23,7 @@ otherwise. docs/durability.md ("Soak") has a 30-minute run's figures.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import pathlib
@@ -50,6 +51,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+def die_with_parent():
+    """The gateway gets SIGKILL if the soak itself is killed (no orphan)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Gateway:
     """The tidegate process under soak: started here, killed by PID at the end."""
 
@@ -66,9 +72,9 @@ class Gateway:
         }
         (self.workdir / "tidegate.json").write_text(json.dumps(config, indent=2))
         self.log = open(self.workdir / "tidegate.log", "ab")
-        self.proc = subprocess.Popen([binary, "--config", str(self.workdir / "tidegate.json")],
+        self.proc = subprocess.Popen([os.path.abspath(binary), "--config", str(self.workdir / "tidegate.json")],
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=str(self.workdir))
+                                     cwd=str(self.workdir), preexec_fn=die_with_parent)
         deadline = time.monotonic() + 15
         while True:
             if self.proc.poll() is not None:
@@ -147,8 +153,9 @@ class Soak:
         return c
 
     # ---- persistent devices
-    def read_into(self, device, c, seconds):
-        """Reads PUBLISH packets for `seconds`; False when the connection closed."""
+    def read_into(self, pending, c, seconds):
+        """Reads PUBLISH payloads into `pending` for `seconds` (the client
+        acknowledges each as it reads it); False when the connection closed."""
         deadline = time.monotonic() + seconds
         while True:
             remaining = deadline - time.monotonic()
@@ -161,8 +168,24 @@ class Soak:
             except (m.ConnectionClosed, OSError):
                 return False
             if p.type == m.PUBLISH:
-                with self.lock:
-                    self.received[device].add(p.payload)
+                pending.append(p.payload)
+
+    def keep(self, device, pending):
+        with self.lock:
+            self.received[device].update(pending)
+        pending.clear()
+
+    def confirm(self, device, c, pending):
+        """A PINGREQ round trip: the gateway has processed every acknowledgement
+        sent before it, so what was read counts as received. Only confirmed
+        reads count before a client-side ending (a reset discards unsent
+        acknowledgements: the gateway must then send those messages again)."""
+        c.ping(timeout=10)
+        # PUBLISH packets that came in before the PINGRESP were read (and
+        # acknowledged) too; the client keeps them in its backlog.
+        pending.extend(p.payload for p in c.backlog if p.type == m.PUBLISH)
+        c.backlog = [p for p in c.backlog if p.type != m.PUBLISH]
+        self.keep(device, pending)
 
     def device(self, index):
         device = self.devices[index]
@@ -170,16 +193,18 @@ class Soak:
         qos = 2 if index % 3 == 0 else 1
         c = self.client(device, version, clean=False)
         c.subscribe("soak/d/%d/#" % index, qos=qos)
+        pending = []
         while not self.stop.is_set():
             self.count("connects")
-            if self.read_into(device, c, self.rng.uniform(0.2, 1.5)):
+            if self.read_into(pending, c, self.rng.uniform(0.2, 1.5)):
                 ending = self.rng.random()
                 try:
+                    self.confirm(device, c, pending)
                     if ending < 0.25:
-                        # Taken over by a new connection with the same id; what the
-                        # old one still reads before its close counts as received.
+                        # Taken over by a new connection with the same id.
                         newer = self.client(device, version, clean=False)
-                        self.read_into(device, c, 0.3)
+                        self.read_into(pending, c, 0.3)
+                        self.keep(device, pending)  # closed by the gateway: acknowledgements may not have arrived
                         c.close()
                         c = newer
                         self.count("takeovers")
@@ -189,10 +214,13 @@ class Soak:
                         self.count("resets")
                     else:
                         c.send_raw(m.build_disconnect(version))
-                        self.read_into(device, c, 0.3)
+                        self.read_into(pending, c, 0.3)
                         self.count("disconnects")
                 except (m.ConnectionClosed, m.NoPacket, OSError, AssertionError):
                     self.count("errors")
+            # Closed by the gateway (a kick, a DISCONNECT): what was read counts;
+            # after a reset nothing is pending (confirmed before it).
+            self.keep(device, pending)
             c.close()
             self.stop.wait(self.rng.uniform(0.05, 0.8))
             c = self.reconnect(device, version)
@@ -319,12 +347,22 @@ class Soak:
                 self.fail("%s: drain did not finish: %s" % (device, exc))
             c.disconnect()
 
+    def guarded(self, target, *args):
+        """A load thread that dies unexpectedly fails the soak (it would shrink it silently)."""
+        try:
+            target(*args)
+        except Exception as exc:  # noqa: BLE001 - reported, not swallowed
+            self.fail("%s%r stopped: %r" % (target.__name__, args, exc))
+
     def run(self):
+        # Idle figures after one client came and went (anything the gateway
+        # opens on first use is then open).
+        self.client("soak-warmup", 5, clean=True).disconnect()
         idle_anon, idle_fds = self.gw.sample()
         started = time.monotonic()
-        threads = [threading.Thread(target=self.device, args=(i,)) for i in range(len(self.devices))]
-        threads += [threading.Thread(target=self.publisher, args=(i,)) for i in range(2)]
-        threads += [threading.Thread(target=f) for f in (self.kicker, self.retained, self.stalled)]
+        threads = [threading.Thread(target=self.guarded, args=(self.device, i)) for i in range(len(self.devices))]
+        threads += [threading.Thread(target=self.guarded, args=(self.publisher, i)) for i in range(2)]
+        threads += [threading.Thread(target=self.guarded, args=(f,)) for f in (self.kicker, self.retained, self.stalled)]
         mon = threading.Thread(target=self.monitor, args=(started,))
         for t in threads + [mon]:
             t.daemon = True
