@@ -101,23 +101,25 @@ int walk_store(const std::string& dir, int out) {
 
 }  // namespace
 
-std::optional<MetaInfo> read_meta(const std::string& data_file, std::string& problem) {
+MetaPages read_meta_pages(const std::string& data_file) {
+  MetaPages pages;
   std::ifstream in(data_file, std::ios::binary);
   std::vector<char> first(kMetaEnd);
-  if (!in.read(first.data(), static_cast<std::streamsize>(first.size()))) {
-    problem = "shorter than one LMDB page";
-    return std::nullopt;
-  }
-  auto meta0 = parse_meta(first);
-  std::optional<MetaInfo> meta1;
+  if (!in.read(first.data(), static_cast<std::streamsize>(first.size()))) return pages;
+  pages.page[0] = parse_meta(first);
   // The second meta page starts one page in; the page size is in the first
   // (or, when that one is damaged, LMDB's default of the OS page size).
-  std::uint32_t page_size = meta0 ? meta0->page_size : 4096;
+  std::uint32_t page_size = pages.page[0] ? pages.page[0]->page_size : 4096;
   if (page_size >= 512 && page_size <= 65536) {
     std::vector<char> second(kMetaEnd);
     in.seekg(page_size);
-    if (in.read(second.data(), static_cast<std::streamsize>(second.size()))) meta1 = parse_meta(second);
+    if (in.read(second.data(), static_cast<std::streamsize>(second.size()))) pages.page[1] = parse_meta(second);
   }
+  return pages;
+}
+
+std::optional<MetaInfo> read_meta(const std::string& data_file, std::string& problem) {
+  auto [meta0, meta1] = read_meta_pages(data_file).page;
   if (!meta0 && !meta1) {
     problem = "neither meta page (page 0, page 1) is a valid LMDB meta page";
     return std::nullopt;

@@ -20,7 +20,14 @@ struct MetaInfo {
   std::uint64_t map_size = 0;
 };
 
-// The meta pages of `data_file`; nullopt with `problem` set when neither is valid.
+// Both meta pages of `data_file` (pages 0 and 1); nullopt for one that is not valid.
+struct MetaPages {
+  std::optional<MetaInfo> page[2];
+};
+MetaPages read_meta_pages(const std::string& data_file);
+
+// The newest valid meta page of `data_file`; nullopt with `problem` set when
+// neither is valid. (LMDB itself refuses a file with either one invalid.)
 std::optional<MetaInfo> read_meta(const std::string& data_file, std::string& problem);
 
 struct StoreCheck {

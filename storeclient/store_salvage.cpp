@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string_view>
 
@@ -211,6 +213,32 @@ FrameReader copy_table(const std::string& from, TargetStore& to, SalvagedTable& 
   return reader;
 }
 
+// A copy of data.mdb with meta page `bad` overwritten by the other one, in a
+// directory of its own; removed when done.
+struct RepairedCopy {
+  std::string dir;
+  RepairedCopy(const std::string& data_file, std::string where, int bad, std::uint32_t page_size)
+      : dir(std::move(where)) {
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(data_file, dir + "/data.mdb", std::filesystem::copy_options::overwrite_existing);
+    std::fstream f(dir + "/data.mdb", std::ios::in | std::ios::out | std::ios::binary);
+    std::vector<char> good(page_size);
+    f.seekg(std::streamoff(bad == 0 ? page_size : 0));
+    f.read(good.data(), page_size);
+    std::uint64_t page_number = static_cast<std::uint64_t>(bad);  // the page header's own number
+    std::memcpy(good.data(), &page_number, sizeof page_number);
+    f.seekp(std::streamoff(bad == 0 ? 0 : page_size));
+    f.write(good.data(), page_size);
+    if (!f) throw StoreOpenError("salvage: cannot write a repaired copy in " + dir);
+  }
+  ~RepairedCopy() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  RepairedCopy(const RepairedCopy&) = delete;
+  RepairedCopy& operator=(const RepairedCopy&) = delete;
+};
+
 std::uint64_t file_size_of(const std::string& file) {
   struct stat st;
   return ::stat(file.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -219,7 +247,7 @@ std::uint64_t file_size_of(const std::string& file) {
 }  // namespace
 
 bool SalvageReport::complete() const {
-  if (!error.empty()) return false;
+  if (!error.empty() || older_snapshot) return false;
   for (const auto& t : tables)
     if (!t.complete()) return false;
   return true;
@@ -228,6 +256,7 @@ bool SalvageReport::complete() const {
 std::string SalvageReport::text() const {
   if (!error.empty()) return "salvage failed: " + error + "\n";
   std::string out;
+  for (const auto& note : notes) out += note + "\n";
   for (const auto& t : tables) {
     out += t.name + ": copied " + std::to_string(t.copied);
     if (t.counted) out += " of " + std::to_string(t.expected);
@@ -262,6 +291,20 @@ SalvageReport salvage_store(const std::string& from, const std::string& to) {
       report.error = from_file + ": " + problem;
       return report;
     }
+    // LMDB refuses a file with one damaged meta page; read a copy whose
+    // damaged meta page is replaced by the other (an older snapshot is fine).
+    std::string source = from;
+    std::optional<RepairedCopy> repaired;
+    auto pages = read_meta_pages(from_file).page;
+    if (!pages[0] || !pages[1]) {
+      repaired.emplace(from_file, to + "/salvage-source", pages[0] ? 1 : 0, meta->page_size);
+      source = repaired->dir;
+      int bad = pages[0] ? 1 : 0;
+      report.notes.push_back("meta page " + std::to_string(bad) + " was damaged: read through meta page " +
+                             std::to_string(1 - bad) +
+                             ", which may be one commit older (that commit, if it was newer, is lost)");
+      report.older_snapshot = true;
+    }
     // The copy is never larger than the original: its map can be sized once
     // (address space only; the file grows with what is written).
     std::size_t map = static_cast<std::size_t>(file_size_of(from_file)) * 2 + (std::size_t(1) << 30);
@@ -270,13 +313,13 @@ SalvageReport salvage_store(const std::string& from, const std::string& to) {
       SalvagedTable table;
       table.name = name;
       std::string write_error;
-      FrameReader forward = copy_table(from, target, table, Direction::forward, std::nullopt, to, write_error);
+      FrameReader forward = copy_table(source, target, table, Direction::forward, std::nullopt, to, write_error);
       table.counted = forward.count.has_value();
       table.expected = forward.count.value_or(0);
       if (!forward.reached_end && write_error.empty()) {
         table.problem = "forward read: " + forward.error;
         // Another child from the other end, down to the last key the first one got.
-        FrameReader backward = copy_table(from, target, table, Direction::backward, forward.last_key, to, write_error);
+        FrameReader backward = copy_table(source, target, table, Direction::backward, forward.last_key, to, write_error);
         if (!table.counted && backward.count) {
           table.counted = true;
           table.expected = *backward.count;

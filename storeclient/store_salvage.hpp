@@ -32,6 +32,8 @@ struct SalvagedTable {
 
 struct SalvageReport {
   std::string error;  // non-empty: nothing was salvaged (why)
+  std::vector<std::string> notes;  // what the salvage worked around
+  bool older_snapshot = false;     // read through the other meta page: the last commit may be lost
   std::vector<SalvagedTable> tables;
   bool complete() const;
   std::string text() const;  // one line per table
