@@ -295,11 +295,11 @@ SalvageReport salvage_store(const std::string& from, const std::string& to) {
     // damaged meta page is replaced by the other (an older snapshot is fine).
     std::string source = from;
     std::optional<RepairedCopy> repaired;
-    auto pages = read_meta_pages(from_file).page;
-    if (!pages[0] || !pages[1]) {
-      repaired.emplace(from_file, to + "/salvage-source", pages[0] ? 1 : 0, meta->page_size);
+    MetaPages metas = read_meta_pages(from_file);
+    if (!metas.page[0] || !metas.page[1]) {
+      int bad = metas.page[0] ? 1 : 0;
+      repaired.emplace(from_file, to + "/salvage-source", bad, meta->page_size);
       source = repaired->dir;
-      int bad = pages[0] ? 1 : 0;
       report.notes.push_back("meta page " + std::to_string(bad) + " was damaged: read through meta page " +
                              std::to_string(1 - bad) +
                              ", which may be one commit older (that commit, if it was newer, is lost)");

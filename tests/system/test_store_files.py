@@ -201,6 +201,7 @@ def test_salvage_copies_what_is_readable_of_a_damaged_store(broker, tmp_path, ui
     assert result.returncode == 3, "exit %d\n%s%s" % (result.returncode, result.stdout, result.stderr)
     report = {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
     assert "unreadable" in report["messages"], result.stdout
+    assert "meta page" not in result.stdout, "both meta pages were intact"
     for table in ("sessions", "offsets", "retained"):
         assert "unreadable" not in report[table], result.stdout
 
