@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "storeclient/child_process.hpp"
+#include "storeclient/message_codec.hpp"
 
 namespace tidegate::store {
 namespace {
@@ -72,9 +73,19 @@ int walk_store(const std::string& dir, int out) {
     MDB_val k, v;
     std::uint64_t n = 0;
     int rc;
+    bool holds_messages = name == "messages" || name == "retained";
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
       touch(k);
       touch(v);
+      // A message spread over overflow pages has no LMDB structure to check:
+      // a damaged one shows only as bytes that do not decode.
+      if (holds_messages && !decode_message({static_cast<const char*>(v.mv_data), v.mv_size})) {
+        write_all(out, "table " + name + ": entry " + std::to_string(n + 1) + " of " +
+                           std::to_string(st.ms_entries) + " is not a valid message (" +
+                           std::to_string(v.mv_size) + " bytes)");
+        mdb_cursor_close(c);
+        return 1;
+      }
       ++n;
       if (keys) keys->emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
     }

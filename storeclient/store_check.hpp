@@ -1,7 +1,8 @@
 #pragma once
 // The check a store passes before the gateway serves it (docs/durability.md,
 // "A damaged store"): cheap checks of data.mdb's meta pages against the file,
-// then a read of every entry of every table in a forked child, so that damage
+// then a read of every entry of every table in a forked child (every stored
+// message must decode), so that damage
 // LMDB would assert on (SIGABRT) or a page past the end of the file (SIGBUS)
 // ends the child and becomes an error message here.
 //

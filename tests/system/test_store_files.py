@@ -65,7 +65,7 @@ def test_second_gateway_on_the_same_data_dir_is_refused(broker, tmp_path, uid):
 def populate(broker, uid):
     """A store with a persistent session, its subscription and offset, queued
     messages (some larger than a page: overflow pages), inflight records and
-    retained messages. Returns the payloads queued for `uid-keeper`."""
+    retained messages. Returns the payloads queued for `uid-keeper`."""  # noqa: D401
     keeper = broker.connect(uid + "-keeper", clean=False)
     keeper.subscribe("dmg/#", qos=1)
     keeper.disconnect()
@@ -73,7 +73,7 @@ def populate(broker, uid):
     holder.subscribe("dmg/held", qos=1)
     pub = broker.connect(uid + "-pub")
     queued = []
-    for i in range(60):
+    for i in range(150):
         payload = (b"dmg-%03d-" % i) + (b"x" * (6000 if i % 10 == 0 else 100))
         pub.publish("dmg/%d" % i, payload, qos=1)
         queued.append(payload)
@@ -90,8 +90,14 @@ def populate(broker, uid):
     return queued
 
 
-def truncate_to_third(path):
-    os.truncate(path, os.path.getsize(path) // 3)
+def truncate_to(fraction):
+    def damage(path):
+        os.truncate(path, int(os.path.getsize(path) * fraction) // PAGE * PAGE)
+    return damage
+
+
+def truncate_by_one_page(path):
+    os.truncate(path, os.path.getsize(path) - PAGE)
 
 
 def zero_page(index):
@@ -102,9 +108,9 @@ def zero_page(index):
     return damage
 
 
-def start_on_damaged(workdir, data_dir, uid):
+def start_on_damaged(workdir, data_dir, uid, queued):
     """Start a gateway on a damaged store: it must refuse cleanly (exit code 1,
-    naming the file) or start and serve; never die of a signal, never hang.
+    naming the file) or start and serve all of it; never die of a signal, never hang.
     Returns "refused" or "served", or a description of what went wrong."""
     gw = GatewayProcess(workdir, data_dir)
     try:
@@ -115,26 +121,33 @@ def start_on_damaged(workdir, data_dir, uid):
             if str(data_dir / "data.mdb") not in gw.log():
                 return "refused without naming the file:\n%s" % gw.log()[-2000:]
             return "refused"
+        # A store the gateway serves must be whole: the persistent session
+        # gets every message queued for it.
         try:
             c = persistent_client(gw.port, uid + "-keeper")
-            drain(c, quiet=0.3)
+            got = set(drain(c, quiet=0.5))
             c.close()
-        except (m.NoPacket, m.ConnectionClosed, OSError, AssertionError):
-            pass  # serving badly is allowed; dying is not (checked below)
+        except (m.NoPacket, m.ConnectionClosed, OSError, AssertionError) as exc:
+            got = "no session: %r" % exc
         status = gw.stop()
         if status is None or status < 0:
             return "died of signal %s while serving:\n%s" % (-status, gw.log()[-2000:])
+        if got != set(queued):
+            lost = got if isinstance(got, str) else "%d of %d queued messages (%r)" % (
+                len(set(queued) - got), len(queued), sorted(p[:8] for p in set(queued) - got)[:3])
+            return "served a damaged store, lost %s:\n%s" % (lost, gw.log()[-1000:])
         return "served"
     finally:
         gw.kill()
 
 
 def test_damaged_store_is_refused_or_served_never_a_crash(broker, tmp_path, uid):
-    populate(broker, uid)
+    queued = populate(broker, uid)
     pristine = broker.data_dir
     pages = os.path.getsize(pristine / "data.mdb") // PAGE
     assert pages < 200, "the store grew past what this test walks page by page (%d pages)" % pages
-    damages = [("truncated to a third", truncate_to_third)]
+    damages = [("truncated to a third", truncate_to(1 / 3)), ("truncated to two thirds", truncate_to(2 / 3)),
+               ("the last page cut off", truncate_by_one_page)]
     damages += [("page %d of %d zeroed" % (i, pages), zero_page(i)) for i in range(pages)]
     outcomes, failures = {}, []
     for name, damage in damages:
@@ -142,7 +155,7 @@ def test_damaged_store_is_refused_or_served_never_a_crash(broker, tmp_path, uid)
         shutil.rmtree(case, ignore_errors=True)
         shutil.copytree(pristine, case / "data")
         damage(case / "data" / "data.mdb")
-        outcome = start_on_damaged(case, case / "data", uid)
+        outcome = start_on_damaged(case, case / "data", uid, queued)
         outcomes[name] = outcome
         if outcome not in ("refused", "served"):
             failures.append("%s: %s" % (name, outcome))
@@ -150,7 +163,8 @@ def test_damaged_store_is_refused_or_served_never_a_crash(broker, tmp_path, uid)
         sum(o == "refused" for o in outcomes.values()), sum(o == "served" for o in outcomes.values())))
     assert not failures, "%d of %d damaged stores crashed or misbehaved:\n%s" % (
         len(failures), len(damages), "\n".join(failures[:5]))
-    assert outcomes["truncated to a third"] == "refused"
+    for name in ("truncated to a third", "truncated to two thirds", "the last page cut off"):
+        assert outcomes[name] == "refused", name
 
 
 # ---------------------------------------------------------------- salvage
