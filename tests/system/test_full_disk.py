@@ -76,10 +76,11 @@ def publish_once(pub, topic, payload, version):
     return True
 
 
+@pytest.mark.parametrize("durability", ["os", "fsync"])
 @pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])
-def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, uid, version):
+def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, uid, version, durability):
     topic = "full/" + uid
-    gw = GatewayProcess(tmp_path / "gw", small_disk / "data")
+    gw = GatewayProcess(tmp_path / "gw", small_disk / "data", durability=durability)
     try:
         assert gw.start() == "listening", gw.log()
         props = {"session_expiry_interval": 3600} if version == 5 else None
