@@ -152,6 +152,9 @@ StoreCheck check_store(const std::string& dir) {
   struct stat st;
   if (::stat(file.c_str(), &st) != 0) return check;  // no store yet: LMDB creates one
   check.file_bytes = static_cast<std::uint64_t>(st.st_size);
+  // Empty: a first start stopped before LMDB wrote its meta pages; LMDB
+  // initialises an empty file as a new store.
+  if (check.file_bytes == 0) return check;
   std::string problem;
   auto meta = read_meta(file, problem);
   if (!meta) {

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "storeclient/lmdb_store.hpp"
 #include "storeclient/store_check.hpp"
@@ -51,6 +52,14 @@ TEST_CASE("the store check passes a sound store and refuses a truncated one, nam
   auto truncated = check_store(dir.path.string());
   CHECK(truncated.problem.find((dir.path / "data.mdb").string()) != std::string::npos);
   CHECK(truncated.problem.find("truncated") != std::string::npos);
+}
+
+TEST_CASE("an empty data.mdb (a first start cut short) passes the check, as LMDB takes it for a new store") {
+  ScratchDir dir;
+  fs::create_directories(dir.path);
+  { std::ofstream(dir.path / "data.mdb"); }
+  CHECK(check_store(dir.path.string()).problem.empty());
+  LmdbStore store(StoreOptions{dir.path.string()});  // and LMDB opens it
 }
 
 TEST_CASE("a full file system counts as a full store") {
