@@ -106,6 +106,19 @@ def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, 
             if version == 4:
                 pub = connect_publisher(gw, uid, version)
 
+        # A new persistent session on the full disk: refused, or (when its record
+        # still fits) accepted and then kept. CONNACK must not promise a session
+        # that is not stored.
+        late = m.Client(HOST, gw.port, version=version, timeout=5.0)
+        try:
+            ack = late.connect(uid + "-late", clean=False, props=props, expect_success=False)
+            late_accepted = ack.reason_code == 0
+            late_subscribed = late_accepted and late.subscribe(topic + "/late", qos=1).reason_codes[0] < 0x80
+        except (m.ConnectionClosed, m.NoPacket, OSError, AssertionError):
+            late_accepted = late_subscribed = False
+        late.close()
+        assert gw.returncode is None, "the gateway died on a full disk:\n" + gw.log()[-3000:]
+
         # Space again: the gateway accepts again, without a restart.
         filler.unlink()
         accepted_again = False
@@ -140,6 +153,15 @@ def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, 
         missing = [p[:6] for p in acknowledged if p not in got]
         assert not missing, "%d acknowledged messages lost: %r" % (len(missing), missing[:10])
         sub.close()
+        if late_accepted:
+            late = m.connect(HOST, gw.port, uid + "-late", version, clean=False, props=props, timeout=5.0)
+            assert late.connack.session_present, "a session accepted on the full disk was not stored"
+            if late_subscribed:  # and the subscription its SUBACK granted
+                pub = connect_publisher(gw, uid, version)
+                pub.publish(topic + "/late", b"to-late", qos=1)
+                assert late.expect_packet(m.PUBLISH).payload == b"to-late"
+                pub.disconnect()
+            late.close()
         assert gw.stop() == 0
     finally:
         gw.kill()
