@@ -63,6 +63,9 @@ def test_second_gateway_on_the_same_data_dir_is_refused(broker, tmp_path, uid):
         second.kill()
     c = broker.connect(uid + "-a")  # the first one still serves
     assert c.is_open()
+    # The salvage tool takes the same lock: it does not copy a store in use.
+    result = run_tool(["--salvage-store", broker.data_dir, tmp_path / "copy"])
+    assert result.returncode == 1 and "PID %d" % broker.pid in result.stderr, result.stderr
     # A gateway killed with SIGKILL does not block its own restart: the kernel
     # released its lock.
     broker.restart(kill=True)
