@@ -12,6 +12,7 @@
 #include "gateway/log.hpp"
 #include "gateway/message_builder.hpp"
 #include "gateway/topic_match.hpp"
+#include "storeclient/store_full.hpp"
 
 namespace tidegate {
 
@@ -181,9 +182,8 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
     mqtt::PubResponse r;
     r.type = qos == 1 ? PacketType::puback : PacketType::pubrec;
     r.packet_id = packet_id;
-    // A full store or a retained quota: 0x97; anything else: 0x80.
-    bool quota = ec == make_error_code(ReasonCode::quota_exceeded) ||
-                 (ec.category() == store::lmdb_category() && ec.value() == MDB_MAP_FULL);
+    // A full store (its cap or the disk) or a retained quota: 0x97; anything else: 0x80.
+    bool quota = ec == make_error_code(ReasonCode::quota_exceeded) || store::is_store_full(ec);
     r.reason_code = static_cast<std::uint8_t>(quota ? ReasonCode::quota_exceeded : ReasonCode::unspecified_error);
     send(r);
     return;

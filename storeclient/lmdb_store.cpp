@@ -1,12 +1,15 @@
 #include "storeclient/lmdb_store.hpp"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
 
 #include "storeclient/message_codec.hpp"
+#include "storeclient/store_tables.hpp"
 
 namespace tidegate::store {
 namespace {
@@ -88,6 +91,17 @@ MessagePtr get_message(MDB_txn* txn, MDB_dbi dbi, std::uint64_t seq) {
   return std::make_shared<const Message>(std::move(*m));
 }
 
+// LMDB reports a page write the file system took only in part as EIO, and that
+// is how a disk that fills up during a commit usually shows (the rest gets
+// ENOSPC). Below this much free space an EIO counts as a full disk
+// (docs/durability.md, "A full disk").
+constexpr std::uint64_t kNearlyFullBytes = std::uint64_t(16) << 20;
+
+bool disk_nearly_full(const std::string& dir) {
+  struct statvfs st;
+  return ::statvfs(dir.c_str(), &st) == 0 && std::uint64_t(st.f_bavail) * st.f_frsize < kNearlyFullBytes;
+}
+
 }  // namespace
 
 const std::error_category& lmdb_category() {
@@ -148,14 +162,10 @@ void LmdbStore::open_tables() {
       throw StoreOpenError(std::string("store: cannot open table ") + name + ": " + mdb_strerror(r));
     }
   };
-  open("meta", meta_);
-  open("messages", messages_);
-  open("queue_index", queue_index_);
-  open("retained", retained_);
-  open("sessions", sessions_);
-  open("offsets", offsets_);
-  open("inflight", inflight_);
-  open("message_queues", message_queues_);
+  MDB_dbi* dbis[] = {&meta_, &messages_, &queue_index_, &retained_, &sessions_, &offsets_, &inflight_,
+                     &message_queues_};  // in the order of kTableNames
+  static_assert(std::size(kTableNames) == std::size(dbis));
+  for (std::size_t i = 0; i < std::size(dbis); ++i) open(kTableNames[i], *dbis[i]);
 
   // Schema version: written on first open, checked on every later one.
   std::string_view key = "schema_version";
@@ -209,7 +219,7 @@ std::error_code LmdbStore::commit(const WriteBatch& batch) {
         last_removed_ = pending_removed_;
         return {};
       }
-      ec = make_lmdb_error(rc);
+      ec = make_lmdb_error(rc == EIO && disk_nearly_full(options_.dir) ? ENOSPC : rc);
     } else {
       mdb_txn_abort(txn);
     }
