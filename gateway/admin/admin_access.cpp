@@ -48,7 +48,9 @@ bool AdminAccess::names_this_listener(const HostName& host, const boost::asio::i
   return std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end();
 }
 
-std::optional<Response> AdminAccess::refusal(const Request& request, const boost::asio::ip::address& local) const {
+std::optional<Response> AdminAccess::refusal(const Request& request,
+                                             const boost::asio::ip::tcp::endpoint& local_endpoint) const {
+  auto local = local_endpoint.address();
   // DNS rebinding: a page of evil.example whose name now resolves to this
   // address sends "Host: evil.example"; the browser lets it read the answers.
   if (request.count(http::field::host) != 1)
@@ -61,10 +63,12 @@ std::optional<Response> AdminAccess::refusal(const Request& request, const boost
                       "' is not this admin API's address; a name it should answer to goes in admin.allowed_hosts");
 
   // Cross-site request forgery: browsers send Origin with every POST and
-  // DELETE (and with cross-origin GETs); tools send none.
+  // DELETE (and with cross-origin GETs); tools send none. The API serves no
+  // page, so only its own origin may: a page on another port of this host is
+  // another site too.
   if (auto origin_header = request.find(http::field::origin); origin_header != request.end()) {
     auto origin = parse_origin(origin_header->value());
-    if (!origin || !names_this_listener(*origin, local))
+    if (!origin || !names_this_listener(origin->host, local) || origin->port != local_endpoint.port())
       return refuse(request, http::status::forbidden,
                     "cross-site request refused: Origin '" + std::string(origin_header->value()) +
                         "' is not this admin API");

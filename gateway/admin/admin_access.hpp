@@ -3,8 +3,9 @@
 // checked before any route: the Host header must name this listener (DNS
 // rebinding), a browser's Origin must be this listener too and a change may
 // not come as a form or text/plain (cross-site request forgery), and the
-// bearer token must allow the method. Main thread; pure apart from reading.
+// bearer token must allow the method. Main thread; reads only.
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +22,7 @@ struct AdminAccess {
 
   // The answer refusing `request`, which arrived on a connection to `local`;
   // nullopt when it may go on to the routes.
-  std::optional<Response> refusal(const Request& request, const boost::asio::ip::address& local) const;
+  std::optional<Response> refusal(const Request& request, const boost::asio::ip::tcp::endpoint& local) const;
 
  private:
   bool names_this_listener(const HostName& host, const boost::asio::ip::address& local) const;

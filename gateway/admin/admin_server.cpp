@@ -73,7 +73,7 @@ std::optional<Response> answer_to_unparsable(const boost::system::error_code& ec
 
 asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
   boost::system::error_code local_ec;
-  auto local = socket.local_endpoint(local_ec).address();
+  auto local = socket.local_endpoint(local_ec);
   beast::tcp_stream stream(std::move(socket));
   if (local_ec) co_return;  // already gone
   beast::flat_buffer buffer;

@@ -72,14 +72,30 @@ std::optional<HostName> parse_host_header(std::string_view text) {
   return parse_host_name(host);
 }
 
-std::optional<HostName> parse_origin(std::string_view text) {
-  for (std::string_view scheme : {"http://", "https://"}) {
-    if (text.size() > scheme.size() &&
-        std::equal(scheme.begin(), scheme.end(), text.begin(),
-                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-      return parse_host_header(text.substr(scheme.size()));
+std::optional<Origin> parse_origin(std::string_view text) {
+  auto scheme_is = [&](std::string_view scheme) {
+    return text.size() > scheme.size() &&
+           std::equal(scheme.begin(), scheme.end(), text.begin(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  };
+  std::uint16_t port;
+  if (scheme_is("http://")) {
+    text.remove_prefix(7), port = 80;
+  } else if (scheme_is("https://")) {
+    text.remove_prefix(8), port = 443;
+  } else {
+    return std::nullopt;
   }
-  return std::nullopt;
+  auto host = parse_host_header(text);  // also checks that a port is digits only
+  if (!host) return std::nullopt;
+  auto colon = text.rfind(':');
+  if (colon != std::string_view::npos && text.substr(colon).find(']') == std::string_view::npos) {
+    unsigned value = 0;
+    for (char c : text.substr(colon + 1)) value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value == 0 || value > 65535) return std::nullopt;
+    port = static_cast<std::uint16_t>(value);
+  }
+  return Origin{std::move(*host), port};
 }
 
 }  // namespace tidegate::admin

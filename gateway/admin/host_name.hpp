@@ -3,6 +3,7 @@
 // the Host and Origin headers of a request and the names of
 // admin.allowed_hosts. Pure, any thread.
 #include <boost/asio/ip/address.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,9 +26,13 @@ std::optional<HostName> parse_host_name(std::string_view text);
 // "localhost:9883", "gw1"). nullopt when malformed.
 std::optional<HostName> parse_host_header(std::string_view text);
 
-// An Origin header's value: "http://" or "https://", then a Host as above, and
-// nothing more. nullopt when malformed or "null".
-std::optional<HostName> parse_origin(std::string_view text);
+// An Origin header's value: "http://" or "https://", then a host name and an
+// optional ":port", and nothing more. nullopt when malformed or "null".
+struct Origin {
+  HostName host;
+  std::uint16_t port;  // the scheme's (80, 443) when not given
+};
+std::optional<Origin> parse_origin(std::string_view text);
 
 // The address as a HostName compares it (IPv4-mapped IPv6 becomes IPv4).
 boost::asio::ip::address normalised(const boost::asio::ip::address& address);

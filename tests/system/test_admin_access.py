@@ -102,9 +102,11 @@ def test_kick_with_a_foreign_origin_is_refused_and_the_client_stays(open_admin, 
     broker, port = open_admin
     client = broker.connect(uid, 5)
     host = "127.0.0.1:%d" % port
-    # A page of evil.example posting to http://127.0.0.1:PORT directly (CSRF).
+    # A page of evil.example posting to http://127.0.0.1:PORT directly (CSRF),
+    # or a page served by another web server of this host (another port).
     for origin in ("http://evil.example", "https://evil.example:%d" % port, "null", "http://127.0.0.1.evil.example",
-                   "file://", "http://localhost:%d/path" % port):
+                   "file://", "http://localhost:%d/path" % port, "http://127.0.0.1", "http://127.0.0.1:%d" % free_port(),
+                   "http://localhost:8080"):
         status, _, body = request(port, "POST", "/api/v1/sessions/%s/kick" % uid, {"Host": host, "Origin": origin})
         assert status == 403, (origin, status, body)
         assert "cross-site" in body["error"], body
@@ -115,6 +117,8 @@ def test_kick_with_a_foreign_origin_is_refused_and_the_client_stays(open_admin, 
     assert status in (403, 421), body
     assert still_connected(client)
     # The listener's own origin (a page it served, were there one) may.
+    status, _, body = request(port, "GET", "/api/v1/stats", {"Host": host, "Origin": "http://localhost:%d" % port})
+    assert status == 200, body
     status, _, body = request(port, "POST", "/api/v1/sessions/%s/kick" % uid,
                               {"Host": host, "Origin": "http://%s" % host})
     assert (status, body) == (200, {"kicked": True})

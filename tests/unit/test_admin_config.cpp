@@ -62,8 +62,14 @@ TEST_CASE("admin host names: Host headers") {
 }
 
 TEST_CASE("admin host names: Origin headers") {
-  CHECK(parse_origin("http://127.0.0.1:9883")->ip->to_string() == "127.0.0.1");
-  CHECK(parse_origin("HTTPS://gw1")->name == "gw1");
+  CHECK(parse_origin("http://127.0.0.1:9883")->host.ip->to_string() == "127.0.0.1");
+  CHECK(parse_origin("http://127.0.0.1:9883")->port == 9883);
+  CHECK(parse_origin("http://[::1]")->port == 80);
+  CHECK(parse_origin("http://[::1]:8080")->port == 8080);
+  CHECK(parse_origin("HTTPS://gw1")->host.name == "gw1");
+  CHECK(parse_origin("HTTPS://gw1")->port == 443);
+  CHECK_FALSE(parse_origin("http://gw1:0"));
+  CHECK_FALSE(parse_origin("http://gw1:70000"));
   CHECK_FALSE(parse_origin("null"));
   CHECK_FALSE(parse_origin("file://"));
   CHECK_FALSE(parse_origin("http://gw1/path"));
