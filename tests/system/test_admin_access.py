@@ -194,6 +194,16 @@ def test_a_read_token_without_the_full_token_is_refused_at_start(tmp_path):
     assert status == 2 and "admin.read_token_file: needs admin.token_file" in log, log
 
 
+def test_a_read_token_equal_to_the_full_token_is_refused_at_start(tmp_path):
+    # Else the "read-only" token would allow everything.
+    (tmp_path / "full.token").write_text("same\n")
+    (tmp_path / "read.token").write_text("same")
+    status, log = start_expecting_refusal(tmp_path, {"bind": HOST, "port": free_port(),
+                                                     "token_file": str(tmp_path / "full.token"),
+                                                     "read_token_file": str(tmp_path / "read.token")})
+    assert status == 2 and "admin.read_token_file: holds the same token as admin.token_file" in log, log
+
+
 def test_tidegatectl_reaches_the_admin_api_by_localhost(open_admin, uid):
     broker, port = open_admin
     broker.connect(uid, 5)
