@@ -216,18 +216,26 @@ void Broker::prepare_bridge_sessions() {
 
 void Broker::start_admin() {
   const auto& a = config_.admin;
-  std::optional<std::string> token;
-  if (a.token_file) {
-    std::ifstream in(*a.token_file);
+  auto read_token = [](const std::string& key, const std::string& path) {
+    std::ifstream in(path);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) throw ConfigError("admin.token_file: cannot read " + *a.token_file);
+    if (!in.good() && !in.eof()) throw ConfigError(key + ": cannot read " + path);
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    if (text.empty()) throw ConfigError("admin.token_file: " + *a.token_file + " is empty or unreadable");
-    token = text;
-  }
+    if (text.empty()) throw ConfigError(key + ": " + path + " is empty or unreadable");
+    return text;
+  };
+  admin::AdminAccess access;
+  if (a.token_file) access.token = read_token("admin.token_file", *a.token_file);
+  if (a.read_token_file) access.read_token = read_token("admin.read_token_file", *a.read_token_file);
+  if (access.token && access.token == access.read_token)
+    throw ConfigError("admin.read_token_file: holds the same token as admin.token_file");
+  for (const auto& host : a.allowed_hosts) access.allowed_hosts.push_back(*admin::parse_host_name(host));
+  if (a.allow_insecure_remote && !a.token_file && !admin::normalised(asio::ip::make_address(a.bind)).is_loopback())
+    log::warn("admin API on " + a.bind + " without a token (admin.allow_insecure_remote): anyone who reaches it " +
+              "can kick clients, delete sessions and retained messages");
   admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_, [this] { return reload(); });
   try {
-    admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, token);
+    admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, std::move(access));
   } catch (const std::runtime_error& e) {
     // Asked for explicitly: refuse to start. On the default port: say so and go on.
     if (a.configured) throw;

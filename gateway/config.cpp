@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "gateway/admin/admin_config.hpp"
 #include "gateway/bridge_config.hpp"
 #include "gateway/codec/utf8.hpp"
 #include "gateway/config_json.hpp"
@@ -178,15 +179,7 @@ Config parse_config(const std::string& text) {
     if (d != "os" && d != "fsync") fail("durability", "must be \"os\" or \"fsync\"");
     c.fsync = d == "fsync";
   }
-  if (root.contains("admin")) {
-    const auto& a = root["admin"];
-    if (!a.is_object()) fail("admin", "must be an object");
-    refuse_unknown(a, "admin.", {"bind", "port", "token_file"});
-    c.admin.configured = true;
-    if (a.contains("bind")) c.admin.bind = get_string(a["bind"], "admin.bind");
-    if (a.contains("port")) c.admin.port = get_uint<std::uint16_t>(a["port"], "admin.port", 0, 65535);
-    if (a.contains("token_file")) c.admin.token_file = get_string(a["token_file"], "admin.token_file");
-  }
+  if (root.contains("admin")) c.admin = admin::parse_admin_config(root["admin"]);
   if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
   if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");
   if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");

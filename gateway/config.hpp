@@ -62,6 +62,10 @@ struct AdminConfig {
   std::uint16_t port = 9883;
   std::optional<std::string> token_file;  // bearer token required when set
   bool configured = false;                // "admin" was in the file: failing to listen is fatal
+  // The rest is parsed in gateway/admin/admin_config.cpp (docs/security.md, "Admin API").
+  std::optional<std::string> read_token_file;  // a second token, good for GET requests only
+  std::vector<std::string> allowed_hosts;      // Host names (lower case) or IP literals besides the listener's
+  bool allow_insecure_remote = false;          // a non-loopback bind without token_file starts (with a warning)
 };
 
 // Cluster mode (docs/cluster.md): several gateways sharing a JetStream stream.

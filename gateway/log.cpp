@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "gateway/log_escape.hpp"
+
 namespace tidegate::log {
 namespace {
 
@@ -86,7 +88,8 @@ void write(Level level, std::string_view message) {
       nlohmann::ordered_json j = {{"time", stamp}, {"level", name(level)}, {"message", message}};
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
-      line = stamp + " " + name(level) + " " + std::string(message);
+      // One call, one line: what a client sent cannot start a line of its own.
+      line = stamp + " " + name(level) + " " + escape_for_text_line(message);
     }
     line += '\n';
     std::lock_guard guard(g_lock);

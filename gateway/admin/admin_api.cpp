@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/admin/metrics_text.hpp"
+#include "gateway/codec/utf8.hpp"
 #include "gateway/session_registry.hpp"
 
 #ifndef TIDEGATE_VERSION
@@ -30,7 +31,8 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 Response reply(const Request& request, http::status status, const json& body) {
   Response r{status, request.version()};
   r.set(http::field::content_type, "application/json");
-  r.body() = body.dump();
+  // Messages echo what the request named, which may not be UTF-8: such bytes become U+FFFD.
+  r.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -38,14 +40,32 @@ Response error(const Request& request, http::status status, const std::string& m
   return reply(request, status, json{{"error", message}});
 }
 
-std::string percent_decode(std::string_view in) {
+Response method_not_allowed(const Request& request, std::string_view allowed) {
+  auto r = error(request, http::status::method_not_allowed, "use " + std::string(allowed));
+  std::string list(allowed);
+  if (auto pos = list.find(" or "); pos != std::string::npos) list.replace(pos, 4, ", ");
+  r.set(http::field::allow, list);
+  return r;
+}
+
+// %XX escapes of a path segment or a query value; '+' is a space only in a
+// query (form encoding). nullopt when a '%' is not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int high = hex(in[i + 1]), low = hex(in[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out.push_back(static_cast<char>(high * 16 + low));
       i += 2;
-    } else if (in[i] == '+') {
+    } else if (in[i] == '+' && plus_is_space) {
       out.push_back(' ');
     } else {
       out.push_back(in[i]);
@@ -54,12 +74,42 @@ std::string percent_decode(std::string_view in) {
   return out;
 }
 
+// A client id or topic named in the path: decoded, and UTF-8 as MQTT requires.
+// The message says what is wrong with it otherwise.
+std::optional<std::string> path_name(std::string_view segment, std::string_view what, std::string& problem) {
+  auto decoded = percent_decode(segment, false);
+  if (!decoded) {
+    problem = "the " + std::string(what) + " in the path has a '%' not followed by two hex digits";
+  } else if (!mqtt::valid_mqtt_utf8(*decoded)) {
+    problem = "the " + std::string(what) + " in the path is not UTF-8 (or holds U+0000), so no " + std::string(what) +
+              " has it";
+    decoded.reset();
+  }
+  return decoded;
+}
+
+// Every value of the query decodes to UTF-8: checked once, before any route
+// reads it with query_param.
+std::string query_problem(std::string_view query) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto value = percent_decode(pair, true);
+    if (!value) return "the query has a '%' not followed by two hex digits";
+    if (!mqtt::valid_mqtt_utf8(*value)) return "the query is not UTF-8 (or holds U+0000)";
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
 std::string query_param(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     auto amp = query.find('&');
     auto pair = query.substr(0, amp);
     auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == key)  // query_problem() found it decodable
+      return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true).value_or("");
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
@@ -208,19 +258,30 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     query = target.substr(q + 1);
     target = target.substr(0, q);
   }
+  if (auto problem = query_problem(query); !problem.empty())
+    co_return error(request, http::status::bad_request, problem);
+  // No route reads a body: one sent is a request meant for something else.
+  if (!request.body().empty())
+    co_return error(request, http::status::bad_request, "this API takes no request body (parameters go in the query)");
   auto method = request.method();
-  if (target == "/metrics" && method == http::verb::get) co_return metrics(request);
-  if (target == "/api/v1/stats" && method == http::verb::get) co_return stats(request);
+  if (target == "/metrics") {
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
+    co_return metrics(request);
+  }
+  if (target == "/api/v1/stats") {
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
+    co_return stats(request);
+  }
   if (target == "/api/v1/bridges") {
-    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     co_return bridges(request);
   }
   if (target == "/api/v1/cluster") {
-    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     co_return cluster(request, query);
   }
   if (target == "/api/v1/reload") {
-    if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
+    if (method != http::verb::post) co_return method_not_allowed(request, "POST");
     // Runs here, on the main thread, as SIGHUP does.
     if (auto failure = reload_(); !failure.empty())
       co_return error(request, http::status::bad_request, "reload failed, the running settings stay: " + failure);
@@ -237,7 +298,11 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
       action = rest.substr(slash + 1);
       rest = rest.substr(0, slash);
     }
-    co_return co_await session(request, percent_decode(rest), action);
+    if (rest.empty()) co_return error(request, http::status::not_found, "no client id after " + std::string(sessions_prefix));
+    std::string problem;
+    auto client_id = path_name(rest, "client id", problem);
+    if (!client_id) co_return error(request, http::status::bad_request, problem);
+    co_return co_await session(request, *client_id, action);
   }
   if (target == "/api/v1/retained" || target.starts_with("/api/v1/retained/"))
     co_return co_await retained(request, target.substr(std::string_view("/api/v1/retained").size()), query);
@@ -245,7 +310,7 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
 }
 
 asio::awaitable<Response> AdminApi::sessions(const Request& request, std::string_view query) {
-  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  if (request.method() != http::verb::get) co_return method_not_allowed(request, "GET");
   std::string prefix = query_param(query, "prefix");
   std::string state = query_param(query, "state");
   if (!state.empty() && state != "online" && state != "offline")
@@ -268,7 +333,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
   auto owner = broker_.registry.find(client_id, parked);
   auto method = request.method();
   if (action == "kick") {
-    if (method != http::verb::post) co_return error(request, http::status::method_not_allowed, "use POST");
+    if (method != http::verb::post) co_return method_not_allowed(request, "POST");
     if (!owner) co_return error(request, http::status::not_found, "session '" + client_id + "' is not connected");
     owner->kick(false);
     co_return reply(request, http::status::ok, json{{"kicked", true}});
@@ -282,7 +347,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
     }
     co_return reply(request, http::status::ok, json{{"deleted", true}});
   }
-  if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET or DELETE");
+  if (method != http::verb::get) co_return method_not_allowed(request, "GET or DELETE");
   std::uint64_t newest = broker_.ingest.visible_seq();
   if (owner) {
     std::function<void(std::function<void(SessionView)>)> ask = [owner](std::function<void(SessionView)> done) {
@@ -299,7 +364,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
 asio::awaitable<Response> AdminApi::retained(const Request& request, std::string_view rest, std::string_view query) {
   auto method = request.method();
   if (rest.empty() || rest == "/") {
-    if (method != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     std::string prefix = query_param(query, "prefix");
     auto& ingest = broker_.ingest;
     std::function<void(std::function<void(std::vector<store::MessagePtr>)>)> ask =
@@ -312,8 +377,11 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
     for (const auto& m : *list) out.push_back({{"topic", m->topic}, {"qos", m->qos}, {"bytes", m->payload.size()}});
     co_return reply(request, http::status::ok, json{{"retained", out}});
   }
-  std::string topic = percent_decode(rest.substr(1));
-  if (method != http::verb::delete_) co_return error(request, http::status::method_not_allowed, "use DELETE");
+  if (method != http::verb::delete_) co_return method_not_allowed(request, "DELETE");
+  std::string problem;
+  auto decoded = path_name(rest.substr(1), "topic", problem);
+  if (!decoded) co_return error(request, http::status::bad_request, problem);
+  std::string topic = std::move(*decoded);
   auto& ingest = broker_.ingest;
   using Result = std::pair<bool, std::error_code>;
   std::function<void(std::function<void(Result)>)> ask = [&ingest, topic](std::function<void(Result)> done) {
@@ -327,7 +395,7 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
 }
 
 asio::awaitable<Response> AdminApi::subscriptions(const Request& request, std::string_view query) {
-  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  if (request.method() != http::verb::get) co_return method_not_allowed(request, "GET");
   std::string prefix = query_param(query, "prefix");
   std::string filter_prefix = query_param(query, "filter_prefix");
   auto page = parse_page(query);
@@ -369,7 +437,7 @@ asio::awaitable<Response> AdminApi::subscriptions(const Request& request, std::s
 }
 
 asio::awaitable<Response> AdminApi::topics(const Request& request, std::string_view query) {
-  if (request.method() != http::verb::get) co_return error(request, http::status::method_not_allowed, "use GET");
+  if (request.method() != http::verb::get) co_return method_not_allowed(request, "GET");
   std::string prefix = query_param(query, "prefix");
   auto page = parse_page(query);
   if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");

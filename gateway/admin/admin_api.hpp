@@ -1,5 +1,5 @@
 #pragma once
-// The admin API's routes (issue 6): sessions, subscriptions, topics (live
+// The admin API's routes (docs/operations.md): sessions, subscriptions, topics (live
 // queues), retained messages, stats and Prometheus metrics as HTTP/JSON. Runs on the main thread; data owned by a
 // worker or the ingest thread is fetched by posting there and awaiting the
 // answer (bounded by a deadline).

@@ -1,5 +1,6 @@
 """The admin HTTP/JSON API and /metrics, driven over plain HTTP with real clients
-connected (issue 6 item 1 and 3; tidegatectl is tested in test_tidegatectl.py)."""
+connected (docs/operations.md; who may ask: test_admin_access.py; malformed requests:
+test_admin_malformed.py; tidegatectl: test_tidegatectl.py)."""
 
 import json
 import time

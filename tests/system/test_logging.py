@@ -97,6 +97,38 @@ def test_json_lines_in_log_file(make_broker, tmp_path, uid):
     assert stderr_lines(broker) == []
 
 
+# A client id that tries to start a line of its own: a newline, then what a
+# gateway line looks like, then a terminal escape (MQTT allows control characters).
+FORGED = "\n2026-12-07T00:00:00.000Z error FORGED LINE\x1b[31m\r\t\x7f"
+
+
+def test_text_log_escapes_control_characters_a_client_sends(make_broker, tmp_path, uid):
+    log = tmp_path / "gw.log"
+    broker = make_broker(log_file=str(log))
+    wait_for_text(log, "tidegate ready")
+    c = broker.connect(uid + FORGED, 5)
+    c.send_raw(b"\x30\x00")  # PUBLISH with no room for a topic: a protocol error the gateway logs
+    c.expect_closed()
+    content = wait_for_text(log, "FORGED LINE")
+    for line in content.splitlines():
+        assert TEXT_LINE.match(line), line  # every line is one the gateway began
+        assert "\x1b" not in line and "\r" not in line and "\t" not in line and "\x7f" not in line, line
+    escaped = "client '%s\\n2026-12-07T00:00:00.000Z error FORGED LINE\\x1b[31m\\r\\t\\x7f' (" % uid
+    assert escaped in content, content[-2000:]
+
+
+def test_json_log_keeps_control_characters_a_client_sends_inside_the_message(make_broker, tmp_path, uid):
+    log = tmp_path / "gw.log"
+    broker = make_broker(log_format="json", log_file=str(log))
+    wait_for_text(log, "tidegate ready")
+    c = broker.connect(uid + FORGED, 5)
+    c.send_raw(b"\x30\x00")
+    c.expect_closed()
+    content = wait_for_text(log, "FORGED LINE")
+    records = json_lines(content)  # a line broken in two fails to parse here
+    assert any(r["message"].startswith("client '%s' (" % (uid + FORGED)) for r in records), content[-2000:]
+
+
 def test_sighup_reopens_a_renamed_log_file(make_broker, tmp_path, uid):
     log = tmp_path / "gw.log"
     rotated = tmp_path / "gw.log.1"

@@ -498,6 +498,24 @@ def test_topics_table_and_json(admin, procs, uid):
 # ---------------------------------------------------------------- tokens
 
 @needs_admin
+def test_the_read_only_token_lists_but_cannot_kick(make_broker, tmp_path, uid):
+    port = free_port()
+    (tmp_path / "full.token").write_text(TOKEN + "\n")
+    (tmp_path / "read.token").write_text("read-only-token\n")
+    broker = make_broker(admin={"bind": HOST, "port": port, "token_file": str(tmp_path / "full.token"),
+                                "read_token_file": str(tmp_path / "read.token")})
+    admin = Admin(broker, port, tmp_path / "read.token")
+    client = broker.connect(uid, 5)
+    assert uid in admin.sessions("--prefix", uid)
+    res = admin.ctl("sessions", "kick", uid)
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr == "tidegatectl: the read-only token (admin.read_token_file) allows GET only\n"
+    assert client.is_open(timeout=2)
+    assert admin.ctl("sessions", "kick", uid, token_file=tmp_path / "full.token").returncode == 0
+    client.expect_closed()
+
+
+@needs_admin
 def test_wrong_or_missing_token_is_refused(admin, tmp_path):
     wrong = tmp_path / "wrong.token"
     wrong.write_text("not-the-token\n")

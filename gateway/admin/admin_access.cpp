@@ -1,0 +1,98 @@
+#include "gateway/admin/admin_access.hpp"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace tidegate::admin {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+Response refuse(const Request& request, http::status status, const std::string& message) {
+  Response r{status, request.version()};
+  r.set(http::field::content_type, "application/json");
+  // A header echoed in the message may hold bytes that are not UTF-8.
+  r.body() = nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+// Methods that change nothing; everything else (POST, DELETE...) may.
+bool read_only(http::verb method) { return method == http::verb::get || method == http::verb::head; }
+
+// The media types a page may send to another site without asking first (a
+// CORS "simple" request: a form, or fetch with text/plain).
+bool cross_site_simple_type(std::string_view content_type) {
+  auto media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && std::isspace(static_cast<unsigned char>(media.back()))) media.remove_suffix(1);
+  while (!media.empty() && std::isspace(static_cast<unsigned char>(media.front()))) media.remove_prefix(1);
+  std::string lower(media);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower == "text/plain" || lower == "application/x-www-form-urlencoded" || lower == "multipart/form-data";
+}
+
+// Compares in a time that does not depend on where the first difference is.
+bool same_token(std::string_view given, const std::string& expected) {
+  return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
+
+}  // namespace
+
+bool AdminAccess::names_this_listener(const HostName& host, const boost::asio::ip::address& local) const {
+  auto here = normalised(local);
+  if (host.ip && *host.ip == here) return true;
+  if (host.name == "localhost" && here.is_loopback()) return true;
+  return std::find(allowed_hosts.begin(), allowed_hosts.end(), host) != allowed_hosts.end();
+}
+
+std::optional<Response> AdminAccess::refusal(const Request& request,
+                                             const boost::asio::ip::tcp::endpoint& local_endpoint) const {
+  auto local = local_endpoint.address();
+  // DNS rebinding: a page of evil.example whose name now resolves to this
+  // address sends "Host: evil.example"; the browser lets it read the answers.
+  if (request.count(http::field::host) != 1)
+    return refuse(request, http::status::bad_request, "exactly one Host header is required");
+  auto host_header = request[http::field::host];
+  auto host = parse_host_header(host_header);
+  if (!host || !names_this_listener(*host, local))
+    return refuse(request, http::status::misdirected_request,
+                  "Host '" + std::string(host_header) +
+                      "' is not this admin API's address; a name it should answer to goes in admin.allowed_hosts");
+
+  // Cross-site request forgery: browsers send Origin with every POST and
+  // DELETE (and with cross-origin GETs); tools send none. The API serves no
+  // page, so only its own origin may: a page on another port of this host is
+  // another site too.
+  if (auto origin_header = request.find(http::field::origin); origin_header != request.end()) {
+    auto origin = parse_origin(origin_header->value());
+    if (!origin || !names_this_listener(origin->host, local) || origin->port != local_endpoint.port())
+      return refuse(request, http::status::forbidden,
+                    "cross-site request refused: Origin '" + std::string(origin_header->value()) +
+                        "' is not this admin API");
+  }
+  // A browser too old to send Origin still cannot send a change without a
+  // preflight unless it is a form or text/plain: those are refused.
+  if (!read_only(request.method()))
+    if (auto type = request.find(http::field::content_type); type != request.end() && cross_site_simple_type(type->value()))
+      return refuse(request, http::status::forbidden,
+                    "cross-site request refused: a change may not come as " + std::string(type->value()));
+
+  if (!token) return std::nullopt;
+  std::string_view authorization = request[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";
+  std::string_view given;
+  if (authorization.starts_with(bearer)) given = authorization.substr(bearer.size());
+  if (same_token(given, *token)) return std::nullopt;
+  if (read_token && same_token(given, *read_token)) {
+    if (read_only(request.method())) return std::nullopt;
+    return refuse(request, http::status::forbidden, "the read-only token (admin.read_token_file) allows GET only");
+  }
+  auto r = refuse(request, http::status::unauthorized, "missing or wrong bearer token");
+  r.set(http::field::www_authenticate, "Bearer");
+  return r;
+}
+
+}  // namespace tidegate::admin
