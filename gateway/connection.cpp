@@ -434,8 +434,16 @@ void Connection::protocol_error(ReasonCode reason, const std::string& detail) {
   if (bridge_) close_reason_ = "protocol error from the remote broker: " + detail;
   log::info(describe() + ": protocol error " + mqtt::to_string(reason) + ": " + detail);
   if (state_ == State::awaiting_connect) {
-    // Errors in CONNECT itself are answered with CONNACK (MQTT-3.2.2-*).
-    refuse_connect(reason, detail);
+    // Errors in CONNECT itself: MQTT 5 answers with a CONNACK reason code
+    // (MQTT-3.2.2-*). 3.1 and 3.1.1 have return codes only for a protocol
+    // level we do not speak (1) and an identifier we refuse (2); any other
+    // malformed CONNECT is closed without an answer (MQTT-3.1.2-3, 3.1.2-14,
+    // 4.8), never "server unavailable", which invites a retry of the same
+    // bytes (docs/conformance.md).
+    if (v5() || mqtt::has_v311_connack_for_bad_connect(reason))
+      refuse_connect(reason, detail);
+    else
+      close(std::nullopt, false);
     return;
   }
   close(reason, true);
