@@ -23,9 +23,10 @@ constexpr std::size_t kPacedReadSize = 2048;
 constexpr std::size_t kRecentlyPacedReadSize = 4096;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
-                       const ListenerConfig& listener)
+                       const ListenerConfig& listener, ConnectionSlot slot)
     : broker_(broker),
       worker_(worker),
+      slot_(std::move(slot)),
       transport_(std::move(transport)),
       listener_(listener),
       keep_alive_timer_(worker.io()),
@@ -37,19 +38,18 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   // Writes are already gathered per wake-up (write_loop): Nagle would only add delay.
   if (broker_.config.tcp_nodelay) transport_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
-  broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener, std::shared_ptr<BridgeLink> bridge)
-    : Connection(broker, worker, std::move(transport), listener) {
+    : Connection(broker, worker, std::move(transport), listener, ConnectionSlot::take(broker.metrics.connections_open)) {
   bridge_ = std::move(bridge);
   client_id_ = bridge_->config().local_client_id();
   version_ = bridge_->config().protocol_version == 5 ? mqtt::ProtocolVersion::v5 : mqtt::ProtocolVersion::v311;
   access_ = ClientAccess::unrestricted();
 }
 
-Connection::~Connection() { broker_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+Connection::~Connection() = default;
 
 std::string Connection::describe() const {
   if (bridge_) return "bridge '" + bridge_->config().name + "' (" + remote_ + ")";

@@ -21,6 +21,7 @@
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
 #include "gateway/codec/packet.hpp"
+#include "gateway/connection_slot.hpp"
 #include "gateway/session.hpp"
 #include "gateway/session_registry.hpp"
 #include "gateway/transport.hpp"
@@ -32,8 +33,9 @@ class BridgeLink;
 
 class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
  public:
+  // `slot`: this connection's place in max_connections, taken at accept.
   Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
-             const ListenerConfig& listener);
+             const ListenerConfig& listener, ConnectionSlot slot);
   // Client role: the link of a bridge to its remote broker (bridge_client.cpp).
   // The connection sends CONNECT, and on CONNACK attaches the bridge's local
   // session "$bridge/<name>"; from then on the remote broker is served like a
@@ -159,6 +161,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   BrokerContext& broker_;
   Worker& worker_;
+  ConnectionSlot slot_;  // given back when the connection is destroyed
   std::unique_ptr<Transport> transport_;
   const ListenerConfig& listener_;
   boost::asio::steady_timer keep_alive_timer_;
