@@ -34,6 +34,9 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
          load(m.connections_refused_limit));
   metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
+  metric("tidegate_close_linger_cut_total", "counter",
+         "Closes after a reason code whose client neither closed nor stopped sending within the linger.",
+         load(m.close_linger_cut));
   metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
   metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
   metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));

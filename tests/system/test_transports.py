@@ -203,6 +203,27 @@ def test_bad_certificate_path_is_refused_with_its_key(make_broker, tmp_path):
     assert "listeners[1].cert: cannot read /nonexistent.crt" in b.log_tail()
 
 
+@pytest.mark.tidegate_only(reason="the linger after a DISCONNECT is tidegate's delivery policy")
+def test_tls_disconnect_reaches_a_client_that_keeps_sending(make_broker, pki, uid):
+    """Over TLS, too, a client that floods past Receive Maximum and sends on reads
+    the DISCONNECT 0x93, then the gateway's close_notify (an orderly end of
+    the TLS stream: recv() returns b""), not a reset (docs/durability.md)."""
+    from test_close_delivery import CHUNK, keep_sending, publishes, read_to_end
+    good, _ = pki
+    port = free_port()
+    broker = make_broker(receive_maximum=2, listeners=[tls_listener(port, good)])
+    wait_for_port(port)
+    c = tls_client(broker, port, good.ca)
+    c.connect(uid)
+    c.send_raw(publishes(uid, 50))
+    sent = keep_sending(c, publishes(uid, CHUNK // 110, first_id=100))
+    assert sent is True, "the gateway reset the connection while the client was sending: %r" % sent
+    packets, ended = read_to_end(c)
+    assert ended == "eof", "the connection ended with %s after %r" % (ended, packets)
+    assert packets and packets[-1].type == m.DISCONNECT, packets
+    assert packets[-1].reason_code == m.RC_RECEIVE_MAXIMUM_EXCEEDED, packets[-1]
+
+
 # ---------------------------------------------------------------- WebSocket
 
 class WebSocket:
@@ -312,6 +333,27 @@ def test_websocket_packets_across_and_within_frames(make_broker, version, uid):
         ws.sendall(part)
     assert c.expect_packet(m.PUBACK).packet_id == 2
     assert c.expect_packet(m.PUBLISH).payload == b"split-payload"
+
+
+@pytest.mark.parametrize("when", ["connect", "after-connack"])
+def test_websocket_text_frame_closes_the_connection(make_broker, uid, when):
+    """MQTT packets travel in binary frames only; on any other data frame the
+    receiver closes the network connection [MQTT-6.0.0-1]. The MQTT bytes in
+    the text frame (valid UTF-8, so only the frame type is wrong) are not
+    acted on: no CONNACK; no PUBLISH to the client's own subscription."""
+    broker, port = ws_broker(make_broker)
+    ws = WebSocket(port)
+    c = m.Client(HOST, port, version=4, sock=ws)
+    broker.clients.append(c)
+    if when == "connect":
+        ws.sendall(m.build_connect(uid, 4, True, 60), opcode=1)
+    else:
+        ws.sendall(m.build_connect(uid, 4, True, 60))
+        assert c.expect_packet(m.CONNACK).reason_code == 0
+        assert c.subscribe("wstext/" + uid, qos=0).reason_codes == [0]
+        ws.sendall(m.build_publish("wstext/" + uid, b"in-a-text-frame", 0), opcode=1)
+    assert c.expect_closed(timeout=5) == []
+    assert broker.connect(uid + "-after", 4).is_open(), "the gateway keeps serving others"
 
 
 def test_paho_over_websocket_round_trip(make_broker, uid):
