@@ -36,9 +36,10 @@ class Transport {
   // Writes all of `b` (one WebSocket message for WebSocket transports).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(boost::asio::const_buffer b) = 0;
   // The orderly end of our output once the last bytes are written, before
-  // the connection lingers (connection.cpp): TLS sends close_notify (and
-  // reads until the peer's, or until it sends anything else); TCP and
-  // WebSocket have nothing beyond the socket's FIN, which the caller sends.
+  // the connection lingers (connection.cpp): TLS (also under WebSocket)
+  // sends close_notify (and reads until the peer's, or until it sends
+  // anything else); plain TCP and WebSocket have nothing beyond the socket's
+  // FIN, which the caller sends.
   // No read may be in progress. The caller bounds the time by closing.
   virtual boost::asio::awaitable<void> end_output() { co_return; }
   // Closes the socket at once; pending operations complete with an error.

@@ -90,6 +90,13 @@ class WebSocketTransport final : public Transport {
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await ws_.async_write(b, use_nothrow);
   }
+  asio::awaitable<void> end_output() override {
+    // WebSocket over TLS: close_notify, as TlsTransport does (transport.hpp).
+    // No WebSocket close frame: the read the connection cancelled before
+    // this may have left the WebSocket layer failed; the TCP end follows.
+    if constexpr (!std::is_same_v<NextLayer, asio::ip::tcp::socket>) co_await ws_.next_layer().async_shutdown(use_nothrow);
+    co_return;
+  }
   void close() override {
     error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);

@@ -55,14 +55,19 @@ def read_to_end(c, timeout=5.0):
             ended = "eof"
             break
         data += chunk
+    return parse_all(data, c.version), ended
+
+
+def parse_all(data, version):
+    """The packets in `data`, which holds whole packets only."""
     packets = []
     pos = 0
     while pos < len(data):
         length, body_at = m.decode_varint(data, pos + 1)
         first = data[pos]
-        packets.append(m.parse_packet(first >> 4, first & 0x0F, bytes(data[body_at:body_at + length]), c.version))
+        packets.append(m.parse_packet(first >> 4, first & 0x0F, bytes(data[body_at:body_at + length]), version))
         pos = body_at + length
-    return packets, ended
+    return packets
 
 
 def publishes(uid, count, first_id=1):
