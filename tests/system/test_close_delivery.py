@@ -114,3 +114,44 @@ def test_connack_refusal_reaches_a_client_that_pipelines(broker, uid, version):
     assert packets[0].reason_code in (m.CONNACK_IDENTIFIER_REJECTED, m.RC_CLIENT_ID_NOT_VALID), packets[0]
     sub.ping()
     assert [p for p in sub.backlog if p.type == m.PUBLISH] == []
+
+
+def _connections(admin_port):
+    import json
+    import urllib.request
+    from conftest import HOST
+    with urllib.request.urlopen("http://%s:%d/api/v1/stats" % (HOST, admin_port), timeout=5) as r:
+        return json.loads(r.read())["connections"]
+
+
+@pytest.mark.tidegate_only(reason="the linger's bounds are tidegate's policy; admin API")
+@pytest.mark.parametrize("client", ["silent", "flooding"])
+def test_linger_is_bounded_and_counted(make_broker, uid, client):
+    """A client that neither closes nor stops sending cannot hold a closing
+    connection: 2 s after the DISCONNECT, or after 1 MiB discarded, the gateway
+    closes the socket, and counts it in close_linger_cut."""
+    from conftest import HOST, free_port
+    admin_port = free_port()
+    broker = make_broker(receive_maximum=2, admin={"bind": HOST, "port": admin_port})
+    c = broker.connect(uid, 5, auto_ack=False)
+    before = _connections(admin_port)
+    assert before["close_linger_cut"] == 0, before
+    c.send_raw(publishes(uid, 50))
+    started = time.monotonic()
+    if client == "flooding":
+        # 4 MiB as fast as the gateway reads: past the 1 MiB bound well within 2 s.
+        # The gateway closes while this still sends: a reset is the expected end.
+        try:
+            c.sock.sendall(b"\x00" * (4 << 20))
+        except OSError:
+            pass
+    # The connection leaves the open count within the bound (plus slack for a loaded machine).
+    deadline = started + 6
+    while _connections(admin_port)["open"] > 0:
+        assert time.monotonic() < deadline, _connections(admin_port)
+        time.sleep(0.05)  # poll interval of a bounded wait
+    after = _connections(admin_port)
+    assert after["close_linger_cut"] == 1, after
+    if client == "silent":
+        # The client read nothing and closed nothing; the gateway ended it by itself.
+        assert time.monotonic() - started >= 1.5, "closed before the linger's time bound"
