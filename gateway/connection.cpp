@@ -21,11 +21,6 @@ constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own m
 constexpr std::size_t kMaxReadSize = 16384;
 constexpr std::size_t kPacedReadSize = 2048;
 constexpr std::size_t kRecentlyPacedReadSize = 4096;
-// A closing connection: the final flush and the linger end within this
-// (docs/durability.md, "Closing a connection").
-constexpr auto kCloseDeadline = std::chrono::seconds(2);
-// The most a lingering connection reads (and discards) before it closes anyway.
-constexpr std::size_t kLingerMaxDiscard = 1 << 20;
 constexpr std::size_t kLingerReadSize = 4096;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
@@ -262,7 +257,9 @@ asio::awaitable<void> Connection::write_loop() {
   }
   writing_.clear();
   // Still the writer while lingering: nothing else may write after our output ended.
-  if (state_ == State::closing && linger_ && !input_ended_ && !broker_.shutting_down) co_await linger();
+  if (state_ == State::closing && linger_ && !input_ended_ && !broker_.shutting_down &&
+      broker_.config.close_linger_max_bytes > 0)
+    co_await linger();
   writer_active_ = false;
   if (state_ == State::closing) finish_close();
 }
@@ -285,7 +282,7 @@ asio::awaitable<void> Connection::linger() {
   lingering_ = true;
   std::vector<char> sink(kLingerReadSize);
   std::size_t discarded = 0;
-  while (discarded < kLingerMaxDiscard) {
+  while (discarded < broker_.config.close_linger_max_bytes) {
     auto [ec, n] = co_await transport_->socket().async_read_some(asio::buffer(sink), use_nothrow);
     if (ec) {
       // The client closed (or reset): it ended the linger. Aborted: our deadline did.
@@ -538,7 +535,8 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   // A claim still in progress gets its session handed to us later; we pass it on then.
   // A peer that does not read cannot hold the socket open: bounded flush. The
   // deadline is armed first because the writer may finish (and cancel it) inline.
-  close_deadline_.expires_after(kCloseDeadline);
+  // close_linger_ms (docs/durability.md, "Closing a connection").
+  close_deadline_.expires_after(std::chrono::milliseconds(broker_.config.close_linger_ms));
   close_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->finish_close();
   });

@@ -94,7 +94,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void finish_close();
   // After a DISCONNECT or a refusing CONNACK is written: ends our output (TLS
   // close_notify, FIN) and reads and discards what the client still sends,
-  // until it closes, kLingerMaxDiscard bytes, or close_deadline_. Without it,
+  // until it closes, close_linger_max_bytes, or close_deadline_. Without it,
   // bytes arriving after the close make the kernel reset the connection and
   // the client may never read the reason code (docs/durability.md).
   boost::asio::awaitable<void> linger();
