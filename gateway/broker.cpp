@@ -334,16 +334,20 @@ void Broker::accept_on(Listener& listener) {
     if (ec == asio::error::operation_aborted || context_->shutting_down) return;
     if (!ec) {
       Metrics::add(metrics_.connections_accepted);
-      if (metrics_.connections_open.load() >= static_cast<std::int64_t>(LiveLimits::get(context_->limits.max_connections))) {
+      // The slot is taken before the socket is kept (connection_slot.hpp), so
+      // connections still on their way to a worker count against the limit.
+      auto slot = ConnectionSlot::try_take(metrics_.connections_open, LiveLimits::get(context_->limits.max_connections));
+      if (!slot) {
         // At the limit: refuse at once (counted) rather than queue unbounded.
         Metrics::add(metrics_.connections_refused_limit);
         boost::system::error_code ignored;
         socket.close(ignored);
       } else {
         // Made here, on the main thread, which also swaps TLS contexts on SIGHUP.
-        asio::post(worker.io(), [this, &worker, &listener,
+        asio::post(worker.io(), [this, &worker, &listener, slot = std::move(*slot),
                                  transport = make_transport(listener, std::move(socket))]() mutable {
-          std::make_shared<Connection>(*context_, worker, std::move(transport), listener.config)->start();
+          std::make_shared<Connection>(*context_, worker, std::move(transport), listener.config, std::move(slot))
+              ->start();
         });
       }
     }

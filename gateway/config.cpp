@@ -163,7 +163,7 @@ Config parse_config(const std::string& text) {
   if (!root.is_object()) fail("config", "must be a JSON object");
   refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
                             "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
-                            "connect_timeout", "max_output_bytes", "max_connections", "queue_cache_entries", "max_shared_publish_bytes", "tcp_nodelay",
+                            "connect_timeout", "close_linger_ms", "close_linger_max_bytes", "max_output_bytes", "max_connections", "queue_cache_entries", "max_shared_publish_bytes", "tcp_nodelay",
                             "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
                             "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin",
                             "bind_sessions_to_identity", "bridges", "plugins", "auth_http",
@@ -205,6 +205,11 @@ Config parse_config(const std::string& text) {
     c.topic_alias_maximum = get_uint<std::uint16_t>(root["topic_alias_maximum"], "topic_alias_maximum", 0, 65535);
   if (root.contains("connect_timeout"))
     c.connect_timeout = get_uint<unsigned>(root["connect_timeout"], "connect_timeout", 1, 3600);
+  if (root.contains("close_linger_ms"))
+    c.close_linger_ms = get_uint<unsigned>(root["close_linger_ms"], "close_linger_ms", 100, 60000);
+  if (root.contains("close_linger_max_bytes"))
+    c.close_linger_max_bytes =
+        get_uint<std::size_t>(root["close_linger_max_bytes"], "close_linger_max_bytes", 0, std::size_t(1) << 30);
   if (root.contains("max_output_bytes"))
     c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
   if (root.contains("tcp_nodelay")) c.tcp_nodelay = get_bool(root["tcp_nodelay"], "tcp_nodelay");

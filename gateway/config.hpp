@@ -104,6 +104,11 @@ struct Config {
   std::optional<std::string> acl_file;       // mosquitto acl_file format
   AdminConfig admin;
   unsigned connect_timeout = 10;             // seconds to wait for CONNECT
+  // A closing connection (docs/durability.md, "Closing a connection"): the
+  // final flush and the linger end within close_linger_ms; the linger reads
+  // and discards at most close_linger_max_bytes (0: no linger).
+  unsigned close_linger_ms = 2000;
+  std::size_t close_linger_max_bytes = 1 << 20;
   std::size_t max_output_bytes = 1 << 20;    // per connection, encoded but unsent
   std::size_t max_connections = 10000;
   bool tcp_nodelay = true;                   // false: Nagle's algorithm on client sockets (benchmarks)

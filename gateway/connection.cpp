@@ -21,11 +21,13 @@ constexpr std::uint32_t kNoPacketSizeLimit = 268435460;  // the protocol's own m
 constexpr std::size_t kMaxReadSize = 16384;
 constexpr std::size_t kPacedReadSize = 2048;
 constexpr std::size_t kRecentlyPacedReadSize = 4096;
+constexpr std::size_t kLingerReadSize = 4096;
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
-                       const ListenerConfig& listener)
+                       const ListenerConfig& listener, ConnectionSlot slot)
     : broker_(broker),
       worker_(worker),
+      slot_(std::move(slot)),
       transport_(std::move(transport)),
       listener_(listener),
       keep_alive_timer_(worker.io()),
@@ -37,19 +39,18 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   // Writes are already gathered per wake-up (write_loop): Nagle would only add delay.
   if (broker_.config.tcp_nodelay) transport_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
-  broker_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
 }
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener, std::shared_ptr<BridgeLink> bridge)
-    : Connection(broker, worker, std::move(transport), listener) {
+    : Connection(broker, worker, std::move(transport), listener, ConnectionSlot::take(broker.metrics.connections_open)) {
   bridge_ = std::move(bridge);
   client_id_ = bridge_->config().local_client_id();
   version_ = bridge_->config().protocol_version == 5 ? mqtt::ProtocolVersion::v5 : mqtt::ProtocolVersion::v311;
   access_ = ClientAccess::unrestricted();
 }
 
-Connection::~Connection() { broker_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed); }
+Connection::~Connection() = default;
 
 std::string Connection::describe() const {
   if (bridge_) return "bridge '" + bridge_->config().name + "' (" + remote_ + ")";
@@ -87,6 +88,16 @@ void Connection::start() {
 
 asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
+  // Whichever way the loop ends, a linger() waiting for it goes on.
+  struct ReaderExit {
+    Connection& c;
+    ~ReaderExit() {
+      c.reader_active_ = false;
+      c.session_wake_.cancel();
+    }
+  };
+  reader_active_ = true;
+  ReaderExit reader_exit{*this};
   // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
   if (auto ec = co_await transport_->handshake()) {
     log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
@@ -105,6 +116,7 @@ asio::awaitable<void> Connection::read_loop() {
       auto wait_error = co_await transport_->wait_readable();
       if (state_ == State::closing || state_ == State::closed) co_return;
       if (wait_error) {
+        input_ended_ = true;
         if (bridge_ && close_reason_.empty()) close_reason_ = "connection lost: " + wait_error.message();
         close(std::nullopt, true);
         co_return;
@@ -140,8 +152,16 @@ asio::awaitable<void> Connection::read_loop() {
       ask = std::min(ask, kRecentlyPacedReadSize);
     auto buffer = reader_.prepare(ask);
     auto [ec, n] = co_await transport_->read_some(asio::buffer(buffer.data(), buffer.size()));
+    if (ec == boost::system::errc::protocol_error && state_ != State::closing && state_ != State::closed) {
+      // The transport's own rules were broken (a WebSocket text frame): the will is due.
+      Metrics::add(broker_.metrics.protocol_errors);
+      log::info(describe() + ": protocol error in the " + listener_.protocol + " transport: " + ec.message());
+      close(std::nullopt, true);
+      co_return;
+    }
     if (ec) {
       // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
+      input_ended_ = true;
       if (bridge_ && close_reason_.empty()) close_reason_ = "connection lost: " + ec.message();
       close(std::nullopt, true);
       co_return;
@@ -236,12 +256,47 @@ asio::awaitable<void> Connection::write_loop() {
     if (state_ == State::connected) schedule_delivery();  // room in the output again
   }
   writing_.clear();
+  // Still the writer while lingering: nothing else may write after our output ended.
+  if (state_ == State::closing && linger_ && !input_ended_ && !broker_.shutting_down &&
+      broker_.config.close_linger_max_bytes > 0)
+    co_await linger();
   writer_active_ = false;
   if (state_ == State::closing) finish_close();
 }
 
+asio::awaitable<void> Connection::linger() {
+  auto self = shared_from_this();
+  boost::system::error_code ignored;
+  // One read at a time: the read loop's pending read (or wait) is cancelled,
+  // and the loop ends before ours begins.
+  if (reader_active_) transport_->socket().cancel(ignored);
+  while (reader_active_ && state_ == State::closing) {
+    session_wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await session_wake_.async_wait(use_nothrow);
+  }
+  if (state_ != State::closing) co_return;  // close_deadline_ passed
+  co_await transport_->end_output();
+  if (state_ != State::closing) co_return;
+  transport_->socket().shutdown(asio::socket_base::shutdown_send, ignored);
+  // Below the TLS and WebSocket layers: their state is of no use any more.
+  lingering_ = true;
+  std::vector<char> sink(kLingerReadSize);
+  std::size_t discarded = 0;
+  while (discarded < broker_.config.close_linger_max_bytes) {
+    auto [ec, n] = co_await transport_->socket().async_read_some(asio::buffer(sink), use_nothrow);
+    if (ec) {
+      // The client closed (or reset): it ended the linger. Aborted: our deadline did.
+      if (ec != asio::error::operation_aborted) lingering_ = false;
+      break;
+    }
+    discarded += n;
+  }
+}
+
 void Connection::finish_close() {
   if (state_ == State::closed) return;
+  // The client neither closed nor stopped sending within the linger's bounds.
+  if (lingering_) Metrics::add(broker_.metrics.close_linger_cut);
   transport_->close();
   close_deadline_.cancel();
   state_ = State::closed;
@@ -434,8 +489,16 @@ void Connection::protocol_error(ReasonCode reason, const std::string& detail) {
   if (bridge_) close_reason_ = "protocol error from the remote broker: " + detail;
   log::info(describe() + ": protocol error " + mqtt::to_string(reason) + ": " + detail);
   if (state_ == State::awaiting_connect) {
-    // Errors in CONNECT itself are answered with CONNACK (MQTT-3.2.2-*).
-    refuse_connect(reason, detail);
+    // Errors in CONNECT itself: MQTT 5 answers with a CONNACK reason code
+    // (MQTT-3.2.2-*). 3.1 and 3.1.1 have return codes only for a protocol
+    // level we do not speak (1) and an identifier we refuse (2); any other
+    // malformed CONNECT is closed without an answer (MQTT-3.1.2-3, 3.1.2-14,
+    // 4.8), never "server unavailable", which invites a retry of the same
+    // bytes (docs/conformance.md).
+    if (v5() || mqtt::has_v311_connack_for_bad_connect(reason))
+      refuse_connect(reason, detail);
+    else
+      close(std::nullopt, false);
     return;
   }
   close(reason, true);
@@ -458,6 +521,7 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
     mqtt::Disconnect d;
     d.reason_code = static_cast<std::uint8_t>(*disconnect_reason);
     send(d);
+    linger_ = true;
   }
   auto previous = state_;
   state_ = State::closing;
@@ -471,7 +535,8 @@ void Connection::close(std::optional<ReasonCode> disconnect_reason, bool publish
   // A claim still in progress gets its session handed to us later; we pass it on then.
   // A peer that does not read cannot hold the socket open: bounded flush. The
   // deadline is armed first because the writer may finish (and cancel it) inline.
-  close_deadline_.expires_after(std::chrono::seconds(2));
+  // close_linger_ms (docs/durability.md, "Closing a connection").
+  close_deadline_.expires_after(std::chrono::milliseconds(broker_.config.close_linger_ms));
   close_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->finish_close();
   });

@@ -21,6 +21,7 @@
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
 #include "gateway/codec/packet.hpp"
+#include "gateway/connection_slot.hpp"
 #include "gateway/session.hpp"
 #include "gateway/session_registry.hpp"
 #include "gateway/transport.hpp"
@@ -32,8 +33,9 @@ class BridgeLink;
 
 class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
  public:
+  // `slot`: this connection's place in max_connections, taken at accept.
   Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
-             const ListenerConfig& listener);
+             const ListenerConfig& listener, ConnectionSlot slot);
   // Client role: the link of a bridge to its remote broker (bridge_client.cpp).
   // The connection sends CONNECT, and on CONNACK attaches the bridge's local
   // session "$bridge/<name>"; from then on the remote broker is served like a
@@ -90,6 +92,12 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   // Ends the connection: optional DISCONNECT (v5 only) and whether the will is due.
   void close(std::optional<mqtt::ReasonCode> disconnect_reason, bool publish_will);
   void finish_close();
+  // After a DISCONNECT or a refusing CONNACK is written: ends our output (TLS
+  // close_notify, FIN) and reads and discards what the client still sends,
+  // until it closes, close_linger_max_bytes, or close_deadline_. Without it,
+  // bytes arriving after the close make the kernel reset the connection and
+  // the client may never read the reason code (docs/durability.md).
+  boost::asio::awaitable<void> linger();
   void protocol_error(mqtt::ReasonCode reason, const std::string& detail);
   // The store could not commit what an acknowledgement would promise.
   void close_for_store_error();
@@ -170,11 +178,12 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   BrokerContext& broker_;
   Worker& worker_;
+  ConnectionSlot slot_;  // given back when the connection is destroyed
   std::unique_ptr<Transport> transport_;
   const ListenerConfig& listener_;
   boost::asio::steady_timer keep_alive_timer_;
   boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes
-  boost::asio::steady_timer close_deadline_;  // bounds the final flush to a peer that does not read
+  boost::asio::steady_timer close_deadline_;  // bounds the final flush and linger to a peer that does not read
   std::string remote_;
 
   State state_ = State::awaiting_connect;
@@ -184,6 +193,10 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   std::string out_;      // encoded, waiting for the writer
   std::string writing_;  // being written
   bool writer_active_ = false;
+  bool reader_active_ = false;  // read_loop runs (linger() waits for it to end)
+  bool input_ended_ = false;    // a read failed or found the end of stream: nobody to linger for
+  bool linger_ = false;         // the close delivers a reason code: linger() before closing
+  bool lingering_ = false;      // linger() is discarding input
   bool delivery_scheduled_ = false;
 
   // From CONNECT.

@@ -34,6 +34,7 @@ void Connection::refuse_connect(ReasonCode reason, const std::string& detail) {
   }
   send(ack);
   log::info(describe() + ": connection refused: " + mqtt::to_string(reason) + " (" + detail + ")");
+  linger_ = true;  // the client is to read the refusal (connection.hpp: linger)
   close(std::nullopt, false);
 }
 

@@ -14,6 +14,9 @@ struct Metrics {
   std::atomic<std::int64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused_session_owner{0};  // the id's session is another identity's
   std::atomic<std::uint64_t> protocol_errors{0};
+  // A connection closing after a DISCONNECT or refusing CONNACK whose client
+  // neither closed nor stopped sending within the linger (docs/durability.md).
+  std::atomic<std::uint64_t> close_linger_cut{0};
   std::atomic<std::uint64_t> publish_received{0};
   std::atomic<std::uint64_t> publish_sent{0};
   std::atomic<std::uint64_t> bytes_received{0};

@@ -22,6 +22,8 @@ class Transport {
   // TLS and/or WebSocket handshake; the caller bounds it with its CONNECT
   // deadline (closing the transport aborts it). Completes with an error to drop.
   virtual boost::asio::awaitable<error_code> handshake() = 0;
+  // Fails with errc::protocol_error when the peer broke the transport's own
+  // rules (a WebSocket text frame, MQTT-6.0.0-1).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(boost::asio::mutable_buffer b) = 0;
   // Whether wait_readable() is offered: TCP only. TLS and WebSocket keep
   // bytes of their own beyond the socket, so readiness of the socket says
@@ -33,6 +35,13 @@ class Transport {
   virtual boost::asio::awaitable<error_code> wait_readable() { co_return error_code{}; }
   // Writes all of `b` (one WebSocket message for WebSocket transports).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(boost::asio::const_buffer b) = 0;
+  // The orderly end of our output once the last bytes are written, before
+  // the connection lingers (connection.cpp): TLS (also under WebSocket)
+  // sends close_notify (and reads until the peer's, or until it sends
+  // anything else); plain TCP and WebSocket have nothing beyond the socket's
+  // FIN, which the caller sends.
+  // No read may be in progress. The caller bounds the time by closing.
+  virtual boost::asio::awaitable<void> end_output() { co_return; }
   // Closes the socket at once; pending operations complete with an error.
   virtual void close() = 0;
   virtual boost::asio::ip::tcp::socket& socket() = 0;

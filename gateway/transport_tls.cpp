@@ -37,6 +37,12 @@ class TlsTransport final : public Transport {
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await asio::async_write(stream_, b, use_nothrow);
   }
+  asio::awaitable<void> end_output() override {
+    // close_notify goes out first; the wait for the peer's ends with it, with
+    // the peer's next record of data (OpenSSL discards it and fails), or when
+    // the caller closes the socket at its deadline.
+    co_await stream_.async_shutdown(use_nothrow);
+  }
   void close() override {
     // No TLS close_notify exchange: a peer that does not answer must not hold us.
     error_code ignored;

@@ -1,8 +1,10 @@
-// MQTT over WebSocket (MQTT 5 §6): binary messages (a text message closes the
-// connection, MQTT-6.0.0-1); a packet may span messages and a message may hold
-// several packets — the connection's frame reader sees one byte stream either way. The upgrade must ask for the
-// configured path; when the client offers subprotocols, "mqtt" must be one
-// of them and is the one selected (MQTT-6.0.0-3, 6.0.0-4).
+// MQTT over WebSocket (MQTT 5 §6): binary messages; a packet may span
+// messages and a message may hold several packets — the connection's frame
+// reader sees one byte stream either way. A text frame is a protocol
+// violation (MQTT-6.0.0-1): read_some fails with errc::protocol_error.
+// The upgrade must ask for the configured path; when the client offers
+// subprotocols, "mqtt" must be one of them and is the one selected
+// (MQTT-6.0.0-3, 6.0.0-4).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -80,12 +82,20 @@ class WebSocketTransport final : public Transport {
 
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
     auto [ec, n] = co_await ws_.async_read_some(b, use_nothrow);
-    // MQTT-6.0.0-1: binary messages only; a text message closes the connection.
-    if (!ec && ws_.got_text()) co_return std::tuple{make_error_code(websocket::error::bad_data_frame), std::size_t{0}};
+    // MQTT-6.0.0-1: MQTT travels in binary frames; a text frame closes the
+    // connection, and its bytes are not handed on.
+    if (!ec && ws_.got_text()) co_return std::tuple{make_error_code(boost::system::errc::protocol_error), std::size_t{0}};
     co_return std::tuple{ec, n};
   }
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await ws_.async_write(b, use_nothrow);
+  }
+  asio::awaitable<void> end_output() override {
+    // WebSocket over TLS: close_notify, as TlsTransport does (transport.hpp).
+    // No WebSocket close frame: the read the connection cancelled before
+    // this may have left the WebSocket layer failed; the TCP end follows.
+    if constexpr (!std::is_same_v<NextLayer, asio::ip::tcp::socket>) co_await ws_.next_layer().async_shutdown(use_nothrow);
+    co_return;
   }
   void close() override {
     error_code ignored;

@@ -37,6 +37,9 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
          "CONNECTs refused: the client id's session belongs to another identity.",
          load(m.connections_refused_session_owner));
   metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
+  metric("tidegate_close_linger_cut_total", "counter",
+         "Closes after a reason code whose client neither closed nor stopped sending within the linger.",
+         load(m.close_linger_cut));
   metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
   metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
   metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));

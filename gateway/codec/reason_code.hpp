@@ -193,6 +193,14 @@ inline ConnectReturnCode to_v311_connack(ReasonCode rc) {
   }
 }
 
+// Whether MQTT 3.1/3.1.1 define a CONNACK return code for a CONNECT the
+// decoder refused with `rc`: only an unacceptable protocol level (1) and a
+// rejected identifier (2). Every other fault in a 3.1.x CONNECT is a protocol
+// violation, closed without a CONNACK (MQTT 3.1.1 section 4.8).
+inline bool has_v311_connack_for_bad_connect(ReasonCode rc) {
+  return rc == ReasonCode::unsupported_protocol_version || rc == ReasonCode::client_identifier_not_valid;
+}
+
 // Reason codes as a std::error_code category ("mqtt"): value 0 (success) is
 // "no error", every other value is the wire reason code.
 class ReasonCodeCategory final : public std::error_category {

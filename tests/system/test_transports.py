@@ -203,6 +203,33 @@ def test_bad_certificate_path_is_refused_with_its_key(make_broker, tmp_path):
     assert "listeners[1].cert: cannot read /nonexistent.crt" in b.log_tail()
 
 
+@pytest.mark.tidegate_only(reason="the linger after a DISCONNECT is tidegate's delivery policy")
+def test_tls_disconnect_reaches_a_client_that_keeps_sending(make_broker, pki, uid):
+    """Over TLS, too, a client that floods past Receive Maximum and sends on reads
+    the DISCONNECT 0x93, then the gateway's close_notify (an orderly end of
+    the TLS stream: recv() returns b""), not a reset (docs/durability.md)."""
+    from test_close_delivery import CHUNK, keep_sending, publishes, read_to_end
+    good, _ = pki
+    port = free_port()
+    broker = make_broker(receive_maximum=2, listeners=[tls_listener(port, good)])
+    wait_for_port(port)
+    # Ragged EOFs not suppressed nor ignored: recv() returns b"" only after close_notify.
+    context = ssl.create_default_context(cafile=good.ca)
+    context.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    tls = context.wrap_socket(socket.create_connection((HOST, port), timeout=5), server_hostname=HOST,
+                              suppress_ragged_eofs=False)
+    c = m.Client(HOST, port, version=5, sock=tls)
+    broker.clients.append(c)
+    c.connect(uid)
+    c.send_raw(publishes(uid, 50))
+    sent = keep_sending(c, publishes(uid, CHUNK // 110, first_id=100))
+    assert sent is True, "the gateway reset the connection while the client was sending: %r" % sent
+    packets, ended = read_to_end(c)
+    assert ended == "eof", "the connection ended with %s after %r" % (ended, packets)
+    assert packets and packets[-1].type == m.DISCONNECT, packets
+    assert packets[-1].reason_code == m.RC_RECEIVE_MAXIMUM_EXCEEDED, packets[-1]
+
+
 # ---------------------------------------------------------------- WebSocket
 
 class WebSocket:
@@ -334,6 +361,27 @@ def test_websocket_text_frame_closes_connection(make_broker, version, uid):
     assert sub.expect_packet(m.PUBLISH).payload == b"as binary"  # the text one went nowhere
 
 
+@pytest.mark.parametrize("when", ["connect", "after-connack"])
+def test_websocket_text_frame_closes_the_connection(make_broker, uid, when):
+    """MQTT packets travel in binary frames only; on any other data frame the
+    receiver closes the network connection [MQTT-6.0.0-1]. The MQTT bytes in
+    the text frame (valid UTF-8, so only the frame type is wrong) are not
+    acted on: no CONNACK; no PUBLISH to the client's own subscription."""
+    broker, port = ws_broker(make_broker)
+    ws = WebSocket(port)
+    c = m.Client(HOST, port, version=4, sock=ws)
+    broker.clients.append(c)
+    if when == "connect":
+        ws.sendall(m.build_connect(uid, 4, True, 60), opcode=1)
+    else:
+        ws.sendall(m.build_connect(uid, 4, True, 60))
+        assert c.expect_packet(m.CONNACK).reason_code == 0
+        assert c.subscribe("wstext/" + uid, qos=0).reason_codes == [0]
+        ws.sendall(m.build_publish("wstext/" + uid, b"in-a-text-frame", 0), opcode=1)
+    assert c.expect_closed(timeout=5) == []
+    assert broker.connect(uid + "-after", 4).is_open(), "the gateway keeps serving others"
+
+
 def test_paho_over_websocket_round_trip(make_broker, uid):
     import paho.mqtt.client as paho
     broker, port = ws_broker(make_broker)
@@ -356,6 +404,46 @@ def test_paho_over_websocket_round_trip(make_broker, uid):
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+@pytest.mark.tidegate_only(reason="the linger after a DISCONNECT is tidegate's delivery policy")
+def test_wss_disconnect_reaches_a_client_that_keeps_sending(make_broker, pki, uid):
+    """WebSocket over TLS: a client that floods past Receive Maximum and sends
+    on reads the DISCONNECT 0x93 and then the gateway's close_notify (the TLS
+    stream ends in order), not a reset (docs/durability.md)."""
+    from test_close_delivery import CHUNK, keep_sending, parse_all, publishes
+    good, _ = pki
+    port = free_port()
+    crt, key = good.server
+    broker = make_broker(receive_maximum=2,
+                         listeners=[{"protocol": "wss", "bind": HOST, "port": port, "cert": crt, "key": key}])
+    wait_for_port(port)
+    # Ragged EOFs not suppressed nor ignored: the TLS stream ends quietly only after close_notify.
+    context = ssl.create_default_context(cafile=good.ca)
+    context.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    tls = context.wrap_socket(socket.create_connection((HOST, port), timeout=5), server_hostname=HOST,
+                              suppress_ragged_eofs=False)
+    ws = WebSocket(port, sock=tls)
+    c = m.Client(HOST, port, version=5, sock=ws, auto_ack=False)
+    broker.clients.append(c)
+    assert c.connect(uid).reason_code == 0
+    ws.sendall(publishes(uid, 50))
+    sent = keep_sending(c, publishes(uid, CHUNK // 110, first_id=100))
+    assert sent is True, "the gateway reset the connection while the client was sending: %r" % sent
+    # Frames up to the end of the TLS stream. An orderly end (close_notify):
+    # the WebSocket helper raises ConnectionResetError("closed"); a reset raises
+    # it with an errno, an end without close_notify raises ssl.SSLEOFError.
+    data = bytearray()
+    tls.settimeout(5)
+    while True:
+        try:
+            data += ws.recv(65536)
+        except ConnectionResetError as e:
+            assert e.args == ("closed",), "the connection ended with %r after %r" % (e, bytes(data))
+            break
+    packets = parse_all(data, 5)
+    assert packets and packets[-1].type == m.DISCONNECT, packets
+    assert packets[-1].reason_code == m.RC_RECEIVE_MAXIMUM_EXCEEDED, packets[-1]
 
 
 def test_wss_round_trip(make_broker, pki, uid):

@@ -113,6 +113,18 @@ TEST_CASE("tcp_nodelay is on unless the config turns Nagle's algorithm on") {
   CHECK_THROWS_AS(parse_config(R"({"tcp_nodelay": "no"})"), tidegate::ConfigError);
 }
 
+TEST_CASE("the linger of a closing connection: close_linger_ms and close_linger_max_bytes") {
+  auto defaults = parse_config("{}");
+  CHECK(defaults.close_linger_ms == 2000);
+  CHECK(defaults.close_linger_max_bytes == (1u << 20));
+  auto c = parse_config(R"({"close_linger_ms": 500, "close_linger_max_bytes": 0})");
+  CHECK(c.close_linger_ms == 500);
+  CHECK(c.close_linger_max_bytes == 0);  // no linger
+  CHECK_THROWS_AS(parse_config(R"({"close_linger_ms": 50})"), tidegate::ConfigError);  // would cut the flush short
+  CHECK_THROWS_AS(parse_config(R"({"close_linger_ms": 60001})"), tidegate::ConfigError);
+  CHECK_THROWS_AS(parse_config(R"({"close_linger_max_bytes": -1})"), tidegate::ConfigError);
+}
+
 #ifdef TIDEGATE_CLUSTER
 TEST_CASE("the cluster section parses, with the lookup on by default") {
   auto c = parse_config(R"({"cluster": {"node": "gw-1", "nats": ["nats://10.0.0.1:4222"], "replicas": 3}})");
