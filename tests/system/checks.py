@@ -1,11 +1,29 @@
 """Assertions and admin-API calls shared by the system tests."""
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 
 import mqttraw as m
 from conftest import HOST
+
+
+def password_file(path, credentials):
+    """A mosquitto_passwd file at `path` for {user: password}; returns its path as a string."""
+    for i, (user, password) in enumerate(credentials.items()):
+        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(path), user, password],
+                       check=True, timeout=10)
+    return str(path)
+
+
+def metric(admin_port, sample):
+    """The value of one /metrics sample (name with its labels) on the admin API at `admin_port`."""
+    with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, admin_port), timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[1])
+    raise AssertionError("no metric " + sample)
 
 
 def post_reload(port):

@@ -2,11 +2,11 @@
 user made with mosquitto_passwd works unchanged, and ACL rules are applied on
 publish, subscribe and delivery with each protocol version's answer."""
 
-import subprocess
 
 import pytest
 
 import mqttraw as m
+from checks import password_file
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate config keys (password_file, acl_file as JSON)")
 
@@ -26,13 +26,10 @@ pattern readwrite devices/%c/#
 
 @pytest.fixture
 def auth_files(tmp_path):
-    passwd = tmp_path / "passwd"
-    for i, (user, password) in enumerate((("alice", "wonderland"), ("bob", "builder"))):
-        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(passwd), user, password],
-                       check=True, timeout=10)
+    passwd = password_file(tmp_path / "passwd", {"alice": "wonderland", "bob": "builder"})
     acl = tmp_path / "acl"
     acl.write_text(ACL)
-    return str(passwd), str(acl)
+    return passwd, str(acl)
 
 
 def test_password_file_from_mosquitto_passwd(make_broker, auth_files, version, uid):

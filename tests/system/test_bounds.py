@@ -232,7 +232,9 @@ def test_offline_session_backlog_bound_refuses_instead_of_dropping(broker, uid):
     topic = "bk/%s/t" % uid
     sub = broker.connect(uid + "-s", 5, clean=False, props={"session_expiry_interval": 600})
     sub.subscribe(topic, qos=1)
-    sub.close()
+    # Offline before anything is published (a socket closed without DISCONNECT
+    # may still be taking messages while the gateway has not noticed yet).
+    sub.disconnect()
     pub = broker.connect(uid + "-p", 5)
     for i in range(5):
         assert pub.publish(topic, b"%d" % i, qos=1).reason_code == 0

@@ -3,13 +3,10 @@ CONNECT that reuses a client id under another identity never takes, reads or
 ends that session; it is refused (v5 0x87, 3.1.1 return code 5), logged and
 counted, and the owner's session and messages are untouched."""
 
-import json
-import subprocess
-import urllib.request
-
 import pytest
 
 import mqttraw as m
+from checks import metric, password_file
 from conftest import HOST, free_port
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate config keys (password_file, acl_file, admin)")
@@ -24,27 +21,15 @@ topic readwrite bob/#
 
 REFUSED = {4: 5, 5: 0x87}
 
-
-@pytest.fixture
-def users(tmp_path):
-    passwd = tmp_path / "passwd"
-    for i, (user, password) in enumerate((("alice", "wonderland"), ("bob", "builder"))):
-        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(passwd), user, password],
-                       check=True, timeout=10)
-    acl = tmp_path / "acl"
-    acl.write_text(ACL)
-    return {"password_file": str(passwd), "acl_file": str(acl)}
-
-
 CREDENTIALS = {"alice": b"wonderland", "bob": b"builder"}
 
 
-def metric(port, name):
-    with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, port), timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError("no metric " + name)
+@pytest.fixture
+def users(tmp_path):
+    acl = tmp_path / "acl"
+    acl.write_text(ACL)
+    passwd = password_file(tmp_path / "passwd", {u: p.decode() for u, p in CREDENTIALS.items()})
+    return {"password_file": passwd, "acl_file": str(acl)}
 
 
 def persistent(version):

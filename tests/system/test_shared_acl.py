@@ -3,12 +3,10 @@ shared subscription's round robin offers each message only to members allowed
 to read its topic, and what no member may read is counted as
 dropped_total{reason="acl"}."""
 
-import subprocess
-import urllib.request
-
 import pytest
 
 import mqttraw as m
+from checks import metric, password_file
 from conftest import HOST, free_port
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate config keys (password_file, acl_file, admin)")
@@ -29,15 +27,11 @@ CREDENTIALS = {"alice": b"wonderland", "bob": b"builder", "carol": b"singer"}
 
 @pytest.fixture
 def secured(make_broker, tmp_path):
-    passwd = tmp_path / "passwd"
-    for i, (user, password) in enumerate(CREDENTIALS.items()):
-        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [str(passwd), user,
-                                                                                 password.decode()],
-                       check=True, timeout=10)
+    passwd = password_file(tmp_path / "passwd", {u: p.decode() for u, p in CREDENTIALS.items()})
     acl = tmp_path / "acl"
     acl.write_text(ACL)
     admin_port = free_port()
-    broker = make_broker(allow_anonymous=False, password_file=str(passwd), acl_file=str(acl),
+    broker = make_broker(allow_anonymous=False, password_file=passwd, acl_file=str(acl),
                          admin={"bind": HOST, "port": admin_port})
 
     def login(client_id, user, version):
@@ -46,11 +40,7 @@ def secured(make_broker, tmp_path):
         return c
 
     def dropped_acl():
-        with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, admin_port), timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith('tidegate_dropped_total{reason="acl"} '):
-                    return int(float(line.split()[1]))
-        raise AssertionError("no acl drop counter")
+        return int(metric(admin_port, 'tidegate_dropped_total{reason="acl"}'))
 
     return broker, login, dropped_acl
 

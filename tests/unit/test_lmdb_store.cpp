@@ -262,21 +262,24 @@ TEST_CASE("queue cache serves its tail and reads older persisted entries through
   CHECK(cache.pull("unknown", 0, 10).empty());
 }
 
+// Appends a message to queue "q" of the cache, stored first when it is QoS 1/2.
+static void append_to_q(LmdbStore& store, tidegate::cache::QueueCache& cache, std::uint64_t seq, std::uint8_t qos) {
+  auto m = make(seq, "q", "m" + std::to_string(seq), qos);
+  if (qos) {
+    WriteBatch b;
+    b.appends.push_back({m, {"q"}});
+    REQUIRE_FALSE(store.commit(b));
+  }
+  cache.append("q", m);
+}
+
 TEST_CASE("queue cache counts exactly what a reader with a mark lost, beyond the eviction marks") {
   TempDir dir;
   LmdbStore store({dir.path.string()});
   tidegate::cache::QueueCache cache(store, 4);
   cache.create_queue("q", 0);
   std::uint64_t seq = 0;
-  auto append = [&](std::uint8_t qos) {
-    auto m = make(++seq, "q", "m" + std::to_string(seq), qos);
-    if (qos) {
-      WriteBatch b;
-      b.appends.push_back({m, {"q"}});
-      REQUIRE_FALSE(store.commit(b));
-    }
-    cache.append("q", m);
-  };
+  auto append = [&](std::uint8_t qos) { append_to_q(store, cache, ++seq, qos); };
   append(0);
   append(0);
   tidegate::cache::QueueCache::ReadMark mark;
@@ -313,15 +316,7 @@ TEST_CASE("queue cache: what a reader lost before a stored message that was evic
   tidegate::cache::QueueCache cache(store, 4);
   cache.create_queue("q", 0);
   std::uint64_t seq = 0;
-  auto append = [&](std::uint8_t qos) {
-    auto m = make(++seq, "q", "m", qos);
-    if (qos) {
-      WriteBatch b;
-      b.appends.push_back({m, {"q"}});
-      REQUIRE_FALSE(store.commit(b));
-    }
-    cache.append("q", m);
-  };
+  auto append = [&](std::uint8_t qos) { append_to_q(store, cache, ++seq, qos); };
   append(0);
   tidegate::cache::QueueCache::ReadMark mark;
   std::uint64_t skipped = 0, gone_upto = 0;
