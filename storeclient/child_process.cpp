@@ -35,6 +35,7 @@ ChildOutcome run_in_child(const std::function<int(int write_fd)>& body,
                           const std::function<void(std::string_view)>& on_output) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     int err = errno;
@@ -48,6 +49,10 @@ ChildOutcome run_in_child(const std::function<int(int write_fd)>& body,
     std::signal(SIGPIPE, SIG_IGN);
     // (prctl, not setrlimit: the systemd unit's syscall filter refuses @resources.)
     ::prctl(PR_SET_DUMPABLE, 0);
+    // Ends with the gateway: a killed gateway's child must not keep walking
+    // the store holding its lock (inherited), which would refuse the restart.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);  // the parent is gone already
     int code = 1;
     try {
       code = body(fds[1]);

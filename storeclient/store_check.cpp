@@ -14,13 +14,21 @@
 namespace tidegate::store {
 namespace {
 
-// LMDB 0.9's on-disk meta page (mdb.c: MDB_page header, then MDB_meta).
+// LMDB 0.9's on-disk meta page (mdb.c: MDB_page header, then MDB_meta), whose
+// page numbers, sizes and transaction ids are size_t: 8 bytes on arm64 and
+// x86_64, 4 on armhf (Debian's LMDB is built without MDB_VL32).
 constexpr std::uint32_t kMagic = 0xBEEFC0DE;
 constexpr std::uint32_t kDataVersion = 1;
-constexpr std::size_t kPageHeader = 16;
-constexpr std::size_t kMetaMagic = kPageHeader + 0, kMetaVersion = kPageHeader + 4, kMetaMapSize = kPageHeader + 16,
-                      kMetaFreePad = kPageHeader + 24,  // mm_dbs[FREE_DBI].md_pad: the page size
-    kMetaLastPage = kPageHeader + 120, kMetaTxnId = kPageHeader + 128, kMetaEnd = kPageHeader + 136;
+constexpr std::size_t kWord = sizeof(std::size_t);
+constexpr std::size_t kPageHeader = kWord + 8;  // mp_pgno, mp_pad, mp_flags, mp_lower/mp_upper
+// MDB_meta: magic, version, address, mapsize, then two MDB_db (md_pad,
+// md_flags, md_depth, three page counts, md_entries, md_root), last page, txn id.
+constexpr std::size_t kMetaDb = 8 + 5 * kWord;
+constexpr std::size_t kMetaMagic = kPageHeader + 0, kMetaVersion = kPageHeader + 4,
+                      kMetaMapSize = kPageHeader + 8 + kWord,
+                      kMetaFreePad = kPageHeader + 8 + 2 * kWord,  // mm_dbs[FREE_DBI].md_pad: the page size
+    kMetaLastPage = kMetaFreePad + 2 * kMetaDb, kMetaTxnId = kMetaLastPage + kWord, kMetaEnd = kMetaTxnId + kWord;
+static_assert(kWord != 8 || (kMetaLastPage == 16 + 120 && kMetaEnd == 16 + 136), "LMDB's 64-bit meta page layout");
 
 template <typename T>
 T load(const std::vector<char>& page, std::size_t at) {
@@ -35,9 +43,9 @@ std::optional<MetaInfo> parse_meta(const std::vector<char>& page) {
     return std::nullopt;
   MetaInfo m;
   m.page_size = load<std::uint32_t>(page, kMetaFreePad);
-  m.last_page = load<std::uint64_t>(page, kMetaLastPage);
-  m.txn_id = load<std::uint64_t>(page, kMetaTxnId);
-  m.map_size = load<std::uint64_t>(page, kMetaMapSize);
+  m.last_page = load<std::size_t>(page, kMetaLastPage);
+  m.txn_id = load<std::size_t>(page, kMetaTxnId);
+  m.map_size = load<std::size_t>(page, kMetaMapSize);
   return m;
 }
 

@@ -3,6 +3,7 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -225,7 +226,7 @@ struct RepairedCopy {
     std::vector<char> good(page_size);
     f.seekg(std::streamoff(bad == 0 ? page_size : 0));
     f.read(good.data(), page_size);
-    std::uint64_t page_number = static_cast<std::uint64_t>(bad);  // the page header's own number
+    std::size_t page_number = static_cast<std::size_t>(bad);  // the page header's own number (a pgno_t: size_t)
     std::memcpy(good.data(), &page_number, sizeof page_number);
     f.seekp(std::streamoff(bad == 0 ? 0 : page_size));
     f.write(good.data(), page_size);
@@ -307,7 +308,10 @@ SalvageReport salvage_store(const std::string& from, const std::string& to) {
     }
     // The copy is never larger than the original: its map can be sized once
     // (address space only; the file grows with what is written).
-    std::size_t map = static_cast<std::size_t>(file_size_of(from_file)) * 2 + (std::size_t(1) << 30);
+    // (On a 32-bit system the address space bounds it: at most 1 GiB there.)
+    const std::uint64_t wanted = file_size_of(from_file) * 2 + (std::uint64_t(1) << 30);
+    std::size_t map = static_cast<std::size_t>(
+        std::min<std::uint64_t>(wanted, sizeof(std::size_t) == 4 ? (std::uint64_t(1) << 30) : wanted));
     TargetStore target(to, map);
     for (const char* name : kTableNames) {
       SalvagedTable table;

@@ -75,8 +75,14 @@ def publishes(uid, count, first_id=1):
                     for i in range(count))
 
 
+# A linger well past the ~0.7 s of sending below: these tests are about the
+# orderly close (a stall of a slow CI run must not turn it into a reset); the
+# bound itself is test_linger_is_bounded_and_counted's.
+SLOW_RUN_LINGER_MS = 10000
+
+
 @pytest.mark.tidegate_only(reason="the linger after a DISCONNECT is tidegate's delivery policy")
-@pytest.mark.broker_config(receive_maximum=2)
+@pytest.mark.broker_config(receive_maximum=2, close_linger_ms=SLOW_RUN_LINGER_MS)
 def test_receive_maximum_disconnect_reaches_a_client_that_keeps_sending(broker, uid):
     """More QoS 1 publishes in flight than Receive Maximum: DISCONNECT 0x93 [MQTT-3.3.4-9].
     The client sends on and reads only afterwards: its sends succeed, and it reads
@@ -95,6 +101,7 @@ def test_receive_maximum_disconnect_reaches_a_client_that_keeps_sending(broker, 
 
 @pytest.mark.tidegate_only(reason="the linger after a refusing CONNACK is tidegate's delivery policy")
 @pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.broker_config(close_linger_ms=SLOW_RUN_LINGER_MS)
 def test_connack_refusal_reaches_a_client_that_pipelines(broker, uid, version):
     """A client that sends its publishes right behind CONNECT is refused (a
     client id under the reserved "$bridge/"): it reads the refusing CONNACK,

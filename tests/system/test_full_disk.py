@@ -142,14 +142,15 @@ def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, 
         assert gw.start() == "listening", gw.log()[-3000:]
         sub = m.connect(HOST, gw.port, uid + "-sub", version, clean=False, props=props, timeout=5.0)
         assert sub.connack.session_present
-        got = []
-        while True:
+        got = set()
+        deadline = time.monotonic() + 30
+        while not set(acknowledged) <= got and time.monotonic() < deadline:
             try:
-                p = sub.read_packet(timeout=2.0)
+                p = sub.read_packet(timeout=max(0.01, deadline - time.monotonic()))
             except m.NoPacket:
                 break
             if p.type == m.PUBLISH:
-                got.append(p.payload)
+                got.add(p.payload)
         missing = [p[:6] for p in acknowledged if p not in got]
         assert not missing, "%d acknowledged messages lost: %r" % (len(missing), missing[:10])
         sub.close()

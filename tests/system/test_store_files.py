@@ -35,12 +35,18 @@ def receive_all(client, expected, timeout=15.0, quiet=2.0):
     return got
 
 
-def drain(client, quiet=1.0, limit=2000):
-    """PUBLISH payloads until none arrives for `quiet` seconds (bounded by `limit` packets)."""
+def drain(client, until, timeout=30.0, quiet=5.0, limit=2000):
+    """PUBLISH payloads in order, until every one of `until` arrived (then at
+    once), or none arrived for `quiet` seconds, or `timeout` passed (bounded by
+    `limit` packets). Messages come in order, so what precedes the last of
+    `until` has arrived by then too."""
     got = []
+    deadline = time.monotonic() + timeout
     for _ in range(limit):
+        if set(until) <= set(got) or time.monotonic() >= deadline:
+            break
         try:
-            p = client.read_packet(timeout=quiet)
+            p = client.read_packet(timeout=min(quiet, max(0.01, deadline - time.monotonic())))
         except m.NoPacket:
             break
         if p.type == m.PUBLISH:
@@ -195,7 +201,7 @@ def test_salvage_copies_what_is_readable_of_a_damaged_store(broker, tmp_path, ui
     early = [b"early-%03d" % i for i in range(20)]
     for payload in early:
         pub.publish("salv/early", payload, qos=1)
-    assert drain(keeper) == early  # read and acknowledged: its offset is past them
+    assert drain(keeper, until=early) == early  # read and acknowledged: its offset is past them
     keeper.disconnect()
     # Each payload carries a marker that finds its page in data.mdb (~12 per page).
     late = [b"late-%04d-" % i + b"y" * 280 for i in range(300)]
@@ -243,7 +249,7 @@ def test_salvage_copies_what_is_readable_of_a_damaged_store(broker, tmp_path, ui
         assert gw.start() == "listening", gw.log()
         keeper = persistent_client(gw.port, uid + "-keeper")
         assert keeper.connack.session_present, "the salvaged store lost the persistent session"
-        got = drain(keeper)
+        got = drain(keeper, until=set(late) - lost_at_most)
         assert not set(got) & set(early), "messages acknowledged before the damage came again"
         assert set(got) <= set(late)
         missing = set(late) - set(got)
@@ -251,7 +257,7 @@ def test_salvage_copies_what_is_readable_of_a_damaged_store(broker, tmp_path, ui
         assert missing <= lost_at_most, "lost messages outside the damaged page: %r" % sorted(missing)[:5]
         reader = m.connect(HOST, gw.port, uid + "-reader", 4, timeout=3.0)
         reader.subscribe("salv-retained/#", qos=1)
-        assert sorted(drain(reader)) == [b"kept-0", b"kept-1", b"kept-2"]
+        assert sorted(drain(reader, until=[b"kept-0", b"kept-1", b"kept-2"])) == [b"kept-0", b"kept-1", b"kept-2"]
         assert gw.stop() == 0
     finally:
         gw.kill()
@@ -296,7 +302,7 @@ def test_salvage_reads_through_a_damaged_meta_page(broker, tmp_path, uid):
         assert gw.start() == "listening", gw.log()
         keeper = persistent_client(gw.port, uid + "-keeper")
         assert keeper.connack.session_present
-        got = drain(keeper)
+        got = drain(keeper, until=queued[:-1])
         assert got == queued[:len(got)] and len(got) >= len(queued) - 1, got
         assert gw.stop() == 0
     finally:

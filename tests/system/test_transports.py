@@ -208,10 +208,10 @@ def test_tls_disconnect_reaches_a_client_that_keeps_sending(make_broker, pki, ui
     """Over TLS, too, a client that floods past Receive Maximum and sends on reads
     the DISCONNECT 0x93, then the gateway's close_notify (an orderly end of
     the TLS stream: recv() returns b""), not a reset (docs/durability.md)."""
-    from test_close_delivery import CHUNK, keep_sending, publishes, read_to_end
+    from test_close_delivery import CHUNK, SLOW_RUN_LINGER_MS, keep_sending, publishes, read_to_end
     good, _ = pki
     port = free_port()
-    broker = make_broker(receive_maximum=2, listeners=[tls_listener(port, good)])
+    broker = make_broker(receive_maximum=2, close_linger_ms=SLOW_RUN_LINGER_MS, listeners=[tls_listener(port, good)])
     wait_for_port(port)
     # Ragged EOFs not suppressed nor ignored: recv() returns b"" only after close_notify.
     context = ssl.create_default_context(cafile=good.ca)
@@ -411,11 +411,11 @@ def test_wss_disconnect_reaches_a_client_that_keeps_sending(make_broker, pki, ui
     """WebSocket over TLS: a client that floods past Receive Maximum and sends
     on reads the DISCONNECT 0x93 and then the gateway's close_notify (the TLS
     stream ends in order), not a reset (docs/durability.md)."""
-    from test_close_delivery import CHUNK, keep_sending, parse_all, publishes
+    from test_close_delivery import CHUNK, SLOW_RUN_LINGER_MS, keep_sending, parse_all, publishes
     good, _ = pki
     port = free_port()
     crt, key = good.server
-    broker = make_broker(receive_maximum=2,
+    broker = make_broker(receive_maximum=2, close_linger_ms=SLOW_RUN_LINGER_MS,
                          listeners=[{"protocol": "wss", "bind": HOST, "port": port, "cert": crt, "key": key}])
     wait_for_port(port)
     # Ragged EOFs not suppressed nor ignored: the TLS stream ends quietly only after close_notify.
