@@ -20,21 +20,6 @@ def persistent_client(port, client_id, **kw):
     return m.connect(HOST, port, client_id, 4, clean=False, timeout=3.0, **kw)
 
 
-def receive_all(client, expected, timeout=15.0, quiet=2.0):
-    """PUBLISH payloads until every one of `expected` arrived (then returns at
-    once), or none arrived for `quiet` seconds, or `timeout` passed."""
-    got = set()
-    deadline = time.monotonic() + timeout
-    while not set(expected) <= got and time.monotonic() < deadline:
-        try:
-            p = client.read_packet(timeout=min(quiet, max(0.01, deadline - time.monotonic())))
-        except m.NoPacket:
-            break
-        if p.type == m.PUBLISH:
-            got.add(p.payload)
-    return got
-
-
 def drain(client, until, timeout=30.0, quiet=5.0, limit=2000):
     """PUBLISH payloads in order, until every one of `until` arrived (then at
     once), or none arrived for `quiet` seconds, or `timeout` passed (bounded by
@@ -150,7 +135,7 @@ def start_on_damaged(workdir, data_dir, uid, queued):
         # gets every message queued for it.
         try:
             c = persistent_client(gw.port, uid + "-keeper")
-            got = receive_all(c, queued)
+            got = set(drain(c, until=queued, timeout=15.0, quiet=2.0))
             c.close()
         except (m.NoPacket, m.ConnectionClosed, OSError, AssertionError) as exc:
             got = "no session: %r" % exc
