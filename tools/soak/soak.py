@@ -122,6 +122,8 @@ class Soak:
     def __init__(self, gateway, seconds, devices, seed, check_memory=True):
         self.gw = gateway
         self.check_memory = check_memory
+        self.devices_subscribed = 0
+        self.all_subscribed = threading.Event()
         self.seconds = seconds
         self.rng = random.Random(seed)
         self.stop = threading.Event()
@@ -193,6 +195,10 @@ class Soak:
         qos = 2 if index % 3 == 0 else 1
         c = self.client(device, version, clean=False)
         c.subscribe("soak/d/%d/#" % index, qos=qos)
+        with self.lock:  # publishers start once every device has subscribed
+            self.devices_subscribed += 1
+            if self.devices_subscribed == len(self.devices):
+                self.all_subscribed.set()
         pending = []
         while not self.stop.is_set():
             self.count("connects")
@@ -252,6 +258,9 @@ class Soak:
     def publisher(self, index):
         version = 5 if index % 2 else 4
         n = 0
+        # A message published before its device subscribed is not the device's.
+        if not self.all_subscribed.wait(timeout=30):
+            raise AssertionError("the devices did not subscribe within 30 s")
         c = self.client("soak-pub-%d" % index, version, clean=True)
         while not self.stop.is_set():
             target = self.rng.randrange(len(self.devices))
