@@ -143,9 +143,9 @@ void Connection::continue_connect() {
     }
   });
   bool waiting = false, other_identity = false;
-  auto previous = broker_.config.bind_sessions_to_identity
-                      ? broker_.registry.claim_as(client_id_, identity(), shared_from_this(), waiting, other_identity)
-                      : broker_.registry.claim(client_id_, shared_from_this(), waiting);
+  const SessionIdentity me = identity();
+  auto previous = broker_.registry.claim_as(client_id_, broker_.config.bind_sessions_to_identity ? &me : nullptr,
+                                            shared_from_this(), waiting, other_identity);
   if (other_identity) return refuse_session_of_another_identity();
   if (!waiting) continue_with_session(std::move(previous));
 }

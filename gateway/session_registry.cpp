@@ -7,18 +7,12 @@ namespace tidegate {
 std::unique_ptr<Session> SessionRegistry::claim(const std::string& client_id,
                                                 const std::shared_ptr<SessionOwner>& owner, bool& waiting) {
   bool refused = false;
-  return claim_checked(client_id, nullptr, owner, waiting, refused);
+  return claim_as(client_id, nullptr, owner, waiting, refused);
 }
 
-std::unique_ptr<Session> SessionRegistry::claim_as(const std::string& client_id, const SessionIdentity& identity,
+std::unique_ptr<Session> SessionRegistry::claim_as(const std::string& client_id, const SessionIdentity* identity,
                                                    const std::shared_ptr<SessionOwner>& owner, bool& waiting,
                                                    bool& refused) {
-  return claim_checked(client_id, &identity, owner, waiting, refused);
-}
-
-std::unique_ptr<Session> SessionRegistry::claim_checked(const std::string& client_id, const SessionIdentity* identity,
-                                                        const std::shared_ptr<SessionOwner>& owner, bool& waiting,
-                                                        bool& refused) {
   std::shared_ptr<SessionOwner> current, overtaken;
   std::unique_ptr<Session> parked;
   refused = false;

@@ -94,11 +94,11 @@ class SessionRegistry {
   // session_handed() on its own worker; `*waiting` is then set to true.
   std::unique_ptr<Session> claim(const std::string& client_id, const std::shared_ptr<SessionOwner>& owner,
                                  bool& waiting);
-  // As claim(), for a client that authenticated as `identity`. When the id's
-  // session, online or parked, belongs to another identity, nothing changes:
-  // `refused` is set and nullptr returned (docs/security.md). A session with
-  // no recorded owner may be claimed by anyone.
-  std::unique_ptr<Session> claim_as(const std::string& client_id, const SessionIdentity& identity,
+  // As claim(), for a client that authenticated as `*identity` (nullptr: no
+  // check, as claim()). When the id's session, online or parked, belongs to
+  // another identity, nothing changes: `refused` is set and nullptr returned
+  // (docs/security.md). A session with no recorded owner may be claimed by anyone.
+  std::unique_ptr<Session> claim_as(const std::string& client_id, const SessionIdentity* identity,
                                     const std::shared_ptr<SessionOwner>& owner, bool& waiting, bool& refused);
   // The owner's connection has ended. `session` is the session to keep (a
   // persistent one) or nullptr when it ended with the connection.
@@ -132,8 +132,6 @@ class SessionRegistry {
     // carries its own (Session::owner).
     std::optional<SessionIdentity> owner_identity, pending_identity;
   };
-  std::unique_ptr<Session> claim_checked(const std::string& client_id, const SessionIdentity* identity,
-                                         const std::shared_ptr<SessionOwner>& owner, bool& waiting, bool& refused);
   Hooks hooks_;
   mutable std::mutex lock_;
   std::unordered_map<std::string, Entry> entries_;

@@ -262,24 +262,31 @@ TEST_CASE("queue cache serves its tail and reads older persisted entries through
   CHECK(cache.pull("unknown", 0, 10).empty());
 }
 
-// Appends a message to queue "q" of the cache, stored first when it is QoS 1/2.
-static void append_to_q(LmdbStore& store, tidegate::cache::QueueCache& cache, std::uint64_t seq, std::uint8_t qos) {
-  auto m = make(seq, "q", "m" + std::to_string(seq), qos);
-  if (qos) {
-    WriteBatch b;
-    b.appends.push_back({m, {"q"}});
-    REQUIRE_FALSE(store.commit(b));
+// A queue "q" with a four-entry cache over a store; append() stores QoS 1/2
+// messages first, as the ingest thread does.
+struct SmallCache {
+  TempDir dir;
+  LmdbStore store{{dir.path.string()}};
+  tidegate::cache::QueueCache cache{store, 4};
+  std::uint64_t seq = 0;
+  SmallCache() { cache.create_queue("q", 0); }
+  void append(std::uint8_t qos) {
+    ++seq;
+    auto m = make(seq, "q", "m" + std::to_string(seq), qos);
+    if (qos) {
+      WriteBatch b;
+      b.appends.push_back({m, {"q"}});
+      REQUIRE_FALSE(store.commit(b));
+    }
+    cache.append("q", m);
   }
-  cache.append("q", m);
-}
+};
 
 TEST_CASE("queue cache counts exactly what a reader with a mark lost, beyond the eviction marks") {
-  TempDir dir;
-  LmdbStore store({dir.path.string()});
-  tidegate::cache::QueueCache cache(store, 4);
-  cache.create_queue("q", 0);
-  std::uint64_t seq = 0;
-  auto append = [&](std::uint8_t qos) { append_to_q(store, cache, ++seq, qos); };
+  SmallCache q;
+  auto& cache = q.cache;
+  auto& seq = q.seq;
+  auto append = [&](std::uint8_t qos) { q.append(qos); };
   append(0);
   append(0);
   tidegate::cache::QueueCache::ReadMark mark;
@@ -311,12 +318,9 @@ TEST_CASE("queue cache counts exactly what a reader with a mark lost, beyond the
 }
 
 TEST_CASE("queue cache: what a reader lost before a stored message that was evicted last is counted") {
-  TempDir dir;
-  LmdbStore store({dir.path.string()});
-  tidegate::cache::QueueCache cache(store, 4);
-  cache.create_queue("q", 0);
-  std::uint64_t seq = 0;
-  auto append = [&](std::uint8_t qos) { append_to_q(store, cache, ++seq, qos); };
+  SmallCache q;
+  auto& cache = q.cache;
+  auto append = [&](std::uint8_t qos) { q.append(qos); };
   append(0);
   tidegate::cache::QueueCache::ReadMark mark;
   std::uint64_t skipped = 0, gone_upto = 0;
