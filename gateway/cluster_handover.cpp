@@ -211,8 +211,18 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   // Asked, not claimed: the claim comes with the CONNACK (announce_connect),
   // once the session is here, so a move that fails leaves the lookup naming
   // the gateway that still holds it.
-  auto previous = lookup_.holder_of(client_id);
-  if (!previous || !*previous) return {};  // held nowhere else, or the lookup cannot say (then: broadcast takeover)
+  // While the lookup settles (a gateway just started, members change), wait
+  // for it: a new session here would end the one held elsewhere, and with it
+  // what was queued for the client.
+  auto previous = lookup_.holder_of(client_id, settle_wait());
+  if (!previous) {
+    log::warn("cluster: session '" + client_id + "' not looked up: the lookup did not settle in " +
+              std::to_string(settle_wait().count()) + " ms; the client is asked to come back");
+    std::lock_guard guard(counters_lock_);
+    ++counters_.failed;
+    return {nullptr, true};
+  }
+  if (!*previous) return {};  // held nowhere else
   const std::string holder = **previous;
   const std::string subject = request_subject(holder);
   auto count_failure = [&](const std::string& why) {
@@ -453,6 +463,15 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
   // other gateways announced so far, and the ingest thread has run
   // everything queued. (A message announced to this gateway before the
   // other one subscribed has had a round trip to arrive here.)
+  // A notify for its filters still on its way here (sent before the other
+  // gateway subscribed), or read back later by a catch-up, reaches this
+  // gateway after the snapshot: the fetch thread passes such messages on to
+  // the other gateway from now on (it drops what it has had).
+  if (hooks_.moving_out) {
+    std::vector<std::string> filters;
+    for (const auto& [filter, sub] : session->subscriptions) filters.push_back(filter);
+    hooks_.moving_out(from, std::move(filters), hold_);
+  }
   if (hooks_.drain_fetch) hooks_.drain_fetch(std::chrono::milliseconds(timeout_ms_));
   auto promise = std::make_shared<std::promise<bool>>();
   auto future = promise->get_future();

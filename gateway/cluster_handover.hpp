@@ -26,8 +26,8 @@
 // - A move that fails half-way: B sends "abort" (H parks the session again at
 //   once) and the CONNECT is refused with 0x88 (3.1.1: server unavailable);
 //   the client's next attempt moves it.
-// - The lookup cannot say: no handover; the takeover broadcast ends the old
-//   session and the client starts a new one (docs/cluster.md says so).
+// - The lookup cannot say (it has not settled within settle_wait()): the
+//   CONNECT is refused with 0x88, and the session stays where it is.
 // A message published between 2 and 3 reaches both gateways: B sends it once
 // (Session::handed_stream_seqs).
 //
@@ -35,6 +35,7 @@
 // requests and ingest round trips; requests from other gateways run on the
 // serving thread (a separate one: two gateways fetching from each other must
 // not wait on each other); libnats callbacks only queue work.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -66,6 +67,10 @@ class SessionHandover {
     // Waits (bounded) until the messages of other gateways whose notify has
     // arrived here are in this gateway's queues.
     std::function<void(std::chrono::milliseconds timeout)> drain_fetch;
+    // A session is about to be snapshot for gateway `to`: for `hold`, what
+    // this gateway receives late for its filters must reach `to` as well.
+    std::function<void(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold)>
+        moving_out;
   };
   SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client, lookup::Lookup& lookup,
                   Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry, std::int64_t timeout_ms,
@@ -86,6 +91,14 @@ class SessionHandover {
   void fetch(const std::string& client_id, std::int64_t connected_ms, Fetched done);
 
   static std::string request_subject(const std::string& node) { return "tg.s." + node; }
+  // How long a CONNECT waits for the lookup to settle before it is refused
+  // (0x88, come back later): request_timeout_ms, at least kMinSettleWait.
+  static constexpr std::chrono::milliseconds kMinSettleWait{5000};
+  std::chrono::milliseconds settle_wait() const {
+    return std::max(kMinSettleWait, std::chrono::milliseconds(timeout_ms_));
+  }
+  // How long this gateway keeps a session it handed over without "done".
+  std::chrono::milliseconds hold() const { return hold_; }
   // How long a gateway keeps a session it handed over without hearing "done"
   // (at least; longer with a long request_timeout_ms).
   static constexpr std::chrono::milliseconds kMinHold{30000};

@@ -114,6 +114,9 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
     };
     hooks.gone = [this](const std::string& client_id) { lookup_->client_gone(client_id); };
     hooks.drain_fetch = [this](std::chrono::milliseconds timeout) { drain_fetch(timeout); };
+    hooks.moving_out = [this](const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold) {
+      relay_moved(to, std::move(filters), hold);
+    };
     handover_ = std::make_unique<SessionHandover>(config_.node, client_, *lookup_, ingest, cache, registry,
                                                   config_.request_timeout_ms, std::move(hooks));
   }
@@ -293,19 +296,10 @@ void ClusterLink::send_notify(const std::vector<Event>& events) {
     topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
     targets = lookup_->nodes_for(topics);
   }
-  auto send = [this](const std::string& subject, std::uint64_t counter, const std::vector<const Event*>& list) {
-    std::string data;
-    encode_cluster_notify_header(data, config_.node, counter);
-    for (const auto* e : list) encode_cluster_event(data, e->seq, e->retain, e->topic);
-    if (auto ec = client_->publish(subject, data))
-      log::warn("cluster: notify not sent (" + ec.message() + "): the other gateways catch up from the stream");
-    else
-      Metrics::add(counters_.events_sent);
-  };
   if (!targets) {
     std::vector<const Event*> all;
     for (const auto& e : events) all.push_back(&e);
-    send(kBroadcastSubject, ++notify_counter_, all);
+    publish_notify(kBroadcastSubject, ++notify_counter_, all);
     broadcast_since_sync_ = true;
     Metrics::add(counters_.notify_broadcast);
     return;
@@ -314,11 +308,24 @@ void ClusterLink::send_notify(const std::vector<Event>& events) {
   for (const auto& e : events)
     for (const auto& node : (*targets)[e.topic])
       if (node != config_.node) per_node[node].push_back(&e);
-  for (const auto& [node, list] : per_node) {
-    send(notify_subject(node), ++notify_counter_to_[node], list);
-    targeted_since_sync_.insert(node);
-    Metrics::add(counters_.notify_targeted);
-  }
+  for (const auto& [node, list] : per_node) send_notify_to(node, list);
+}
+
+void ClusterLink::send_notify_to(const std::string& node, const std::vector<const Event*>& events) {
+  publish_notify(notify_subject(node), ++notify_counter_to_[node], events);
+  targeted_since_sync_.insert(node);
+  Metrics::add(counters_.notify_targeted);
+}
+
+void ClusterLink::publish_notify(const std::string& subject, std::uint64_t counter,
+                                 const std::vector<const Event*>& events) {
+  std::string data;
+  encode_cluster_notify_header(data, config_.node, counter);
+  for (const auto* e : events) encode_cluster_event(data, e->seq, e->retain, e->topic);
+  if (auto ec = client_->publish(subject, data))
+    log::warn("cluster: notify not sent (" + ec.message() + "): the other gateways catch up from the stream");
+  else
+    Metrics::add(counters_.events_sent);
 }
 
 void ClusterLink::on_events(std::string_view subject, std::string_view data) {
@@ -465,6 +472,7 @@ void ClusterLink::catch_up(std::uint64_t from) {
   }
   const std::string everything = client_->options().subject_prefix + ".>";
   std::vector<Ingest::PublishRequest> batch;
+  std::map<std::string, std::vector<Event>> relays;
   std::size_t delivered = 0;
   while (from <= last) {
     auto stored = client_->read_next(everything, from, ec);
@@ -481,6 +489,7 @@ void ClusterLink::catch_up(std::uint64_t from) {
     if (stored->origin == config_.node) continue;  // delivered here when it was appended
     if (!stored->message.retain && !interested(stored->message.topic)) continue;
     if (!remember_delivered(stored->message.seq)) continue;  // its notify did arrive
+    collect_relays(*stored, relays);
     batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
     ++delivered;
   }
@@ -493,6 +502,7 @@ void ClusterLink::catch_up(std::uint64_t from) {
   Metrics::add(counters_.caught_up, delivered);
   if (delivered) log::info("cluster: catch-up delivered " + std::to_string(delivered) + " missed message(s)");
   ingest_.publish_local_batch(std::move(batch));
+  send_relays(std::move(relays));
 }
 
 bool ClusterLink::interested(const std::string& topic) const {
@@ -509,17 +519,31 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
     if (!live) leave_group(name);
     return;
   }
-  if (lookup_) {
-    // Before the SUBACK: a publisher that asks the lookup afterwards finds us.
-    if (live && !lookup_->route_added(name))
-      log::warn("cluster: the lookup did not take '" + name + "': the gateways broadcast until it has it");
-    if (!live) lookup_->route_removed(name);
+  {
+    std::lock_guard guard(interest_lock_);
+    if (live)
+      interest_.insert(filter, name);
+    else
+      interest_.erase(filter, name);
   }
-  std::lock_guard guard(interest_lock_);
-  if (live)
-    interest_.insert(filter, name);
-  else
-    interest_.erase(filter, name);
+  if (!lookup_) return;  // every notify is broadcast: nothing to settle
+  if (!live) return lookup_->route_removed(name);
+  // Before the SUBACK: a publisher that asks the lookup afterwards finds us,
+  // if every member asks the owner that took it (state_visible() before).
+  const bool visible = lookup_->state_visible();
+  if (lookup_->route_added(name) && visible) return;
+  // Otherwise a publisher may ask a lookup without us for a while after the
+  // SUBACK: settle_routes() reads what comes after the stream's last sequence
+  // now (what came before was published during the SUBSCRIBE).
+  std::error_code ec;
+  std::uint64_t last = client_->connected() ? client_->last_sequence(ec) : 0;
+  if (ec || !client_->connected()) last = last_seen_.load();  // cannot publish either: the best we know
+  std::lock_guard guard(events_lock_);
+  if (settling_.size() >= kMaxSettling) {
+    request_catch_up_locked(last + 1);  // the policy at the bound: every message of interest since then
+    return;
+  }
+  settling_.push_back({name, last + 1, std::chrono::steady_clock::now() + kSettleReadInterval});
 }
 
 namespace {
@@ -622,8 +646,9 @@ void ClusterLink::fetch_loop() {
   for (;;) {
     {
       std::unique_lock guard(events_lock_);
-      events_ready_.wait_for(guard, std::chrono::seconds(1),
-                             [this] { return stopping_ || !events_.empty() || catch_up_from_; });
+      // Routes settling are checked often: their reads wait on the lookup.
+      const auto wait = settling_.empty() ? std::chrono::milliseconds(1000) : kSettleCheckInterval;
+      events_ready_.wait_for(guard, wait, [this] { return stopping_ || !events_.empty() || catch_up_from_; });
       if (stopping_) return;
       events.swap(events_);
       catch_up_from = std::exchange(catch_up_from_, 0);
@@ -632,7 +657,7 @@ void ClusterLink::fetch_loop() {
     retry_groups();
     // The events this gateway needs, then their messages in one round trip
     // per chunk; what that misses is read one by one (with the leader's help).
-    std::vector<const Event*> wanted;
+    std::vector<std::uint64_t> wanted;
     for (auto& e : events) {
       if (!e.retain && !interested(e.topic)) {
         Metrics::add(counters_.skipped);
@@ -640,48 +665,180 @@ void ClusterLink::fetch_loop() {
       }
       note_seen(e.seq);
       if (!remember_delivered(e.seq)) continue;  // a catch-up delivered it already
-      wanted.push_back(&e);
+      wanted.push_back(e.seq);
     }
     std::vector<Ingest::PublishRequest> batch;
-    for (std::size_t start = 0; start < wanted.size(); start += kFetchChunk) {
-      std::size_t end = std::min(wanted.size(), start + kFetchChunk);
-      std::vector<std::uint64_t> seqs;
-      for (std::size_t i = start; i < end; ++i) seqs.push_back(wanted[i]->seq);
-      std::error_code many_ec;
-      auto found = client_->read_many(seqs, many_ec);
-      for (std::size_t i = start; i < end; ++i) {
-        const Event& e = *wanted[i];
-        auto stored = std::move(found[i - start]);
-        std::error_code ec;
-        if (!stored) {
-          stored = client_->read(e.seq, ec);
-          // One more try: a NATS server of the cluster may be failing over.
-          if (ec) stored = client_->read(e.seq, ec);
-        }
-        if (ec || !stored) {
-          delivered_.erase(e.seq);
-          if (ec) {
-            // Unreachable for now (a failover): a catch-up reads it later.
-            std::lock_guard guard(events_lock_);
-            request_catch_up_locked(e.seq);
-          }
-          Metrics::add(counters_.fetch_errors);
-          log::warn("cluster: message " + std::to_string(e.seq) + " on '" + e.topic + "' could not be read: " +
-                    (ec ? ec.message() : std::string("no longer in the stream")));
-          continue;
-        }
-        Metrics::add(counters_.fetched);
-        batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
+    std::map<std::string, std::vector<Event>> relays;
+    std::uint64_t failed = 0;
+    bool read = read_sequences(wanted, failed, [&](std::uint64_t seq, std::optional<store::StoredMessage>& stored) {
+      if (!stored) {
+        delivered_.erase(seq);
+        Metrics::add(counters_.fetch_errors);
+        log::warn("cluster: message " + std::to_string(seq) + " could not be read: no longer in the stream");
+        return;
       }
+      Metrics::add(counters_.fetched);
+      collect_relays(*stored, relays);
+      batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
+    });
+    if (!read) {
+      // Unreachable for now (a failover): a catch-up reads the rest later.
+      for (auto seq : wanted)
+        if (seq >= failed) delivered_.erase(seq);
+      Metrics::add(counters_.fetch_errors);
+      log::warn("cluster: messages from sequence " + std::to_string(failed) +
+                " on could not be read now; a catch-up reads them");
+      std::lock_guard guard(events_lock_);
+      request_catch_up_locked(failed);
     }
     events.clear();
     ingest_.publish_local_batch(std::move(batch));
+    send_relays(std::move(relays));
     if (catch_up_from) catch_up(catch_up_from);
+    settle_routes();
     {
       std::lock_guard guard(events_lock_);
       fetch_rounds_done_ = fetch_rounds_started_;
     }
     fetch_round_done_.notify_all();
+  }
+}
+
+bool ClusterLink::read_sequences(const std::vector<std::uint64_t>& seqs, std::uint64_t& failed,
+                                 const std::function<void(std::uint64_t, std::optional<store::StoredMessage>&)>& fn) {
+  for (std::size_t start = 0; start < seqs.size(); start += kFetchChunk) {
+    std::size_t end = std::min(seqs.size(), start + kFetchChunk);
+    std::vector<std::uint64_t> chunk(seqs.begin() + static_cast<std::ptrdiff_t>(start),
+                                     seqs.begin() + static_cast<std::ptrdiff_t>(end));
+    std::error_code many_ec;
+    auto found = client_->read_many(chunk, many_ec);
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      auto stored = std::move(found[i]);
+      std::error_code ec;
+      if (!stored) {
+        stored = client_->read(chunk[i], ec);
+        // One more try: a NATS server of the cluster may be failing over.
+        if (ec) stored = client_->read(chunk[i], ec);
+      }
+      if (ec) {
+        failed = chunk[i];
+        return false;
+      }
+      fn(chunk[i], stored);
+    }
+  }
+  return true;
+}
+
+void ClusterLink::settle_routes() {
+  if (!lookup_) return;
+  // Read once the lookup shows this gateway's state to every member (a
+  // publisher that asks from now on finds us), and every
+  // kSettleReadInterval meanwhile so that a lookup slow to settle delays
+  // these messages but does not hold them back for good.
+  const bool visible = lookup_->state_visible();
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Settling> due;
+  {
+    std::lock_guard guard(events_lock_);
+    for (auto it = settling_.begin(); it != settling_.end();) {
+      if (visible || now >= it->next_read) {
+        due.push_back(std::move(*it));
+        it = settling_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (due.empty()) return;
+  Metrics::add(counters_.settle_reads);
+  // The last sequence now, after the lookup showed us: whatever a publisher
+  // sent elsewhere by mistake was stored before it.
+  std::error_code ec;
+  std::uint64_t last = client_->last_sequence(ec);
+  std::uint64_t from = last + 1;
+  for (const auto& s : due) from = std::min(from, s.from);
+  if (!ec && last >= from && last - from + 1 > kCatchUpMax) {
+    log::warn("cluster: settling reads limited to the last " + std::to_string(kCatchUpMax) + " of " +
+              std::to_string(last - from + 1) + " messages");
+    from = last - kCatchUpMax + 1;
+  }
+  SubscriptionTrie<std::size_t> filters;  // -> index in `due`
+  for (std::size_t i = 0; i < due.size(); ++i) filters.insert(due[i].filter, i);
+  std::vector<std::uint64_t> seqs;
+  for (std::uint64_t seq = from; !ec && seq <= last; ++seq) seqs.push_back(seq);
+  std::vector<Ingest::PublishRequest> batch;
+  std::map<std::string, std::vector<Event>> relays;
+  std::size_t delivered = 0;
+  std::uint64_t failed = 0;
+  bool read = !ec && read_sequences(seqs, failed, [&](std::uint64_t seq, std::optional<store::StoredMessage>& stored) {
+    if (!stored) return;  // removed (retention) or never written (a failed append)
+    note_seen(seq);
+    if (stored->origin == config_.node) return;  // delivered here when it was appended
+    bool ours = false;
+    filters.match(stored->message.topic, [&](std::size_t i) { ours = ours || due[i].from <= seq; });
+    if (!ours || !remember_delivered(seq)) return;
+    collect_relays(*stored, relays);
+    batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
+    ++delivered;
+  });
+  Metrics::add(counters_.settled, delivered);
+  if (delivered)
+    log::info("cluster: " + std::to_string(delivered) +
+              " message(s) read from the stream for filters the lookup did not show yet");
+  ingest_.publish_local_batch(std::move(batch));
+  send_relays(std::move(relays));
+  // Still settling, or not read: again later, from where this read stopped.
+  const std::uint64_t next = ec ? 0 : read ? last + 1 : failed;
+  if (ec) log::warn("cluster: settling read postponed, stream unreachable: " + ec.message());
+  std::lock_guard guard(events_lock_);
+  for (auto& s : due) {
+    if (visible && read) continue;
+    if (next) s.from = std::max(s.from, next);
+    s.next_read = now + kSettleReadInterval;
+    settling_.push_back(std::move(s));
+  }
+}
+
+void ClusterLink::relay_moved(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold) {
+  std::erase_if(filters, [](const std::string& f) { return f.starts_with("$share/"); });  // groups: their consumer
+  if (filters.empty()) return;
+  std::lock_guard guard(relays_lock_);
+  const auto now = std::chrono::steady_clock::now();
+  while (!relays_.empty() && relays_.front().until < now) relays_.pop_front();
+  if (relays_.size() >= kMaxRelays) {
+    log::warn("cluster: more than " + std::to_string(kMaxRelays) +
+              " sessions moved away in one hold period; the oldest one's late notify messages are no longer passed on");
+    relays_.pop_front();
+  }
+  relays_.push_back({to, std::move(filters), now + hold});
+}
+
+void ClusterLink::collect_relays(const store::StoredMessage& stored, std::map<std::string, std::vector<Event>>& out) {
+  std::lock_guard guard(relays_lock_);
+  if (relays_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  while (!relays_.empty() && relays_.front().until < now) relays_.pop_front();
+  std::set<std::string> to;
+  for (const auto& r : relays_) {
+    if (r.to == stored.origin || to.count(r.to)) continue;  // its own message is in its queues already
+    for (const auto& f : r.filters)
+      if (topic_matches(f, stored.message.topic)) {
+        to.insert(r.to);
+        break;
+      }
+  }
+  for (const auto& node : to) out[node].push_back({stored.message.seq, stored.message.retain, stored.message.topic});
+}
+
+void ClusterLink::send_relays(std::map<std::string, std::vector<Event>> relays) {
+  for (auto& [node, events] : relays) {
+    Metrics::add(counters_.relayed, events.size());
+    post_task([this, node = node, events = std::move(events)] {
+      std::vector<const Event*> list;
+      for (const auto& e : events) list.push_back(&e);
+      send_notify_to(node, list);
+    });
   }
 }
 
@@ -706,6 +863,9 @@ ClusterStats ClusterLink::stats() const {
   s.catch_ups = load(counters_.catch_ups);
   s.caught_up = load(counters_.caught_up);
   s.takeovers = load(counters_.takeovers);
+  s.settle_reads = load(counters_.settle_reads);
+  s.settled = load(counters_.settled);
+  s.relayed = load(counters_.relayed);
   s.notify_targeted = load(counters_.notify_targeted);
   s.notify_broadcast = load(counters_.notify_broadcast);
   s.takeover_targeted = load(counters_.takeover_targeted);
@@ -731,6 +891,7 @@ ClusterStats ClusterLink::stats() const {
   {
     std::lock_guard guard(events_lock_);
     s.fetch_backlog = events_.size();
+    s.settling = settling_.size();
   }
   if (client_) {
     s.pending_appends = client_->pending_appends();

@@ -38,6 +38,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <functional>
 #include <unordered_set>
 #include <set>
@@ -91,6 +92,13 @@ class ClusterLink final : public Ingest::Replicator {
     handover_->fetch(client_id, connected_ms, std::move(done));
   }
 
+  // The serving thread of a handover, before it takes the session's
+  // snapshot: for `hold`, whatever this gateway's fetch thread passes on that
+  // matches `filters` (a notify that was still on its way, a catch-up) is
+  // announced to `to` as well, which delivers what it has not had (by stream
+  // sequence) to the moved session.
+  void relay_moved(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold);
+
   ClusterStats stats() const;
   std::string lookup_owner(const std::string& key) const { return lookup_ ? lookup_->owner_of(key) : std::string(); }
   const ClusterConfig& config() const { return config_; }
@@ -126,6 +134,9 @@ class ClusterLink final : public Ingest::Replicator {
   void control_loop();
   void send_notify_syncs();  // the control thread, every kNotifySyncInterval
   void send_notify(const std::vector<Event>& events);           // the control thread
+  // The control thread: one notify message to one gateway (targeted channel).
+  void send_notify_to(const std::string& node, const std::vector<const Event*>& events);
+  void publish_notify(const std::string& subject, std::uint64_t counter, const std::vector<const Event*>& events);
   // The control thread. `to`: the gateway to tell (empty: whoever the lookup names).
   void send_takeover(const std::string& client_id, std::int64_t connected_ms, const std::string& to = {});
   void on_events(std::string_view subject, std::string_view data);   // a libnats thread
@@ -143,6 +154,19 @@ class ClusterLink final : public Ingest::Replicator {
   void note_seen(std::uint64_t seq);  // any thread: last_seen_ = max(last_seen_, seq)
   bool remember_delivered(std::uint64_t seq);  // the fetch thread; false if already delivered
   bool interested(const std::string& topic) const;
+  // The fetch thread: reads `seqs` (pipelined; what a replica has not yet is
+  // asked of the leader) and calls fn(seq, message) for each one, in
+  // order (nullopt: not in the stream). False: the stream could not be
+  // read; `failed` is the first sequence not read.
+  bool read_sequences(const std::vector<std::uint64_t>& seqs, std::uint64_t& failed,
+                      const std::function<void(std::uint64_t seq, std::optional<store::StoredMessage>& stored)>& fn);
+  // The fetch thread: delivers the messages of routes that went live here
+  // whose notify the lookup may have sent elsewhere (below).
+  void settle_routes();
+  // The fetch thread: the events of `message` that sessions moved from here
+  // need, added per gateway to `out`; sent by send_relays().
+  void collect_relays(const store::StoredMessage& message, std::map<std::string, std::vector<Event>>& out);
+  void send_relays(std::map<std::string, std::vector<Event>> relays);
   // Ingest thread (filter_live) or the fetch thread (retries): binds to or
   // leaves the group's consumer. False: setting up failed (retried later).
   bool join_group(const std::string& group, std::string_view filter);
@@ -193,6 +217,35 @@ class ClusterLink final : public Ingest::Replicator {
   // events are dropped and read back by a catch-up.
   static constexpr std::size_t kMaxFetchBacklog = 1 << 20;
   static constexpr std::size_t kFetchChunk = 512;  // direct gets pipelined per round trip
+  // Routes that went live here (filter_live) while another gateway's lookup
+  // may still answer without this one: a publisher asked before this
+  // gateway's state reached every owner, or while a member was on another
+  // epoch. Once Lookup::state_visible() is true, every message since `from`
+  // (the stream's last sequence before the route was announced, plus one)
+  // that matches the filter and was not delivered here is read from the
+  // stream and delivered; meanwhile the same is done every
+  // kSettleReadInterval. events_lock_.
+  struct Settling {
+    std::string filter;
+    std::uint64_t from = 0;
+    std::chrono::steady_clock::time_point next_read;
+  };
+  std::vector<Settling> settling_;
+  // At the bound, a new route is not tracked: a catch-up reads its window
+  // instead (every message of interest here since its `from`).
+  static constexpr std::size_t kMaxSettling = 65536;
+  static constexpr std::chrono::milliseconds kSettleReadInterval{1000};
+  static constexpr std::chrono::milliseconds kSettleCheckInterval{50};
+  // Sessions handed to another gateway, for hold_ of their handover: what
+  // the fetch thread passes on for their filters goes there too.
+  struct Relay {
+    std::string to;
+    std::vector<std::string> filters;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex relays_lock_;
+  std::deque<Relay> relays_;
+  static constexpr std::size_t kMaxRelays = 65536;  // beyond, the oldest is dropped (logged)
   bool stopping_ = false;
   // The control thread's: counters of this node's notify messages, on the
   // broadcast channel and per destination.
@@ -222,7 +275,7 @@ class ClusterLink final : public Ingest::Replicator {
     std::atomic<std::uint64_t> appended{0}, append_errors{0}, events_sent{0}, events_received{0}, fetched{0},
         skipped{0}, fetch_errors{0}, group_received{0}, group_redelivered{0}, group_errors{0}, catch_ups{0},
         caught_up{0}, takeovers{0}, notify_targeted{0}, notify_broadcast{0}, takeover_targeted{0},
-        takeover_broadcast{0};
+        takeover_broadcast{0}, settle_reads{0}, settled{0}, relayed{0};
   } counters_;
 };
 

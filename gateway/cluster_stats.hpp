@@ -20,6 +20,10 @@ struct ClusterStats {
   std::uint64_t catch_ups = 0;          // stream scans after a lost notify (gap or reconnect)
   std::uint64_t caught_up = 0;          // messages those scans delivered
   std::uint64_t takeovers = 0;          // parked sessions ended because their client connected elsewhere
+  std::uint64_t settle_reads = 0;       // stream reads for routes that went live here while the lookup settled
+  std::uint64_t settled = 0;            // messages those reads delivered (a notify the lookup sent elsewhere)
+  std::size_t settling = 0;             // routes still waiting for the lookup to show them everywhere
+  std::uint64_t relayed = 0;            // events passed on to the gateway a session moved to
   std::uint64_t group_received = 0;    // shared-group messages JetStream gave this gateway
   std::uint64_t group_redelivered = 0; // of those, handed back (no member here any more)
   std::uint64_t group_errors = 0;      // group consumers that could not be set up (retried each second)

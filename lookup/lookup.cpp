@@ -52,6 +52,7 @@ void Lookup::stop() {
     stopping_ = true;
   }
   wake_.notify_one();
+  settled_.notify_all();
   if (ticker_.joinable()) ticker_.join();
   server_.stop();
 }
@@ -107,6 +108,7 @@ void Lookup::on_heartbeat(std::string_view payload) {
   p.complete = hb.value("complete", false);
   p.heard = Clock::now();
   if (added || restarted) rebuild_table_locked();
+  settled_.notify_all();
 }
 
 bool Lookup::stable_locked() const {
@@ -273,21 +275,43 @@ std::optional<std::optional<std::string>> Lookup::gateway_named_locked(const std
   return std::optional<std::string>();
 }
 
-std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& client_id) {
-  std::string owner;
-  std::uint64_t epoch = 0;
-  {
-    std::lock_guard guard(lock_);
-    if (!stable_locked()) {
-      ++counters_.fallback_unstable;
-      return std::nullopt;
-    }
-    owner = table_.owner_of(client_key(client_id));
-    epoch = table_.epoch();
-  }
-  auto answer = ask(owner, json{{"op", "holder"}, {"client", client_id}, {"epoch", epoch}});
+bool Lookup::state_visible() const {
   std::lock_guard guard(lock_);
-  return gateway_named_locked(answer, "holder");
+  if (started_ == Clock::time_point{} || Clock::now() - started_ < options_.member_timeout) return false;
+  if (!dirty_owners_.empty()) return false;
+  for (const auto& [node, p] : peers_)
+    if (p.epoch != table_.epoch()) return false;
+  return true;
+}
+
+std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& client_id,
+                                                            std::chrono::milliseconds settle_wait) {
+  const auto deadline = Clock::now() + settle_wait;
+  for (;;) {
+    std::string owner;
+    std::uint64_t epoch = 0;
+    {
+      std::unique_lock guard(lock_);
+      // Re-checked at every heartbeat and round of announcements, and at
+      // least every 50 ms (stability also comes with time: member_timeout
+      // after start, or once a member that stopped answering is gone).
+      while (!stable_locked() && !stopping_ && Clock::now() < deadline)
+        settled_.wait_until(guard, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
+      if (!stable_locked()) {
+        ++counters_.fallback_unstable;
+        return std::nullopt;
+      }
+      owner = table_.owner_of(client_key(client_id));
+      epoch = table_.epoch();
+    }
+    auto answer = ask(owner, json{{"op", "holder"}, {"client", client_id}, {"epoch", epoch}});
+    std::unique_lock guard(lock_);
+    auto holder = gateway_named_locked(answer, "holder");
+    // An owner that does not answer (it died and is not yet gone from the
+    // members) or is on another epoch: ask again until the members settle.
+    if (holder || stopping_ || Clock::now() >= deadline) return holder;
+    settled_.wait_until(guard, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
+  }
 }
 
 std::optional<std::map<std::string, std::set<std::string>>> Lookup::nodes_for(const std::vector<std::string>& topics) {
@@ -391,6 +415,7 @@ void Lookup::tick() {
     }
     heartbeat_if_due(next_heartbeat);
     guard.lock();
+    settled_.notify_all();
     if (stopping_) break;
     // Wake for the next heartbeat, or at once for new work.
     wake_.wait_until(guard, next_heartbeat, [this] { return stopping_ || !changes_.empty() || !dirty_owners_.empty(); });

@@ -98,8 +98,19 @@ class Lookup {
   // hears that as a takeover). No RPC.
   void note_client(const std::string& client_id, std::int64_t since_ms);
   // The gateway that holds `client_id` (an empty optional inside: none, or
-  // this one), without claiming it; nullopt when the lookup cannot say.
-  std::optional<std::optional<std::string>> holder_of(const std::string& client_id);
+  // this one), without claiming it; nullopt when the lookup cannot say. While
+  // the lookup settles (after start, while members change) it waits up to
+  // `settle_wait` for it to answer.
+  std::optional<std::optional<std::string>> holder_of(const std::string& client_id,
+                                                      std::chrono::milliseconds settle_wait = {});
+
+  // True when every gateway that asks the lookup from now on finds this
+  // gateway's current state: this gateway has listened for member_timeout,
+  // every owner has its state (complete), and every other member's latest
+  // heartbeat is on this gateway's epoch (a member on another epoch would ask
+  // owners that may not have it). A question answered before this was true
+  // may have left this gateway out; what it was about is in the stream.
+  bool state_visible() const;
 
   // The gateways (this one included) with a subscription matching each
   // topic; nullopt: ask everybody.
@@ -164,6 +175,7 @@ class Lookup {
   // member_timeout: it answers nothing before.
   Clock::time_point started_{};
   std::condition_variable wake_;
+  std::condition_variable settled_;  // a heartbeat or a round of announcements: stability may have changed
   std::thread ticker_;
   LookupStats counters_;
 };

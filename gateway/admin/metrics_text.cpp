@@ -142,6 +142,16 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_cluster_catch_ups_total", "counter", "Stream scans after a lost notify (a gap or a reconnect).",
            c->catch_ups);
     metric("tidegate_cluster_caught_up_total", "counter", "Messages those scans delivered.", c->caught_up);
+    metric("tidegate_cluster_settling_routes", "gauge",
+           "Filters that went live here and that some gateway's lookup may not show yet.", c->settling);
+    metric("tidegate_cluster_settle_reads_total", "counter",
+           "Stream reads for those filters (once the lookup shows them everywhere, and each second meanwhile).",
+           c->settle_reads);
+    metric("tidegate_cluster_settled_total", "counter",
+           "Messages those reads delivered: their notify went elsewhere while the lookup settled.", c->settled);
+    metric("tidegate_cluster_relayed_total", "counter",
+           "Events passed on to the gateway a session moved to (its notify reached this gateway after the move).",
+           c->relayed);
     metric("tidegate_cluster_takeovers_total", "counter",
            "Sessions ended here because their client connected on another gateway.",
            c->takeovers + load(m.taken_over_elsewhere));

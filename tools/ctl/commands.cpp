@@ -424,7 +424,7 @@ const KeyOrder& cluster_key_order() {
       {"store", {"stream", "replicas", "servers", "connected", "appended", "append_errors", "pending_appends"}},
       {"notify",
        {"mode", "sent", "targeted", "broadcast", "events_received", "fetched", "skipped", "fetch_errors",
-        "fetch_backlog", "catch_ups", "caught_up"}},
+        "fetch_backlog", "catch_ups", "caught_up", "settling_routes", "settle_reads", "settled", "relayed"}},
       {"lookup",
        {"epoch", "stable", "complete", "members", "slots_owned", "entries", "answered", "fallbacks", "epoch_changes"}},
       {"fallbacks", {"unstable", "unreachable", "epoch"}},
