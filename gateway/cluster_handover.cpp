@@ -113,7 +113,8 @@ class SessionHandover::Holder final : public SessionOwner {
 
 SessionHandover::SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client,
                                  lookup::Lookup& lookup, Ingest& ingest, cache::QueueCache& cache,
-                                 SessionRegistry& registry, std::int64_t timeout_ms, Hooks hooks)
+                                 SessionRegistry& registry, std::int64_t timeout_ms, std::size_t max_handover_bytes,
+                                 Hooks hooks)
     : node_(std::move(node)),
       lookup_(lookup),
       ingest_(ingest),
@@ -123,6 +124,7 @@ SessionHandover::SessionHandover(std::string node, std::shared_ptr<store::JetStr
       // Longer than the new gateway can spend after "take": the parts, its
       // store write and "done", at timeout_ms each.
       hold_(std::max<std::chrono::milliseconds>(kMinHold, std::chrono::milliseconds(10 * timeout_ms))),
+      max_handover_bytes_(max_handover_bytes),
       hooks_(std::move(hooks)),
       client_(std::move(client)) {}
 
@@ -310,6 +312,9 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   const auto taken_at = std::chrono::steady_clock::now();
   if (!first) return abort(ec ? ec.message() : "no answer to take");
   if (first->value("busy", false)) return abort("it is handing the session over already");
+  if (first->value("too_large", false))
+    return abort("its waiting messages exceed what that gateway hands over at once (its "
+                 "cluster.max_handover_bytes); the session stays there");
   if (first->value("none", false) || !first->contains("size")) return {};  // it ended meanwhile (or was not persistent)
   const std::string token = first->value("token", std::string());
   std::string blob;
@@ -480,7 +485,16 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
     registry_.release(client_id, holder.get(), std::move(session));  // parked again, as it was
     return cbor({{"busy", true}});
   }
-  std::string blob = snapshot(*session);
+  bool too_large = false;
+  std::string blob = snapshot(*session, too_large);
+  if (too_large) {
+    // Carrying part of it would lose the rest: it stays here, and the client
+    // is refused on the other gateway until it comes back here.
+    log::warn("session '" + client_id + "' not handed to gateway '" + from + "': its waiting messages exceed " +
+              std::to_string(max_handover_bytes_) + " bytes (cluster.max_handover_bytes); it stays here");
+    registry_.release(client_id, holder.get(), std::move(session));
+    return cbor({{"too_large", true}});
+  }
   // Names this move: "done" must carry it (a late "done" for a move given up
   // since must not end a session that is here again).
   std::string token = node_ + "/" + std::to_string(++moves_) + "/" +
@@ -561,12 +575,12 @@ void SessionHandover::expire_served() {
     }
   }
 }
-std::string SessionHandover::snapshot(Session& session) {
+std::string SessionHandover::snapshot(Session& session, bool& too_large) {
   // What its queues hold after its positions, merged by sequence as delivery
   // merges them (one message through several subscriptions goes once).
   std::map<std::uint64_t, HandedMessage> waiting;
   const std::uint64_t visible = ingest_.visible_seq();
-  std::size_t bytes = 0, left_behind = 0;
+  std::size_t bytes = 0;
   for (auto& [queue, cursor] : session.cursors) {
     const Subscription* sub = session.subscription_for_queue(queue);
     if (!sub) continue;
@@ -583,9 +597,9 @@ std::string SessionHandover::snapshot(Session& session) {
         }
         after = m->seq;
         if (sub->options.no_local && m->origin_client_id == session.client_id()) continue;
-        if (!waiting.count(m->seq) && bytes + m->footprint() > kMaxHandoverBytes) {
-          ++left_behind;
-          continue;
+        if (!waiting.count(m->seq) && bytes + m->footprint() > max_handover_bytes_) {
+          too_large = true;
+          return {};
         }
         auto& h = waiting[m->seq];
         if (!h.message) bytes += m->footprint();
@@ -596,9 +610,6 @@ std::string SessionHandover::snapshot(Session& session) {
       }
     }
   }
-  if (left_behind)
-    log::warn("session '" + session.client_id() + "': " + std::to_string(left_behind) +
-              " waiting messages beyond the handover limit stay behind and are not delivered");
   // Appended for the record only: the session stays as it was here in case
   // the other gateway never confirms.
   const std::size_t had = session.handed.size();

@@ -74,7 +74,7 @@ class SessionHandover {
   };
   SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client, lookup::Lookup& lookup,
                   Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry, std::int64_t timeout_ms,
-                  Hooks hooks);
+                  std::size_t max_handover_bytes, Hooks hooks);
   ~SessionHandover();
 
   // Subscribes to this gateway's request subject and starts both threads.
@@ -102,9 +102,6 @@ class SessionHandover {
   // How long a gateway keeps a session it handed over without hearing "done"
   // (at least; longer with a long request_timeout_ms).
   static constexpr std::chrono::milliseconds kMinHold{30000};
-  // Waiting messages one handover carries at most (Message::footprint());
-  // beyond, they stay behind, logged: a bound on the reply and on memory.
-  static constexpr std::size_t kMaxHandoverBytes = 64u << 20;
 
   struct Counters {
     std::uint64_t fetched = 0;       // sessions received from another gateway
@@ -136,7 +133,8 @@ class SessionHandover {
   void expire_served();  // serving thread: parks again what nobody confirmed
   // The session's record with everything waiting for it appended to its
   // handed messages, and its inflight messages: the reply to "take".
-  std::string snapshot(Session& session);
+  // `too_large`: the waiting messages exceed max_handover_bytes_ (nothing returned).
+  std::string snapshot(Session& session, bool& too_large);
 
   std::string node_;
   lookup::Lookup& lookup_;
@@ -145,6 +143,11 @@ class SessionHandover {
   SessionRegistry& registry_;
   std::int64_t timeout_ms_;
   std::chrono::milliseconds hold_;
+  // Waiting messages one handover carries at most (Message::footprint();
+  // cluster.max_handover_bytes): a bound on the reply and on memory. A
+  // session with more is not moved (the CONNECT elsewhere is refused with
+  // 0x88): carrying part of it would lose the rest.
+  std::size_t max_handover_bytes_;
   Hooks hooks_;
   // Asking threads: a client id always asks on the same one (its requests in
   // order); several, so that many clients moving at once (the clients of a

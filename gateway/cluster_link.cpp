@@ -118,7 +118,8 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
       relay_moved(to, std::move(filters), hold);
     };
     handover_ = std::make_unique<SessionHandover>(config_.node, client_, *lookup_, ingest, cache, registry,
-                                                  config_.request_timeout_ms, std::move(hooks));
+                                                  config_.request_timeout_ms, config_.max_handover_bytes,
+                                                  std::move(hooks));
   }
   log::info("cluster: node '" + config_.node + "', stream '" + config_.stream + "' on " + config_.nats.front() +
             (config_.nats.size() > 1 ? " (+" + std::to_string(config_.nats.size() - 1) + ")" : "") +
@@ -465,39 +466,39 @@ void ClusterLink::catch_up(std::uint64_t from) {
     request_catch_up_locked(from);  // the next round (at most a second away) tries again
     return;
   }
-  if (last > from + kCatchUpMax) {
-    log::warn("cluster: catch-up limited to the last " + std::to_string(kCatchUpMax) + " of " +
-              std::to_string(last - from + 1) + " messages");
-    from = last - kCatchUpMax + 1;
-  }
+  // Older messages the stream's own limits removed are skipped in one step.
   const std::string everything = client_->options().subject_prefix + ".>";
+  if (auto first = client_->read_next(everything, from, ec); !ec && first) from = std::max(from, first->message.seq);
+  ec.clear();  // a replica that failed to answer: the leader is asked below, per message
+  // At most kCatchUpMax messages a round, oldest first and pipelined; the
+  // next round goes on from there (a long outage delays, it does not skip).
+  const std::uint64_t to = last >= from && last - from >= kCatchUpMax ? from + kCatchUpMax - 1 : last;
+  std::vector<std::uint64_t> seqs;
+  for (std::uint64_t seq = from; seq <= to; ++seq) seqs.push_back(seq);
   std::vector<Ingest::PublishRequest> batch;
   std::map<std::string, std::vector<Event>> relays;
   std::size_t delivered = 0;
-  while (from <= last) {
-    auto stored = client_->read_next(everything, from, ec);
-    // The replica that answered may lag behind the leader's last sequence:
-    // the rest one by one from the leader (read() asks it when a replica has not).
-    if (!ec && !stored) stored = client_->read(from, ec);
-    if (ec) break;
-    if (!stored) {
-      ++from;  // removed (retention) or never written (a failed append)
-      continue;
-    }
-    from = stored->message.seq + 1;
-    note_seen(stored->message.seq);
-    if (stored->origin == config_.node) continue;  // delivered here when it was appended
-    if (!stored->message.retain && !interested(stored->message.topic)) continue;
-    if (!remember_delivered(stored->message.seq)) continue;  // its notify did arrive
+  std::uint64_t failed = 0;
+  bool read = read_sequences(seqs, failed, [&](std::uint64_t seq, std::optional<store::StoredMessage>& stored) {
+    if (!stored) return;  // removed (retention) or never written (a failed append)
+    note_seen(seq);
+    if (stored->origin == config_.node) return;  // delivered here when it was appended
+    if (!stored->message.retain && !interested(stored->message.topic)) return;
+    if (!remember_delivered(seq)) return;  // its notify did arrive
     collect_relays(*stored, relays);
     batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
     ++delivered;
-  }
-  if (ec) {
-    log::warn("cluster: catch-up stopped at sequence " + std::to_string(from) + ": " + ec.message() +
-              "; it goes on from there in a second");
+  });
+  if (!read) {
+    log::warn("cluster: catch-up stopped at sequence " + std::to_string(failed) +
+              ": the stream did not answer; it goes on from there in a second");
     std::lock_guard guard(events_lock_);
-    request_catch_up_locked(from);
+    request_catch_up_locked(failed);
+  } else if (to < last) {
+    log::info("cluster: catch-up goes on from sequence " + std::to_string(to + 1) + " (" +
+              std::to_string(last - to) + " more to read)");
+    std::lock_guard guard(events_lock_);
+    request_catch_up_locked(to + 1);
   }
   Metrics::add(counters_.caught_up, delivered);
   if (delivered) log::info("cluster: catch-up delivered " + std::to_string(delivered) + " missed message(s)");
@@ -758,15 +759,12 @@ void ClusterLink::settle_routes() {
   std::uint64_t last = client_->last_sequence(ec);
   std::uint64_t from = last + 1;
   for (const auto& s : due) from = std::min(from, s.from);
-  if (!ec && last >= from && last - from + 1 > kCatchUpMax) {
-    log::warn("cluster: settling reads limited to the last " + std::to_string(kCatchUpMax) + " of " +
-              std::to_string(last - from + 1) + " messages");
-    from = last - kCatchUpMax + 1;
-  }
+  // At most kCatchUpMax messages a round; the next round goes on from there.
+  const std::uint64_t to = last >= from && last - from >= kCatchUpMax ? from + kCatchUpMax - 1 : last;
   SubscriptionTrie<std::size_t> filters;  // -> index in `due`
   for (std::size_t i = 0; i < due.size(); ++i) filters.insert(due[i].filter, i);
   std::vector<std::uint64_t> seqs;
-  for (std::uint64_t seq = from; !ec && seq <= last; ++seq) seqs.push_back(seq);
+  for (std::uint64_t seq = from; !ec && seq <= to; ++seq) seqs.push_back(seq);
   std::vector<Ingest::PublishRequest> batch;
   std::map<std::string, std::vector<Event>> relays;
   std::size_t delivered = 0;
@@ -788,14 +786,15 @@ void ClusterLink::settle_routes() {
               " message(s) read from the stream for filters the lookup did not show yet");
   ingest_.publish_local_batch(std::move(batch));
   send_relays(std::move(relays));
-  // Still settling, or not read: again later, from where this read stopped.
-  const std::uint64_t next = ec ? 0 : read ? last + 1 : failed;
+  // Still settling, not read, or more to read: again, from where this read stopped.
+  const std::uint64_t next = ec ? 0 : read ? to + 1 : failed;
+  const bool more = !ec && read && to < last;
   if (ec) log::warn("cluster: settling read postponed, stream unreachable: " + ec.message());
   std::lock_guard guard(events_lock_);
   for (auto& s : due) {
-    if (visible && read) continue;
+    if (visible && read && !more) continue;
     if (next) s.from = std::max(s.from, next);
-    s.next_read = now + kSettleReadInterval;
+    s.next_read = more ? now : now + kSettleReadInterval;
     settling_.push_back(std::move(s));
   }
 }

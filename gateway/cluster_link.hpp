@@ -116,7 +116,7 @@ class ClusterLink final : public Ingest::Replicator {
   static constexpr std::int64_t kGroupAckWaitMs = 30000;
   // A catch-up starts this many sequences before the last one seen (events
   // of other nodes can arrive after later acknowledgements of our own) and
-  // reads at most kCatchUpMax messages.
+  // reads at most kCatchUpMax messages a round, then goes on in the next.
   static constexpr std::uint64_t kCatchUpMargin = 4096;
   static constexpr std::uint64_t kCatchUpMax = 65536;
   static constexpr std::size_t kRecentDelivered = 65536;  // at least kCatchUpMax: a catch-up repeats nothing

@@ -74,7 +74,7 @@ ClusterConfig parse_cluster(const json& j) {
 #endif
   if (!j.is_object()) fail("cluster", "must be an object");
   refuse_unknown(j, "cluster.", {"node", "nats", "stream", "replicas", "request_timeout_ms", "max_pending_appends",
-                                 "lookup", "lookup_bind", "lookup_port", "lookup_advertise"});
+                                 "max_handover_bytes", "lookup", "lookup_bind", "lookup_port", "lookup_advertise"});
   ClusterConfig c;
   if (!j.contains("node")) fail("cluster.node", "is required: this gateway's id, unique in the cluster");
   c.node = get_string(j["node"], "cluster.node");
@@ -106,6 +106,9 @@ ClusterConfig parse_cluster(const json& j) {
     c.request_timeout_ms = get_uint<std::int64_t>(j["request_timeout_ms"], "cluster.request_timeout_ms", 100, 60000);
   if (j.contains("max_pending_appends"))
     c.max_pending_appends = get_uint<std::size_t>(j["max_pending_appends"], "cluster.max_pending_appends", 1, 1 << 20);
+  if (j.contains("max_handover_bytes"))
+    c.max_handover_bytes =
+        get_uint<std::size_t>(j["max_handover_bytes"], "cluster.max_handover_bytes", 64u << 10, std::size_t{1} << 30);
   if (j.contains("lookup")) c.lookup = get_bool(j["lookup"], "cluster.lookup");
   auto ip_address = [](const json& v, const std::string& where) {
     auto text = get_string(v, where);

@@ -76,6 +76,7 @@ struct ClusterConfig {
   int replicas = 1;                       // JetStream copies of every message (1, 3 or 5)
   std::int64_t request_timeout_ms = 5000; // connect, append ack, each read
   std::size_t max_pending_appends = 4096; // appends awaiting JetStream's ack; beyond: refused
+  std::size_t max_handover_bytes = 64u << 20;  // waiting messages one session move carries; beyond: not moved
   bool lookup = true;                     // false: every notify and takeover is broadcast
   std::string lookup_bind = "127.0.0.1";  // the lookup's RPC listener (peer gateways connect)
   std::uint16_t lookup_port = 0;          // 0: any free port (announced in heartbeats)

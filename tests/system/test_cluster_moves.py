@@ -98,3 +98,88 @@ def one_move(nats, gateway, version, run):  # noqa: F811
 def test_session_moves_on_a_fresh_cluster_lose_no_acknowledged_message(nats, gateway, version):  # noqa: F811
     for run in range(MOVES):
         one_move(nats, gateway, version, run)
+
+
+def test_a_session_too_large_to_move_stays_whole_on_its_gateway(nats, gateway, uid):  # noqa: F811
+    """More waiting than one handover carries: the move is refused (0x88) and
+    the session stays on its gateway with every message, instead of moving
+    without the part beyond the bound."""
+    from test_cluster import wait_lookup_stable
+    server = nats()
+    small = {"max_handover_bytes": 65536}
+    a, b = gateway("a", [server.url], cluster=small), gateway("b", [server.url], cluster=small)
+    wait_lookup_stable([a, b])
+    props = {"session_expiry_interval": 3600}
+    topic = "big/" + uid
+    first = a.connect(uid, 5, clean=False, props=props)
+    first.subscribe([(topic, 1)])
+    first.disconnect()
+    pub = a.connect(uid + "-p", 5)
+    payloads = [b"%d:" % i + b"x" * 8000 for i in range(20)]  # 160 kB waiting, over 64 KiB
+    for p in payloads:
+        pub.publish(topic, p, qos=1)
+    refused = b.client(5)
+    ack = refused.connect(uid, clean=False, props=props, expect_success=False)
+    assert ack.reason_code == 0x88, ack
+    assert cluster_api(b)["sessions_moved"]["failed"] >= 1
+    back = a.connect(uid, 5, clean=False, props=props)
+    assert back.connack.session_present
+    assert [p.payload for p in back.publishes_until(payloads[-1], timeout=10)] == payloads
+
+
+def test_subscription_made_as_a_gateway_joins_gets_what_is_published_elsewhere_meanwhile(nats, gateway, uid):  # noqa: F811
+    """A gateway that has just started subscribes before the others' lookups
+    know it: the messages published meanwhile elsewhere all arrive, once (what
+    a lookup left it out of is read from the stream once it is known)."""
+    from test_cluster import wait_lookup_stable
+    server = nats()
+    a, c = gateway("a", [server.url]), gateway("c", [server.url])
+    wait_lookup_stable([a, c])
+    pub = c.connect(uid + "-p", 5)
+    d = gateway("d", [server.url])
+    sub = d.connect(uid + "-s", 5)
+    sub.subscribe("join/%s/#" % uid, qos=1)  # within d's first 1.5 s: its route settles
+    count = 200
+    publish_acknowledged(pub, "join/%s/x" % uid, range(count))
+    got, missing = receive_all(sub, range(count), timeout=15)
+    assert not missing, "acknowledged and lost: %r" % sorted(missing)
+    numbers = [int(p.payload) for p in got]
+    assert len(numbers) == len(set(numbers)), "repeated: %r" % numbers
+    # The route settled with a read of the stream (which repeated none of these).
+    deadline = time.monotonic() + 10
+    while True:
+        notify = cluster_api(d)["notify"]
+        if notify["settling_routes"] == 0:
+            break
+        assert time.monotonic() < deadline, "d's route never settled: %r" % notify
+        time.sleep(0.05)  # polling a gauge with a deadline
+    assert notify["settle_reads"] >= 1
+    pub.publish("join/%s/x" % uid, b"last", qos=1)
+    assert [p.payload for p in sub.publishes_until(b"last", timeout=5)] == [b"last"]
+
+
+def test_a_gateway_cut_off_for_more_than_one_catch_up_round_misses_nothing(nats, gateway, uid):  # noqa: F811
+    """More than 65,536 messages stored while b is cut off from NATS: its
+    catch-up reads them in rounds, oldest first, instead of skipping the
+    oldest beyond one round."""
+    from tcp_forwarder import Forwarder
+    from conftest import HOST
+    server = nats()
+    a = gateway("a", [server.url])
+    relay = Forwarder(server.port)
+    b = gateway("b", ["nats://%s:%d" % (HOST, relay.port)], cluster={"lookup": False})
+    sub = b.connect(uid + "-s", 5)
+    sub.subscribe("cut/" + uid, qos=1)
+    pub = a.connect(uid + "-p", 5)
+    pub.publish("cut/" + uid, b"before", qos=1)
+    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"before"
+    relay.cut()
+    try:
+        publish_acknowledged(pub, "cut/" + uid, range(5))  # the oldest of the outage
+        publish_acknowledged(pub, "filler/" + uid, range(70000), window=50)  # nobody on b wants these
+        publish_acknowledged(pub, "cut/" + uid, range(5, 10))
+    finally:
+        relay.restore()
+    got, missing = receive_all(sub, range(10), timeout=120)
+    assert not missing, "acknowledged and lost: %r" % sorted(missing)
+    assert cluster_api(b)["notify"]["catch_ups"] >= 2

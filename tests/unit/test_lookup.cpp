@@ -1,10 +1,15 @@
-// The cluster lookup's pure parts: the slot table and a shard (lookup/).
+// The cluster lookup (lookup/): the slot table and a shard, then two live
+// lookups talking to each other.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "gateway/topic_match.hpp"
 #include "lookup/keys.hpp"
+#include "lookup/lookup.hpp"
 #include "lookup/shard.hpp"
 #include "lookup/slot_table.hpp"
 
@@ -84,4 +89,94 @@ TEST_CASE("the newest connection holds a client id, and an older announcement is
   CHECK(shard.client_holder("dev")->node == "b");
   shard.remove("b", NodeState{{{"dev", 0}}, {}});
   CHECK_FALSE(shard.client_holder("dev"));
+}
+
+// ------------------------------------------------------------------ two live lookups
+// Two Lookup objects in this process: RPCs over loopback, heartbeats handed
+// straight from one to the other (what NATS does between gateways).
+
+namespace {
+using namespace std::chrono_literals;
+
+LookupOptions quick(const std::string& node) {
+  LookupOptions o;
+  o.node = node;
+  o.heartbeat = 20ms;
+  o.member_timeout = 200ms;
+  o.rpc_timeout = 500ms;
+  return o;
+}
+
+// Polls `condition` until it holds or `limit` passes (the lookups change on
+// their own threads).
+template <typename F>
+bool eventually(F condition, std::chrono::milliseconds limit = 5000ms) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+struct Pair {
+  Lookup* a_ptr = nullptr;
+  Lookup* b_ptr = nullptr;
+  std::mutex lock;  // the peers' pointers, read by the ticker threads
+  std::string extra_for_a;  // a third member's heartbeat, heard by a only
+  Lookup a{quick("a"), matcher(), [this](const std::string& hb) { deliver(hb, false); }, {}};
+  Lookup b{quick("b"), matcher(), [this](const std::string& hb) { deliver(hb, true); }, {}};
+  static Shard::Matcher matcher() {
+    return [](std::string_view f, std::string_view t) { return tidegate::topic_matches(f, t); };
+  }
+  void deliver(const std::string& hb, bool to_a) {
+    std::lock_guard guard(lock);
+    Lookup* target = to_a ? a_ptr : b_ptr;
+    if (!target) return;
+    target->on_heartbeat(hb);
+    if (to_a && !extra_for_a.empty()) target->on_heartbeat(extra_for_a);
+  }
+  Pair() {
+    std::lock_guard guard(lock);
+    a_ptr = &a;
+    b_ptr = &b;
+  }
+  ~Pair() {
+    {
+      std::lock_guard guard(lock);
+      a_ptr = b_ptr = nullptr;
+    }
+    a.stop();
+    b.stop();
+  }
+};
+}  // namespace
+
+TEST_CASE("a gateway's state is visible once it has listened and every member is on its epoch") {
+  Pair p;
+  p.a.start();
+  p.b.start();
+  // Not before member_timeout: who else is there is not known yet.
+  CHECK_FALSE(p.a.state_visible());
+  CHECK_FALSE(p.a.holder_of("dev", 0ms));  // cannot say, and not asked to wait
+  // Asked to wait, it answers once the lookup settles: nobody holds "dev".
+  auto holder = p.a.holder_of("dev", 3000ms);
+  REQUIRE(holder);
+  CHECK_FALSE(*holder);
+  CHECK(eventually([&] { return p.a.state_visible() && p.b.state_visible(); }));
+
+  // A third member that only a hears of: a moves to a new epoch. b still
+  // answers on the old one, so a's state is not visible to b's questions.
+  {
+    std::lock_guard guard(p.lock);
+    p.extra_for_a = R"({"node":"c","host":"127.0.0.1","port":1,"incarnation":7,"epoch":1,"complete":true})";
+  }
+  CHECK(eventually([&] { return !p.a.state_visible(); }));
+  CHECK(eventually([&] { return !p.b.state_visible(); }));  // a's heartbeats now carry the new epoch
+  // c falls silent: after member_timeout it is gone, and both agree again.
+  {
+    std::lock_guard guard(p.lock);
+    p.extra_for_a.clear();
+  }
+  CHECK(eventually([&] { return p.a.state_visible() && p.b.state_visible(); }));
 }
