@@ -308,7 +308,11 @@ SessionHandover::FetchResult SessionHandover::fetch_now(const std::string& clien
   // 3. The session, in parts.
   // H may wait up to timeout_ms for the old connection to let go, as long for
   // its fetch thread and as long for its ingest thread.
-  auto first = ask({{"op", "take"}}, ec, 4 * timeout_ms_);
+  // Messages this gateway appended from now on reach the session's queues
+  // here (it is subscribed); the other gateway passes on the older ones it
+  // receives late.
+  const std::uint64_t own_up_to = hooks_.stream_position ? hooks_.stream_position() : UINT64_MAX;
+  auto first = ask({{"op", "take"}, {"own_up_to", own_up_to}}, ec, 4 * timeout_ms_);
   const auto taken_at = std::chrono::steady_clock::now();
   if (!first) return abort(ec ? ec.message() : "no answer to take");
   if (first->value("busy", false)) return abort("it is handing the session over already");
@@ -418,7 +422,7 @@ std::string SessionHandover::serve(const std::string& request) {
   const std::string op = j.value("op", std::string());
   const std::string from = j.value("from", std::string());
   if (op == "filters") return serve_filters(client_id, j.value("since", std::int64_t{0}), from);
-  if (op == "take") return serve_take(client_id, from);
+  if (op == "take") return serve_take(client_id, from, j.value("own_up_to", UINT64_MAX));
   if (op == "part") return serve_part(client_id, from, j.value("offset", std::size_t{0}));
   if (op == "done") return serve_done(client_id, from, j.value("token", std::string()));
   if (op == "abort") serve_abort(client_id, from);
@@ -446,7 +450,8 @@ std::string SessionHandover::serve_filters(const std::string& client_id, std::in
   return cbor({{"filters", std::move(filters)}});
 }
 
-std::string SessionHandover::serve_take(const std::string& client_id, const std::string& from) {
+std::string SessionHandover::serve_take(const std::string& client_id, const std::string& from,
+                                        std::uint64_t own_up_to) {
   if (auto it = served_.find(client_id); it != served_.end())
     return it->second.to == from ? serve_part(client_id, from, 0) : cbor({{"busy", true}});
   auto holder = std::make_shared<Holder>(client_id, from);
@@ -475,7 +480,7 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
   if (hooks_.moving_out) {
     std::vector<std::string> filters;
     for (const auto& [filter, sub] : session->subscriptions) filters.push_back(filter);
-    hooks_.moving_out(from, std::move(filters), hold_);
+    hooks_.moving_out(client_id, from, std::move(filters), own_up_to, hold_);
   }
   if (hooks_.drain_fetch) hooks_.drain_fetch(std::chrono::milliseconds(timeout_ms_));
   auto promise = std::make_shared<std::promise<bool>>();
@@ -483,6 +488,7 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
   ingest_.sync([promise] { promise->set_value(true); });
   if (!wait_result(future, timeout_ms_, false)) {
     registry_.release(client_id, holder.get(), std::move(session));  // parked again, as it was
+    if (hooks_.stays) hooks_.stays(client_id);
     return cbor({{"busy", true}});
   }
   bool too_large = false;
@@ -493,6 +499,7 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
     log::warn("session '" + client_id + "' not handed to gateway '" + from + "': its waiting messages exceed " +
               std::to_string(max_handover_bytes_) + " bytes (cluster.max_handover_bytes); it stays here");
     registry_.release(client_id, holder.get(), std::move(session));
+    if (hooks_.stays) hooks_.stays(client_id);
     return cbor({{"too_large", true}});
   }
   // Names this move: "done" must carry it (a late "done" for a move given up
@@ -529,6 +536,7 @@ std::string SessionHandover::serve_done(const std::string& client_id, const std:
     // The client came back here meanwhile: the session stays, for that connection.
     registry_.release(client_id, it->second.holder.get(), std::move(it->second.session));
     served_.erase(it);
+    if (hooks_.stays) hooks_.stays(client_id);
     return cbor({{"ok", false}});
   }
   completed_[token] = std::chrono::steady_clock::now() + hold_;
@@ -550,6 +558,7 @@ void SessionHandover::serve_abort(const std::string& client_id, const std::strin
   // Parked again as it was: the client's next attempt moves it.
   registry_.release(client_id, it->second.holder.get(), std::move(it->second.session));
   served_.erase(it);
+  if (hooks_.stays) hooks_.stays(client_id);
 }
 
 void SessionHandover::expire_served() {
@@ -568,6 +577,7 @@ void SessionHandover::expire_served() {
       ++counters_.returned;
     }
     if (s.session || now >= s.deadline + hold_) {
+      if (s.session && hooks_.stays) hooks_.stays(it->first);
       registry_.release(it->first, s.holder.get(), std::move(s.session));
       it = served_.erase(it);
     } else {

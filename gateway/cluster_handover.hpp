@@ -68,9 +68,15 @@ class SessionHandover {
     // arrived here are in this gateway's queues.
     std::function<void(std::chrono::milliseconds timeout)> drain_fetch;
     // A session is about to be snapshot for gateway `to`: for `hold`, what
-    // this gateway receives late for its filters must reach `to` as well.
-    std::function<void(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold)>
+    // this gateway receives late for its filters must reach `to` as well
+    // (`to`'s own messages up to own_up_to only).
+    std::function<void(const std::string& client_id, const std::string& to, std::vector<std::string> filters,
+                       std::uint64_t own_up_to, std::chrono::milliseconds hold)>
         moving_out;
+    // The session stays here after all (the move failed or was given up).
+    std::function<void(const std::string& client_id)> stays;
+    // The highest stream sequence this gateway has seen (own appends included).
+    std::function<std::uint64_t()> stream_position;
   };
   SessionHandover(std::string node, std::shared_ptr<store::JetStreamClient> client, lookup::Lookup& lookup,
                   Ingest& ingest, cache::QueueCache& cache, SessionRegistry& registry, std::int64_t timeout_ms,
@@ -126,7 +132,7 @@ class SessionHandover {
   FetchResult fetch_now(const std::string& client_id, std::int64_t connected_ms);  // asking thread
   std::string serve(const std::string& request);  // serving thread: the reply
   std::string serve_filters(const std::string& client_id, std::int64_t since, const std::string& from);
-  std::string serve_take(const std::string& client_id, const std::string& from);
+  std::string serve_take(const std::string& client_id, const std::string& from, std::uint64_t own_up_to);
   std::string serve_part(const std::string& client_id, const std::string& from, std::size_t offset);
   std::string serve_done(const std::string& client_id, const std::string& from, const std::string& token);
   void serve_abort(const std::string& client_id, const std::string& from);

@@ -114,9 +114,12 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
     };
     hooks.gone = [this](const std::string& client_id) { lookup_->client_gone(client_id); };
     hooks.drain_fetch = [this](std::chrono::milliseconds timeout) { drain_fetch(timeout); };
-    hooks.moving_out = [this](const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold) {
-      relay_moved(to, std::move(filters), hold);
+    hooks.moving_out = [this](const std::string& client_id, const std::string& to, std::vector<std::string> filters,
+                              std::uint64_t own_up_to, std::chrono::milliseconds hold) {
+      relay_moved(client_id, to, std::move(filters), own_up_to, hold);
     };
+    hooks.stays = [this](const std::string& client_id) { relay_ended(client_id); };
+    hooks.stream_position = [this] { return last_seen(); };
     handover_ = std::make_unique<SessionHandover>(config_.node, client_, *lookup_, ingest, cache, registry,
                                                   config_.request_timeout_ms, config_.max_handover_bytes,
                                                   std::move(hooks));
@@ -214,6 +217,9 @@ void ClusterLink::stop() {
   }
   events_ready_.notify_one();
   fetch_round_done_.notify_all();
+  // The lookup first: a move waiting for it to settle gives up at once
+  // instead of holding up the handover's threads.
+  if (lookup_) lookup_->stop();
   if (handover_) handover_->stop();
   if (fetch_thread_.joinable()) fetch_thread_.join();
   // Appends still in flight complete (acknowledged or failed) before the
@@ -536,15 +542,27 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
   // Otherwise a publisher may ask a lookup without us for a while after the
   // SUBACK: settle_routes() reads what comes after the stream's last sequence
   // now (what came before was published during the SUBSCRIBE).
-  std::error_code ec;
-  std::uint64_t last = client_->connected() ? client_->last_sequence(ec) : 0;
-  if (ec || !client_->connected()) last = last_seen_.load();  // cannot publish either: the best we know
+  // A blocking request on this (the ingest) thread, skipped for a second
+  // after one failed: while the stream does not answer, nobody's publish is
+  // acknowledged, and the route is anchored by its first read instead (0).
+  std::uint64_t from = 0;
+  const auto now = std::chrono::steady_clock::now();
+  if (client_->connected() && now >= anchor_retry_after_) {
+    std::error_code ec;
+    std::uint64_t last = client_->last_sequence(ec);
+    if (!ec) from = last + 1;
+    else anchor_retry_after_ = now + std::chrono::seconds(1);
+  }
   std::lock_guard guard(events_lock_);
   if (settling_.size() >= kMaxSettling) {
-    request_catch_up_locked(last + 1);  // the policy at the bound: every message of interest since then
+    // The policy at the bound: one entry for every filter live here, from
+    // the oldest of the new routes.
+    auto any = std::find_if(settling_.begin(), settling_.end(), [](const Settling& e) { return e.filter.empty(); });
+    if (any == settling_.end()) settling_.push_back({std::string(), from, now + kSettleReadInterval});
+    else if (from && (!any->from || from < any->from)) any->from = from;
     return;
   }
-  settling_.push_back({name, last + 1, std::chrono::steady_clock::now() + kSettleReadInterval});
+  settling_.push_back({name, from, now + kSettleReadInterval});
 }
 
 namespace {
@@ -644,6 +662,7 @@ void ClusterLink::on_group_message(const std::string& group, std::string_view da
 void ClusterLink::fetch_loop() {
   std::deque<Event> events;
   std::uint64_t catch_up_from = 0;
+  std::chrono::steady_clock::time_point next_group_retry{};
   for (;;) {
     {
       std::unique_lock guard(events_lock_);
@@ -655,7 +674,11 @@ void ClusterLink::fetch_loop() {
       catch_up_from = std::exchange(catch_up_from_, 0);
       ++fetch_rounds_started_;
     }
-    retry_groups();
+    // Blocking requests: once a second, however often the rounds run.
+    if (auto now = std::chrono::steady_clock::now(); now >= next_group_retry) {
+      retry_groups();
+      next_group_retry = now + std::chrono::seconds(1);
+    }
     // The events this gateway needs, then their messages in one round trip
     // per chunk; what that misses is read one by one (with the leader's help).
     std::vector<std::uint64_t> wanted;
@@ -671,7 +694,9 @@ void ClusterLink::fetch_loop() {
     std::vector<Ingest::PublishRequest> batch;
     std::map<std::string, std::vector<Event>> relays;
     std::uint64_t failed = 0;
+    std::unordered_set<std::uint64_t> handled;
     bool read = read_sequences(wanted, failed, [&](std::uint64_t seq, std::optional<store::StoredMessage>& stored) {
+      handled.insert(seq);
       if (!stored) {
         delivered_.erase(seq);
         Metrics::add(counters_.fetch_errors);
@@ -683,14 +708,19 @@ void ClusterLink::fetch_loop() {
       batch.push_back({message_from_stream(std::move(stored->message)), std::nullopt, {}, {}, true});
     });
     if (!read) {
-      // Unreachable for now (a failover): a catch-up reads the rest later.
+      // Unreachable for now (a failover): a catch-up reads the rest later,
+      // from the oldest not read (events are in arrival order, not by sequence).
+      std::uint64_t oldest = failed;
       for (auto seq : wanted)
-        if (seq >= failed) delivered_.erase(seq);
+        if (!handled.count(seq)) {
+          delivered_.erase(seq);
+          oldest = std::min(oldest, seq);
+        }
       Metrics::add(counters_.fetch_errors);
-      log::warn("cluster: messages from sequence " + std::to_string(failed) +
-                " on could not be read now; a catch-up reads them");
+      log::warn("cluster: message " + std::to_string(failed) +
+                " could not be read now; a catch-up reads it and the others not read, from " + std::to_string(oldest));
       std::lock_guard guard(events_lock_);
-      request_catch_up_locked(failed);
+      request_catch_up_locked(oldest);
     }
     events.clear();
     ingest_.publish_local_batch(std::move(batch));
@@ -739,17 +769,13 @@ void ClusterLink::settle_routes() {
   // these messages but does not hold them back for good.
   const bool visible = lookup_->state_visible();
   const auto now = std::chrono::steady_clock::now();
+  // All of them in one read whenever one is due: they share the stream's window.
   std::vector<Settling> due;
   {
     std::lock_guard guard(events_lock_);
-    for (auto it = settling_.begin(); it != settling_.end();) {
-      if (visible || now >= it->next_read) {
-        due.push_back(std::move(*it));
-        it = settling_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    const bool any_due = visible || std::any_of(settling_.begin(), settling_.end(),
+                                                [&](const Settling& e) { return now >= e.next_read; });
+    if (any_due) due.swap(settling_);
   }
   if (due.empty()) return;
   Metrics::add(counters_.settle_reads);
@@ -757,12 +783,20 @@ void ClusterLink::settle_routes() {
   // sent elsewhere by mistake was stored before it.
   std::error_code ec;
   std::uint64_t last = client_->last_sequence(ec);
+  if (!ec)
+    for (auto& e : due)
+      if (!e.from) e.from = last + 1;  // anchored now: the stream did not answer when it went live
   std::uint64_t from = last + 1;
   for (const auto& s : due) from = std::min(from, s.from);
   // At most kCatchUpMax messages a round; the next round goes on from there.
   const std::uint64_t to = last >= from && last - from >= kCatchUpMax ? from + kCatchUpMax - 1 : last;
   SubscriptionTrie<std::size_t> filters;  // -> index in `due`
-  for (std::size_t i = 0; i < due.size(); ++i) filters.insert(due[i].filter, i);
+  std::uint64_t any_from = 0;              // the entry for every live filter (at the bound), if any
+  for (std::size_t i = 0; i < due.size(); ++i)
+    if (due[i].filter.empty())
+      any_from = due[i].from;
+    else
+      filters.insert(due[i].filter, i);
   std::vector<std::uint64_t> seqs;
   for (std::uint64_t seq = from; !ec && seq <= to; ++seq) seqs.push_back(seq);
   std::vector<Ingest::PublishRequest> batch;
@@ -773,7 +807,7 @@ void ClusterLink::settle_routes() {
     if (!stored) return;  // removed (retention) or never written (a failed append)
     note_seen(seq);
     if (stored->origin == config_.node) return;  // delivered here when it was appended
-    bool ours = false;
+    bool ours = any_from && any_from <= seq && interested(stored->message.topic);
     filters.match(stored->message.topic, [&](std::size_t i) { ours = ours || due[i].from <= seq; });
     if (!ours || !remember_delivered(seq)) return;
     collect_relays(*stored, relays);
@@ -799,34 +833,59 @@ void ClusterLink::settle_routes() {
   }
 }
 
-void ClusterLink::relay_moved(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold) {
+void ClusterLink::relay_moved(const std::string& client_id, const std::string& to, std::vector<std::string> filters,
+                              std::uint64_t own_up_to, std::chrono::milliseconds hold) {
   std::erase_if(filters, [](const std::string& f) { return f.starts_with("$share/"); });  // groups: their consumer
-  if (filters.empty()) return;
   std::lock_guard guard(relays_lock_);
   const auto now = std::chrono::steady_clock::now();
-  while (!relays_.empty() && relays_.front().until < now) relays_.pop_front();
+  drop_relay_locked(client_id);
+  expire_relays_locked(now);
+  if (filters.empty()) return;
   if (relays_.size() >= kMaxRelays) {
-    log::warn("cluster: more than " + std::to_string(kMaxRelays) +
-              " sessions moved away in one hold period; the oldest one's late notify messages are no longer passed on");
-    relays_.pop_front();
+    auto soonest = std::min_element(relays_.begin(), relays_.end(),
+                                    [](const auto& x, const auto& y) { return x.second.until < y.second.until; });
+    log::warn("cluster: more than " + std::to_string(kMaxRelays) + " sessions moved away within the hold; session '" +
+              soonest->first + "' no longer gets its late messages passed on");
+    drop_relay_locked(std::string(soonest->first));
   }
-  relays_.push_back({to, std::move(filters), now + hold});
+  for (const auto& f : filters) relay_filters_.insert(f, client_id);
+  relays_[client_id] = {to, std::move(filters), own_up_to, now + hold};
+}
+
+void ClusterLink::relay_ended(const std::string& client_id) {
+  std::lock_guard guard(relays_lock_);
+  drop_relay_locked(client_id);
+}
+
+void ClusterLink::drop_relay_locked(const std::string& client_id) {
+  auto it = relays_.find(client_id);
+  if (it == relays_.end()) return;
+  for (const auto& f : it->second.filters) relay_filters_.erase(f, client_id);
+  relays_.erase(it);
+}
+
+void ClusterLink::expire_relays_locked(std::chrono::steady_clock::time_point now) {
+  if (now < next_relay_expiry_) return;
+  next_relay_expiry_ = now + std::chrono::seconds(1);
+  std::vector<std::string> expired;
+  for (const auto& [client_id, r] : relays_)
+    if (r.until < now) expired.push_back(client_id);
+  for (const auto& client_id : expired) drop_relay_locked(client_id);
 }
 
 void ClusterLink::collect_relays(const store::StoredMessage& stored, std::map<std::string, std::vector<Event>>& out) {
   std::lock_guard guard(relays_lock_);
   if (relays_.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
-  while (!relays_.empty() && relays_.front().until < now) relays_.pop_front();
+  expire_relays_locked(std::chrono::steady_clock::now());
   std::set<std::string> to;
-  for (const auto& r : relays_) {
-    if (r.to == stored.origin || to.count(r.to)) continue;  // its own message is in its queues already
-    for (const auto& f : r.filters)
-      if (topic_matches(f, stored.message.topic)) {
-        to.insert(r.to);
-        break;
-      }
-  }
+  relay_filters_.match(stored.message.topic, [&](const std::string& client_id) {
+    auto it = relays_.find(client_id);
+    if (it == relays_.end()) return;
+    const Relay& r = it->second;
+    // Its own later messages are in its queues already.
+    if (r.to == stored.origin && stored.message.seq > r.own_up_to) return;
+    to.insert(r.to);
+  });
   for (const auto& node : to) out[node].push_back({stored.message.seq, stored.message.retain, stored.message.topic});
 }
 

@@ -32,7 +32,10 @@
 //
 // Threads: replicate() is called by workers; ack and notify handlers run on
 // libnats threads and only complete batches or queue events; reads from the
-// stream block only the fetch thread; filter_live() runs on the ingest thread.
+// stream block the fetch thread, and relay_moved() the handover's serving
+// thread; filter_live() runs on the ingest thread, and while the lookup does
+// not show this gateway everywhere it asks the stream for its last sequence
+// (one request, skipped for a second after one failed).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -96,8 +99,16 @@ class ClusterLink final : public Ingest::Replicator {
   // snapshot: for `hold`, whatever this gateway's fetch thread passes on that
   // matches `filters` (a notify that was still on its way, a catch-up) is
   // announced to `to` as well, which delivers what it has not had (by stream
-  // sequence) to the moved session.
-  void relay_moved(const std::string& to, std::vector<std::string> filters, std::chrono::milliseconds hold);
+  // sequence) to the moved session. Messages that `to` itself appended are
+  // passed on only up to `own_up_to` (the last sequence it had seen before
+  // it subscribed for the session: later ones are in its queues already).
+  void relay_moved(const std::string& client_id, const std::string& to, std::vector<std::string> filters,
+                   std::uint64_t own_up_to, std::chrono::milliseconds hold);
+  // Any thread: the move did not happen (the session stays here).
+  void relay_ended(const std::string& client_id);
+  // The highest stream sequence this gateway has seen (its own appends
+  // included); for a handover's own_up_to.
+  std::uint64_t last_seen() const { return last_seen_.load(); }
 
   ClusterStats stats() const;
   std::string lookup_owner(const std::string& key) const { return lookup_ ? lookup_->owner_of(key) : std::string(); }
@@ -119,7 +130,9 @@ class ClusterLink final : public Ingest::Replicator {
   // reads at most kCatchUpMax messages a round, then goes on in the next.
   static constexpr std::uint64_t kCatchUpMargin = 4096;
   static constexpr std::uint64_t kCatchUpMax = 65536;
-  static constexpr std::size_t kRecentDelivered = 65536;  // at least kCatchUpMax: a catch-up repeats nothing
+  // At least kCatchUpMax: one catch-up round repeats nothing. A catch-up of
+  // several rounds can repeat a message a notify delivered meanwhile.
+  static constexpr std::size_t kRecentDelivered = 65536;
 
  private:
   struct Event {
@@ -226,26 +239,33 @@ class ClusterLink final : public Ingest::Replicator {
   // stream and delivered; meanwhile the same is done every
   // kSettleReadInterval. events_lock_.
   struct Settling {
-    std::string filter;
-    std::uint64_t from = 0;
+    std::string filter;  // empty: every filter live here (the entry at the bound)
+    std::uint64_t from = 0;  // 0: not anchored yet (the stream did not answer)
     std::chrono::steady_clock::time_point next_read;
   };
   std::vector<Settling> settling_;
-  // At the bound, a new route is not tracked: a catch-up reads its window
-  // instead (every message of interest here since its `from`).
+  // At the bound, new routes share one entry for every filter live here,
+  // from the oldest of them.
   static constexpr std::size_t kMaxSettling = 65536;
+  std::chrono::steady_clock::time_point anchor_retry_after_{};  // the ingest thread's (filter_live)
   static constexpr std::chrono::milliseconds kSettleReadInterval{1000};
   static constexpr std::chrono::milliseconds kSettleCheckInterval{50};
-  // Sessions handed to another gateway, for hold_ of their handover: what
-  // the fetch thread passes on for their filters goes there too.
+  // Sessions handed to another gateway, for the hold of their handover:
+  // what the fetch thread passes on for their filters goes there too.
   struct Relay {
     std::string to;
     std::vector<std::string> filters;
+    std::uint64_t own_up_to = 0;
     std::chrono::steady_clock::time_point until;
   };
   std::mutex relays_lock_;
-  std::deque<Relay> relays_;
-  static constexpr std::size_t kMaxRelays = 65536;  // beyond, the oldest is dropped (logged)
+  std::unordered_map<std::string, Relay> relays_;  // by client id
+  SubscriptionTrie<std::string> relay_filters_;    // filter -> client id
+  void drop_relay_locked(const std::string& client_id);
+  void expire_relays_locked(std::chrono::steady_clock::time_point now);
+  std::chrono::steady_clock::time_point next_relay_expiry_{};
+  // Beyond, a new move replaces the relay that ends soonest (logged).
+  static constexpr std::size_t kMaxRelays = 65536;
   bool stopping_ = false;
   // The control thread's: counters of this node's notify messages, on the
   // broadcast channel and per destination.
@@ -265,7 +285,8 @@ class ClusterLink final : public Ingest::Replicator {
   std::unordered_map<std::string, std::size_t> local_connections_;  // client id -> connections announced here
   std::atomic<std::uint64_t> last_seen_{0};       // the highest stream sequence seen (own or others')
   // The fetch thread: sequences of other nodes' messages already delivered
-  // here (the last kRecentDelivered), so a catch-up does not repeat them.
+  // here (the last kRecentDelivered), so a catch-up round, a settling read
+  // or a message passed on by another gateway does not repeat them.
   std::unordered_set<std::uint64_t> delivered_;
   std::deque<std::uint64_t> delivered_order_;
   std::atomic<bool> stopped_{false};  // replicate() after stop(): this node only

@@ -137,5 +137,10 @@ TEST_CASE("the cluster section parses, with the lookup on by default") {
   CHECK_THROWS_AS(parse_config(R"({"cluster": {"node": "a", "nats": ["nats://x:1"], "replicas": 2}})"),
                   tidegate::ConfigError);
   CHECK_THROWS_AS(parse_config(R"({"cluster": {"node": "a", "nats": ["http://x:1"]}})"), tidegate::ConfigError);
+  CHECK(c.cluster->max_handover_bytes == 64u << 20);
+  CHECK(parse_config(R"({"cluster": {"node": "a", "nats": ["nats://x:1"], "max_handover_bytes": 65536}})")
+            .cluster->max_handover_bytes == 65536);
+  CHECK(config_error_of(R"({"cluster": {"node": "a", "nats": ["nats://x:1"], "max_handover_bytes": 100}})")
+            .find("cluster.max_handover_bytes") != std::string::npos);
 }
 #endif
