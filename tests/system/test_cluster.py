@@ -388,18 +388,26 @@ def test_shared_group_left_on_one_gateway_continues_on_the_other(two_gateways, u
     assert sorted(p.payload for p in got) == sorted(b"%d" % i for i in range(10))
 
 
-def test_messages_missed_while_a_gateway_was_cut_from_nats_are_caught_up(nats, gateway, uid):
-    """b loses its NATS connection while a keeps publishing (and acknowledging):
-    b never receives those notify messages, and reads them from the stream instead."""
+def gateway_behind_a_forwarder(nats, gateway, topic, uid, **config):
+    """a on NATS directly, b through a TCP forwarder (to cut it off); a
+    subscriber on b to `topic` and a publisher on a, with one message through.
+    Returns (a, b, forwarder, subscriber, publisher)."""
     server = nats()
     a = gateway("a", [server.url])
     relay = Forwarder(server.port)
-    b = gateway("b", ["nats://%s:%d" % (HOST, relay.port)])
+    b = gateway("b", ["nats://%s:%d" % (HOST, relay.port)], **config)
     sub = b.connect(uid + "-s", 5)
-    sub.subscribe("gap/" + uid, qos=1)
+    sub.subscribe(topic, qos=1)
     pub = a.connect(uid + "-p", 5)
-    pub.publish("gap/" + uid, b"before", qos=1)
+    pub.publish(topic, b"before", qos=1)
     assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"before"
+    return a, b, relay, sub, pub
+
+
+def test_messages_missed_while_a_gateway_was_cut_from_nats_are_caught_up(nats, gateway, uid):
+    """b loses its NATS connection while a keeps publishing (and acknowledging):
+    b never receives those notify messages, and reads them from the stream instead."""
+    a, b, relay, sub, pub = gateway_behind_a_forwarder(nats, gateway, "gap/" + uid, uid)
     relay.cut()
     for i in range(5):
         assert pub.publish("gap/" + uid, b"during%d" % i, qos=1).reason_code == m.RC_SUCCESS

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import mqttraw as m
-from test_cluster import cluster_api, gateway, nats  # noqa: F401 (fixtures)
+from test_cluster import cluster_api, gateway, gateway_behind_a_forwarder, nats, wait_lookup_stable  # noqa: F401
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate cluster mode (JSON config, NATS JetStream)")
 
@@ -104,7 +104,6 @@ def test_a_session_too_large_to_move_stays_whole_on_its_gateway(nats, gateway, u
     """More waiting than one handover carries: the move is refused (0x88) and
     the session stays on its gateway with every message, instead of moving
     without the part beyond the bound."""
-    from test_cluster import wait_lookup_stable
     server = nats()
     small = {"max_handover_bytes": 65536}
     a, b = gateway("a", [server.url], cluster=small), gateway("b", [server.url], cluster=small)
@@ -131,7 +130,6 @@ def test_subscription_made_as_a_gateway_joins_gets_what_is_published_elsewhere_m
     """A gateway that has just started subscribes before the others' lookups
     know it: the messages published meanwhile elsewhere all arrive, once (what
     a lookup left it out of is read from the stream once it is known)."""
-    from test_cluster import wait_lookup_stable
     server = nats()
     a, c = gateway("a", [server.url]), gateway("c", [server.url])
     wait_lookup_stable([a, c])
@@ -162,17 +160,7 @@ def test_a_gateway_cut_off_for_more_than_one_catch_up_round_misses_nothing(nats,
     """More than 65,536 messages stored while b is cut off from NATS: its
     catch-up reads them in rounds, oldest first, instead of skipping the
     oldest beyond one round."""
-    from tcp_forwarder import Forwarder
-    from conftest import HOST
-    server = nats()
-    a = gateway("a", [server.url])
-    relay = Forwarder(server.port)
-    b = gateway("b", ["nats://%s:%d" % (HOST, relay.port)], cluster={"lookup": False})
-    sub = b.connect(uid + "-s", 5)
-    sub.subscribe("cut/" + uid, qos=1)
-    pub = a.connect(uid + "-p", 5)
-    pub.publish("cut/" + uid, b"before", qos=1)
-    assert sub.expect_packet(m.PUBLISH, timeout=5).payload == b"before"
+    a, b, relay, sub, pub = gateway_behind_a_forwarder(nats, gateway, "cut/" + uid, uid, cluster={"lookup": False})
     relay.cut()
     try:
         publish_acknowledged(pub, "cut/" + uid, range(5))  # the oldest of the outage
