@@ -460,7 +460,7 @@ std::string SessionHandover::serve_take(const std::string& client_id, const std:
   if (waiting && !holder->wait(std::chrono::milliseconds(timeout_ms_), session)) {
     // The old connection has not given it up yet: whatever it gives later
     // is parked here again by expire_served().
-    served_[client_id] = {from, holder, nullptr, {}, std::chrono::steady_clock::now()};
+    served_[client_id] = {from, holder, nullptr, {}, std::chrono::steady_clock::now(), {}};
     return cbor({{"busy", true}});
   }
   if (!session || !session->persistent()) {

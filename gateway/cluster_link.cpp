@@ -7,48 +7,11 @@
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/topic_match.hpp"
-#include "storeclient/message_codec.hpp"
-#include "storeclient/subject_codec.hpp"
 
-#include <cstdio>
 #include <map>
 #include <set>
 
 namespace tidegate {
-
-void encode_cluster_notify_header(std::string& out, std::string_view origin, std::uint64_t counter) {
-  out.push_back(static_cast<char>(origin.size()));
-  out.append(origin);
-  store::put_u64_be(out, counter);
-}
-
-void encode_cluster_event(std::string& out, std::uint64_t seq, bool retain, std::string_view topic) {
-  store::put_u64_be(out, seq);
-  out.push_back(retain ? 1 : 0);
-  out.push_back(static_cast<char>((topic.size() >> 8) & 0xFF));
-  out.push_back(static_cast<char>(topic.size() & 0xFF));
-  out.append(topic);
-}
-
-bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
-                           const std::function<void(std::uint64_t, bool, std::string_view)>& fn) {
-  if (data.empty()) return false;
-  std::size_t origin_size = static_cast<unsigned char>(data[0]);
-  if (data.size() < 1 + origin_size + 8) return false;
-  header.origin = data.substr(1, origin_size);
-  header.counter = store::get_u64_be(data.substr(1 + origin_size));
-  data.remove_prefix(1 + origin_size + 8);
-  while (!data.empty()) {
-    if (data.size() < 11) return false;
-    std::uint64_t seq = store::get_u64_be(data);
-    bool retain = data[8] & 1;
-    std::size_t len = (std::size_t(static_cast<unsigned char>(data[9])) << 8) | static_cast<unsigned char>(data[10]);
-    if (data.size() < 11 + len) return false;
-    fn(seq, retain, data.substr(11, len));
-    data.remove_prefix(11 + len);
-  }
-  return true;
-}
 
 namespace {
 // A message read from the stream, on its way to this node's ingest thread
@@ -94,7 +57,8 @@ ClusterLink::ClusterLink(const ClusterConfig& config, Ingest& ingest, cache::Que
           request_catch_up_locked(reconnect_floor());  // before new events move last_seen_
         }
         events_ready_.notify_one();
-      }))) {
+      }))),
+      groups_(client_, ingest, static_cast<std::int64_t>(config.max_pending_appends)) {
   if (config_.lookup) {
     lookup::LookupOptions o;
     o.node = config_.node;
@@ -522,8 +486,8 @@ bool ClusterLink::interested(const std::string& topic) const {
 void ClusterLink::filter_live(std::string_view filter, const std::string& name, bool live) {
   if (name.starts_with("$share/")) {
     // Not an interest for notify: group messages come from the group's consumer.
-    if (live && !join_group(name, filter)) log::warn("cluster: shared group '" + name + "' will be retried");
-    if (!live) leave_group(name);
+    if (live && !groups_.join(name, filter)) log::warn("cluster: shared group '" + name + "' will be retried");
+    if (!live) groups_.leave(name);
     return;
   }
   {
@@ -565,100 +529,6 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
   settling_.push_back({name, from, now + kSettleReadInterval});
 }
 
-namespace {
-// Consumer and subject names allow no '.', '*', '>' or spaces: a group is
-// named by a hash of "$share/g/f" (FNV-1a, 64 bits).
-std::string group_id(const std::string& group) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : group) h = (h ^ c) * 1099511628211ull;
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
-}  // namespace
-
-void ClusterLink::retry_groups() {
-  std::vector<std::pair<std::string, std::string>> failed;
-  {
-    std::lock_guard guard(groups_lock_);
-    for (const auto& [group, subscription] : groups_)
-      if (!subscription) failed.emplace_back(group, group_filters_[group]);
-  }
-  for (const auto& [group, filter] : failed)
-    if (join_group(group, filter)) log::info("cluster: shared group '" + group + "' set up");
-}
-
-bool ClusterLink::join_group(const std::string& group, std::string_view filter) {
-  std::lock_guard guard(groups_lock_);
-  auto [it, created] = groups_.try_emplace(group, 0);
-  group_filters_[group] = std::string(filter);
-  if (it->second) return true;  // already bound
-  std::string id = group_id(group);
-  std::string consumer = "tg-share-" + id, deliver = "tg.g." + id;
-  auto ec = client_->ensure_group_consumer(consumer, store::filter_to_subject(client_->options().subject_prefix, filter),
-                                           deliver, kGroupAckWaitMs, static_cast<std::int64_t>(config_.max_pending_appends));
-  if (!ec)
-    it->second = client_->queue_subscribe(
-        deliver, consumer,
-        [this, group](std::string_view, std::string_view data, std::string_view reply) {
-          on_group_message(group, data, reply);
-        },
-        ec);
-  if (ec) {
-    Metrics::add(counters_.group_errors);
-    log::warn("cluster: shared group '" + group + "': consumer " + consumer + " not set up: " + ec.message());
-    return false;
-  }
-  return true;
-}
-
-void ClusterLink::leave_group(const std::string& group) {
-  std::uint64_t subscription = 0;
-  {
-    std::lock_guard guard(groups_lock_);
-    auto it = groups_.find(group);
-    if (it == groups_.end()) return;
-    subscription = it->second;
-    groups_.erase(it);
-    group_filters_.erase(group);
-  }
-  // Messages given to us and not acknowledged yet go to another gateway
-  // after ack_wait; new ones go to the gateways still bound.
-  if (subscription) client_->unsubscribe(subscription);
-}
-
-void ClusterLink::on_group_message(const std::string& group, std::string_view data, std::string_view reply) {
-  Metrics::add(counters_.group_received);
-  auto decoded = store::decode_message(data);
-  if (!decoded) {
-    log::warn("cluster: shared group '" + group + "': a message that is not a stored message was dropped");
-    client_->ack(std::string(reply));  // never deliverable: do not let it come back
-    return;
-  }
-  std::string filter;
-  {
-    std::lock_guard guard(groups_lock_);
-    if (auto it = group_filters_.find(group); it != group_filters_.end()) filter = it->second;
-  }
-  if (!filter.empty() && !topic_matches(filter, decoded->topic)) {
-    // The NATS filter is wider than MQTT's (a `$` first level): not the group's.
-    client_->term(std::string(reply));
-    return;
-  }
-  std::vector<Ingest::PublishRequest> one;
-  one.push_back({std::make_shared<store::Message>(std::move(*decoded)), std::nullopt,
-                 [this, client = client_, reply = std::string(reply)](std::error_code ec, std::uint64_t,
-                                                                     std::size_t queues) {
-                   // Acknowledged once this gateway holds it for a member
-                   // (committed, for QoS 1/2); otherwise straight back.
-                   if (!ec && queues > 0) return client->ack(reply);
-                   Metrics::add(counters_.group_redelivered);
-                   client->nak(reply);
-                 },
-                 group, true});
-  ingest_.publish_local_batch(std::move(one));
-}
-
 void ClusterLink::fetch_loop() {
   std::deque<Event> events;
   std::uint64_t catch_up_from = 0;
@@ -676,7 +546,7 @@ void ClusterLink::fetch_loop() {
     }
     // Blocking requests: once a second, however often the rounds run.
     if (auto now = std::chrono::steady_clock::now(); now >= next_group_retry) {
-      retry_groups();
+      groups_.retry();
       next_group_retry = now + std::chrono::seconds(1);
     }
     // The events this gateway needs, then their messages in one round trip
@@ -833,60 +703,9 @@ void ClusterLink::settle_routes() {
   }
 }
 
-void ClusterLink::relay_moved(const std::string& client_id, const std::string& to, std::vector<std::string> filters,
-                              std::uint64_t own_up_to, std::chrono::milliseconds hold) {
-  std::erase_if(filters, [](const std::string& f) { return f.starts_with("$share/"); });  // groups: their consumer
-  std::lock_guard guard(relays_lock_);
-  const auto now = std::chrono::steady_clock::now();
-  drop_relay_locked(client_id);
-  expire_relays_locked(now);
-  if (filters.empty()) return;
-  if (relays_.size() >= kMaxRelays) {
-    auto soonest = std::min_element(relays_.begin(), relays_.end(),
-                                    [](const auto& x, const auto& y) { return x.second.until < y.second.until; });
-    log::warn("cluster: more than " + std::to_string(kMaxRelays) + " sessions moved away within the hold; session '" +
-              soonest->first + "' no longer gets its late messages passed on");
-    drop_relay_locked(std::string(soonest->first));
-  }
-  for (const auto& f : filters) relay_filters_.insert(f, client_id);
-  relays_[client_id] = {to, std::move(filters), own_up_to, now + hold};
-}
-
-void ClusterLink::relay_ended(const std::string& client_id) {
-  std::lock_guard guard(relays_lock_);
-  drop_relay_locked(client_id);
-}
-
-void ClusterLink::drop_relay_locked(const std::string& client_id) {
-  auto it = relays_.find(client_id);
-  if (it == relays_.end()) return;
-  for (const auto& f : it->second.filters) relay_filters_.erase(f, client_id);
-  relays_.erase(it);
-}
-
-void ClusterLink::expire_relays_locked(std::chrono::steady_clock::time_point now) {
-  if (now < next_relay_expiry_) return;
-  next_relay_expiry_ = now + std::chrono::seconds(1);
-  std::vector<std::string> expired;
-  for (const auto& [client_id, r] : relays_)
-    if (r.until < now) expired.push_back(client_id);
-  for (const auto& client_id : expired) drop_relay_locked(client_id);
-}
-
 void ClusterLink::collect_relays(const store::StoredMessage& stored, std::map<std::string, std::vector<Event>>& out) {
-  std::lock_guard guard(relays_lock_);
-  if (relays_.empty()) return;
-  expire_relays_locked(std::chrono::steady_clock::now());
-  std::set<std::string> to;
-  relay_filters_.match(stored.message.topic, [&](const std::string& client_id) {
-    auto it = relays_.find(client_id);
-    if (it == relays_.end()) return;
-    const Relay& r = it->second;
-    // Its own later messages are in its queues already.
-    if (r.to == stored.origin && stored.message.seq > r.own_up_to) return;
-    to.insert(r.to);
-  });
-  for (const auto& node : to) out[node].push_back({stored.message.seq, stored.message.retain, stored.message.topic});
+  for (const auto& node : relays_.targets(stored.message.topic, stored.message.seq, stored.origin))
+    out[node].push_back({stored.message.seq, stored.message.retain, stored.message.topic});
 }
 
 void ClusterLink::send_relays(std::map<std::string, std::vector<Event>> relays) {
@@ -939,13 +758,11 @@ ClusterStats ClusterLink::stats() const {
     s.lookup_enabled = true;
     s.lookup = lookup_->stats();
   }
-  s.group_received = load(counters_.group_received);
-  s.group_redelivered = load(counters_.group_redelivered);
-  s.group_errors = load(counters_.group_errors);
-  {
-    std::lock_guard guard(groups_lock_);
-    s.groups = groups_.size();
-  }
+  auto groups = groups_.counters();
+  s.group_received = groups.received;
+  s.group_redelivered = groups.redelivered;
+  s.group_errors = groups.errors;
+  s.groups = groups.groups;
   {
     std::lock_guard guard(events_lock_);
     s.fetch_backlog = events_.size();

@@ -1,5 +1,5 @@
 #pragma once
-// Cluster mode (DESIGN §5, docs/cluster.md): this gateway's link to the
+// Cluster mode (docs/cluster.md): this gateway's link to the
 // shared JetStream store and to the other gateways.
 //
 // Publish path: every message a client publishes here is appended to the
@@ -15,7 +15,9 @@
 // thread keeps those whose topic matches a filter with live queues here
 // (retained messages always: a later subscriber here needs them), reads each
 // from the stream by sequence, and hands them to the ingest thread in the
-// order they were published.
+// order they were published. A filter that went live here while another
+// gateway's lookup may still answer without it is "settling": its messages
+// are read from the stream once the lookup shows it (settle_routes()).
 //
 // Takeover: a client that connects here is announced to the gateway the
 // lookup names as its previous holder (`tg.c.<node>`; `tg.c.all` when it
@@ -23,19 +25,15 @@
 // client id closes it (v5 0x8E) and ends its session there; a session parked
 // there ends too.
 //
-// Shared subscriptions: a group with members here binds to the group's
-// durable JetStream consumer (one per group, shared by every gateway), which
-// gives each message to one gateway; that gateway's ingest thread gives it to
-// one of its members and acknowledges it to JetStream after its commit. A
-// gateway that dies before acknowledging leaves the message to be delivered
-// again to another gateway (after ack_wait).
+// Shared subscriptions: gateway/cluster_groups.hpp. Sessions moving to
+// another gateway: gateway/cluster_handover.hpp (and cluster_relays.hpp).
 //
 // Threads: replicate() is called by workers; ack and notify handlers run on
 // libnats threads and only complete batches or queue events; reads from the
-// stream block the fetch thread, and relay_moved() the handover's serving
-// thread; filter_live() runs on the ingest thread, and while the lookup does
-// not show this gateway everywhere it asks the stream for its last sequence
-// (one request, skipped for a second after one failed).
+// stream block the fetch thread; filter_live() runs on the ingest thread,
+// and while the lookup does not show this gateway everywhere it asks the
+// stream for its last sequence (one request, skipped for a second after one
+// failed).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -53,7 +51,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/cluster_groups.hpp"
 #include "gateway/cluster_handover.hpp"
+#include "gateway/cluster_notify_codec.hpp"
+#include "gateway/cluster_relays.hpp"
 #include "gateway/cluster_stats.hpp"
 #include "gateway/config.hpp"
 #include "gateway/ingest.hpp"
@@ -103,9 +104,11 @@ class ClusterLink final : public Ingest::Replicator {
   // passed on only up to `own_up_to` (the last sequence it had seen before
   // it subscribed for the session: later ones are in its queues already).
   void relay_moved(const std::string& client_id, const std::string& to, std::vector<std::string> filters,
-                   std::uint64_t own_up_to, std::chrono::milliseconds hold);
+                   std::uint64_t own_up_to, std::chrono::milliseconds hold) {
+    relays_.add(client_id, to, std::move(filters), own_up_to, hold);
+  }
   // Any thread: the move did not happen (the session stays here).
-  void relay_ended(const std::string& client_id);
+  void relay_ended(const std::string& client_id) { relays_.end(client_id); }
   // The highest stream sequence this gateway has seen (its own appends
   // included); for a handover's own_up_to.
   std::uint64_t last_seen() const { return last_seen_.load(); }
@@ -122,9 +125,6 @@ class ClusterLink final : public Ingest::Replicator {
   // Per node: tg.n.<node> (targeted notify), tg.c.<node> (targeted takeover).
   static std::string notify_subject(const std::string& node) { return "tg.n." + node; }
   static std::string connect_subject(const std::string& node) { return "tg.c." + node; }
-  // How long JetStream waits for a gateway to acknowledge a group message
-  // before giving it to another (a gateway that died with it).
-  static constexpr std::int64_t kGroupAckWaitMs = 30000;
   // A catch-up starts this many sequences before the last one seen (events
   // of other nodes can arrive after later acknowledgements of our own) and
   // reads at most kCatchUpMax messages a round, then goes on in the next.
@@ -180,12 +180,6 @@ class ClusterLink final : public Ingest::Replicator {
   // need, added per gateway to `out`; sent by send_relays().
   void collect_relays(const store::StoredMessage& message, std::map<std::string, std::vector<Event>>& out);
   void send_relays(std::map<std::string, std::vector<Event>> relays);
-  // Ingest thread (filter_live) or the fetch thread (retries): binds to or
-  // leaves the group's consumer. False: setting up failed (retried later).
-  bool join_group(const std::string& group, std::string_view filter);
-  void leave_group(const std::string& group);
-  void retry_groups();  // the fetch thread, once a second
-  void on_group_message(const std::string& group, std::string_view data, std::string_view reply);  // libnats thread
 
   ClusterConfig config_;
   Ingest& ingest_;
@@ -193,10 +187,7 @@ class ClusterLink final : public Ingest::Replicator {
   // Shared: acknowledgements of group messages (on the ingest thread) may
   // still be running as the link stops.
   std::shared_ptr<store::JetStreamClient> client_;
-
-  mutable std::mutex groups_lock_;
-  std::unordered_map<std::string, std::uint64_t> groups_;            // group -> subscription (0: to retry)
-  std::unordered_map<std::string, std::string> group_filters_;       // group -> inner filter
+  SharedGroupConsumers groups_;  // $share/ groups with members here
 
   mutable std::mutex interest_lock_;
   SubscriptionTrie<std::string> interest_;  // the ingest thread's live filters
@@ -250,22 +241,7 @@ class ClusterLink final : public Ingest::Replicator {
   std::chrono::steady_clock::time_point anchor_retry_after_{};  // the ingest thread's (filter_live)
   static constexpr std::chrono::milliseconds kSettleReadInterval{1000};
   static constexpr std::chrono::milliseconds kSettleCheckInterval{50};
-  // Sessions handed to another gateway, for the hold of their handover:
-  // what the fetch thread passes on for their filters goes there too.
-  struct Relay {
-    std::string to;
-    std::vector<std::string> filters;
-    std::uint64_t own_up_to = 0;
-    std::chrono::steady_clock::time_point until;
-  };
-  std::mutex relays_lock_;
-  std::unordered_map<std::string, Relay> relays_;  // by client id
-  SubscriptionTrie<std::string> relay_filters_;    // filter -> client id
-  void drop_relay_locked(const std::string& client_id);
-  void expire_relays_locked(std::chrono::steady_clock::time_point now);
-  std::chrono::steady_clock::time_point next_relay_expiry_{};
-  // Beyond, a new move replaces the relay that ends soonest (logged).
-  static constexpr std::size_t kMaxRelays = 65536;
+  MovedSessionRelays relays_;  // sessions handed to another gateway, for the hold
   bool stopping_ = false;
   // The control thread's: counters of this node's notify messages, on the
   // broadcast channel and per destination.
@@ -294,25 +270,10 @@ class ClusterLink final : public Ingest::Replicator {
 
   struct {
     std::atomic<std::uint64_t> appended{0}, append_errors{0}, events_sent{0}, events_received{0}, fetched{0},
-        skipped{0}, fetch_errors{0}, group_received{0}, group_redelivered{0}, group_errors{0}, catch_ups{0},
+        skipped{0}, fetch_errors{0}, catch_ups{0},
         caught_up{0}, takeovers{0}, notify_targeted{0}, notify_broadcast{0}, takeover_targeted{0},
         takeover_broadcast{0}, settle_reads{0}, settled{0}, relayed{0};
   } counters_;
 };
-
-// Notify messages on the wire: u8 origin length, the origin node id, u64
-// notify counter of that origin (1, 2, ...: a gap means a lost notify), then
-// per message: u64 sequence, u8 flags (bit 0: retained), u16 topic length,
-// topic bytes. Integers big endian.
-void encode_cluster_notify_header(std::string& out, std::string_view origin, std::uint64_t counter);
-void encode_cluster_event(std::string& out, std::uint64_t seq, bool retain, std::string_view topic);
-struct ClusterNotifyHeader {
-  std::string_view origin;
-  std::uint64_t counter = 0;
-};
-// fn(seq, retain, topic) per event; false if `data` is malformed (events
-// before the malformed part have been passed to fn).
-bool decode_cluster_notify(std::string_view data, ClusterNotifyHeader& header,
-                           const std::function<void(std::uint64_t, bool, std::string_view)>& fn);
 
 }  // namespace tidegate

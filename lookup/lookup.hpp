@@ -1,7 +1,8 @@
 #pragma once
-// The cluster's lookup (DESIGN §5): an in-memory KV sharded across the
-// gateways, telling which gateways care about a topic (their subscriptions'
-// filters) and which gateway a client id is connected to.
+// The cluster's lookup (docs/cluster.md, "The lookup"): an in-memory KV
+// sharded across the gateways, telling which gateways care about a topic
+// (their subscriptions' filters) and which gateway a client id is connected
+// to.
 //
 // - Members: every gateway sends a heartbeat (on NATS, through the `publish`
 //   callback) with its node id, its RPC endpoint, its incarnation (start

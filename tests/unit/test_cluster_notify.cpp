@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gateway/cluster_link.hpp"
+#include "gateway/cluster_notify_codec.hpp"
 
 using namespace tidegate;
 
