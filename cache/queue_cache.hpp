@@ -1,7 +1,8 @@
 #pragma once
-// The shared queue cache (DESIGN §1.5): the tail of every live queue as
-// immutable, reference-counted messages, so a message fanned out to many
-// sessions is read from the store once and copied zero times.
+// The shared queue cache (docs/design.md, "Pulling and pushing"): the tail of
+// every live queue as immutable, reference-counted messages, so a message
+// fanned out to many sessions is read from the store once and copied zero
+// times.
 //
 // Threads: create/drop/append are called by the ingest thread only; pull() by
 // any worker. Queue lookup takes a shared lock on the queue map; each tail has

@@ -84,7 +84,7 @@ mqtt::ReasonCode AccessControl::authenticate(const std::optional<std::string>& u
     return mqtt::ReasonCode::success;
   }
   // Anonymous (or no password file to check a name against): allow_anonymous
-  // decides; unset means loopback only (DESIGN §6).
+  // decides; unset means loopback only (docs/security.md, "Anonymous clients").
   return allow_anonymous_.value_or(from_loopback) ? mqtt::ReasonCode::success
                                                          : mqtt::ReasonCode::not_authorized;
 }

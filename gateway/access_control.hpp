@@ -1,5 +1,5 @@
 #pragma once
-// Who may connect, publish, subscribe and read (issue 4 items 3-4): the
+// Who may connect, publish, subscribe and read (docs/security.md): the
 // password file, the ACL file (both in mosquitto's formats) and the config's
 // acl_deny list. Immutable once built; any thread.
 #include <memory>

@@ -1,5 +1,5 @@
 // The client role of a Connection: a bridge's link to its remote broker
-// (DESIGN §1.8, docs/bridge.md). Worker thread.
+// (docs/bridge.md). Worker thread.
 //
 // The link speaks MQTT as a client: CONNECT with a persistent remote session
 // (clean start off), SUBSCRIBE for the "in" rules, PINGREQ every keep alive.

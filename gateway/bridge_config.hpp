@@ -1,7 +1,8 @@
 #pragma once
-// The "bridges" section of the config (DESIGN §6, docs/bridge.md): links to
-// cloud brokers, each a persistent local session whose transport is an MQTT
-// client connection (DESIGN §1.8). Rules map topics between the two sides.
+// The "bridges" section of the config (docs/bridge.md, "Configuration"): links
+// to cloud brokers, each a persistent local session whose transport is an MQTT
+// client connection (docs/bridge.md, "How it works"). Rules map topics between
+// the two sides.
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>

@@ -1,5 +1,5 @@
 #pragma once
-// One bridge's link to its cloud broker (DESIGN §1.8, docs/bridge.md): keeps
+// One bridge's link to its cloud broker (docs/bridge.md): keeps
 // an MQTT client connection up, reconnecting with jittered exponential
 // backoff. The connection itself is a Connection in client role attached to
 // the bridge's persistent local session "$bridge/<name>", so what devices

@@ -1,7 +1,7 @@
 #pragma once
 // The gateway's configuration: embedded defaults, or a JSON file whose keys are
-// a contract (DESIGN §6). Unknown keys and bad values are refused with the key
-// path and the reason, before anything listens.
+// a contract (README.md, "Running"). Unknown keys and bad values are refused
+// with the key path and the reason, before anything listens.
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -86,8 +86,8 @@ struct ClusterConfig {
 struct Config {
   std::string data_dir = "./tidegate-data";
   bool fsync = false;                        // "durability": "os" | "fsync"
-  // Unset: anonymous clients from loopback only (DESIGN §6). true: from
-  // anywhere. false: from nowhere (credentials required; issue 4).
+  // Unset: anonymous clients from loopback only (docs/security.md, "Anonymous
+  // clients"). true: from anywhere. false: from nowhere (credentials required).
   std::optional<bool> allow_anonymous;
   std::optional<std::uint16_t> max_keepalive;  // announced as Server Keep Alive
   // A client id's session belongs to the identity that created it; a CONNECT

@@ -1,7 +1,8 @@
-// Outbound delivery (DESIGN §1.5-1.6): a session pulls from each queue it
-// reads, by sequence, merges them so a message reached through several
-// subscriptions goes out once (highest QoS, every subscription identifier),
-// and sends within its inflight window and output-byte bound. Worker thread.
+// Outbound delivery (docs/design.md, "Pulling and pushing"): a session pulls
+// from each queue it reads, by sequence, merges them so a message reached
+// through several subscriptions goes out once (highest QoS, every subscription
+// identifier), and sends within its inflight window and output-byte bound.
+// Worker thread.
 #include <boost/asio/post.hpp>
 
 #include "gateway/inflight_record.hpp"
@@ -117,7 +118,7 @@ bool Connection::deliver_one() {
     if (c.prefetch.empty() && c.announced > c.position) {
       if (!c.behind_retention_reported && broker_.cache.behind_retention(c.position)) {
         // Counted and logged once per queue: retention removed messages this
-        // session had not read yet (DESIGN §1.7: never silently).
+        // session had not read yet (never silently: docs/durability.md, "Retention").
         c.behind_retention_reported = true;
         Metrics::add(broker_.metrics.sessions_behind_retention);
         log::warn(describe() + ": fell behind retention on queue '" + queue + "' (position " +

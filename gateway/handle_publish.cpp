@@ -1,6 +1,7 @@
 // Inbound PUBLISH and PUBREL. Worker thread. A QoS 1/2 publish is
-// acknowledged only after the ingest thread has committed it (DESIGN §1.1);
-// a store error is answered with a failure code (v5) or no acknowledgement.
+// acknowledged only after the ingest thread has committed it (docs/design.md,
+// "Queues and sequences"; docs/durability.md); a store error is answered with
+// a failure code (v5) or no acknowledgement.
 #include <boost/asio/post.hpp>
 
 #include <algorithm>

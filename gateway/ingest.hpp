@@ -1,6 +1,6 @@
 #pragma once
-// The ingest thread (DESIGN §1.1-1.3, §2): the single writer that orders every
-// publish and every change of the live queues.
+// The ingest thread (docs/design.md, "Threads" and "Queues and sequences"): the
+// single writer that orders every publish and every change of the live queues.
 //
 // Every call below may be made from any thread; it queues a command and
 // returns. The ingest thread drains everything waiting, applies it, commits the

@@ -1,6 +1,6 @@
 #pragma once
 // Process-wide counters, updated with relaxed atomics from any thread. The
-// admin API and /metrics (issue 6) read them; the startup/shutdown log does now.
+// admin API and /metrics (docs/operations.md) read them; the startup/shutdown log does now.
 #include <algorithm>
 #include <array>
 #include <atomic>

@@ -5,8 +5,10 @@
 //
 // Delivery state: each subscription reads one queue; a QueueCursor keeps the
 // last sequence taken from it. Messages sent at QoS 1/2 wait in `inflight`
-// until acknowledged; the committed offset of a queue is the sequence before
-// its first unacknowledged message (the contiguous acknowledged prefix).
+// until acknowledged. For a persistent session the committed offset of a queue
+// is that last sequence taken, and every inflight message has its own record in
+// the store (inflight_record.hpp), so after a restart it is resent with its
+// packet id (docs/design.md, "Pulling and pushing"; docs/durability.md).
 #include <cstdint>
 #include <map>
 #include <memory>

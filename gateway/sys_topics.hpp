@@ -1,5 +1,5 @@
 #pragma once
-// $SYS/broker/... topics (issue 6 item 3): the gateway's own figures, published
+// $SYS/broker/... topics (docs/operations.md): the gateway's own figures, published
 // as retained QoS 0 messages every sys_interval seconds from the main thread.
 // Load figures are per-minute rates smoothed over 1, 5 and 15 minutes, as
 // mosquitto's $SYS/broker/load/... are.

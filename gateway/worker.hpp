@@ -1,6 +1,7 @@
 #pragma once
-// One worker thread with its own io_context (DESIGN §2). A connection and its
-// session belong to exactly one worker; only that worker touches them.
+// One worker thread with its own io_context (docs/design.md, "Threads"). A
+// connection and its session belong to exactly one worker; only that worker
+// touches them.
 //
 // The worker also keeps its share of the notify fan-out: which of its
 // connections read which queue, so a {queue, last sequence} event from the

@@ -1,5 +1,5 @@
 #pragma once
-// The lookup's keys (DESIGN §5). A key names what it is about, and its slot
+// The lookup's keys (docs/cluster.md, "The lookup"). A key names what it is about, and its slot
 // (slot_table.hpp) names the gateway that holds it.
 //   "c:" + client id            -> the gateway the client is connected to
 //   "t:" + filter (no wildcard) -> the gateways with a subscription to it

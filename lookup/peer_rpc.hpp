@@ -1,5 +1,6 @@
 #pragma once
-// Requests between the gateways' lookups, over TCP with Asio (DESIGN §5).
+// Requests between the gateways' lookups, over TCP with Asio (docs/cluster.md,
+// "The lookup").
 // A frame is a u32 big-endian length and a JSON object; a connection carries
 // one request and its answer at a time.
 //

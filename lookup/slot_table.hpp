@@ -1,10 +1,10 @@
 #pragma once
-// Which gateway holds which part of the lookup (DESIGN §5): keys hash to one
-// of kSlots slots, and each slot belongs to one member, chosen by rendezvous
-// hashing (the member with the highest hash of slot and member). Every
-// gateway that sees the same members computes the same table, with the same
-// epoch, without talking to the others; a member added or lost moves only the
-// slots it wins or held.
+// Which gateway holds which part of the lookup (docs/cluster.md, "The lookup"):
+// keys hash to one of kSlots slots, and each slot belongs to one member, chosen
+// by rendezvous hashing (the member with the highest hash of slot and member).
+// Every gateway that sees the same members computes the same table, with the
+// same epoch, without talking to the others; a member added or lost moves only
+// the slots it wins or held.
 #include <array>
 #include <cstdint>
 #include <string>

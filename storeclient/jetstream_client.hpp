@@ -1,5 +1,5 @@
 #pragma once
-// The shared store of cluster mode (DESIGN §5, docs/cluster.md): one
+// The shared store of cluster mode (docs/cluster.md): one
 // JetStream stream on a NATS server or cluster, reached through libnats.
 //
 // Messages are stored under the subject of their topic (subject_codec.hpp);

@@ -1,5 +1,5 @@
 #pragma once
-// The embedded store (DESIGN §4) on LMDB.
+// The embedded store on LMDB (docs/design.md, "On disk"; docs/durability.md).
 //
 // Threads: commit() is called only by the ingest thread (the single writer,
 // which batches everything waiting into one call: group commit). The read_*

@@ -1,6 +1,7 @@
 #pragma once
 // An application message as it is stored once and then shared, immutable, by
-// every queue, cache slot and session that delivers it (DESIGN §1.2, §1.5).
+// every queue, cache slot and session that delivers it (docs/design.md, "Queues
+// and sequences" and "Pulling and pushing").
 #include <array>
 #include <atomic>
 #include <cstddef>

@@ -48,10 +48,10 @@ struct DecodeResult {
 DecodeResult decode(const FrameReader::Frame& frame, ProtocolVersion version);
 DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version);
 
-// Addition: whether `code` is one the spec lists for packets of `type` in
-// `version` (CONNACK return codes 0..5 and SUBACK 0/1/2/0x80 for 3.1/3.1.1;
-// PUBACK..PUBCOMP, UNSUBACK, DISCONNECT and AUTH carry none before v5, so
-// only 0 is valid for them there).
+// Whether `code` is one the spec lists for packets of `type` in `version`
+// (CONNACK return codes 0..5 and SUBACK 0/1/2/0x80 for 3.1/3.1.1;
+// PUBACK..PUBCOMP, UNSUBACK, DISCONNECT and AUTH carry none before v5, so only
+// 0 is valid for them there).
 bool valid_reason_code(PacketType type, uint8_t code, ProtocolVersion version);
 
 }  // namespace tidegate::mqtt

@@ -27,10 +27,10 @@ void encode(const Packet& packet, ProtocolVersion version, std::string& out);
 // Size a PUBLISH would take, to honour a client's Maximum Packet Size before sending.
 std::size_t encoded_size(const Publish& publish, ProtocolVersion version);
 
-// Addition: a PUBLISH whose topic and payload live elsewhere (a stored message
-// that many sessions deliver): encoded straight from them, with no Publish
-// (and no copy of topic and payload) built per delivery. Same bytes as the
-// equivalent Publish.
+// A PUBLISH whose topic and payload live elsewhere (a stored message that many
+// sessions deliver): encoded straight from them, with no Publish (and no copy
+// of topic and payload) built per delivery. Same bytes as the equivalent
+// Publish.
 struct PublishView {
   std::string_view topic;
   std::string_view payload;
@@ -43,7 +43,7 @@ struct PublishView {
 void encode(const PublishView& publish, ProtocolVersion version, std::string& out);
 std::size_t encoded_size(const PublishView& publish, ProtocolVersion version);
 
-// Addition: a PUBLISH encoded once and appended for many deliveries (fan-out).
+// A PUBLISH encoded once and appended for many deliveries (fan-out).
 // Deliveries whose bytes differ only in the fixed-header flags (QoS 1 vs 2,
 // DUP, RETAIN) and the packet id share one encoding: encode the PublishView
 // once (QoS 0, or QoS 1 or 2 with any packet id), note where its packet id is
@@ -54,12 +54,12 @@ std::size_t publish_packet_id_offset(std::string_view encoded, std::size_t topic
 void append_patched_publish(std::string_view encoded, std::size_t packet_id_at, uint8_t qos, bool retain, bool dup,
                             uint16_t packet_id, std::string& out);
 
-// Addition: the acknowledgements without wrapping them in a Packet first (a
-// Packet copy costs a Properties copy per acknowledgement).
+// The acknowledgements without wrapping them in a Packet first (a Packet copy
+// costs a Properties copy per acknowledgement).
 void encode(const PubResponse& response, ProtocolVersion version, std::string& out);
 std::size_t encoded_size(const PubResponse& response, ProtocolVersion version);
 
-// Addition: size encode() would append for any packet.
+// Size encode() would append for any packet.
 std::size_t encoded_size(const Packet& packet, ProtocolVersion version);
 
 }  // namespace tidegate::mqtt

@@ -133,7 +133,7 @@ struct Auth {
 using Packet = std::variant<Connect, Connack, Publish, PubResponse, Subscribe, Suback, Unsubscribe,
                             Unsuback, Pingreq, Pingresp, Disconnect, Auth>;
 
-// Addition: the control packet type of a packet.
+// The control packet type of a packet.
 inline PacketType packet_type(const Packet& packet) {
   struct Visitor {
     PacketType operator()(const Connect&) const { return PacketType::connect; }

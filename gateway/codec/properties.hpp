@@ -50,11 +50,11 @@ struct Properties {
   std::optional<uint8_t> shared_subscription_available;
 
   bool operator==(const Properties&) const = default;
-  // Addition: no property set at all.
+  // No property set at all.
   bool empty() const { return *this == Properties{}; }
 };
 
-// Addition: property identifiers (MQTT 5.0 table 2-4).
+// Property identifiers (MQTT 5.0 table 2-4).
 enum class PropertyId : uint8_t {
   payload_format_indicator = 0x01,
   message_expiry_interval = 0x02,
@@ -85,11 +85,11 @@ enum class PropertyId : uint8_t {
   shared_subscription_available = 0x2A,
 };
 
-// Addition: the spec's name of a property, for diagnostics.
+// The spec's name of a property, for diagnostics.
 const char* to_string(PropertyId id);
 
-// Addition: where a property block sits. `will` is the Will Properties block
-// in the CONNECT payload; the others are the packet's own block.
+// Where a property block sits. `will` is the Will Properties block in the
+// CONNECT payload; the others are the packet's own block.
 enum class PropertyContext : uint8_t {
   connect,
   connack,
@@ -107,15 +107,15 @@ enum class PropertyContext : uint8_t {
   will,
 };
 
-// Addition: the context of a packet type's own property block (PINGREQ and
-// PINGRESP have none; they map to `disconnect`, never used).
+// The context of a packet type's own property block (PINGREQ and PINGRESP have
+// none; they map to `disconnect`, never used).
 PropertyContext property_context(PacketType type);
 
-// Addition: MQTT 5.0 table 2-4, "Used in".
+// MQTT 5.0 table 2-4, "Used in".
 bool property_allowed(PropertyId id, PropertyContext ctx);
 
-// Addition. Decodes one property block (Property Length, then the properties)
-// from the front of `in`; on success `in` is advanced past the block. Returns
+// Decodes one property block (Property Length, then the properties) from the
+// front of `in`; on success `in` is advanced past the block. Returns
 //  - malformed_packet: truncated block, bad variable byte integer, unknown
 //    identifier or one not allowed in `ctx` (spec 2.2.2.2), invalid UTF-8;
 //  - protocol_error: a property repeated that may appear once, or a value the
@@ -126,13 +126,13 @@ bool property_allowed(PropertyId id, PropertyContext ctx);
 ReasonCode decode_properties(std::span<const uint8_t>& in, PropertyContext ctx, Properties& out,
                              std::string& detail);
 
-// Addition. Appends the property block (Property Length included) holding
-// the properties of `props` that are set and allowed in `ctx`; the others are
-// omitted so a packet built from another packet's properties stays valid.
+// Appends the property block (Property Length included) holding the properties
+// of `props` that are set and allowed in `ctx`; the others are omitted so a
+// packet built from another packet's properties stays valid.
 // Throws std::length_error when a string exceeds 65535 bytes.
 void encode_properties(const Properties& props, PropertyContext ctx, std::string& out);
 
-// Addition: bytes encode_properties() would append (Property Length included).
+// Bytes encode_properties() would append (Property Length included).
 std::size_t encoded_properties_size(const Properties& props, PropertyContext ctx);
 
 }  // namespace tidegate::mqtt

@@ -23,18 +23,18 @@ bool valid_topic_name(std::string_view s);
 // non-empty group free of '+', '#' and '/', and a non-empty valid filter.
 bool valid_topic_filter(std::string_view s);
 
-// Addition: the parts of a shared subscription filter. Returns nullopt when
-// the filter does not start with "$share/" or is not a valid shared filter.
+// The parts of a shared subscription filter. Returns nullopt when the filter
+// does not start with "$share/" or is not a valid shared filter.
 struct SharedFilter {
   std::string_view group;
   std::string_view filter;  // the filter after "$share/{group}/"
 };
 std::optional<SharedFilter> parse_shared_filter(std::string_view s);
 
-// Addition: true when the filter starts with "$share/" (valid or not).
+// True when the filter starts with "$share/" (valid or not).
 bool is_shared_filter(std::string_view s);
 
-// Addition: true when the filter contains '+' or '#'.
+// True when the filter contains '+' or '#'.
 bool has_wildcard(std::string_view s);
 
 }  // namespace tidegate::mqtt

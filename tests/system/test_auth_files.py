@@ -1,4 +1,4 @@
-"""Password and ACL files in mosquitto's formats (issue 4 items 3-4): the file a
+"""Password and ACL files in mosquitto's formats (docs/security.md): the file a
 user made with mosquitto_passwd works unchanged, and ACL rules are applied on
 publish, subscribe and delivery with each protocol version's answer."""
 

@@ -43,8 +43,9 @@ def assert_messages(report):
     assert report["delivered"] > 0
 
 
-# Each scenario at least once, and each of issue 7's target configurations
-# (fan-out QoS 0, p2p QoS 1, fan-in QoS 0, fan-in at a fixed rate) in small.
+# Each scenario at least once, and each of the target configurations of
+# docs/benchmarks.md, "Targets" (fan-out QoS 0, p2p QoS 1, fan-in QoS 0, fan-in
+# at a fixed rate) in small.
 @pytest.mark.parametrize("scenario,args", [
     ("fan-out", ["--subscribers", 5, "--rate", 2000]),
     ("fan-out", ["--subscribers", 5, "--qos", 1, "--protocol", 5, "--rate", 500]),

@@ -1,4 +1,4 @@
-"""Bounded resources (issue 3): each limit has a config key and a stated policy at
+"""Bounded resources: each limit has a config key and a stated policy at
 the bound, and a QoS 1/2 publish is never acknowledged and then dropped."""
 
 import socket

@@ -1,4 +1,4 @@
-"""Bridge to a cloud broker (issue 5): a real mosquitto plays the cloud, behind a
+"""Bridge to a cloud broker (docs/bridge.md): a real mosquitto plays the cloud, behind a
 TCP forwarder in this process that can cut the link (connections reset and new
 ones refused) or stall it (connections kept open, bytes no longer passed).
 Devices are mosquitto_pub/paho/raw clients on the gateway; the cloud side is a

@@ -1,4 +1,4 @@
-"""Cluster mode (issue 9, docs/cluster.md): several real tidegate processes sharing a
+"""Cluster mode (docs/cluster.md): several real tidegate processes sharing a
 real `nats-server -js` on loopback. Devices are raw MQTT clients; every process is
 started here and killed by PID at teardown."""
 

@@ -175,7 +175,7 @@ def test_will_published_on_keep_alive_timeout(broker, version, uid):
 
 
 def test_sigterm_exits_zero_promptly(broker, uid):
-    """SIGTERM drains and exits 0 (operator contract, DESIGN §6), without lingering on
+    """SIGTERM drains and exits 0 (operator contract, README.md "Running"), without lingering on
     connections that are already gone."""
     gone = m.connect(broker.host, broker.port, uid + "-gone", 4)
     gone.disconnect()
@@ -188,7 +188,7 @@ def test_sigterm_exits_zero_promptly(broker, uid):
     assert elapsed < SHUTDOWN_BOUND, "SIGTERM took %.2fs with one idle client" % elapsed
 
 
-@pytest.mark.tidegate_only(reason="DESIGN §6: SIGTERM sends DISCONNECT; the spec leaves it optional")
+@pytest.mark.tidegate_only(reason="README.md: SIGTERM sends DISCONNECT; the spec leaves it optional")
 def test_sigterm_sends_disconnect_server_shutting_down(broker, uid):
     c = broker.connect(uid, 5)
     broker.proc.send_signal(signal.SIGTERM)
@@ -203,7 +203,8 @@ SHUTDOWN_BOUND = 1.0  # seconds from SIGTERM to exit with one idle client and no
 @pytest.mark.broker_config(allow_anonymous=False)
 def test_anonymous_refused_when_not_allowed(broker, version, uid):
     """Contract assumed here: an explicit "allow_anonymous": false refuses anonymous clients on
-    every listener, loopback included (DESIGN §6 only says loopback is allowed *by default*).
+    every listener, loopback included (docs/security.md, "Anonymous clients": loopback is
+    allowed only *by default*).
     A CONNECT without credentials is refused with a failure CONNACK
     (3.1.1: 0x05 not authorized; 5.0: 0x87 not authorized or 0x86 bad user name or password),
     then the connection is closed [MQTT-3.2.2-5 / 3.2.2-7]."""

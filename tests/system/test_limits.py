@@ -1,5 +1,5 @@
 """Flow control and size limits (MQTT 5 §3.1.2.11.3-4, §3.2.2.3.3, §3.2.2.3.6, §4.9) and the
-acl_deny config (DESIGN §6 config contract)."""
+acl_deny config (the config contract in README.md, "Running")."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Auth hooks (issue 4 items 5-6): the example .so plugin built against the C ABI
+"""Auth hooks (docs/plugins.md, docs/security.md): the example .so plugin built against the C ABI
 alone (plugins/examples/example_plugin.c), and the HTTP auth/ACL hook against a
 real HTTP service started here (Python's http.server on 127.0.0.1)."""
 

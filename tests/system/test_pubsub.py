@@ -171,7 +171,7 @@ def test_overlapping_subscriptions_highest_qos(broker, version, uid):
     _check_overlap_delivery(got, version)
 
 
-@pytest.mark.tidegate_only(reason="DESIGN §1.2: one copy per message; the spec allows extra copies")
+@pytest.mark.tidegate_only(reason="docs/design.md: one copy per message; the spec allows extra copies")
 def test_overlapping_subscriptions_delivered_once(broker, version, uid):
     got = _overlap_setup(broker, version, uid)
     msgs = _check_overlap_delivery(got, version)

@@ -1,4 +1,4 @@
-"""Live reload (issue 6 item 5): SIGHUP and POST /api/v1/reload re-read the config
+"""Live reload (docs/operations.md): SIGHUP and POST /api/v1/reload re-read the config
 file; password and ACL files, acl_deny, allow_anonymous and log level apply to new
 connections; a reload that fails keeps the running settings and says why."""
 

@@ -142,7 +142,7 @@ def test_retained_survives_restart(broker, version, uid):
 
 
 @pytest.mark.tidegate_only(reason="mosquitto keeps retained messages in memory until a clean exit; "
-                                  "DESIGN §4: nothing acknowledged is lost on kill -9")
+                                  "docs/durability.md: nothing acknowledged is lost on kill -9")
 def test_retained_survives_kill9(broker, version, uid):
     topic = "retk/" + uid
     pub = broker.connect(uid + "-p", version)

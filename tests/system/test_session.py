@@ -213,7 +213,7 @@ def test_session_survives_sigterm_restart(broker, version, uid):
 
 
 @pytest.mark.tidegate_only(reason="mosquitto saves its database only at clean exit or autosave; "
-                                  "DESIGN §4: durability 'os' loses nothing acknowledged on kill -9")
+                                  "docs/durability.md: durability 'os' loses nothing acknowledged on kill -9")
 @pytest.mark.broker_config(durability="os")
 def test_session_survives_sigkill_restart(broker, version, uid):
     topic = "rk/" + uid

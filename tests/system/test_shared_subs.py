@@ -1,4 +1,4 @@
-"""Shared subscriptions $share/{group}/{filter} (MQTT 5 §4.8.2; DESIGN §1)."""
+"""Shared subscriptions $share/{group}/{filter} (MQTT 5 §4.8.2; docs/design.md, "Queues and sequences")."""
 
 import time
 
@@ -110,7 +110,7 @@ def test_shared_subscription_with_wildcard_filter(broker, uid):
                                     "session instead of re-offering it to the group")
 def test_unacknowledged_message_reoffered_when_member_leaves(broker, uid):
     """The receiver's session ends before it acknowledged: the message goes to another member
-    (MQTT 5 §4.8.2 SHOULD; DESIGN §1 shared subscriptions)."""
+    (MQTT 5 §4.8.2 SHOULD; docs/design.md, "Queues and sequences", shared subscriptions)."""
     topic = "shr/" + uid
     silent = broker.client(5, auto_ack=False)
     silent.connect(uid + "-silent", clean=True)  # Session Expiry 0: the session ends with the connection

@@ -1,4 +1,4 @@
-"""$SYS/broker/... topics (issue 6 item 3): retained, published at sys_interval,
+"""$SYS/broker/... topics (docs/operations.md): retained, published at sys_interval,
 matched only by filters that start with $SYS (MQTT-4.7.2-1)."""
 
 import pytest

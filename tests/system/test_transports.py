@@ -1,4 +1,4 @@
-"""TLS, mutual TLS and WebSocket listeners (issue 4 items 1, 2, 7), driven by real
+"""TLS, mutual TLS and WebSocket listeners (docs/security.md), driven by real
 clients: mosquitto_pub/mosquitto_sub with --cafile/--cert/--key, Python's ssl
 module under the raw MQTT client, paho-mqtt over WebSocket, and a raw WebSocket
 wrapper that controls how MQTT packets fall into frames."""

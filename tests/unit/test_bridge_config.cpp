@@ -15,7 +15,7 @@ std::string error_of(const std::string& json) { return config_error_of(json); }
 std::string bridges(const std::string& one) { return R"({"bridges": [)" + one + "]}"; }
 }  // namespace
 
-TEST_CASE("a bridge as DESIGN §6 writes it parses") {
+TEST_CASE("a bridge as docs/bridge.md writes it parses") {
   auto c = parse_config(R"({"bridges": [
     {"name": "cloud", "address": "broker.example.com:8883",
      "tls": {"ca": "cloud-ca.crt", "cert": "box.crt", "key": "box.key"},

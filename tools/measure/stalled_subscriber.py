@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measures the gateway's resident memory while publishers flood a topic whose
-subscribers have stopped reading (issue 3: a slow consumer must not make memory
-grow without bound). Prints one line per second and a summary.
+subscribers have stopped reading (a slow consumer must not make memory grow
+without bound: docs/benchmarks.md, "Memory with subscribers that stop reading").
+Prints one line per second and a summary.
 
 usage: tools/measure/stalled_subscriber.py [--seconds 20] [--qos 0|1] [--payload 64] [--stalled 10]
 Needs build/bin/tidegate; runs it on 127.0.0.1 with a temporary data directory."""
