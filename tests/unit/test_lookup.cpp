@@ -101,8 +101,8 @@ using namespace std::chrono_literals;
 LookupOptions quick(const std::string& node) {
   LookupOptions o;
   o.node = node;
-  o.heartbeat = 20ms;
-  o.member_timeout = 200ms;
+  o.heartbeat = 25ms;
+  o.member_timeout = 500ms;  // 20 heartbeats: a loaded CI machine does not lose a member
   o.rpc_timeout = 500ms;
   return o;
 }
@@ -110,7 +110,7 @@ LookupOptions quick(const std::string& node) {
 // Polls `condition` until it holds or `limit` passes (the lookups change on
 // their own threads).
 template <typename F>
-bool eventually(F condition, std::chrono::milliseconds limit = 5000ms) {
+bool eventually(F condition, std::chrono::milliseconds limit = 10000ms) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -160,7 +160,7 @@ TEST_CASE("a gateway's state is visible once it has listened and every member is
   CHECK_FALSE(p.a.state_visible());
   CHECK_FALSE(p.a.holder_of("dev", 0ms));  // cannot say, and not asked to wait
   // Asked to wait, it answers once the lookup settles: nobody holds "dev".
-  auto holder = p.a.holder_of("dev", 3000ms);
+  auto holder = p.a.holder_of("dev", 10000ms);
   REQUIRE(holder);
   CHECK_FALSE(*holder);
   CHECK(eventually([&] { return p.a.state_visible() && p.b.state_visible(); }));
