@@ -137,6 +137,9 @@ def test_subscription_made_as_a_gateway_joins_gets_what_is_published_elsewhere_m
     d = gateway("d", [server.url])
     sub = d.connect(uid + "-s", 5)
     sub.subscribe("join/%s/#" % uid, qos=1)  # within d's first 1.5 s: its route settles
+    notify = cluster_api(d)["notify"]
+    # (On a slow machine d may already be known everywhere: then nothing settles.)
+    settling = notify["settling_routes"] > 0 or notify["settle_reads"] > 0
     count = 200
     publish_acknowledged(pub, "join/%s/x" % uid, range(count))
     got, missing = receive_all(sub, range(count), timeout=15)
@@ -151,7 +154,7 @@ def test_subscription_made_as_a_gateway_joins_gets_what_is_published_elsewhere_m
             break
         assert time.monotonic() < deadline, "d's route never settled: %r" % notify
         time.sleep(0.05)  # polling a gauge with a deadline
-    assert notify["settle_reads"] >= 1
+    assert notify["settle_reads"] >= 1 or not settling
     pub.publish("join/%s/x" % uid, b"last", qos=1)
     assert [p.payload for p in sub.publishes_until(b"last", timeout=5)] == [b"last"]
 
