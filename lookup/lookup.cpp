@@ -306,10 +306,11 @@ std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& c
     }
     auto answer = ask(owner, json{{"op", "holder"}, {"client", client_id}, {"epoch", epoch}});
     std::unique_lock guard(lock_);
-    auto holder = gateway_named_locked(answer, "holder");
     // An owner that does not answer (it died and is not yet gone from the
     // members) or is on another epoch: ask again until the members settle.
-    if (holder || stopping_ || Clock::now() >= deadline) return holder;
+    // The answer (or the fallback) is counted once, for the last try.
+    const bool usable = answer && answer->value("ok", false);
+    if (usable || stopping_ || Clock::now() >= deadline) return gateway_named_locked(answer, "holder");
     settled_.wait_until(guard, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
   }
 }
