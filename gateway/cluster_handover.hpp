@@ -103,8 +103,6 @@ class SessionHandover {
   std::chrono::milliseconds settle_wait() const {
     return std::max(kMinSettleWait, std::chrono::milliseconds(timeout_ms_));
   }
-  // How long this gateway keeps a session it handed over without "done".
-  std::chrono::milliseconds hold() const { return hold_; }
   // How long a gateway keeps a session it handed over without hearing "done"
   // (at least; longer with a long request_timeout_ms).
   static constexpr std::chrono::milliseconds kMinHold{30000};

@@ -564,9 +564,7 @@ void ClusterLink::fetch_loop() {
     std::vector<Ingest::PublishRequest> batch;
     std::map<std::string, std::vector<Event>> relays;
     std::uint64_t failed = 0;
-    std::unordered_set<std::uint64_t> handled;
     bool read = read_sequences(wanted, failed, [&](std::uint64_t seq, std::optional<store::StoredMessage>& stored) {
-      handled.insert(seq);
       if (!stored) {
         delivered_.erase(seq);
         Metrics::add(counters_.fetch_errors);
@@ -579,13 +577,13 @@ void ClusterLink::fetch_loop() {
     });
     if (!read) {
       // Unreachable for now (a failover): a catch-up reads the rest later,
-      // from the oldest not read (events are in arrival order, not by sequence).
+      // from the oldest not read. read_sequences() stops at `failed`, in the
+      // order of `wanted` (arrival, not sequence): that one and those after.
       std::uint64_t oldest = failed;
-      for (auto seq : wanted)
-        if (!handled.count(seq)) {
-          delivered_.erase(seq);
-          oldest = std::min(oldest, seq);
-        }
+      for (auto it = std::find(wanted.begin(), wanted.end(), failed); it != wanted.end(); ++it) {
+        delivered_.erase(*it);
+        oldest = std::min(oldest, *it);
+      }
       Metrics::add(counters_.fetch_errors);
       log::warn("cluster: message " + std::to_string(failed) +
                 " could not be read now; a catch-up reads it and the others not read, from " + std::to_string(oldest));

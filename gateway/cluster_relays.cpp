@@ -46,11 +46,6 @@ std::set<std::string> MovedSessionRelays::targets(const std::string& topic, std:
   return to;
 }
 
-std::size_t MovedSessionRelays::size() const {
-  std::lock_guard guard(lock_);
-  return relays_.size();
-}
-
 void MovedSessionRelays::drop_locked(const std::string& client_id) {
   auto it = relays_.find(client_id);
   if (it == relays_.end()) return;

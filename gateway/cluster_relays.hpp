@@ -36,7 +36,6 @@ class MovedSessionRelays {
   // The gateways a message (its topic, stream sequence and appending
   // gateway) must be passed on to.
   std::set<std::string> targets(const std::string& topic, std::uint64_t seq, const std::string& origin);
-  std::size_t size() const;
 
  private:
   struct Relay {
@@ -48,7 +47,7 @@ class MovedSessionRelays {
   void drop_locked(const std::string& client_id);
   void expire_locked(Clock::time_point now);  // at most once a second
 
-  mutable std::mutex lock_;
+  std::mutex lock_;
   std::unordered_map<std::string, Relay> relays_;  // by client id
   SubscriptionTrie<std::string> filters_;          // filter -> client id
   Clock::time_point next_expiry_{};

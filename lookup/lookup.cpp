@@ -111,11 +111,18 @@ void Lookup::on_heartbeat(std::string_view payload) {
   settled_.notify_all();
 }
 
-bool Lookup::stable_locked() const {
+bool Lookup::visible_locked() const {
   if (started_ == Clock::time_point{} || Clock::now() - started_ < options_.member_timeout) return false;
   if (!dirty_owners_.empty()) return false;
   for (const auto& [node, p] : peers_)
-    if (p.epoch != table_.epoch() || !p.complete) return false;
+    if (p.epoch != table_.epoch()) return false;
+  return true;
+}
+
+bool Lookup::stable_locked() const {
+  if (!visible_locked()) return false;
+  for (const auto& [node, p] : peers_)
+    if (!p.complete) return false;
   return true;
 }
 
@@ -277,11 +284,7 @@ std::optional<std::optional<std::string>> Lookup::gateway_named_locked(const std
 
 bool Lookup::state_visible() const {
   std::lock_guard guard(lock_);
-  if (started_ == Clock::time_point{} || Clock::now() - started_ < options_.member_timeout) return false;
-  if (!dirty_owners_.empty()) return false;
-  for (const auto& [node, p] : peers_)
-    if (p.epoch != table_.epoch()) return false;
-  return true;
+  return visible_locked();
 }
 
 std::optional<std::optional<std::string>> Lookup::holder_of(const std::string& client_id,

@@ -144,6 +144,9 @@ class Lookup {
   std::string key_of(const Change& c) const;
   // Sends `request` to `owner` (this gateway: handled here). nullopt: no answer.
   std::optional<nlohmann::json> ask(const std::string& owner, const nlohmann::json& request);
+  // This gateway's state is visible to every member (state_visible()).
+  bool visible_locked() const;
+  // ...and every member's is visible too: questions may be answered.
   bool stable_locked() const;
   // False, the fallback counted, when an owner did not answer or answered on
   // another epoch.
