@@ -9,16 +9,16 @@
 #include <set>
 #include <thread>
 
-#include "gateway/bridge_rules.hpp"
+#include "gateway/bridge/bridge_rules.hpp"
 #ifdef TIDEGATE_CLUSTER
-#include "gateway/cluster_link.hpp"
+#include "gateway/cluster/cluster_link.hpp"
 #endif
-#include "gateway/connection.hpp"
-#include "gateway/inflight_record.hpp"
-#include "gateway/log.hpp"
-#include "gateway/message_builder.hpp"
-#include "gateway/session_end.hpp"
-#include "gateway/tls_context.hpp"
+#include "gateway/connection/connection.hpp"
+#include "gateway/session/inflight_record.hpp"
+#include "gateway/ops/log.hpp"
+#include "gateway/pipeline/message_builder.hpp"
+#include "gateway/session/session_end.hpp"
+#include "gateway/net/tls_context.hpp"
 
 namespace tidegate {
 

@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "cache/queue_cache.hpp"
-#include "gateway/bridge_status.hpp"
-#include "gateway/cluster_stats.hpp"
-#include "gateway/access_control.hpp"
-#include "gateway/config.hpp"
-#include "gateway/live_limits.hpp"
-#include "gateway/ingest.hpp"
-#include "gateway/metrics.hpp"
-#include "gateway/session_registry.hpp"
+#include "gateway/bridge/bridge_status.hpp"
+#include "gateway/cluster/cluster_stats.hpp"
+#include "gateway/auth/access_control.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/config/live_limits.hpp"
+#include "gateway/pipeline/ingest.hpp"
+#include "gateway/ops/metrics.hpp"
+#include "gateway/session/session_registry.hpp"
 #include "storeclient/message.hpp"
 
 namespace tidegate {

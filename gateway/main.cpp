@@ -13,7 +13,7 @@
 #include <string>
 
 #include "gateway/broker.hpp"
-#include "gateway/log.hpp"
+#include "gateway/ops/log.hpp"
 #include "storeclient/lmdb_store.hpp"
 #include "storeclient/store_check.hpp"
 #include "storeclient/store_lock.hpp"

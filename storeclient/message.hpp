@@ -57,7 +57,7 @@ class EncodingBudget {
 };
 
 // A PUBLISH packet encoded once for every delivery of one variant of a
-// message (gateway/shared_publish.hpp decides the variants and the bytes).
+// message (gateway/pipeline/shared_publish.hpp decides the variants and the bytes).
 struct EncodedPublish {
   std::string bytes;               // the whole packet, fixed header included
   std::size_t packet_id_at = 0;    // offset of the 2-byte packet id; 0: none (QoS 0)

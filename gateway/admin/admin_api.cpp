@@ -12,7 +12,7 @@
 
 #include "gateway/admin/metrics_text.hpp"
 #include "gateway/codec/utf8.hpp"
-#include "gateway/session_registry.hpp"
+#include "gateway/session/session_registry.hpp"
 
 #ifndef TIDEGATE_VERSION
 #define TIDEGATE_VERSION "0.0.0"

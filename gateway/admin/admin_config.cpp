@@ -1,7 +1,7 @@
 #include "gateway/admin/admin_config.hpp"
 
 #include "gateway/admin/host_name.hpp"
-#include "gateway/config_json.hpp"
+#include "gateway/config/config_json.hpp"
 
 namespace tidegate::admin {
 

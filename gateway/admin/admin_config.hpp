@@ -3,7 +3,7 @@
 // docs/operations.md). Each refusal names the key and the reason.
 #include <nlohmann/json.hpp>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 namespace tidegate::admin {
 

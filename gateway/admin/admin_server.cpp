@@ -9,7 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "gateway/log.hpp"
+#include "gateway/ops/log.hpp"
 
 namespace tidegate::admin {
 

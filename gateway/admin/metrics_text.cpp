@@ -1,6 +1,6 @@
 #include "gateway/admin/metrics_text.hpp"
 
-#include "gateway/auth_http.hpp"
+#include "gateway/auth/auth_http.hpp"
 
 #include <cstdio>
 #include <sstream>

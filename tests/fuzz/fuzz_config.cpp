@@ -8,7 +8,7 @@
 #include <exception>
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

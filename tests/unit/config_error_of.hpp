@@ -2,7 +2,7 @@
 // The message parse_config refuses a config with ("" when it accepts it).
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 inline std::string config_error_of(const std::string& json) {
   try {

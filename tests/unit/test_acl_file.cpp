@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/topic_match.hpp"
+#include "gateway/pipeline/topic_match.hpp"
 #include "plugins/auth/acl_file.hpp"
 #include "plugins/auth/acl_topic.hpp"
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "gateway/admin/host_name.hpp"
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 #include "tests/unit/config_error_of.hpp"
 
 using tidegate::parse_config;

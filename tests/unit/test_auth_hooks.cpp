@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "gateway/auth_http.hpp"
-#include "gateway/config.hpp"
+#include "gateway/auth/auth_http.hpp"
+#include "gateway/config/config.hpp"
 #include "tests/unit/config_error_of.hpp"
 
 using tidegate::AuthHttp;

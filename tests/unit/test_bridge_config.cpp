@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "gateway/bridge_rules.hpp"
-#include "gateway/config.hpp"
+#include "gateway/bridge/bridge_rules.hpp"
+#include "gateway/config/config.hpp"
 #include "tests/unit/config_error_of.hpp"
 
 using tidegate::BridgeRule;

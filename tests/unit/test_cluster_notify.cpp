@@ -1,4 +1,4 @@
-// The notify messages gateways send each other (gateway/cluster_link.hpp).
+// The notify messages gateways send each other (gateway/cluster/cluster_link.hpp).
 #ifdef TIDEGATE_CLUSTER
 #include <doctest/doctest.h>
 
@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gateway/cluster_notify_codec.hpp"
+#include "gateway/cluster/cluster_notify_codec.hpp"
 
 using namespace tidegate;
 

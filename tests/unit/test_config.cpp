@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 #include "tests/unit/config_error_of.hpp"
 
 using tidegate::ConfigError;

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "gateway/connection_slot.hpp"
+#include "gateway/net/connection_slot.hpp"
 
 using tidegate::ConnectionSlot;
 

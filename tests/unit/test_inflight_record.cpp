@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "gateway/inflight_record.hpp"
+#include "gateway/session/inflight_record.hpp"
 
 using namespace tidegate;
 

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "gateway/log.hpp"
-#include "gateway/log_escape.hpp"
+#include "gateway/ops/log.hpp"
+#include "gateway/ops/log_escape.hpp"
 
 using tidegate::log::escape_for_text_line;
 

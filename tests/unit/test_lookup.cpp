@@ -7,7 +7,7 @@
 #include <set>
 #include <thread>
 
-#include "gateway/topic_match.hpp"
+#include "gateway/pipeline/topic_match.hpp"
 #include "lookup/keys.hpp"
 #include "lookup/lookup.hpp"
 #include "lookup/shard.hpp"

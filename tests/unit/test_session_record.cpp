@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "gateway/session.hpp"
+#include "gateway/session/session.hpp"
 
 using namespace tidegate;
 

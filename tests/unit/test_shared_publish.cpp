@@ -1,4 +1,4 @@
-// A PUBLISH encoded once and shared by deliveries (gateway/shared_publish.hpp,
+// A PUBLISH encoded once and shared by deliveries (gateway/pipeline/shared_publish.hpp,
 // mqtt::append_patched_publish): byte for byte what a per-delivery encoding
 // gives, for every variant that is shared; and the memory of the shared bytes
 // counted and bounded (store::EncodingBudget, max_shared_publish_bytes).
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "gateway/codec/encoder.hpp"
-#include "gateway/message_builder.hpp"
-#include "gateway/shared_publish.hpp"
+#include "gateway/pipeline/message_builder.hpp"
+#include "gateway/pipeline/shared_publish.hpp"
 
 namespace {
 

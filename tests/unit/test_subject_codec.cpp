@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/topic_match.hpp"
+#include "gateway/pipeline/topic_match.hpp"
 #include "storeclient/subject_codec.hpp"
 
 using namespace tidegate::store;

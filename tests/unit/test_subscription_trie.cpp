@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/subscription_trie.hpp"
-#include "gateway/topic_match.hpp"
+#include "gateway/pipeline/subscription_trie.hpp"
+#include "gateway/pipeline/topic_match.hpp"
 
 using tidegate::SubscriptionTrie;
 using tidegate::topic_matches;

@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
-#include "gateway/worker.hpp"
+#include "gateway/pipeline/worker.hpp"
 
 using tidegate::Connection;
 using tidegate::Worker;

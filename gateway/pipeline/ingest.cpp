@@ -1,0 +1,614 @@
+#include "gateway/pipeline/ingest.hpp"
+
+#include <algorithm>
+
+#include "gateway/codec/reason_code.hpp"
+#include "gateway/ops/log.hpp"
+
+namespace tidegate {
+
+Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits limits)
+    : store_(store), cache_(cache), limits_(limits) {}
+
+namespace {
+std::size_t retained_size(const store::Message& m) { return m.topic.size() + m.payload.size(); }
+// Quota refusals travel as the MQTT reason code they are answered with.
+std::error_code quota_exceeded() { return make_error_code(mqtt::ReasonCode::quota_exceeded); }
+}  // namespace
+
+Ingest::~Ingest() { stop(); }
+
+std::string Ingest::member_queue(std::string_view filter, std::string_view client_id) {
+  std::string q(filter);
+  q.push_back('\0');
+  q.append(client_id);
+  return q;
+}
+
+void Ingest::start(std::vector<Notify> workers) {
+  workers_ = std::move(workers);
+  last_seq_ = store_.max_sequence();
+  visible_seq_ = last_seq_;
+  for (auto& m : store_.load_retained()) {
+    retained_bytes_ += retained_size(*m);
+    retained_[m->topic] = m;
+  }
+  cache_.set_retention_floor(store_.retention_floor());
+  thread_ = std::thread([this] { run(); });
+}
+
+void Ingest::stop() {
+  {
+    std::lock_guard guard(inbox_lock_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  inbox_ready_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Ingest::post(std::function<void()> command) {
+  {
+    std::lock_guard guard(inbox_lock_);
+    inbox_.push_back(std::move(command));
+  }
+  inbox_ready_.notify_one();
+}
+
+void Ingest::run() {
+  std::vector<std::function<void()>> commands;
+  for (;;) {
+    {
+      std::unique_lock guard(inbox_lock_);
+      // Wakes at least once a second so retention also runs on an idle gateway.
+      inbox_ready_.wait_for(guard, std::chrono::seconds(1), [this] { return !inbox_.empty() || stopping_; });
+      if (inbox_.empty() && stopping_) return;
+      commands.swap(inbox_);
+    }
+    for (auto& command : commands) command();
+    commands.clear();
+
+    std::error_code ec;
+    if (!batch_.empty()) {
+      auto started = std::chrono::steady_clock::now();
+      ec = store_.commit(batch_);
+      commit_latency_.observe(std::chrono::steady_clock::now() - started);
+      std::lock_guard guard(stats_lock_);
+      ++stats_.commits;
+      if (ec) ++stats_.commit_errors;
+    }
+    {
+      // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
+      std::lock_guard guard(stats_lock_);
+      stats_.published += batch_stats_.published;
+      stats_.persisted += batch_stats_.persisted;
+      stats_.no_subscribers += batch_stats_.no_subscribers;
+      batch_stats_ = {};
+    }
+    // Only what is committed becomes visible to readers: one cache append
+    // per queue per batch, and the queue's event is its newest entry.
+    std::shared_ptr<QueueEvents> events;
+    if (!ec) {
+      if (!cache_appends_.empty()) {
+        events = std::make_shared<QueueEvents>();
+        events->reserve(cache_appends_.size());
+      }
+      for (auto& [queue, messages] : cache_appends_) {
+        if (messages.empty()) continue;
+        cache_.append(queue, messages);
+        events->push_back({queue, messages.back()->seq});
+      }
+      visible_seq_.store(last_seq_, std::memory_order_release);
+    }
+    for (auto& done : completions_) done(ec);
+    if (events && !events->empty()) {
+      for (const auto& e : *events)
+        if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;
+      for (auto& notify : workers_) notify(events);
+    }
+    enforce_retention();
+    {
+      std::lock_guard guard(stats_lock_);
+      stats_.live_queues = queues_.size();
+      stats_.retained_bytes = retained_bytes_;
+      stats_.retained = retained_.size();
+    }
+    batch_ = {};
+    completions_.clear();
+    cache_appends_.clear();
+  }
+}
+
+void Ingest::add_queue_ref(const std::string& queue, const std::string& trie_filter) {
+  auto [it, created] = queues_.try_emplace(queue);
+  ++it->second.refs;
+  if (!created) return;
+  it->second.filter = trie_filter;
+  // Entries stored before a restart (a persistent session's queue) count; a
+  // queue that is new has none (its index was dropped with its last reader,
+  // maybe in the batch not yet committed).
+  bool dropping = std::find(batch_.dropped_queues.begin(), batch_.dropped_queues.end(), queue) !=
+                  batch_.dropped_queues.end();
+  it->second.last_seq = dropping ? 0 : store_.last_in_queue(queue);
+  if (!trie_filter.empty()) add_live_filter(trie_filter, queue);
+  cache_.create_queue(queue, last_seq_);
+}
+
+void Ingest::add_live_filter(std::string_view filter, const std::string& name) {
+  live_filters_.insert(filter, name);
+  if (replicator_) replicator_->filter_live(filter, name, true);
+}
+
+void Ingest::remove_live_filter(std::string_view filter, const std::string& name) {
+  live_filters_.erase(filter, name);
+  if (replicator_) replicator_->filter_live(filter, name, false);
+}
+
+void Ingest::release_queue_ref(const std::string& queue) {
+  auto it = queues_.find(queue);
+  if (it == queues_.end() || --it->second.refs > 0) return;
+  if (!it->second.filter.empty()) remove_live_filter(it->second.filter, queue);
+  queues_.erase(it);
+  cache_.drop_queue(queue);
+  batch_.dropped_queues.push_back(queue);
+}
+
+const Ingest::Group::Member* Ingest::pick_member(Group& group, std::string_view topic, std::string_view except) {
+  const std::size_t n = group.members.size();
+  // Round robin over online members; all offline: the next member keeps it
+  // for its return. Only members that may read the topic, in both passes.
+  for (bool online : {true, false})
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& m = group.members[(group.next + i) % n];
+      if (m.online != online || m.client_id == except || !m.reads(topic)) continue;
+      group.next = (group.next + i + 1) % n;
+      return &m;
+    }
+  return nullptr;
+}
+
+void Ingest::index_into_groups(const std::string& group_queue, const std::string& topic,
+                               std::vector<const std::string*>& queues) {
+  auto it = groups_.find(group_queue);
+  if (it == groups_.end() || it->second.members.empty()) return;
+  if (const auto* member = pick_member(it->second, topic)) {
+    member_names_.push_back(member_queue(group_queue, member->client_id));
+    queues.push_back(&member_names_.back());
+  } else {
+    std::lock_guard guard(stats_lock_);  // no member may read it: counted, never silently gone
+    ++stats_.dropped_acl;
+  }
+}
+
+void Ingest::publish(std::shared_ptr<store::Message> message,
+                     std::optional<std::pair<std::string, std::string>> session_update, PublishDone done) {
+  if (replicator_) {
+    std::vector<PublishRequest> one;
+    one.push_back({std::move(message), std::move(session_update), std::move(done), {}, false});
+    return replicator_->replicate(std::move(one));
+  }
+  post([this, request = PublishRequest{std::move(message), std::move(session_update), std::move(done), {}, false}]() mutable {
+    apply_publish(request);
+  });
+}
+
+void Ingest::publish_batch(std::vector<PublishRequest> requests) {
+  if (requests.empty()) return;
+  if (replicator_) return replicator_->replicate(std::move(requests));
+  publish_local_batch(std::move(requests));
+}
+
+void Ingest::publish_local_batch(std::vector<PublishRequest> requests) {
+  if (requests.empty()) return;
+  post([this, requests = std::move(requests)]() mutable {
+    for (auto& request : requests) apply_publish(request);
+  });
+}
+
+void Ingest::apply_publish(PublishRequest& request) {
+  auto& message = request.message;
+  auto& session_update = request.session_update;
+  auto& done = request.done;
+  bool group_delivery = !request.shared_group.empty();
+  bool keep_retained = message->retain && !group_delivery;
+  if (keep_retained && request.from_cluster && !retained_quota_allows(*message)) {
+    keep_retained = false;  // delivered, not retained here
+    std::lock_guard guard(stats_lock_);
+    ++stats_.refused_retained_quota;
+  } else if (keep_retained && !retained_quota_allows(*message)) {
+    // Refused whole, never delivered without being retained as asked.
+    {
+      std::lock_guard guard(stats_lock_);
+      ++stats_.refused_retained_quota;
+    }
+    if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
+    return;
+  }
+  // The queue names by pointer (into the trie, or member_names_ for a shared
+  // group's member): no string copy per message unless it is stored.
+  auto& queues = matched_queues_;
+  queues.clear();
+  member_names_.clear();
+  live_filters_.match(message->topic, [&](const std::string& queue) {
+    bool group = !groups_.empty() && groups_.count(queue);
+    if (group_delivery) {
+      if (group && queue == request.shared_group) index_into_groups(queue, message->topic, queues);
+    } else if (group) {
+      // In a cluster, the group's consumer picks the gateway (and this
+      // request comes back with shared_group set if it picks this one).
+      if (!replicator_) index_into_groups(queue, message->topic, queues);
+    } else {
+      queues.push_back(&queue);
+    }
+  });
+  if (!request.from_cluster && !session_backlogs_allow(*message, queues)) {
+    // Refused whole: acknowledged to nobody, so lost to nobody.
+    if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
+    return;
+  }
+  message->seq = ++last_seq_;
+  store::MessagePtr m = message;
+  if (m->qos > 0 && limits_.max_session_backlog)
+    for (const auto* q : queues)
+      if (auto it = queues_.find(*q); it != queues_.end() && !it->second.reader_positions.empty())
+        it->second.backlog.push_back(m->seq);
+  if (keep_retained) {
+    auto old = retained_.find(m->topic);
+    if (old != retained_.end()) {
+      retained_bytes_ -= retained_size(*old->second);
+      retained_.erase(old);
+    }
+    if (m->payload.empty()) {
+      batch_.retained.emplace_back(m->topic, nullptr);
+    } else {
+      retained_bytes_ += retained_size(*m);
+      retained_[m->topic] = m;
+      batch_.retained.emplace_back(m->topic, m);
+    }
+  }
+  // QoS 0 lives in the cache alone: nothing can need it after a restart.
+  if (m->qos > 0 && !queues.empty()) {
+    std::vector<std::string> names;
+    names.reserve(queues.size());
+    for (const auto* q : queues) names.push_back(*q);
+    batch_.appends.push_back({m, std::move(names)});
+  }
+  if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
+  for (const auto* q : queues) {
+    if (auto it = queues_.find(*q); it != queues_.end()) ++it->second.messages;
+    append_to_cache(*q, m);
+  }
+  // Folded into stats_ once per batch (run()), not locked per message.
+  if (!group_delivery) {  // a group's copy was counted when it was published
+    ++batch_stats_.published;
+    if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
+    if (queues.empty()) ++batch_stats_.no_subscribers;
+  }
+  if (done)
+    completions_.push_back(
+        [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+}
+
+void Ingest::Queue::trim_backlog() {
+  if (reader_positions.empty()) {
+    backlog.clear();
+    return;
+  }
+  std::uint64_t floor = UINT64_MAX;
+  for (const auto& [client, position] : reader_positions) floor = std::min(floor, position);
+  while (!backlog.empty() && backlog.front() <= floor) backlog.pop_front();
+}
+
+void Ingest::track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
+  if (!limits_.max_session_backlog) return;
+  auto it = queues_.find(queue);
+  if (it == queues_.end()) return;
+  auto& q = it->second;
+  // The backlog deque holds the stored sequences after counted_after.
+  std::uint64_t counted_after = last_seq_;
+  for (const auto& [client, p] : q.reader_positions) counted_after = std::min(counted_after, p);
+  q.reader_positions[client_id] = position;
+  if (position < counted_after) {
+    // A reader behind everything counted so far (a session restored at start):
+    // what it has not taken is read from the store's index once, bounded by the
+    // limit. (A backlog already beyond the limit, as after lowering it, is
+    // counted only up to the limit: it shrinks as the reader catches up.)
+    std::vector<std::uint64_t> older;
+    for (auto seq : store_.queue_sequences(queue, position, limits_.max_session_backlog + 1)) {
+      if (seq > counted_after) break;
+      older.push_back(seq);
+    }
+    q.backlog.insert(q.backlog.begin(), older.begin(), older.end());
+  }
+  q.trim_backlog();
+}
+
+void Ingest::append_to_cache(const std::string& queue, const store::MessagePtr& message) {
+  // find() first: the queue is usually there from an earlier message of the
+  // batch, and then no key string is built.
+  auto it = cache_appends_.find(queue);
+  if (it == cache_appends_.end()) it = cache_appends_.try_emplace(queue).first;
+  it->second.push_back(message);
+}
+
+bool Ingest::session_backlogs_allow(const store::Message& m, const std::vector<const std::string*>& queues) {
+  // QoS 0 is never stored: it adds nothing to a backlog, and passes.
+  if (!limits_.max_session_backlog || m.qos == 0) return true;
+  std::uint64_t removed_up_to = store_.retention_floor();
+  bool full = std::any_of(queues.begin(), queues.end(), [&](const std::string* name) {
+    auto it = queues_.find(*name);
+    if (it == queues_.end() || it->second.reader_positions.empty()) return false;
+    auto& backlog = it->second.backlog;
+    while (!backlog.empty() && backlog.front() <= removed_up_to) backlog.pop_front();  // gone by retention
+    return backlog.size() >= limits_.max_session_backlog;
+  });
+  if (!full) return true;
+  std::lock_guard guard(stats_lock_);
+  ++stats_.refused_session_backlog;
+  return false;
+}
+
+bool Ingest::retained_quota_allows(const store::Message& m) const {
+  if (m.payload.empty()) return true;  // clearing always allowed
+  // The gateway's own $SYS topics (clients may not write there) use no quota.
+  if (m.topic.starts_with("$SYS/")) return true;
+  std::size_t sys_count = 0, sys_bytes = 0;
+  for (auto it = retained_.lower_bound("$SYS/"); it != retained_.end() && it->first.starts_with("$SYS/"); ++it) {
+    ++sys_count;
+    sys_bytes += retained_size(*it->second);
+  }
+  auto old = retained_.find(m.topic);
+  std::size_t count = retained_.size() - sys_count + (old == retained_.end() ? 1 : 0);
+  std::size_t bytes = retained_bytes_ - sys_bytes + retained_size(m) -
+                      (old == retained_.end() ? 0 : retained_size(*old->second));
+  return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
+}
+
+void Ingest::refresh_backlog_stats() {
+  // Once a second (with the retention check): the gauges /metrics shows for
+  // the persistent sessions' backlogs (max_session_backlog).
+  std::size_t largest = 0, total = 0;
+  for (const auto& [name, q] : queues_) {
+    largest = std::max(largest, q.backlog.size());
+    total += q.backlog.size();
+  }
+  std::lock_guard guard(stats_lock_);
+  stats_.session_backlog_largest = largest;
+  stats_.session_backlog_total = total;
+}
+
+void Ingest::enforce_retention() {
+  // At most once a second, and a bounded amount of work each time, so the
+  // writer never stalls publishers for long.
+  auto now = store::wall_clock_ms();
+  if (now < next_retention_check_ms_) return;
+  next_retention_check_ms_ = now + 1000;
+  refresh_backlog_stats();
+  auto usage = store_.usage();
+  bool over_bytes = limits_.retention_bytes && usage.message_bytes > limits_.retention_bytes;
+  bool over_age = limits_.retention_ms && usage.oldest_seq && usage.oldest_created_ms < now - limits_.retention_ms;
+  if (!over_bytes && !over_age) return;
+  store::WriteBatch removal;
+  if (over_bytes) {
+    removal.delete_oldest = std::clamp<std::size_t>(usage.messages / 16, 64, 4096);
+  } else {
+    removal.delete_oldest = 4096;
+    removal.delete_created_before_ms = now - limits_.retention_ms;
+  }
+  if (store_.commit(removal)) return;
+  cache_.set_retention_floor(store_.retention_floor());
+  if (store_.last_removed() > 0)
+    log::info("retention: removed " + std::to_string(store_.last_removed()) + " oldest message(s) up to sequence " +
+              std::to_string(store_.retention_floor()) +
+              (over_bytes ? " (stored bytes over retention_bytes)" : " (older than retention_seconds)"));
+  std::lock_guard guard(stats_lock_);
+  stats_.retention_removed += store_.last_removed();
+  if (store_.last_removed() > 0) next_retention_check_ms_ = now;  // keep going until within the bounds
+}
+
+void Ingest::subscribe(const std::string& client_id, const std::string& filter, bool want_retained,
+                       SubscribeDone done, ReadCheck may_read) {
+  post([this, client_id, filter, want_retained, done = std::move(done), may_read = std::move(may_read)] {
+    SubscribeResult result;
+    result.start_after = last_seq_;
+    SharedFilter shared = parse_shared(filter);
+    if (!shared.group.empty()) {
+      auto [group, created] = groups_.try_emplace(filter);
+      if (created) add_live_filter(shared.filter, filter);
+      auto& members = group->second.members;
+      auto m = std::find_if(members.begin(), members.end(), [&](const auto& x) { return x.client_id == client_id; });
+      if (m == members.end())
+        members.push_back({client_id, true, may_read});
+      else if (may_read)
+        m->may_read = may_read;
+      result.queue = member_queue(filter, client_id);
+      add_queue_ref(result.queue, "");
+    } else {
+      result.queue = filter;
+      add_queue_ref(filter, filter);
+      if (want_retained)
+        for (const auto& [topic, message] : retained_)
+          if (topic_matches(filter, topic)) result.retained.push_back(message);
+    }
+    done(std::move(result));
+  });
+}
+
+void Ingest::unsubscribe(const std::string& client_id, const std::string& filter) {
+  post([this, client_id, filter] {
+    SharedFilter shared = parse_shared(filter);
+    std::string queue = shared.group.empty() ? filter : member_queue(filter, client_id);
+    if (auto it = queues_.find(queue); it != queues_.end()) {
+      it->second.reader_positions.erase(client_id);
+      it->second.trim_backlog();
+    }
+    release_queue_ref(queue);
+    if (shared.group.empty()) return;
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    auto& members = group->second.members;
+    std::erase_if(members, [&](const auto& x) { return x.client_id == client_id; });
+    if (members.empty()) {
+      remove_live_filter(shared.filter, filter);
+      groups_.erase(group);
+    }
+  });
+}
+
+void Ingest::set_member_online(const std::string& client_id, const std::string& filter, bool online,
+                               ReadCheck may_read) {
+  post([this, client_id, filter, online, may_read = std::move(may_read)] {
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    for (auto& m : group->second.members)
+      if (m.client_id == client_id) {
+        m.online = online;
+        if (may_read) m.may_read = may_read;  // kept while offline: its rights when it left
+      }
+  });
+}
+
+void Ingest::reoffer(const std::string& client_id, const std::string& filter, std::vector<std::uint64_t> seqs) {
+  post([this, client_id, filter, seqs = std::move(seqs)] {
+    auto group = groups_.find(filter);
+    if (group == groups_.end()) return;
+    for (auto seq : seqs) {
+      // Re-read the message the member did not acknowledge and give it to
+      // another online member (never back to the one that dropped it).
+      auto messages = store_.read_queue(member_queue(filter, client_id), seq - 1, 1);
+      if (messages.empty() || messages.front()->seq != seq) continue;
+      const Group::Member* target = pick_member(group->second, messages.front()->topic, client_id);
+      // No other online member may take it: it stays with the one that
+      // dropped it, for its return (as a QoS 2 message does).
+      const std::string& taker = target && target->online ? target->client_id : client_id;
+      // A new entry under a new sequence: queues must stay in ascending order
+      // for readers that are already past the original one.
+      auto copy = std::make_shared<store::Message>(*messages.front());
+      copy->seq = ++last_seq_;
+      store::MessagePtr m = copy;
+      std::string queue = member_queue(filter, taker);
+      batch_.appends.push_back({m, {queue}});
+      append_to_cache(queue, m);
+    }
+  });
+}
+
+void Ingest::retained_matching(const std::string& filter, std::function<void(std::vector<store::MessagePtr>)> done) {
+  post([this, filter, done = std::move(done)] {
+    std::vector<store::MessagePtr> out;
+    for (const auto& [topic, message] : retained_)
+      if (topic_matches(filter, topic)) out.push_back(message);
+    done(std::move(out));
+  });
+}
+
+void Ingest::list_retained(const std::string& prefix, std::function<void(std::vector<store::MessagePtr>)> done) {
+  post([this, prefix, done = std::move(done)] {
+    std::vector<store::MessagePtr> out;
+    for (auto it = retained_.lower_bound(prefix); it != retained_.end() && it->first.starts_with(prefix); ++it)
+      out.push_back(it->second);
+    done(std::move(out));
+  });
+}
+
+void Ingest::list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done) {
+  post([this, prefix, done = std::move(done)] {
+    std::vector<QueueInfo> out;
+    for (const auto& [name, queue] : queues_) {
+      if (queue.filter.empty()) continue;  // a shared group's member queue: below, with its group
+      if (!name.starts_with(prefix)) continue;
+      out.push_back({name, false, queue.refs, queue.last_seq, queue.messages, queue.backlog.size()});
+    }
+    for (const auto& [name, group] : groups_) {
+      if (!name.starts_with(prefix)) continue;
+      QueueInfo info{name, true, group.members.size(), 0, 0, 0};
+      for (const auto& member : group.members)
+        if (auto q = queues_.find(member_queue(name, member.client_id)); q != queues_.end()) {
+          info.last_seq = std::max(info.last_seq, q->second.last_seq);
+          info.messages += q->second.messages;
+          info.backlog += q->second.backlog.size();
+        }
+      out.push_back(std::move(info));
+    }
+    done(std::move(out));
+  });
+}
+
+void Ingest::clear_retained(const std::string& topic, std::function<void(bool, std::error_code)> done) {
+  post([this, topic, done = std::move(done)] {
+    auto it = retained_.find(topic);
+    if (it == retained_.end()) return done(false, {});
+    retained_bytes_ -= retained_size(*it->second);
+    retained_.erase(it);
+    batch_.retained.emplace_back(topic, nullptr);
+    completions_.push_back([done](std::error_code ec) { done(true, ec); });
+  });
+}
+
+void Ingest::save_session(const std::string& client_id, std::optional<std::string> record, Done done) {
+  post([this, client_id, record = std::move(record), done = std::move(done)] {
+    if (!record) {
+      batch_.sessions.emplace_back(client_id, std::nullopt);
+    } else {
+      batch_.sessions.emplace_back(client_id, std::move(record));
+    }
+    if (done) completions_.push_back(done);
+  });
+}
+
+void Ingest::save_progress(const std::string& client_id, SessionProgress progress, Done done) {
+  post([this, client_id, progress = std::move(progress), done = std::move(done)]() mutable {
+    for (auto& [queue, seq] : progress.offsets) {
+      track_reader(client_id, queue, seq);
+      batch_.offsets.push_back({client_id, queue, seq});
+    }
+    for (auto& queue : progress.erased_queues)
+      if (auto it = queues_.find(queue); it != queues_.end()) {
+        it->second.reader_positions.erase(client_id);
+        it->second.trim_backlog();
+      }
+    for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
+    for (auto& queue : progress.erased_queues) batch_.erase_offsets.emplace_back(client_id, std::move(queue));
+    if (done) completions_.push_back(std::move(done));
+  });
+}
+
+void Ingest::restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
+  post([this, client_id, queue, position] { track_reader(client_id, queue, position); });
+}
+
+void Ingest::set_limits(IngestLimits limits) {
+  post([this, limits] {
+    bool tracking = limits_.max_session_backlog != 0;
+    limits_ = limits;
+    // Backlogs are counted only while a limit is set: turning one on starts
+    // counting from the readers' next saved positions.
+    if (tracking && !limits_.max_session_backlog)
+      for (auto& [name, q] : queues_) {
+        q.reader_positions.clear();
+        q.backlog.clear();
+      }
+    next_retention_check_ms_ = 0;  // a lower retention applies at once
+  });
+}
+
+void Ingest::forget_reader(const std::string& client_id, const std::string& queue) {
+  post([this, client_id, queue] {
+    if (auto it = queues_.find(queue); it != queues_.end()) {
+      it->second.reader_positions.erase(client_id);
+      it->second.trim_backlog();
+    }
+  });
+}
+
+void Ingest::sync(std::function<void()> done) {
+  post([this, done = std::move(done)] { completions_.push_back([done](std::error_code) { done(); }); });
+}
+
+IngestStats Ingest::stats() const {
+  std::lock_guard guard(stats_lock_);
+  IngestStats s = stats_;
+  return s;
+}
+
+}  // namespace tidegate
