@@ -25,13 +25,14 @@
 #include "gateway/session/session.hpp"
 #include "gateway/session/session_registry.hpp"
 #include "gateway/net/transport.hpp"
+#include "gateway/pipeline/queue_subscriber.hpp"
 #include "gateway/pipeline/worker.hpp"
 
 namespace tidegate {
 
 class BridgeLink;
 
-class Connection : public SessionOwner, public std::enable_shared_from_this<Connection> {
+class Connection : public SessionOwner, public QueueSubscriber, public std::enable_shared_from_this<Connection> {
  public:
   // `slot`: this connection's place in max_connections, taken at accept.
   Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
@@ -46,7 +47,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
 
   void start();
   // Server shutdown: DISCONNECT 0x8B (v5), wills published, session kept.
-  void shut_down_by_server();
+  void shut_down_by_server() override;
 
   // SessionOwner: any thread.
   void take_over() override;
@@ -59,7 +60,7 @@ class Connection : public SessionOwner, public std::enable_shared_from_this<Conn
   void kick(bool end_session) override;
 
   // Worker thread: the notify channel says `queue` has entries up to last_seq.
-  void on_queue_event(const std::string& queue, std::uint64_t last_seq);
+  void on_queue_event(const std::string& queue, std::uint64_t last_seq) override;
 
  private:
   // authenticating: CONNECT read, a plugin or the HTTP hook is deciding.

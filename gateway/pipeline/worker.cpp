@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "gateway/connection/connection.hpp"
 #include "gateway/ops/log.hpp"
 
 namespace tidegate {
@@ -29,19 +28,19 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::add_reader(const std::string& queue, Connection* connection) {
+void Worker::add_reader(const std::string& queue, QueueSubscriber* connection) {
   auto& list = readers_[queue];
   if (std::find(list.begin(), list.end(), connection) == list.end()) list.push_back(connection);
 }
 
-void Worker::remove_reader(const std::string& queue, Connection* connection) {
+void Worker::remove_reader(const std::string& queue, QueueSubscriber* connection) {
   auto it = readers_.find(queue);
   if (it == readers_.end()) return;
   std::erase(it->second, connection);
   if (it->second.empty()) readers_.erase(it);
 }
 
-void Worker::set_lagging(const Connection* connection, bool lagging) {
+void Worker::set_lagging(const QueueSubscriber* connection, bool lagging) {
   if (lagging) lagged_at_ = std::chrono::steady_clock::now();
   auto it = std::find(lagging_.begin(), lagging_.end(), connection);
   if (lagging == (it != lagging_.end())) return;
@@ -55,7 +54,7 @@ void Worker::set_lagging(const Connection* connection, bool lagging) {
   if (lagging_.empty()) caught_up_.cancel();  // the readers waiting go on
 }
 
-bool Worker::is_lagging(const Connection* connection) const {
+bool Worker::is_lagging(const QueueSubscriber* connection) const {
   return std::find(lagging_.begin(), lagging_.end(), connection) != lagging_.end();
 }
 

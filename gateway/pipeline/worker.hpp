@@ -18,10 +18,9 @@
 #include <vector>
 
 #include "gateway/pipeline/ingest.hpp"
+#include "gateway/pipeline/queue_subscriber.hpp"
 
 namespace tidegate {
-
-class Connection;
 
 class Worker {
  public:
@@ -34,8 +33,8 @@ class Worker {
   void join();
 
   // Worker thread only.
-  void add_reader(const std::string& queue, Connection* connection);
-  void remove_reader(const std::string& queue, Connection* connection);
+  void add_reader(const std::string& queue, QueueSubscriber* connection);
+  void remove_reader(const std::string& queue, QueueSubscriber* connection);
   void on_events(const QueueEvents& events);
   std::size_t connection_count() const { return connections_.size(); }
 
@@ -48,30 +47,30 @@ class Worker {
   // A client that does not read (output bound) or does not acknowledge
   // (inflight window) is never lagging: it paces nobody.
   static constexpr std::chrono::milliseconds kPacingWait{20};
-  void set_lagging(const Connection* connection, bool lagging);
+  void set_lagging(const QueueSubscriber* connection, bool lagging);
   bool has_lagging() const { return !lagging_.empty(); }
   // Whether a connection lagged within kPacingMemory: reads stay small
   // meanwhile (Connection::read_loop), so that one read of every publisher
   // together fits a queue's cached tail.
   static constexpr std::chrono::milliseconds kPacingMemory{100};
   bool lagged_recently() const { return std::chrono::steady_clock::now() - lagged_at_ < kPacingMemory; }
-  bool is_lagging(const Connection* connection) const;
+  bool is_lagging(const QueueSubscriber* connection) const;
   // Completes (with any error code) when no connection lags any more, or
   // after kPacingWait (re-armed here once it has passed).
   boost::asio::steady_timer& caught_up();
-  void add_connection(const std::shared_ptr<Connection>& c) { connections_.insert(c); }
-  void remove_connection(const std::shared_ptr<Connection>& c) { connections_.erase(c); }
+  void add_connection(const std::shared_ptr<QueueSubscriber>& c) { connections_.insert(c); }
+  void remove_connection(const std::shared_ptr<QueueSubscriber>& c) { connections_.erase(c); }
   // Every live connection of this worker (for shutdown).
-  std::vector<std::shared_ptr<Connection>> connections() const { return {connections_.begin(), connections_.end()}; }
+  std::vector<std::shared_ptr<QueueSubscriber>> connections() const { return {connections_.begin(), connections_.end()}; }
 
  private:
   unsigned index_;
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
-  std::unordered_map<std::string, std::vector<Connection*>> readers_;
-  std::set<std::shared_ptr<Connection>> connections_;
-  std::vector<const Connection*> lagging_;  // a handful at most
+  std::unordered_map<std::string, std::vector<QueueSubscriber*>> readers_;
+  std::set<std::shared_ptr<QueueSubscriber>> connections_;
+  std::vector<const QueueSubscriber*> lagging_;  // a handful at most
   std::chrono::steady_clock::time_point lagged_at_{};
   boost::asio::steady_timer caught_up_{io_};
 };

@@ -8,14 +8,18 @@
 
 #include "gateway/pipeline/worker.hpp"
 
-using tidegate::Connection;
+using tidegate::QueueSubscriber;
 using tidegate::Worker;
 
 namespace {
-// Identities only: the worker compares these pointers and never dereferences them.
-int a_storage, b_storage;
-const auto* a = reinterpret_cast<const Connection*>(&a_storage);
-const auto* b = reinterpret_cast<const Connection*>(&b_storage);
+// Pacing only compares identities: subscribers that are told nothing.
+struct IdleSubscriber final : QueueSubscriber {
+  void on_queue_event(const std::string&, std::uint64_t) override {}
+  void shut_down_by_server() override {}
+};
+IdleSubscriber a_subscriber, b_subscriber;
+const QueueSubscriber* a = &a_subscriber;
+const QueueSubscriber* b = &b_subscriber;
 }  // namespace
 
 TEST_CASE("pacing: a reader waits until the last lagging connection catches up") {
