@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "storeclient/message.hpp"
+#include "storeclient/queue_reader.hpp"
 
 namespace tidegate::store {
 
@@ -86,15 +87,6 @@ struct WriteBatch {
            erase_offsets.empty() && dropped_queues.empty() && inflight.empty() &&
            delete_oldest == 0;
   }
-};
-
-// What the queue cache needs of a store: the persisted entries of a queue.
-class QueueReader {
- public:
-  virtual ~QueueReader() = default;
-  // Messages of `queue` with sequence > after_seq, in order, at most max_count.
-  virtual std::vector<MessagePtr> read_queue(const std::string& queue, std::uint64_t after_seq,
-                                             std::size_t max_count) const = 0;
 };
 
 class LmdbStore final : public QueueReader {

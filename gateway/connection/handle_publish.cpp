@@ -13,7 +13,6 @@
 #include "gateway/ops/log.hpp"
 #include "gateway/pipeline/message_builder.hpp"
 #include "gateway/pipeline/topic_match.hpp"
-#include "storeclient/store_full.hpp"
 
 namespace tidegate {
 
@@ -184,7 +183,7 @@ void Connection::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos,
     r.type = qos == 1 ? PacketType::puback : PacketType::pubrec;
     r.packet_id = packet_id;
     // A full store (its cap or the disk) or a retained quota: 0x97; anything else: 0x80.
-    bool quota = ec == make_error_code(ReasonCode::quota_exceeded) || store::is_store_full(ec);
+    bool quota = ec == IngestError::quota_exceeded || ec == IngestError::store_full;
     r.reason_code = static_cast<std::uint8_t>(quota ? ReasonCode::quota_exceeded : ReasonCode::unspecified_error);
     send(r);
     return;

@@ -13,7 +13,7 @@ Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits l
 namespace {
 std::size_t retained_size(const store::Message& m) { return m.topic.size() + m.payload.size(); }
 // Quota refusals travel as the MQTT reason code they are answered with.
-std::error_code quota_exceeded() { return make_error_code(mqtt::ReasonCode::quota_exceeded); }
+std::error_code quota_exceeded() { return IngestError::quota_exceeded; }
 }  // namespace
 
 Ingest::~Ingest() { stop(); }
@@ -100,7 +100,9 @@ void Ingest::run() {
       }
       visible_seq_.store(last_seq_, std::memory_order_release);
     }
-    for (auto& done : completions_) done(ec);
+    // Callers see a full store as IngestError::store_full, never the store's own code.
+    const auto reported = ingest_error_of_commit(ec);
+    for (auto& done : completions_) done(reported);
     if (events && !events->empty()) {
       for (const auto& e : *events)
         if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;

@@ -31,6 +31,7 @@
 
 #include "cache/queue_cache.hpp"
 #include "gateway/ops/latency_histogram.hpp"
+#include "gateway/pipeline/ingest_error.hpp"
 #include "gateway/pipeline/subscription_trie.hpp"
 #include "storeclient/lmdb_store.hpp"
 
