@@ -129,6 +129,9 @@ class LmdbStore final : public QueueReader {
  private:
   void open_tables();
   std::error_code write_batch(MDB_txn* txn, const WriteBatch& batch);
+  // write_batch's steps (writer thread).
+  std::error_code write_appends(MDB_txn* txn, const WriteBatch& batch);
+  std::error_code write_sessions(MDB_txn* txn, const WriteBatch& batch);  // and inflight records
   bool grow_map();
   std::error_code delete_oldest(MDB_txn* txn, std::size_t count, std::int64_t created_before_ms);
   std::size_t last_removed_ = 0, pending_removed_ = 0;
