@@ -1,7 +1,7 @@
 #pragma once
 // Cluster mode: the fetch thread (docs/design.md, "Threads"; docs/cluster.md,
-// "How a message travels", steps 4 and 5, and "The lookup", "Routes
-// settling").
+// "How a message travels", steps 4 and 5, and the "Routes settling" item of
+// "The lookup").
 //
 // Fetch: the events other gateways announced (cluster_notify.hpp) whose topic
 // matches a filter with live queues here (retained messages always: a later

@@ -143,6 +143,7 @@ void ClusterLink::stop() {
 
 void ClusterLink::fetch_remote_session(const std::string& client_id, std::int64_t connected_ms,
                                        SessionFetched done) {
+  if (!handover_) return done(nullptr, false);  // no lookup: nobody can say who held it
   handover_->fetch(client_id, connected_ms, [done = std::move(done)](SessionHandover::FetchResult r) {
     done(std::move(r.session), r.retry_later);
   });

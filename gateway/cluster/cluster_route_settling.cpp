@@ -1,8 +1,11 @@
-// ClusterFetcher, route settling (docs/cluster.md, "The lookup", "Routes
-// settling"): a filter that went live here while another gateway's lookup
-// may still answer without it has its messages read from the stream once the
-// lookup shows this gateway's state to every member, and every
-// kSettleReadInterval until then (cluster_fetcher.hpp).
+// ClusterFetcher, route settling (docs/cluster.md, the "Routes settling"
+// item of "The lookup"): a filter that went live here while another
+// gateway's lookup may still answer without it has its messages read from
+// the stream once the lookup shows this gateway's state to every member, and
+// every kSettleReadInterval until then (cluster_fetcher.hpp).
+//
+// Threads: settle_later() on the ingest thread (from filter_live()), the rest
+// on the fetch thread; the routes waiting are under events_lock_.
 #include <algorithm>
 #include <utility>
 
