@@ -184,7 +184,8 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
             const bool kept = s && s->persistent();
             self->broker_.registry.release(self->client_id_, self.get(), std::move(s));
             if (kept) {
-              self->broker_.cluster().announce_connect(self->client_id_, self->summary_.connected_since_ms.value_or(0));
+              self->broker_.cluster().announce_connect(self->client_id_,
+                                                       self->summary_.connected_since_ms.value_or(0));
               self->broker_.cluster().announce_disconnect(self->client_id_, true);
             }
             if (self->state_ != State::awaiting_session) return;
