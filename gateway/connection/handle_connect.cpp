@@ -165,11 +165,11 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
     broker_.registry.release(client_id_, this, std::move(previous));
     return refuse_session_of_another_identity();
   }
-  if (previous || clean_start_ || !broker_.fetch_remote_session) return finish_connect(std::move(previous));
+  if (previous || clean_start_ || !broker_.cluster().moves_sessions()) return finish_connect(std::move(previous));
   // Cluster mode: the session may be on the gateway this client used before
   // (cluster_handover.hpp). This connection owns the client id here meanwhile.
   fetching_session_ = true;
-  broker_.fetch_remote_session(
+  broker_.cluster().fetch_remote_session(
       client_id_, summary_.connected_since_ms.value_or(0),
       [self = shared_from_this()](std::unique_ptr<Session> s, bool retry_later) {
         boost::asio::post(self->worker_.io(), [self, s = std::move(s), retry_later]() mutable {
@@ -183,9 +183,10 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
             // from has let go): claimed and left, as a connection would.
             const bool kept = s && s->persistent();
             self->broker_.registry.release(self->client_id_, self.get(), std::move(s));
-            if (kept && self->broker_.announce_connect) {
-              self->broker_.announce_connect(self->client_id_, self->summary_.connected_since_ms.value_or(0));
-              self->broker_.announce_disconnect(self->client_id_, true);
+            if (kept) {
+              self->broker_.cluster().announce_connect(self->client_id_,
+                                                       self->summary_.connected_since_ms.value_or(0));
+              self->broker_.cluster().announce_disconnect(self->client_id_, true);
             }
             if (self->state_ != State::awaiting_session) return;
             if (other_identity && !self->taken_over_while_fetching_) return self->refuse_session_of_another_identity();
@@ -247,10 +248,8 @@ void Connection::finish_connect(std::unique_ptr<Session> previous) {
     log::debug(describe() + ": connected, protocol " + std::to_string(int(version_)) +
                (session_present ? ", session present" : ""));
     arm_keep_alive();
-    if (broker_.announce_connect) {
-      broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
-      announced_ = true;
-    }
+    broker_.cluster().announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
+    announced_ = true;
     for (auto& [queue, cursor] : session_->cursors) {
       worker_.add_reader(queue, this);
       cursor.announced = UINT64_MAX;
@@ -292,7 +291,7 @@ void Connection::publish_will_message(const mqtt::Will& will) {
 void Connection::detach_session(bool publish_will) {
   flush_publishes();  // what the client sent before it went away, then its will
   if (std::exchange(announced_, false))
-    broker_.announce_disconnect(client_id_, session_ && session_->persistent() && !end_on_detach_);
+    broker_.cluster().announce_disconnect(client_id_, session_ && session_->persistent() && !end_on_detach_);
   if (!session_) {
     broker_.registry.release(client_id_, this, nullptr);
     return;
