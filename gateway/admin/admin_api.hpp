@@ -5,19 +5,15 @@
 // answer (bounded by a deadline).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <functional>
 #include <string>
 
+#include "gateway/admin/admin_http.hpp"
 #include "gateway/broker_context.hpp"
 #include "storeclient/lmdb_store.hpp"
 
 namespace tidegate::admin {
-
-using Request = boost::beast::http::request<boost::beast::http::string_body>;
-using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 class AdminApi {
  public:

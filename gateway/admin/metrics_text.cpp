@@ -20,45 +20,60 @@ GatewayStats collect_stats(BrokerContext& broker, const store::LmdbStore& store,
   return s;
 }
 
-std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
+namespace {
+
+template <typename T>
+T load(const std::atomic<T>& c) {
+  return c.load(std::memory_order_relaxed);
+}
+
+// The text exposition format: # HELP, # TYPE and the sample(s) of each metric.
+struct PrometheusText {
   std::ostringstream out;
-  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+  template <typename T>
+  void metric(const char* name, const char* type, const char* help, T value) {
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
         << name << ' ' << value << '\n';
-  };
+  }
+};
+
+void write_connections_and_messages(PrometheusText& p, BrokerContext& broker, const GatewayStats& s) {
   const auto& m = broker.metrics;
-  auto load = [](const auto& c) { return c.load(std::memory_order_relaxed); };
-  metric("tidegate_uptime_seconds", "gauge", "Seconds since start.", s.uptime_seconds);
-  metric("tidegate_connections_open", "gauge", "Open client connections.", load(m.connections_open));
-  metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", load(m.connections_accepted));
-  metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
+  p.metric("tidegate_uptime_seconds", "gauge", "Seconds since start.", s.uptime_seconds);
+  p.metric("tidegate_connections_open", "gauge", "Open client connections.", load(m.connections_open));
+  p.metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", load(m.connections_accepted));
+  p.metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
          load(m.connections_refused_limit));
-  metric("tidegate_connections_refused_session_owner_total", "counter",
+  p.metric("tidegate_connections_refused_session_owner_total", "counter",
          "CONNECTs refused: the client id's session belongs to another identity.",
          load(m.connections_refused_session_owner));
-  metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
-  metric("tidegate_close_linger_cut_total", "counter",
+  p.metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
+  p.metric("tidegate_close_linger_cut_total", "counter",
          "Closes after a reason code whose client neither closed nor stopped sending within the linger.",
          load(m.close_linger_cut));
-  metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
-  metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
-  metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));
-  metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", load(m.publish_sent));
+  p.metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
+  p.metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
+  p.metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));
+  p.metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", load(m.publish_sent));
   auto by_qos = [&](const char* name, const char* help, const auto& counters) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
+    p.out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
     for (std::size_t qos = 0; qos < counters.size(); ++qos)
-      out << name << "{qos=\"" << qos << "\"} " << load(counters[qos]) << '\n';
+      p.out << name << "{qos=\"" << qos << "\"} " << load(counters[qos]) << '\n';
   };
   by_qos("tidegate_messages_received_by_qos_total", "PUBLISH packets received, by their QoS.",
          m.publish_received_by_qos);
   by_qos("tidegate_messages_sent_by_qos_total", "PUBLISH packets sent, by the QoS they were sent with.",
          m.publish_sent_by_qos);
-  metric("tidegate_messages_persisted_total", "counter", "Messages written to the store.", s.ingest.persisted);
-  metric("tidegate_messages_no_subscribers_total", "counter", "Messages no queue took.", s.ingest.no_subscribers);
-  metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", load(m.bytes_received));
-  metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", load(m.bytes_sent));
-  metric("tidegate_store_commits_total", "counter", "Store group commits.", s.ingest.commits);
-  metric("tidegate_store_commit_errors_total", "counter", "Store commits that failed.", s.ingest.commit_errors);
+}
+
+void write_store(PrometheusText& p, BrokerContext& broker, const GatewayStats& s) {
+  const auto& m = broker.metrics;
+  p.metric("tidegate_messages_persisted_total", "counter", "Messages written to the store.", s.ingest.persisted);
+  p.metric("tidegate_messages_no_subscribers_total", "counter", "Messages no queue took.", s.ingest.no_subscribers);
+  p.metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", load(m.bytes_received));
+  p.metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", load(m.bytes_sent));
+  p.metric("tidegate_store_commits_total", "counter", "Store group commits.", s.ingest.commits);
+  p.metric("tidegate_store_commit_errors_total", "counter", "Store commits that failed.", s.ingest.commit_errors);
   {
     // "0.00025", "1": the bounds as written in LatencyHistogram; the sum to the nanosecond.
     auto number = [](double v) {
@@ -68,40 +83,44 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     };
     auto h = broker.ingest.commit_latency().snapshot();
     const char* name = "tidegate_store_commit_duration_seconds";
-    out << "# HELP " << name << " Duration of each store group commit (the transaction QoS 1/2 publishers wait for).\n"
+    p.out << "# HELP " << name << " Duration of each store group commit (the transaction QoS 1/2 publishers wait for).\n"
         << "# TYPE " << name << " histogram\n";
     for (std::size_t i = 0; i < LatencyHistogram::bounds.size(); ++i)
-      out << name << "_bucket{le=\"" << number(LatencyHistogram::bounds[i]) << "\"} " << h.cumulative[i] << '\n';
-    out << name << "_bucket{le=\"+Inf\"} " << h.count << '\n'
+      p.out << name << "_bucket{le=\"" << number(LatencyHistogram::bounds[i]) << "\"} " << h.cumulative[i] << '\n';
+    p.out << name << "_bucket{le=\"+Inf\"} " << h.count << '\n'
         << name << "_sum " << number(h.sum_seconds) << '\n'
         << name << "_count " << h.count << '\n';
   }
-  metric("tidegate_store_map_bytes", "gauge", "LMDB map size.", s.usage.map_bytes);
-  metric("tidegate_store_message_bytes", "gauge", "Bytes of stored messages and their index.", s.usage.message_bytes);
-  metric("tidegate_store_messages", "gauge", "Stored messages.", s.usage.messages);
-  metric("tidegate_retained_messages", "gauge", "Retained topics.", s.ingest.retained);
-  metric("tidegate_retained_bytes", "gauge", "Retained topic and payload bytes.", s.ingest.retained_bytes);
-  metric("tidegate_queues_live", "gauge", "Live queues (subscribed filters).", s.ingest.live_queues);
-  metric("tidegate_queue_cache_messages", "gauge", "Messages held by the queue cache.", s.cache.entries);
-  metric("tidegate_queue_cache_bytes", "gauge", "Bytes held by the queue cache.", s.cache.bytes);
-  metric("tidegate_shared_publish_bytes", "gauge",
+  p.metric("tidegate_store_map_bytes", "gauge", "LMDB map size.", s.usage.map_bytes);
+  p.metric("tidegate_store_message_bytes", "gauge", "Bytes of stored messages and their index.", s.usage.message_bytes);
+  p.metric("tidegate_store_messages", "gauge", "Stored messages.", s.usage.messages);
+  p.metric("tidegate_retained_messages", "gauge", "Retained topics.", s.ingest.retained);
+  p.metric("tidegate_retained_bytes", "gauge", "Retained topic and payload bytes.", s.ingest.retained_bytes);
+  p.metric("tidegate_queues_live", "gauge", "Live queues (subscribed filters).", s.ingest.live_queues);
+  p.metric("tidegate_queue_cache_messages", "gauge", "Messages held by the queue cache.", s.cache.entries);
+  p.metric("tidegate_queue_cache_bytes", "gauge", "Bytes held by the queue cache.", s.cache.bytes);
+  p.metric("tidegate_shared_publish_bytes", "gauge",
          "Bytes of PUBLISH encodings shared by deliveries (limit: max_shared_publish_bytes).",
          broker.shared_publish_budget->bytes());
-  metric("tidegate_shared_publish_over_limit_total", "counter",
+  p.metric("tidegate_shared_publish_over_limit_total", "counter",
          "Deliveries encoded on their own because shared encodings were at max_shared_publish_bytes.",
          broker.shared_publish_budget->refused());
-  metric("tidegate_session_backlog_messages_max", "gauge",
+  p.metric("tidegate_session_backlog_messages_max", "gauge",
          "Stored messages not yet taken by persistent sessions, in the fullest queue (limit: max_session_backlog).",
          s.ingest.session_backlog_largest);
-  metric("tidegate_session_backlog_messages", "gauge",
+  p.metric("tidegate_session_backlog_messages", "gauge",
          "Stored messages not yet taken by persistent sessions, summed over queues.", s.ingest.session_backlog_total);
-  metric("tidegate_retention_removed_total", "counter", "Messages removed by retention.", s.ingest.retention_removed);
-  metric("tidegate_sessions_behind_retention_total", "counter", "Session queues that lost messages to retention.",
+  p.metric("tidegate_retention_removed_total", "counter", "Messages removed by retention.", s.ingest.retention_removed);
+  p.metric("tidegate_sessions_behind_retention_total", "counter", "Session queues that lost messages to retention.",
          load(m.sessions_behind_retention));
-  out << "# HELP tidegate_dropped_total Messages not delivered or not accepted, by reason.\n"
+}
+
+void write_drops(PrometheusText& p, BrokerContext& broker, const GatewayStats& s) {
+  const auto& m = broker.metrics;
+  p.out << "# HELP tidegate_dropped_total Messages not delivered or not accepted, by reason.\n"
          "# TYPE tidegate_dropped_total counter\n";
   auto drop = [&](const char* reason, auto value) {
-    out << "tidegate_dropped_total{reason=\"" << reason << "\"} " << value << '\n';
+    p.out << "tidegate_dropped_total{reason=\"" << reason << "\"} " << value << '\n';
   };
   drop("too_large_for_client", load(m.dropped_too_large_for_client));
   drop("expired", load(m.dropped_expired));
@@ -116,66 +135,76 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   drop("refused_subscription_quota", load(m.refused_subscription_quota));
   drop("disconnected_output_overflow", load(m.disconnected_output_overflow));
   drop("bridge_unmapped", load(m.bridge_unmapped));
+}
+
+void write_auth_http(PrometheusText& p, BrokerContext& broker) {
   if (broker.auth_http) {
     auto a = broker.auth_http->stats();
-    metric("tidegate_auth_http_requests_total", "counter", "Requests made to the HTTP auth hook.", a.requests);
-    metric("tidegate_auth_http_cache_hits_total", "counter", "CONNECTs answered from the hook's cache.", a.cache_hits);
-    metric("tidegate_auth_http_failures_total", "counter",
+    p.metric("tidegate_auth_http_requests_total", "counter", "Requests made to the HTTP auth hook.", a.requests);
+    p.metric("tidegate_auth_http_cache_hits_total", "counter", "CONNECTs answered from the hook's cache.", a.cache_hits);
+    p.metric("tidegate_auth_http_failures_total", "counter",
            "Hook requests that failed (timeout, error status, bad answer): on_error decided.", a.failures);
   }
+}
+
+void write_cluster(PrometheusText& p, BrokerContext& broker) {
+  const auto& m = broker.metrics;
   if (auto c = broker.cluster().stats()) {
-    metric("tidegate_cluster_connected", "gauge", "1 while the link to the NATS servers is up.", c->connected ? 1 : 0);
-    metric("tidegate_cluster_appended_total", "counter", "Messages JetStream acknowledged.", c->appended);
-    metric("tidegate_cluster_append_errors_total", "counter",
+    p.metric("tidegate_cluster_connected", "gauge", "1 while the link to the NATS servers is up.", c->connected ? 1 : 0);
+    p.metric("tidegate_cluster_appended_total", "counter", "Messages JetStream acknowledged.", c->appended);
+    p.metric("tidegate_cluster_append_errors_total", "counter",
            "Messages JetStream refused or did not acknowledge in time (refused to the publisher).", c->append_errors);
-    metric("tidegate_cluster_pending_appends", "gauge", "Appends awaiting JetStream's ack (cluster.max_pending_appends).",
+    p.metric("tidegate_cluster_pending_appends", "gauge", "Appends awaiting JetStream's ack (cluster.max_pending_appends).",
            c->pending_appends);
-    metric("tidegate_cluster_notify_sent_total", "counter", "Notify messages sent to the other gateways.", c->events_sent);
-    metric("tidegate_cluster_events_received_total", "counter", "Message events received from other gateways.",
+    p.metric("tidegate_cluster_notify_sent_total", "counter", "Notify messages sent to the other gateways.", c->events_sent);
+    p.metric("tidegate_cluster_events_received_total", "counter", "Message events received from other gateways.",
            c->events_received);
-    metric("tidegate_cluster_fetched_total", "counter", "Messages of other gateways read from the stream.", c->fetched);
-    metric("tidegate_cluster_skipped_total", "counter", "Events of other gateways no subscription here matched.",
+    p.metric("tidegate_cluster_fetched_total", "counter", "Messages of other gateways read from the stream.", c->fetched);
+    p.metric("tidegate_cluster_skipped_total", "counter", "Events of other gateways no subscription here matched.",
            c->skipped);
-    metric("tidegate_cluster_fetch_errors_total", "counter",
+    p.metric("tidegate_cluster_fetch_errors_total", "counter",
            "Messages of other gateways that could not be read (lost for this node's subscribers).", c->fetch_errors);
-    metric("tidegate_cluster_fetch_backlog", "gauge", "Events waiting to be read from the stream.", c->fetch_backlog);
-    metric("tidegate_cluster_catch_ups_total", "counter", "Stream scans after a lost notify (a gap or a reconnect).",
+    p.metric("tidegate_cluster_fetch_backlog", "gauge", "Events waiting to be read from the stream.", c->fetch_backlog);
+    p.metric("tidegate_cluster_catch_ups_total", "counter", "Stream scans after a lost notify (a gap or a reconnect).",
            c->catch_ups);
-    metric("tidegate_cluster_caught_up_total", "counter", "Messages those scans delivered.", c->caught_up);
-    metric("tidegate_cluster_settling_routes", "gauge",
+    p.metric("tidegate_cluster_caught_up_total", "counter", "Messages those scans delivered.", c->caught_up);
+    p.metric("tidegate_cluster_settling_routes", "gauge",
            "Filters that went live here and that some gateway's lookup may not show yet.", c->settling);
-    metric("tidegate_cluster_settle_reads_total", "counter",
+    p.metric("tidegate_cluster_settle_reads_total", "counter",
            "Stream reads for those filters (once the lookup shows them everywhere, and each second meanwhile).",
            c->settle_reads);
-    metric("tidegate_cluster_settled_total", "counter",
+    p.metric("tidegate_cluster_settled_total", "counter",
            "Messages those reads delivered: their notify went elsewhere while the lookup settled.", c->settled);
-    metric("tidegate_cluster_relayed_total", "counter",
+    p.metric("tidegate_cluster_relayed_total", "counter",
            "Events passed on to the gateway a session moved to (its notify reached this gateway after the move).",
            c->relayed);
-    metric("tidegate_cluster_takeovers_total", "counter",
+    p.metric("tidegate_cluster_takeovers_total", "counter",
            "Sessions ended here because their client connected on another gateway.",
            c->takeovers + load(m.taken_over_elsewhere));
-    metric("tidegate_cluster_sessions_moved_in_total", "counter",
+    p.metric("tidegate_cluster_sessions_moved_in_total", "counter",
            "Persistent sessions taken over from another gateway with their messages.", c->sessions_fetched);
-    metric("tidegate_cluster_sessions_moved_out_total", "counter",
+    p.metric("tidegate_cluster_sessions_moved_out_total", "counter",
            "Persistent sessions handed to another gateway (confirmed by it).", c->sessions_handed);
-    metric("tidegate_cluster_sessions_unconfirmed_total", "counter",
+    p.metric("tidegate_cluster_sessions_unconfirmed_total", "counter",
            "Sessions handed over and never confirmed: parked here again.", c->sessions_returned);
-    metric("tidegate_cluster_session_move_failures_total", "counter",
+    p.metric("tidegate_cluster_session_move_failures_total", "counter",
            "Sessions asked for and not received (the client started a new one).", c->session_fetch_failures);
-    metric("tidegate_cluster_shared_groups", "gauge", "Shared subscription groups with members here.", c->groups);
-    metric("tidegate_cluster_group_messages_total", "counter", "Shared-group messages JetStream gave this gateway.",
+    p.metric("tidegate_cluster_shared_groups", "gauge", "Shared subscription groups with members here.", c->groups);
+    p.metric("tidegate_cluster_group_messages_total", "counter", "Shared-group messages JetStream gave this gateway.",
            c->group_received);
-    metric("tidegate_cluster_group_redelivered_total", "counter",
+    p.metric("tidegate_cluster_group_redelivered_total", "counter",
            "Shared-group messages handed back to JetStream (no member here any more).", c->group_redelivered);
-    metric("tidegate_cluster_group_errors_total", "counter", "Group consumers that could not be set up (retried).",
+    p.metric("tidegate_cluster_group_errors_total", "counter", "Group consumers that could not be set up (retried).",
            c->group_errors);
   }
+}
+
+void write_bridges(PrometheusText& p, BrokerContext& broker) {
   auto bridges = broker.bridge_status();
   if (!bridges.empty()) {
     auto per_bridge = [&](const char* name, const char* type, const char* help, auto value_of) {
-      out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-      for (const auto& b : bridges) out << name << "{bridge=\"" << b.name << "\"} " << value_of(b) << '\n';
+      p.out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+      for (const auto& b : bridges) p.out << name << "{bridge=\"" << b.name << "\"} " << value_of(b) << '\n';
     };
     per_bridge("tidegate_bridge_connected", "gauge", "1 while the bridge's link is up.",
                [](const BridgeStatus& b) { return b.connected ? 1 : 0; });
@@ -188,7 +217,19 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     per_bridge("tidegate_bridge_connect_failures_total", "counter", "Connection attempts that failed.",
                [](const BridgeStatus& b) { return b.connect_failures; });
   }
-  return out.str();
+}
+
+}  // namespace
+
+std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
+  PrometheusText p;
+  write_connections_and_messages(p, broker, s);
+  write_store(p, broker, s);
+  write_drops(p, broker, s);
+  write_auth_http(p, broker);
+  write_cluster(p, broker);
+  write_bridges(p, broker);
+  return p.out.str();
 }
 
 }  // namespace tidegate::admin
