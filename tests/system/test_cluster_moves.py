@@ -18,7 +18,7 @@ import time
 import pytest
 
 import mqttraw as m
-from test_cluster import cluster_api, gateway, gateway_behind_a_forwarder, nats, wait_lookup_stable  # noqa: F401
+from cluster_support import cluster_api, gateway, gateway_behind_a_forwarder, nats, wait_lookup_stable  # noqa: F401
 
 pytestmark = pytest.mark.tidegate_only(reason="tidegate cluster mode (JSON config, NATS JetStream)")
 
