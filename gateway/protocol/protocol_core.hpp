@@ -55,11 +55,8 @@ class ProtocolCore {
   // A server learns the version from CONNECT; a client states it.
   ProtocolCore(Role role, ProtocolVersion version, const OurLimits& ours);
 
-  Role role() const { return role_; }
   ProtocolVersion version() const { return version_; }
   bool v5() const { return version_ == ProtocolVersion::v5; }
-  // CONNECT (server) or CONNACK (client) has been read.
-  bool accepted() const { return phase_ == Phase::open; }
 
   // Input. The driver reads into reader().prepare() and commit()s.
   FrameReader& reader() { return reader_; }
@@ -80,7 +77,6 @@ class ProtocolCore {
   // The refusing CONNACK of a bad CONNECT: a v5 reason code (and reason string
   // if the client wants problem information) or the nearest 3.1.1 return code.
   Connack refusal(ReasonCode reason, const std::string& detail) const;
-  bool request_problem_information() const { return request_problem_information_; }
   std::uint16_t keep_alive() const { return keep_alive_; }
   void set_keep_alive(std::uint16_t seconds) { keep_alive_ = seconds; }
 
@@ -96,7 +92,6 @@ class ProtocolCore {
     Clock::time_point next{};  // when to look again (wait, send_pingreq)
   };
   KeepAliveStep on_keep_alive(Clock::time_point now);
-  bool ping_outstanding() const { return ping_outstanding_; }
 
   // Inbound PUBLISH. Subscription identifiers (a server refuses them, a
   // client drops the remote's) and the topic alias (resolved, or registered);
@@ -132,7 +127,6 @@ class ProtocolCore {
   }
 
   // Outbound.
-  std::uint32_t peer_max_packet_size() const { return peer_max_packet_size_; }
   bool fits_peer(std::size_t size) const { return size <= peer_max_packet_size_; }
   // The inflight window: the peer's Receive Maximum (v5), else `max_inflight`.
   std::size_t window(std::size_t max_inflight) const { return v5() ? peer_receive_maximum_ : max_inflight; }
