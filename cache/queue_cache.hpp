@@ -19,7 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "storeclient/lmdb_store.hpp"
+#include "storeclient/message.hpp"
+#include "storeclient/queue_reader.hpp"
 
 namespace tidegate::cache {
 

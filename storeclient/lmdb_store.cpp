@@ -229,104 +229,120 @@ std::error_code LmdbStore::commit(const WriteBatch& batch) {
   return make_lmdb_error(MDB_MAP_FULL);
 }
 
+namespace {
+// write_batch's puts and deletes (the writer thread's transaction).
+int put(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v) {
+  MDB_val kv = as_val(k), vv = as_val(v);
+  return mdb_put(txn, dbi, &kv, &vv, 0);
+}
+
+// `messages` and `message_queues` keys start with the sequence, which only
+// grows: MDB_APPEND puts at the end without searching the tree. A key out of
+// order (MDB_KEYEXIST, nothing written) takes the ordinary put.
+int put_ascending(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v) {
+  MDB_val kv = as_val(k), vv = as_val(v);
+  int rc = mdb_put(txn, dbi, &kv, &vv, MDB_APPEND);
+  if (rc != MDB_KEYEXIST) return rc;
+  return put(txn, dbi, k, v);
+}
+
+int del(MDB_txn* txn, MDB_dbi dbi, std::string_view k) {
+  MDB_val kv = as_val(k);
+  int rc = mdb_del(txn, dbi, &kv, nullptr);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+// Deletes every key starting with `prefix` (and, when key_size is not 0, of
+// exactly that size). Returns an LMDB code (0: done).
+int delete_prefixed(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix, std::size_t key_size = 0) {
+  Cursor c(txn, dbi);
+  auto matches = [&](const MDB_val& k) {
+    return (key_size == 0 || k.mv_size == key_size) && as_view(k).starts_with(prefix);
+  };
+  MDB_val k = as_val(prefix), v;
+  int rc;
+  // After a delete the cursor already stands on the next entry.
+  for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && matches(k);
+       rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
+    if ((rc = mdb_cursor_del(c.get(), 0))) return rc;
+  return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
+}
+}  // namespace
+
 std::error_code LmdbStore::write_batch(MDB_txn* txn, const WriteBatch& batch) {
-  std::string key, value;
-  auto put = [&](MDB_dbi dbi, std::string_view k, std::string_view v) -> int {
-    MDB_val kv = as_val(k), vv = as_val(v);
-    return mdb_put(txn, dbi, &kv, &vv, 0);
-  };
-  // `messages` and `message_queues` keys start with the sequence, which only
-  // grows: MDB_APPEND puts at the end without searching the tree. A key out of
-  // order (MDB_KEYEXIST, nothing written) takes the ordinary put.
-  auto put_ascending = [&](MDB_dbi dbi, std::string_view k, std::string_view v) -> int {
-    MDB_val kv = as_val(k), vv = as_val(v);
-    int rc = mdb_put(txn, dbi, &kv, &vv, MDB_APPEND);
-    if (rc != MDB_KEYEXIST) return rc;
-    kv = as_val(k);
-    vv = as_val(v);
-    return mdb_put(txn, dbi, &kv, &vv, 0);
-  };
-  auto del = [&](MDB_dbi dbi, std::string_view k) -> int {
-    MDB_val kv = as_val(k);
-    int rc = mdb_del(txn, dbi, &kv, nullptr);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-  };
-  int rc = 0;
   // Dropped queues first: a queue dropped and created again within one group
   // commit keeps what this batch appends to it. (Entries appended to a queue
   // before it was dropped in the same batch stay as orphans, which no reader
   // starts early enough to see; retention removes them with their messages.)
   for (const auto& queue : batch.dropped_queues) {
-    Cursor c(txn, queue_index_);
     std::string prefix = queue_prefix(queue);
-    auto in_queue = [&](const MDB_val& k) {
-      return k.mv_size == prefix.size() + 8 && as_view(k).starts_with(prefix);
-    };
-    MDB_val k = as_val(prefix), v;
-    // After a delete the cursor already stands on the next entry.
-    for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && in_queue(k);
-         rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
-      if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
-    if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
+    if (int rc = delete_prefixed(txn, queue_index_, prefix, prefix.size() + 8)) return make_lmdb_error(rc);
   }
-  std::string index, by_message;  // reused: no key string allocated per entry
+  if (auto ec = write_appends(txn, batch)) return ec;
+  if (batch.delete_oldest) {
+    if (auto ec = delete_oldest(txn, batch.delete_oldest, batch.delete_created_before_ms)) return ec;
+  }
+  std::string value;
+  for (const auto& [topic, message] : batch.retained) {
+    int rc;
+    if (message) {
+      value.clear();
+      encode_message(*message, value);
+      rc = put(txn, retained_, topic, value);
+    } else {
+      rc = del(txn, retained_, topic);
+    }
+    if (rc) return make_lmdb_error(rc);
+  }
+  if (auto ec = write_sessions(txn, batch)) return ec;
+  for (const auto& o : batch.offsets) {
+    value.clear();
+    put_u64_be(value, o.seq);
+    if (int rc = put(txn, offsets_, offset_key(o.client_id, o.queue), value)) return make_lmdb_error(rc);
+  }
+  for (const auto& [client_id, queue] : batch.erase_offsets)
+    if (int rc = del(txn, offsets_, offset_key(client_id, queue))) return make_lmdb_error(rc);
+  return {};
+}
+
+std::error_code LmdbStore::write_appends(MDB_txn* txn, const WriteBatch& batch) {
+  std::string key, value, index, by_message;  // reused: no key string allocated per entry
   for (const auto& a : batch.appends) {
     key.clear();
     put_u64_be(key, a.message->seq);
     value.clear();
     encode_message(*a.message, value);
-    if ((rc = put_ascending(messages_, key, value))) return make_lmdb_error(rc);
+    if (int rc = put_ascending(txn, messages_, key, value)) return make_lmdb_error(rc);
     for (const auto& q : a.queues) {
       index.clear();
       put_u16(index, q.size());  // index_key(q, seq)
       index.append(q);
       put_u64_be(index, a.message->seq);
-      if ((rc = put(queue_index_, index, {}))) return make_lmdb_error(rc);
+      if (int rc = put(txn, queue_index_, index, {})) return make_lmdb_error(rc);
       by_message.assign(key);
       by_message.append(q);
-      if ((rc = put_ascending(message_queues_, by_message, {}))) return make_lmdb_error(rc);
+      if (int rc = put_ascending(txn, message_queues_, by_message, {})) return make_lmdb_error(rc);
     }
   }
-  if (batch.delete_oldest) {
-    if (auto ec = delete_oldest(txn, batch.delete_oldest, batch.delete_created_before_ms)) return ec;
-  }
-  for (const auto& [topic, message] : batch.retained) {
-    if (message) {
-      value.clear();
-      encode_message(*message, value);
-      rc = put(retained_, topic, value);
-    } else {
-      rc = del(retained_, topic);
-    }
-    if (rc) return make_lmdb_error(rc);
-  }
+  return {};
+}
+
+std::error_code LmdbStore::write_sessions(MDB_txn* txn, const WriteBatch& batch) {
   for (const auto& [client_id, record] : batch.sessions) {
-    rc = record ? put(sessions_, client_id, *record) : del(sessions_, client_id);
+    int rc = record ? put(txn, sessions_, client_id, *record) : del(txn, sessions_, client_id);
     if (rc) return make_lmdb_error(rc);
     if (record) continue;
     // A session that ends takes its offsets and inflight records with it.
     std::string prefix = queue_prefix(client_id);
-    for (MDB_dbi dbi : {offsets_, inflight_}) {
-      Cursor c(txn, dbi);
-      MDB_val k = as_val(prefix), v;
-      for (rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == 0 && as_view(k).starts_with(prefix);
-           rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT))
-        if ((rc = mdb_cursor_del(c.get(), 0))) return make_lmdb_error(rc);
-      if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return make_lmdb_error(rc);
-    }
+    for (MDB_dbi dbi : {offsets_, inflight_})
+      if ((rc = delete_prefixed(txn, dbi, prefix))) return make_lmdb_error(rc);
   }
+  // After the sessions: a session ended and begun again in one batch keeps these.
   for (const auto& i : batch.inflight) {
     std::string k = inflight_key(i.client_id, i.packet_id);
-    rc = i.record ? put(inflight_, k, *i.record) : del(inflight_, k);
+    int rc = i.record ? put(txn, inflight_, k, *i.record) : del(txn, inflight_, k);
     if (rc) return make_lmdb_error(rc);
   }
-  for (const auto& o : batch.offsets) {
-    value.clear();
-    put_u64_be(value, o.seq);
-    if ((rc = put(offsets_, offset_key(o.client_id, o.queue), value))) return make_lmdb_error(rc);
-  }
-  for (const auto& [client_id, queue] : batch.erase_offsets)
-    if ((rc = del(offsets_, offset_key(client_id, queue)))) return make_lmdb_error(rc);
   return {};
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "storeclient/message.hpp"
+#include "storeclient/queue_reader.hpp"
 
 namespace tidegate::store {
 
@@ -88,15 +89,6 @@ struct WriteBatch {
   }
 };
 
-// What the queue cache needs of a store: the persisted entries of a queue.
-class QueueReader {
- public:
-  virtual ~QueueReader() = default;
-  // Messages of `queue` with sequence > after_seq, in order, at most max_count.
-  virtual std::vector<MessagePtr> read_queue(const std::string& queue, std::uint64_t after_seq,
-                                             std::size_t max_count) const = 0;
-};
-
 class LmdbStore final : public QueueReader {
  public:
   explicit LmdbStore(StoreOptions options);
@@ -137,6 +129,9 @@ class LmdbStore final : public QueueReader {
  private:
   void open_tables();
   std::error_code write_batch(MDB_txn* txn, const WriteBatch& batch);
+  // write_batch's steps (writer thread).
+  std::error_code write_appends(MDB_txn* txn, const WriteBatch& batch);
+  std::error_code write_sessions(MDB_txn* txn, const WriteBatch& batch);  // and inflight records
   bool grow_map();
   std::error_code delete_oldest(MDB_txn* txn, std::size_t count, std::int64_t created_before_ms);
   std::size_t last_removed_ = 0, pending_removed_ = 0;

@@ -22,6 +22,41 @@ bool supported(std::string_view name, uint8_t level) {
   return false;
 }
 
+struct ConnectFlags {
+  bool clean_start, will, will_retain, password, username;
+  uint8_t will_qos;
+};
+
+ConnectFlags connect_flags(uint8_t flags) {
+  return {(flags & flag_clean_start) != 0, (flags & flag_will) != 0, (flags & flag_will_retain) != 0,
+          (flags & flag_password) != 0,    (flags & flag_username) != 0, static_cast<uint8_t>((flags >> 3) & 0x3)};
+}
+
+// The combinations of connect flags the protocol forbids (false: `f` failed).
+bool check_connect_flags(Fields& f, uint8_t flags, const ConnectFlags& cf) {
+  // [MQTT-3.1.2-3]
+  if (flags & flag_reserved) {
+    f.fail(ReasonCode::malformed_packet, "reserved connect flag is set");
+    return false;
+  }
+  // [MQTT-3.1.2-11], [MQTT-3.1.2-13]
+  if (!cf.will && (cf.will_qos != 0 || cf.will_retain)) {
+    f.fail(ReasonCode::malformed_packet, "will QoS or will retain set without the will flag");
+    return false;
+  }
+  // [MQTT-3.1.2-12]
+  if (cf.will_qos == 3) {
+    f.fail(ReasonCode::malformed_packet, "will QoS is 3");
+    return false;
+  }
+  // [MQTT-3.1.2-22] in 3.1.1; MQTT 5 allows a password without a user name.
+  if (!f.v5() && cf.password && !cf.username) {
+    f.fail(ReasonCode::malformed_packet, "password flag set without the user name flag");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 DecodeStatus decode_connect(std::span<const uint8_t> body, Connect& out) {
@@ -46,33 +81,12 @@ DecodeStatus decode_connect(std::span<const uint8_t> body, Connect& out) {
   if (!f.u8(flags, "connect flags") || !f.u16(out.keep_alive, "keep alive")) {
     return f.take_status();
   }
-  // [MQTT-3.1.2-3]
-  if (flags & flag_reserved) {
-    f.fail(ReasonCode::malformed_packet, "reserved connect flag is set");
-    return f.take_status();
-  }
-  out.clean_start = (flags & flag_clean_start) != 0;
-  const bool has_will = (flags & flag_will) != 0;
-  const auto will_qos = static_cast<uint8_t>((flags >> 3) & 0x3);
-  const bool will_retain = (flags & flag_will_retain) != 0;
-  const bool has_password = (flags & flag_password) != 0;
-  const bool has_username = (flags & flag_username) != 0;
-
-  // [MQTT-3.1.2-11], [MQTT-3.1.2-13]
-  if (!has_will && (will_qos != 0 || will_retain)) {
-    f.fail(ReasonCode::malformed_packet, "will QoS or will retain set without the will flag");
-    return f.take_status();
-  }
-  // [MQTT-3.1.2-12]
-  if (will_qos == 3) {
-    f.fail(ReasonCode::malformed_packet, "will QoS is 3");
-    return f.take_status();
-  }
-  // [MQTT-3.1.2-22] in 3.1.1; MQTT 5 allows a password without a user name.
-  if (!f.v5() && has_password && !has_username) {
-    f.fail(ReasonCode::malformed_packet, "password flag set without the user name flag");
-    return f.take_status();
-  }
+  const ConnectFlags cf = connect_flags(flags);
+  out.clean_start = cf.clean_start;
+  if (!check_connect_flags(f, flags, cf)) return f.take_status();
+  const bool has_will = cf.will, has_username = cf.username, has_password = cf.password;
+  const auto will_qos = cf.will_qos;
+  const bool will_retain = cf.will_retain;
 
   if (f.v5()) {
     if (!f.properties(PropertyContext::connect, out.properties)) return f.take_status();

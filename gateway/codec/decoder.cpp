@@ -136,22 +136,11 @@ DecodeResult decode(const FrameReader::Frame& frame, ProtocolVersion version) {
   return decode(frame.first_byte, frame.body, version);
 }
 
-DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version) {
-  DecodeResult result;
-  const uint8_t type_bits = first_byte >> 4;
-  const uint8_t flags = first_byte & 0x0F;
-  if (type_bits == 0) {
-    result.error = ReasonCode::malformed_packet;
-    result.detail = "packet type 0 is reserved";
-    return result;
-  }
-  if (type_bits == 15 && version != ProtocolVersion::v5) {
-    result.error = ReasonCode::malformed_packet;
-    result.detail = "packet type 15 (AUTH) does not exist before MQTT 5";
-    return result;
-  }
-  const auto type = static_cast<PacketType>(type_bits);
-
+namespace {
+// The packet of `type` decoded from `body` into result.packet (which holds
+// that type even when decoding fails, so a caller can read what was parsed).
+DecodeStatus decode_body(PacketType type, uint8_t flags, std::span<const uint8_t> body, ProtocolVersion version,
+                         DecodeResult& result) {
   DecodeStatus status;
   const auto check_flags = [&]() {
     if (flags == required_flags(type)) return true;
@@ -224,6 +213,27 @@ DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolV
       break;
     }
   }
+  return status;
+}
+}  // namespace
+
+DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version) {
+  DecodeResult result;
+  const uint8_t type_bits = first_byte >> 4;
+  const uint8_t flags = first_byte & 0x0F;
+  if (type_bits == 0) {
+    result.error = ReasonCode::malformed_packet;
+    result.detail = "packet type 0 is reserved";
+    return result;
+  }
+  if (type_bits == 15 && version != ProtocolVersion::v5) {
+    result.error = ReasonCode::malformed_packet;
+    result.detail = "packet type 15 (AUTH) does not exist before MQTT 5";
+    return result;
+  }
+  const auto type = static_cast<PacketType>(type_bits);
+
+  DecodeStatus status = decode_body(type, flags, body, version, result);
   result.error = status.code;
   result.detail = std::move(status.detail);
   return result;

@@ -155,6 +155,160 @@ void refuse_impossible_combinations(const Config& c) {
 }
 }  // namespace
 
+namespace {
+// Connections, packets and sessions (docs/operations.md lists each key).
+void parse_connection_limits(const json& root, Config& c) {
+  if (root.contains("workers")) c.workers = get_uint<unsigned>(root["workers"], "workers", 0, 256);
+  if (root.contains("receive_maximum"))
+    c.receive_maximum = get_uint<std::uint16_t>(root["receive_maximum"], "receive_maximum", 1, 65535);
+  if (root.contains("max_inflight"))
+    c.max_inflight = get_uint<std::uint16_t>(root["max_inflight"], "max_inflight", 1, 65535);
+  if (root.contains("max_packet_size"))
+    c.max_packet_size = get_uint<std::uint32_t>(root["max_packet_size"], "max_packet_size", 64, 268435460);
+  if (root.contains("topic_alias_maximum"))
+    c.topic_alias_maximum = get_uint<std::uint16_t>(root["topic_alias_maximum"], "topic_alias_maximum", 0, 65535);
+  if (root.contains("connect_timeout"))
+    c.connect_timeout = get_uint<unsigned>(root["connect_timeout"], "connect_timeout", 1, 3600);
+  if (root.contains("close_linger_ms"))
+    c.close_linger_ms = get_uint<unsigned>(root["close_linger_ms"], "close_linger_ms", 100, 60000);
+  if (root.contains("close_linger_max_bytes"))
+    c.close_linger_max_bytes =
+        get_uint<std::size_t>(root["close_linger_max_bytes"], "close_linger_max_bytes", 0, std::size_t(1) << 30);
+  if (root.contains("max_output_bytes"))
+    c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
+  if (root.contains("tcp_nodelay")) c.tcp_nodelay = get_bool(root["tcp_nodelay"], "tcp_nodelay");
+  if (root.contains("max_connections"))
+    c.max_connections = get_uint<std::size_t>(root["max_connections"], "max_connections", 1, 10000000);
+  if (root.contains("max_subscriptions_per_client"))
+    c.max_subscriptions_per_client =
+        get_uint<std::size_t>(root["max_subscriptions_per_client"], "max_subscriptions_per_client", 1, 1 << 24);
+  if (root.contains("max_topic_length"))
+    c.max_topic_length = get_uint<std::size_t>(root["max_topic_length"], "max_topic_length", 1, 65535);
+  if (root.contains("max_topic_levels"))
+    c.max_topic_levels = get_uint<std::size_t>(root["max_topic_levels"], "max_topic_levels", 1, 65535);
+  if (root.contains("queue_cache_entries"))
+    c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
+  if (root.contains("max_shared_publish_bytes"))
+    c.max_shared_publish_bytes =
+        get_uint<std::size_t>(root["max_shared_publish_bytes"], "max_shared_publish_bytes", 0, 1ull << 40);
+}
+
+// The store, retention and the per-session and retained bounds.
+void parse_store_limits(const json& root, Config& c) {
+  if (root.contains("store_map_size"))
+    c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
+  if (root.contains("max_store_bytes")) {
+    c.max_store_bytes = get_uint<std::size_t>(root["max_store_bytes"], "max_store_bytes", 0, 1ull << 44);
+    if (c.max_store_bytes && c.max_store_bytes < (1u << 20)) fail("max_store_bytes", "must be 0 or at least 1048576");
+  }
+  if (root.contains("retention_bytes"))
+    c.retention_bytes = get_uint<std::size_t>(root["retention_bytes"], "retention_bytes", 0, 1ull << 44);
+  if (root.contains("retention_seconds"))
+    c.retention_seconds = get_uint<std::uint64_t>(root["retention_seconds"], "retention_seconds", 0, 1ull << 32);
+  if (root.contains("max_retained_messages"))
+    c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
+  if (root.contains("max_session_backlog"))
+    c.max_session_backlog = get_uint<std::size_t>(root["max_session_backlog"], "max_session_backlog", 0, 1ull << 32);
+  if (root.contains("max_retained_bytes"))
+    c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
+  if (root.contains("sys_interval"))
+    c.sys_interval = get_uint<unsigned>(root["sys_interval"], "sys_interval", 0, 86400);
+}
+
+void parse_logging(const json& root, Config& c) {
+  if (root.contains("log_level")) {
+    c.log_level = get_string(root["log_level"], "log_level");
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+      fail("log_level", "must be one of debug, info, warn, error");
+  }
+  if (root.contains("log_format")) {
+    c.log_format = get_string(root["log_format"], "log_format");
+    if (c.log_format != "text" && c.log_format != "json") fail("log_format", "must be \"text\" or \"json\"");
+  }
+  if (root.contains("log_file")) {
+    // Opened when the gateway starts (a file that cannot be opened is refused
+    // then, with this key), as password_file is read then.
+    c.log_file = get_string(root["log_file"], "log_file");
+    if (c.log_file->empty()) fail("log_file", "must not be empty (leave the key out to log to stderr)");
+    if (c.log_file->back() == '/') fail("log_file", "must name a file, not a directory");
+  }
+}
+
+void parse_acl_deny(const json& rules, Config& c) {
+  if (!rules.is_array()) fail("acl_deny", "must be an array");
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    std::string where = "acl_deny[" + std::to_string(i) + "]";
+    const auto& r = rules[i];
+    if (!r.is_object()) fail(where, "must be an object");
+    refuse_unknown(r, where + ".", {"filter", "access"});
+    AclDenyRule rule;
+    if (!r.contains("filter")) fail(where + ".filter", "is required");
+    rule.filter = get_string(r["filter"], where + ".filter");
+    if (!mqtt::valid_topic_filter(rule.filter)) fail(where + ".filter", "is not a valid topic filter");
+    std::string access = r.contains("access") ? get_string(r["access"], where + ".access") : "readwrite";
+    if (access == "subscribe") rule.publish = false;
+    else if (access == "publish") rule.subscribe = false;
+    else if (access != "readwrite") fail(where + ".access", "must be subscribe, publish or readwrite");
+    c.acl_deny.push_back(std::move(rule));
+  }
+}
+
+void parse_plugins(const json& ps, Config& c) {
+  if (!ps.is_array()) fail("plugins", "must be an array");
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    std::string where = "plugins[" + std::to_string(i) + "]";
+    const auto& p = ps[i];
+    if (!p.is_object()) fail(where, "must be an object");
+    refuse_unknown(p, where + ".", {"path", "options"});
+    if (!p.contains("path")) fail(where + ".path", "is required");
+    PluginConfig plugin;
+    plugin.path = get_string(p["path"], where + ".path");
+    if (plugin.path.empty()) fail(where + ".path", "must not be empty");
+    if (p.contains("options")) plugin.options_json = p["options"].dump();
+    c.plugins.push_back(std::move(plugin));
+  }
+}
+
+AuthHttpConfig parse_auth_http(const json& a) {
+  if (!a.is_object()) fail("auth_http", "must be an object");
+  refuse_unknown(a, "auth_http.", {"url", "timeout_ms", "cache_seconds", "cache_entries", "on_error"});
+  AuthHttpConfig h;
+  if (!a.contains("url")) fail("auth_http.url", "is required");
+  h.url = get_string(a["url"], "auth_http.url");
+  constexpr std::string_view scheme = "http://";
+  if (!h.url.starts_with(scheme)) fail("auth_http.url", "must start with http:// (the hook is a local service)");
+  std::string rest = h.url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  h.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto colon = authority.rfind(':');
+  if (authority.empty()) fail("auth_http.url", "has no host");
+  if (colon == std::string::npos || authority.back() == ']') {
+    h.host = authority;
+    h.port = "80";
+  } else {
+    h.host = authority.substr(0, colon);
+    h.port = authority.substr(colon + 1);
+    if (h.port.empty() || h.port.find_first_not_of("0123456789") != std::string::npos || h.port.size() > 5 ||
+        std::stoul(h.port) == 0 || std::stoul(h.port) > 65535)
+      fail("auth_http.url", "port must be a number from 1 to 65535");
+  }
+  if (h.host.size() > 2 && h.host.front() == '[' && h.host.back() == ']') h.host = h.host.substr(1, h.host.size() - 2);
+  if (a.contains("timeout_ms")) h.timeout_ms = get_uint<unsigned>(a["timeout_ms"], "auth_http.timeout_ms", 10, 60000);
+  if (a.contains("cache_seconds"))
+    h.cache_seconds = get_uint<unsigned>(a["cache_seconds"], "auth_http.cache_seconds", 0, 86400);
+  if (a.contains("cache_entries"))
+    h.cache_entries = get_uint<std::size_t>(a["cache_entries"], "auth_http.cache_entries", 1, 10000000);
+  if (a.contains("on_error")) {
+    auto policy = get_string(a["on_error"], "auth_http.on_error");
+    if (policy != "deny" && policy != "allow") fail("auth_http.on_error", "must be \"deny\" or \"allow\"");
+    h.fail_open = policy == "allow";
+  }
+  return h;
+}
+
+}  // namespace
+
 Config parse_config(const std::string& text) {
   json root;
   try {
@@ -197,148 +351,14 @@ Config parse_config(const std::string& text) {
     for (std::size_t i = 0; i < ls.size(); ++i)
       c.listeners.push_back(parse_listener(ls[i], "listeners[" + std::to_string(i) + "]"));
   }
-  if (root.contains("workers")) c.workers = get_uint<unsigned>(root["workers"], "workers", 0, 256);
-  if (root.contains("receive_maximum"))
-    c.receive_maximum = get_uint<std::uint16_t>(root["receive_maximum"], "receive_maximum", 1, 65535);
-  if (root.contains("max_inflight"))
-    c.max_inflight = get_uint<std::uint16_t>(root["max_inflight"], "max_inflight", 1, 65535);
-  if (root.contains("max_packet_size"))
-    c.max_packet_size = get_uint<std::uint32_t>(root["max_packet_size"], "max_packet_size", 64, 268435460);
-  if (root.contains("topic_alias_maximum"))
-    c.topic_alias_maximum = get_uint<std::uint16_t>(root["topic_alias_maximum"], "topic_alias_maximum", 0, 65535);
-  if (root.contains("connect_timeout"))
-    c.connect_timeout = get_uint<unsigned>(root["connect_timeout"], "connect_timeout", 1, 3600);
-  if (root.contains("close_linger_ms"))
-    c.close_linger_ms = get_uint<unsigned>(root["close_linger_ms"], "close_linger_ms", 100, 60000);
-  if (root.contains("close_linger_max_bytes"))
-    c.close_linger_max_bytes =
-        get_uint<std::size_t>(root["close_linger_max_bytes"], "close_linger_max_bytes", 0, std::size_t(1) << 30);
-  if (root.contains("max_output_bytes"))
-    c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
-  if (root.contains("tcp_nodelay")) c.tcp_nodelay = get_bool(root["tcp_nodelay"], "tcp_nodelay");
-  if (root.contains("max_connections"))
-    c.max_connections = get_uint<std::size_t>(root["max_connections"], "max_connections", 1, 10000000);
-  if (root.contains("max_subscriptions_per_client"))
-    c.max_subscriptions_per_client =
-        get_uint<std::size_t>(root["max_subscriptions_per_client"], "max_subscriptions_per_client", 1, 1 << 24);
-  if (root.contains("max_topic_length"))
-    c.max_topic_length = get_uint<std::size_t>(root["max_topic_length"], "max_topic_length", 1, 65535);
-  if (root.contains("max_topic_levels"))
-    c.max_topic_levels = get_uint<std::size_t>(root["max_topic_levels"], "max_topic_levels", 1, 65535);
-  if (root.contains("queue_cache_entries"))
-    c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
-  if (root.contains("max_shared_publish_bytes"))
-    c.max_shared_publish_bytes =
-        get_uint<std::size_t>(root["max_shared_publish_bytes"], "max_shared_publish_bytes", 0, 1ull << 40);
-  if (root.contains("store_map_size"))
-    c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
-  if (root.contains("max_store_bytes")) {
-    c.max_store_bytes = get_uint<std::size_t>(root["max_store_bytes"], "max_store_bytes", 0, 1ull << 44);
-    if (c.max_store_bytes && c.max_store_bytes < (1u << 20)) fail("max_store_bytes", "must be 0 or at least 1048576");
-  }
-  if (root.contains("retention_bytes"))
-    c.retention_bytes = get_uint<std::size_t>(root["retention_bytes"], "retention_bytes", 0, 1ull << 44);
-  if (root.contains("retention_seconds"))
-    c.retention_seconds = get_uint<std::uint64_t>(root["retention_seconds"], "retention_seconds", 0, 1ull << 32);
-  if (root.contains("max_retained_messages"))
-    c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
-  if (root.contains("max_session_backlog"))
-    c.max_session_backlog = get_uint<std::size_t>(root["max_session_backlog"], "max_session_backlog", 0, 1ull << 32);
-  if (root.contains("max_retained_bytes"))
-    c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
-  if (root.contains("sys_interval"))
-    c.sys_interval = get_uint<unsigned>(root["sys_interval"], "sys_interval", 0, 86400);
-  if (root.contains("log_level")) {
-    c.log_level = get_string(root["log_level"], "log_level");
-    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
-      fail("log_level", "must be one of debug, info, warn, error");
-  }
-  if (root.contains("log_format")) {
-    c.log_format = get_string(root["log_format"], "log_format");
-    if (c.log_format != "text" && c.log_format != "json") fail("log_format", "must be \"text\" or \"json\"");
-  }
-  if (root.contains("log_file")) {
-    // Opened when the gateway starts (a file that cannot be opened is refused
-    // then, with this key), as password_file is read then.
-    c.log_file = get_string(root["log_file"], "log_file");
-    if (c.log_file->empty()) fail("log_file", "must not be empty (leave the key out to log to stderr)");
-    if (c.log_file->back() == '/') fail("log_file", "must name a file, not a directory");
-  }
-  if (root.contains("acl_deny")) {
-    const auto& rules = root["acl_deny"];
-    if (!rules.is_array()) fail("acl_deny", "must be an array");
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-      std::string where = "acl_deny[" + std::to_string(i) + "]";
-      const auto& r = rules[i];
-      if (!r.is_object()) fail(where, "must be an object");
-      refuse_unknown(r, where + ".", {"filter", "access"});
-      AclDenyRule rule;
-      if (!r.contains("filter")) fail(where + ".filter", "is required");
-      rule.filter = get_string(r["filter"], where + ".filter");
-      if (!mqtt::valid_topic_filter(rule.filter)) fail(where + ".filter", "is not a valid topic filter");
-      std::string access = r.contains("access") ? get_string(r["access"], where + ".access") : "readwrite";
-      if (access == "subscribe") rule.publish = false;
-      else if (access == "publish") rule.subscribe = false;
-      else if (access != "readwrite") fail(where + ".access", "must be subscribe, publish or readwrite");
-      c.acl_deny.push_back(std::move(rule));
-    }
-  }
+  parse_connection_limits(root, c);
+  parse_store_limits(root, c);
+  parse_logging(root, c);
+  if (root.contains("acl_deny")) parse_acl_deny(root["acl_deny"], c);
   if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
   if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);
-  if (root.contains("plugins")) {
-    const auto& ps = root["plugins"];
-    if (!ps.is_array()) fail("plugins", "must be an array");
-    for (std::size_t i = 0; i < ps.size(); ++i) {
-      std::string where = "plugins[" + std::to_string(i) + "]";
-      const auto& p = ps[i];
-      if (!p.is_object()) fail(where, "must be an object");
-      refuse_unknown(p, where + ".", {"path", "options"});
-      if (!p.contains("path")) fail(where + ".path", "is required");
-      PluginConfig plugin;
-      plugin.path = get_string(p["path"], where + ".path");
-      if (plugin.path.empty()) fail(where + ".path", "must not be empty");
-      if (p.contains("options")) plugin.options_json = p["options"].dump();
-      c.plugins.push_back(std::move(plugin));
-    }
-  }
-  if (root.contains("auth_http")) {
-    const auto& a = root["auth_http"];
-    if (!a.is_object()) fail("auth_http", "must be an object");
-    refuse_unknown(a, "auth_http.", {"url", "timeout_ms", "cache_seconds", "cache_entries", "on_error"});
-    AuthHttpConfig h;
-    if (!a.contains("url")) fail("auth_http.url", "is required");
-    h.url = get_string(a["url"], "auth_http.url");
-    constexpr std::string_view scheme = "http://";
-    if (!h.url.starts_with(scheme)) fail("auth_http.url", "must start with http:// (the hook is a local service)");
-    std::string rest = h.url.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    h.target = slash == std::string::npos ? "/" : rest.substr(slash);
-    auto colon = authority.rfind(':');
-    if (authority.empty()) fail("auth_http.url", "has no host");
-    if (colon == std::string::npos || authority.back() == ']') {
-      h.host = authority;
-      h.port = "80";
-    } else {
-      h.host = authority.substr(0, colon);
-      h.port = authority.substr(colon + 1);
-      if (h.port.empty() || h.port.find_first_not_of("0123456789") != std::string::npos || h.port.size() > 5 ||
-          std::stoul(h.port) == 0 || std::stoul(h.port) > 65535)
-        fail("auth_http.url", "port must be a number from 1 to 65535");
-    }
-    if (h.host.size() > 2 && h.host.front() == '[' && h.host.back() == ']') h.host = h.host.substr(1, h.host.size() - 2);
-    if (a.contains("timeout_ms")) h.timeout_ms = get_uint<unsigned>(a["timeout_ms"], "auth_http.timeout_ms", 10, 60000);
-    if (a.contains("cache_seconds"))
-      h.cache_seconds = get_uint<unsigned>(a["cache_seconds"], "auth_http.cache_seconds", 0, 86400);
-    if (a.contains("cache_entries"))
-      h.cache_entries = get_uint<std::size_t>(a["cache_entries"], "auth_http.cache_entries", 1, 10000000);
-    if (a.contains("on_error")) {
-      auto policy = get_string(a["on_error"], "auth_http.on_error");
-      if (policy != "deny" && policy != "allow") fail("auth_http.on_error", "must be \"deny\" or \"allow\"");
-      h.fail_open = policy == "allow";
-    }
-    c.auth_http = std::move(h);
-  }
+  if (root.contains("plugins")) parse_plugins(root["plugins"], c);
+  if (root.contains("auth_http")) c.auth_http = parse_auth_http(root["auth_http"]);
   refuse_impossible_combinations(c);
   return c;
 }

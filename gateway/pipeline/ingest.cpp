@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "gateway/codec/reason_code.hpp"
 #include "gateway/ops/log.hpp"
 
 namespace tidegate {
@@ -11,9 +10,7 @@ Ingest::Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits l
     : store_(store), cache_(cache), limits_(limits) {}
 
 namespace {
-std::size_t retained_size(const store::Message& m) { return m.topic.size() + m.payload.size(); }
-// Quota refusals travel as the MQTT reason code they are answered with.
-std::error_code quota_exceeded() { return make_error_code(mqtt::ReasonCode::quota_exceeded); }
+std::error_code quota_exceeded() { return IngestError::quota_exceeded; }
 }  // namespace
 
 Ingest::~Ingest() { stop(); }
@@ -100,7 +97,9 @@ void Ingest::run() {
       }
       visible_seq_.store(last_seq_, std::memory_order_release);
     }
-    for (auto& done : completions_) done(ec);
+    // Callers see a full store as IngestError::store_full, never the store's own code.
+    const auto reported = ingest_error_of_commit(ec);
+    for (auto& done : completions_) done(reported);
     if (events && !events->empty()) {
       for (const auto& e : *events)
         if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;
@@ -207,40 +206,15 @@ void Ingest::publish_local_batch(std::vector<PublishRequest> requests) {
 
 void Ingest::apply_publish(PublishRequest& request) {
   auto& message = request.message;
-  auto& session_update = request.session_update;
   auto& done = request.done;
-  bool group_delivery = !request.shared_group.empty();
-  bool keep_retained = message->retain && !group_delivery;
-  if (keep_retained && request.from_cluster && !retained_quota_allows(*message)) {
-    keep_retained = false;  // delivered, not retained here
-    std::lock_guard guard(stats_lock_);
-    ++stats_.refused_retained_quota;
-  } else if (keep_retained && !retained_quota_allows(*message)) {
+  const bool group_delivery = !request.shared_group.empty();
+  auto admission = admit_retained(request);
+  if (admission == RetainedAdmission::refused) {
     // Refused whole, never delivered without being retained as asked.
-    {
-      std::lock_guard guard(stats_lock_);
-      ++stats_.refused_retained_quota;
-    }
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
     return;
   }
-  // The queue names by pointer (into the trie, or member_names_ for a shared
-  // group's member): no string copy per message unless it is stored.
-  auto& queues = matched_queues_;
-  queues.clear();
-  member_names_.clear();
-  live_filters_.match(message->topic, [&](const std::string& queue) {
-    bool group = !groups_.empty() && groups_.count(queue);
-    if (group_delivery) {
-      if (group && queue == request.shared_group) index_into_groups(queue, message->topic, queues);
-    } else if (group) {
-      // In a cluster, the group's consumer picks the gateway (and this
-      // request comes back with shared_group set if it picks this one).
-      if (!replicator_) index_into_groups(queue, message->topic, queues);
-    } else {
-      queues.push_back(&queue);
-    }
-  });
+  const auto& queues = match_queues(request);
   if (!request.from_cluster && !session_backlogs_allow(*message, queues)) {
     // Refused whole: acknowledged to nobody, so lost to nobody.
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
@@ -252,20 +226,69 @@ void Ingest::apply_publish(PublishRequest& request) {
     for (const auto* q : queues)
       if (auto it = queues_.find(*q); it != queues_.end() && !it->second.reader_positions.empty())
         it->second.backlog.push_back(m->seq);
-  if (keep_retained) {
-    auto old = retained_.find(m->topic);
-    if (old != retained_.end()) {
-      retained_bytes_ -= retained_size(*old->second);
-      retained_.erase(old);
-    }
-    if (m->payload.empty()) {
-      batch_.retained.emplace_back(m->topic, nullptr);
-    } else {
-      retained_bytes_ += retained_size(*m);
-      retained_[m->topic] = m;
-      batch_.retained.emplace_back(m->topic, m);
-    }
+  if (admission == RetainedAdmission::keep) keep_retained(m);
+  stage_publish(m, queues, request.session_update);
+  // Folded into stats_ once per batch (run()), not locked per message.
+  if (!group_delivery) {  // a group's copy was counted when it was published
+    ++batch_stats_.published;
+    if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
+    if (queues.empty()) ++batch_stats_.no_subscribers;
   }
+  if (done)
+    completions_.push_back(
+        [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+}
+
+Ingest::RetainedAdmission Ingest::admit_retained(const PublishRequest& request) {
+  const auto& message = *request.message;
+  if (!message.retain || !request.shared_group.empty()) return RetainedAdmission::not_retained;
+  if (retained_quota_allows(message)) return RetainedAdmission::keep;
+  std::lock_guard guard(stats_lock_);
+  ++stats_.refused_retained_quota;
+  // From another gateway: it was acknowledged there, so it is delivered, just not retained here.
+  return request.from_cluster ? RetainedAdmission::not_retained : RetainedAdmission::refused;
+}
+
+const std::vector<const std::string*>& Ingest::match_queues(const PublishRequest& request) {
+  // The queue names by pointer (into the trie, or member_names_ for a shared
+  // group's member): no string copy per message unless it is stored.
+  const bool group_delivery = !request.shared_group.empty();
+  const auto& topic = request.message->topic;
+  auto& queues = matched_queues_;
+  queues.clear();
+  member_names_.clear();
+  live_filters_.match(topic, [&](const std::string& queue) {
+    bool group = !groups_.empty() && groups_.count(queue);
+    if (group_delivery) {
+      if (group && queue == request.shared_group) index_into_groups(queue, topic, queues);
+    } else if (group) {
+      // In a cluster, the group's consumer picks the gateway (and this
+      // request comes back with shared_group set if it picks this one).
+      if (!replicator_) index_into_groups(queue, topic, queues);
+    } else {
+      queues.push_back(&queue);
+    }
+  });
+  return queues;
+}
+
+void Ingest::keep_retained(const store::MessagePtr& m) {
+  auto old = retained_.find(m->topic);
+  if (old != retained_.end()) {
+    retained_bytes_ -= retained_size(*old->second);
+    retained_.erase(old);
+  }
+  if (m->payload.empty()) {  // an empty retained payload clears the topic
+    batch_.retained.emplace_back(m->topic, nullptr);
+    return;
+  }
+  retained_bytes_ += retained_size(*m);
+  retained_[m->topic] = m;
+  batch_.retained.emplace_back(m->topic, m);
+}
+
+void Ingest::stage_publish(const store::MessagePtr& m, const std::vector<const std::string*>& queues,
+                           std::optional<std::pair<std::string, std::string>>& session_update) {
   // QoS 0 lives in the cache alone: nothing can need it after a restart.
   if (m->qos > 0 && !queues.empty()) {
     std::vector<std::string> names;
@@ -278,49 +301,6 @@ void Ingest::apply_publish(PublishRequest& request) {
     if (auto it = queues_.find(*q); it != queues_.end()) ++it->second.messages;
     append_to_cache(*q, m);
   }
-  // Folded into stats_ once per batch (run()), not locked per message.
-  if (!group_delivery) {  // a group's copy was counted when it was published
-    ++batch_stats_.published;
-    if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
-    if (queues.empty()) ++batch_stats_.no_subscribers;
-  }
-  if (done)
-    completions_.push_back(
-        [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
-}
-
-void Ingest::Queue::trim_backlog() {
-  if (reader_positions.empty()) {
-    backlog.clear();
-    return;
-  }
-  std::uint64_t floor = UINT64_MAX;
-  for (const auto& [client, position] : reader_positions) floor = std::min(floor, position);
-  while (!backlog.empty() && backlog.front() <= floor) backlog.pop_front();
-}
-
-void Ingest::track_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
-  if (!limits_.max_session_backlog) return;
-  auto it = queues_.find(queue);
-  if (it == queues_.end()) return;
-  auto& q = it->second;
-  // The backlog deque holds the stored sequences after counted_after.
-  std::uint64_t counted_after = last_seq_;
-  for (const auto& [client, p] : q.reader_positions) counted_after = std::min(counted_after, p);
-  q.reader_positions[client_id] = position;
-  if (position < counted_after) {
-    // A reader behind everything counted so far (a session restored at start):
-    // what it has not taken is read from the store's index once, bounded by the
-    // limit. (A backlog already beyond the limit, as after lowering it, is
-    // counted only up to the limit: it shrinks as the reader catches up.)
-    std::vector<std::uint64_t> older;
-    for (auto seq : store_.queue_sequences(queue, position, limits_.max_session_backlog + 1)) {
-      if (seq > counted_after) break;
-      older.push_back(seq);
-    }
-    q.backlog.insert(q.backlog.begin(), older.begin(), older.end());
-  }
-  q.trim_backlog();
 }
 
 void Ingest::append_to_cache(const std::string& queue, const store::MessagePtr& message) {
@@ -329,81 +309,6 @@ void Ingest::append_to_cache(const std::string& queue, const store::MessagePtr& 
   auto it = cache_appends_.find(queue);
   if (it == cache_appends_.end()) it = cache_appends_.try_emplace(queue).first;
   it->second.push_back(message);
-}
-
-bool Ingest::session_backlogs_allow(const store::Message& m, const std::vector<const std::string*>& queues) {
-  // QoS 0 is never stored: it adds nothing to a backlog, and passes.
-  if (!limits_.max_session_backlog || m.qos == 0) return true;
-  std::uint64_t removed_up_to = store_.retention_floor();
-  bool full = std::any_of(queues.begin(), queues.end(), [&](const std::string* name) {
-    auto it = queues_.find(*name);
-    if (it == queues_.end() || it->second.reader_positions.empty()) return false;
-    auto& backlog = it->second.backlog;
-    while (!backlog.empty() && backlog.front() <= removed_up_to) backlog.pop_front();  // gone by retention
-    return backlog.size() >= limits_.max_session_backlog;
-  });
-  if (!full) return true;
-  std::lock_guard guard(stats_lock_);
-  ++stats_.refused_session_backlog;
-  return false;
-}
-
-bool Ingest::retained_quota_allows(const store::Message& m) const {
-  if (m.payload.empty()) return true;  // clearing always allowed
-  // The gateway's own $SYS topics (clients may not write there) use no quota.
-  if (m.topic.starts_with("$SYS/")) return true;
-  std::size_t sys_count = 0, sys_bytes = 0;
-  for (auto it = retained_.lower_bound("$SYS/"); it != retained_.end() && it->first.starts_with("$SYS/"); ++it) {
-    ++sys_count;
-    sys_bytes += retained_size(*it->second);
-  }
-  auto old = retained_.find(m.topic);
-  std::size_t count = retained_.size() - sys_count + (old == retained_.end() ? 1 : 0);
-  std::size_t bytes = retained_bytes_ - sys_bytes + retained_size(m) -
-                      (old == retained_.end() ? 0 : retained_size(*old->second));
-  return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
-}
-
-void Ingest::refresh_backlog_stats() {
-  // Once a second (with the retention check): the gauges /metrics shows for
-  // the persistent sessions' backlogs (max_session_backlog).
-  std::size_t largest = 0, total = 0;
-  for (const auto& [name, q] : queues_) {
-    largest = std::max(largest, q.backlog.size());
-    total += q.backlog.size();
-  }
-  std::lock_guard guard(stats_lock_);
-  stats_.session_backlog_largest = largest;
-  stats_.session_backlog_total = total;
-}
-
-void Ingest::enforce_retention() {
-  // At most once a second, and a bounded amount of work each time, so the
-  // writer never stalls publishers for long.
-  auto now = store::wall_clock_ms();
-  if (now < next_retention_check_ms_) return;
-  next_retention_check_ms_ = now + 1000;
-  refresh_backlog_stats();
-  auto usage = store_.usage();
-  bool over_bytes = limits_.retention_bytes && usage.message_bytes > limits_.retention_bytes;
-  bool over_age = limits_.retention_ms && usage.oldest_seq && usage.oldest_created_ms < now - limits_.retention_ms;
-  if (!over_bytes && !over_age) return;
-  store::WriteBatch removal;
-  if (over_bytes) {
-    removal.delete_oldest = std::clamp<std::size_t>(usage.messages / 16, 64, 4096);
-  } else {
-    removal.delete_oldest = 4096;
-    removal.delete_created_before_ms = now - limits_.retention_ms;
-  }
-  if (store_.commit(removal)) return;
-  cache_.set_retention_floor(store_.retention_floor());
-  if (store_.last_removed() > 0)
-    log::info("retention: removed " + std::to_string(store_.last_removed()) + " oldest message(s) up to sequence " +
-              std::to_string(store_.retention_floor()) +
-              (over_bytes ? " (stored bytes over retention_bytes)" : " (older than retention_seconds)"));
-  std::lock_guard guard(stats_lock_);
-  stats_.retention_removed += store_.last_removed();
-  if (store_.last_removed() > 0) next_retention_check_ms_ = now;  // keep going until within the bounds
 }
 
 void Ingest::subscribe(const std::string& client_id, const std::string& filter, bool want_retained,
@@ -570,34 +475,6 @@ void Ingest::save_progress(const std::string& client_id, SessionProgress progres
     for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
     for (auto& queue : progress.erased_queues) batch_.erase_offsets.emplace_back(client_id, std::move(queue));
     if (done) completions_.push_back(std::move(done));
-  });
-}
-
-void Ingest::restore_reader(const std::string& client_id, const std::string& queue, std::uint64_t position) {
-  post([this, client_id, queue, position] { track_reader(client_id, queue, position); });
-}
-
-void Ingest::set_limits(IngestLimits limits) {
-  post([this, limits] {
-    bool tracking = limits_.max_session_backlog != 0;
-    limits_ = limits;
-    // Backlogs are counted only while a limit is set: turning one on starts
-    // counting from the readers' next saved positions.
-    if (tracking && !limits_.max_session_backlog)
-      for (auto& [name, q] : queues_) {
-        q.reader_positions.clear();
-        q.backlog.clear();
-      }
-    next_retention_check_ms_ = 0;  // a lower retention applies at once
-  });
-}
-
-void Ingest::forget_reader(const std::string& client_id, const std::string& queue) {
-  post([this, client_id, queue] {
-    if (auto it = queues_.find(queue); it != queues_.end()) {
-      it->second.reader_positions.erase(client_id);
-      it->second.trim_backlog();
-    }
   });
 }
 

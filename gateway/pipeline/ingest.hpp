@@ -31,6 +31,7 @@
 
 #include "cache/queue_cache.hpp"
 #include "gateway/ops/latency_histogram.hpp"
+#include "gateway/pipeline/ingest_error.hpp"
 #include "gateway/pipeline/subscription_trie.hpp"
 #include "storeclient/lmdb_store.hpp"
 
@@ -232,6 +233,13 @@ class Ingest {
 
   void post(std::function<void()> command);
   void apply_publish(PublishRequest& request);  // ingest thread
+  // apply_publish's steps, in order (ingest thread).
+  enum class RetainedAdmission { not_retained, keep, refused };
+  RetainedAdmission admit_retained(const PublishRequest& request);
+  const std::vector<const std::string*>& match_queues(const PublishRequest& request);  // into matched_queues_
+  void keep_retained(const store::MessagePtr& message);
+  void stage_publish(const store::MessagePtr& message, const std::vector<const std::string*>& queues,
+                     std::optional<std::pair<std::string, std::string>>& session_update);
   void run();
   void add_queue_ref(const std::string& queue, const std::string& trie_filter);
   void add_live_filter(std::string_view filter, const std::string& name);
@@ -241,6 +249,7 @@ class Ingest {
                          std::vector<const std::string*>& queues);
   void append_to_cache(const std::string& queue, const store::MessagePtr& message);  // after the commit
   bool retained_quota_allows(const store::Message& m) const;
+  static std::size_t retained_size(const store::Message& m);  // what max_retained_bytes counts
   // False when a QoS 1/2 message would go into a queue whose persistent
   // readers' backlog is at max_session_backlog: the publish is refused.
   bool session_backlogs_allow(const store::Message& m, const std::vector<const std::string*>& queues);

@@ -1,7 +1,7 @@
 """tidegate-bench smoke test: every scenario runs briefly against the broker under test.
 
 Asserts only that the generator works: exit status, the metrics it prints, and that
-something was delivered. Never a timing: CI does not fail on a number (STYLE §13).
+something was delivered. Never a timing: CI does not fail on a number (docs/benchmarks.md has the measurements).
 Rates are capped so the broker keeps up and each run ends right after --duration.
 """
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gateway/pipeline/ingest_error.hpp"
 #include "storeclient/lmdb_store.hpp"
 #include "storeclient/store_check.hpp"
 #include "storeclient/store_full.hpp"
@@ -66,4 +67,14 @@ TEST_CASE("a full file system counts as a full store") {
   CHECK(is_store_full(make_lmdb_error(MDB_MAP_FULL)));
   CHECK(is_store_full(make_lmdb_error(ENOSPC)));
   CHECK_FALSE(is_store_full(make_lmdb_error(EIO)));
+}
+
+TEST_CASE("the ingest thread reports a full store as its own error, and other store errors as they are") {
+  using tidegate::IngestError;
+  using tidegate::ingest_error_of_commit;
+  CHECK(ingest_error_of_commit(make_lmdb_error(MDB_MAP_FULL)) == IngestError::store_full);
+  CHECK(ingest_error_of_commit(make_lmdb_error(EDQUOT)) == IngestError::store_full);
+  CHECK(ingest_error_of_commit(make_lmdb_error(EIO)) == make_lmdb_error(EIO));
+  CHECK_FALSE(ingest_error_of_commit({}));
+  CHECK(std::error_code(IngestError::store_full) != IngestError::quota_exceeded);
 }
