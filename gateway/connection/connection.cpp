@@ -2,7 +2,6 @@
 #include "gateway/connection/connection.hpp"
 
 #include "gateway/ops/log.hpp"
-#include "storeclient/store_full.hpp"
 
 namespace tidegate {
 
@@ -85,7 +84,7 @@ void Connection::refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::e
     return;
   }
   // A full store (its cap or the disk) or a retained quota: 0x97; anything else: 0x80.
-  bool quota = ec == make_error_code(ReasonCode::quota_exceeded) || store::is_store_full(ec);
+  bool quota = ec == IngestError::quota_exceeded || ec == IngestError::store_full;
   send(core_.ack(qos == 1 ? mqtt::PacketType::puback : mqtt::PacketType::pubrec, packet_id,
                  quota ? ReasonCode::quota_exceeded : ReasonCode::unspecified_error));
 }

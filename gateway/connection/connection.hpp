@@ -66,6 +66,8 @@ class Connection final : public ConnectionDriver {
 
   // handle_subscribe.cpp
   void handle_subscribe(mqtt::Subscribe&& subscribe);
+  // Why a subscription to `filter` is refused (ACL, topic limits, quota; counted); nullopt: granted.
+  std::optional<mqtt::ReasonCode> refusal(const std::string& filter);
   void handle_unsubscribe(mqtt::Unsubscribe&& unsubscribe);
   // After SUBSCRIBE's registrations (and, for a persistent session, its record): SUBACK.
   void finish_subscribe(std::function<void()> finish);

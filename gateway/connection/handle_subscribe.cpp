@@ -19,6 +19,20 @@ struct PendingSuback {
 };
 }  // namespace
 
+std::optional<ReasonCode> Connection::refusal(const std::string& filter) {
+  if (!access_.may_subscribe(filter)) return ReasonCode::not_authorized;
+  if (!within_topic_limits(filter)) {
+    Metrics::add(broker_.metrics.refused_topic_limits);
+    return ReasonCode::topic_filter_invalid;
+  }
+  if (!session_->subscriptions.count(filter) &&
+      session_->subscriptions.size() >= LiveLimits::get(broker_.limits.max_subscriptions_per_client)) {
+    Metrics::add(broker_.metrics.refused_subscription_quota);
+    return ReasonCode::quota_exceeded;
+  }
+  return std::nullopt;
+}
+
 void Connection::handle_subscribe(mqtt::Subscribe&& s) {
   flush_publishes();  // a publish sent before this SUBSCRIBE is not for it
   auto pending = std::make_shared<PendingSuback>();
@@ -33,22 +47,9 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
       });
     };
   };
-  auto refuse = [&](ReasonCode reason) { pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(reason) : 0x80); };
-
   for (const auto& req : s.subscriptions) {
-    if (!access_.may_subscribe(req.filter)) {
-      refuse(ReasonCode::not_authorized);
-      continue;
-    }
-    if (!within_topic_limits(req.filter)) {
-      Metrics::add(broker_.metrics.refused_topic_limits);
-      refuse(ReasonCode::topic_filter_invalid);
-      continue;
-    }
-    if (!session_->subscriptions.count(req.filter) &&
-        session_->subscriptions.size() >= LiveLimits::get(broker_.limits.max_subscriptions_per_client)) {
-      Metrics::add(broker_.metrics.refused_subscription_quota);
-      refuse(ReasonCode::quota_exceeded);
+    if (auto refused = refusal(req.filter)) {
+      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(*refused) : 0x80);
       continue;
     }
     SubscriptionOptions options{std::min<std::uint8_t>(req.qos, 2), req.no_local, req.retain_as_published,
