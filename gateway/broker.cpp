@@ -10,9 +10,7 @@
 #include <thread>
 
 #include "gateway/bridge/bridge_rules.hpp"
-#ifdef TIDEGATE_CLUSTER
-#include "gateway/cluster/cluster_link.hpp"
-#endif
+#include "gateway/cluster/cluster.hpp"
 #include "gateway/connection/connection.hpp"
 #include "gateway/session/inflight_record.hpp"
 #include "gateway/ops/log.hpp"
@@ -107,33 +105,8 @@ Broker::Broker(Config config, std::string config_path)
   };
   // Cluster mode last among the sockets: the lookup's RPC listener may take
   // any free port, never one configured for MQTT or the admin API.
-#ifdef TIDEGATE_CLUSTER
-  if (config_.cluster) {
-    auto link = std::make_unique<ClusterLink>(*config_.cluster, *ingest_, *cache_, *registry_);
-    ingest_->set_replicator(link.get());
-    cluster_ = std::move(link);
-  }
-#endif
-#ifdef TIDEGATE_CLUSTER
-  if (cluster_) {
-    auto* link = static_cast<ClusterLink*>(cluster_.get());
-    context_->cluster_stats = [link] { return std::optional<ClusterStats>(link->stats()); };
-    context_->announce_connect = [link](const std::string& client_id, std::int64_t connected_ms) {
-      link->announce_connect(client_id, connected_ms);
-    };
-    context_->lookup_owner = [link](const std::string& key) { return link->lookup_owner(key); };
-    context_->announce_disconnect = [link](const std::string& client_id, bool session_kept) {
-      link->announce_disconnect(client_id, session_kept);
-    };
-    if (link->moves_sessions())
-      context_->fetch_remote_session = [link](const std::string& client_id, std::int64_t connected_ms,
-                                              std::function<void(std::unique_ptr<Session>, bool)> done) {
-        link->fetch_session(client_id, connected_ms, [done = std::move(done)](SessionHandover::FetchResult r) {
-          done(std::move(r.session), r.retry_later);
-        });
-      };
-  }
-#endif
+  cluster_ = make_cluster(config_, *ingest_, *cache_, *registry_);
+  context_->cluster_ = cluster_.get();
   restore_sessions();
 }
 
@@ -483,9 +456,7 @@ int Broker::run() {
       asio::post(worker->io(), [worker, events] { worker->on_events(*events); });
     });
   ingest_->start(std::move(notifiers));
-#ifdef TIDEGATE_CLUSTER
-  if (cluster_) static_cast<ClusterLink*>(cluster_.get())->start();
-#endif
+  cluster_->start();
   prepare_bridge_sessions();
   for (auto& w : workers_) w->start();
   for (auto& bridge : bridges_) bridge->start();
@@ -556,11 +527,9 @@ void Broker::shut_down() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (plugins_) plugins_->close_events();
-#ifdef TIDEGATE_CLUSTER
   // Appends in flight finish (their publishers were answered or are gone)
   // before the last group commit.
-  if (cluster_) static_cast<ClusterLink*>(cluster_.get())->stop();
-#endif
+  cluster_->stop();
   ingest_->stop();  // the last group commit: everything the sessions saved
   log::info("stopped");
 }

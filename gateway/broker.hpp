@@ -83,7 +83,7 @@ class Broker {
   std::unique_ptr<store::LmdbStore> store_;
   std::unique_ptr<cache::QueueCache> cache_;
   std::unique_ptr<Ingest> ingest_;
-  std::unique_ptr<Ingest::Replicator> cluster_;  // cluster mode: a ClusterLink (null: one gateway)
+  std::unique_ptr<Cluster> cluster_;  // a ClusterLink in cluster mode, a SingleGateway otherwise
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<BrokerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -9,7 +9,7 @@
 
 #include "cache/queue_cache.hpp"
 #include "gateway/bridge/bridge_status.hpp"
-#include "gateway/cluster/cluster_stats.hpp"
+#include "gateway/cluster/cluster.hpp"
 #include "gateway/auth/access_control.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/config/live_limits.hpp"
@@ -40,23 +40,10 @@ struct BrokerContext {
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   // Any thread: every bridge's state, backlog included (set by the Broker).
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
-  // Any thread: cluster mode's state (empty: not in a cluster; set by the Broker).
-  std::function<std::optional<ClusterStats>()> cluster_stats = [] { return std::optional<ClusterStats>{}; };
-  // Any thread: a client id is now connected here (cluster mode: the other
-  // gateways close their older connection with it). Empty: one gateway.
-  std::function<void(const std::string& client_id, std::int64_t connected_ms)> announce_connect{};
-  // Any thread: the gateway holding a lookup key (empty: no lookup).
-  std::function<std::string(const std::string& key)> lookup_owner = [](const std::string&) { return std::string(); };
-  // Any thread: a connection given to announce_connect has ended (its
-  // session parked here, or ended).
-  std::function<void(const std::string& client_id, bool session_kept)> announce_disconnect{};
-  // Any thread: cluster mode with the lookup; the persistent session of a
-  // client id from the gateway that held it (nullptr: none), passed to `done`
-  // on another thread (it must only post); retry_later: moving it failed
-  // half-way, refuse the CONNECT (0x88). Empty: sessions stay where they are.
-  std::function<void(const std::string& client_id, std::int64_t connected_ms,
-                     std::function<void(std::unique_ptr<Session> session, bool retry_later)> done)>
-      fetch_remote_session{};
+  // Any thread: cluster mode (gateway/cluster/cluster.hpp); one gateway has
+  // a SingleGateway. Set by the Broker's constructor, before anything runs.
+  Cluster& cluster() const { return *cluster_; }
+  Cluster* cluster_ = nullptr;  // use cluster()
 
   // Any thread. Replaced as a whole by a reload (main thread).
   std::shared_ptr<const AccessControl> access() const { return access_.load(); }

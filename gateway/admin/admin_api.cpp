@@ -537,7 +537,7 @@ Response AdminApi::bridges(const Request& request) const {
 }
 
 Response AdminApi::cluster(const Request& request, std::string_view query) const {
-  auto c = broker_.cluster_stats();
+  auto c = broker_.cluster().stats();
   if (!c) return reply(request, http::status::ok, json{{"enabled", false}});
   const auto& config = *broker_.config.cluster;
   json body{{"enabled", true},
@@ -591,7 +591,7 @@ Response AdminApi::cluster(const Request& request, std::string_view query) const
                                      {"unreachable", l.fallback_unreachable},
                                      {"epoch", l.fallback_epoch}}}};
     // ?key=t:a/b (or c:<client id>, w:<level>): which gateway holds it.
-    if (auto key = query_param(query, "key"); !key.empty()) body["lookup"]["owner_of"] = {{key, broker_.lookup_owner(key)}};
+    if (auto key = query_param(query, "key"); !key.empty()) body["lookup"]["owner_of"] = {{key, broker_.cluster().lookup_owner(key)}};
   }
   return reply(request, http::status::ok, body);
 }

@@ -123,7 +123,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
     metric("tidegate_auth_http_failures_total", "counter",
            "Hook requests that failed (timeout, error status, bad answer): on_error decided.", a.failures);
   }
-  if (auto c = broker.cluster_stats()) {
+  if (auto c = broker.cluster().stats()) {
     metric("tidegate_cluster_connected", "gauge", "1 while the link to the NATS servers is up.", c->connected ? 1 : 0);
     metric("tidegate_cluster_appended_total", "counter", "Messages JetStream acknowledged.", c->appended);
     metric("tidegate_cluster_append_errors_total", "counter",

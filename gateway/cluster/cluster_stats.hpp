@@ -1,5 +1,5 @@
 #pragma once
-// What cluster mode reports (gateway/cluster/cluster_link.hpp): /metrics and the admin API.
+// What cluster mode reports (Cluster::stats(), gateway/cluster/cluster.hpp): /metrics and the admin API.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,7 +28,7 @@ struct ClusterStats {
   std::uint64_t group_redelivered = 0; // of those, handed back (no member here any more)
   std::uint64_t group_errors = 0;      // group consumers that could not be set up (retried each second)
   std::size_t groups = 0;              // shared groups with members here
-  std::size_t fetch_backlog = 0;
+  std::size_t fetch_backlog = 0;      // events waiting for the fetch thread
   std::uint64_t notify_targeted = 0;   // notify messages sent to the gateways the lookup named
   std::uint64_t notify_broadcast = 0;  // notify messages sent to every gateway (lookup off or unable to answer)
   std::uint64_t takeover_targeted = 0;  // takeovers sent to the gateway the lookup named
@@ -39,7 +39,7 @@ struct ClusterStats {
   std::uint64_t sessions_returned = 0;  // given, never confirmed: parked here again
   std::uint64_t session_fetch_failures = 0;  // asked for and not received (the client starts a new one)
   bool lookup_enabled = false;
-  lookup::LookupStats lookup;     // events waiting for the fetch thread
+  lookup::LookupStats lookup;
   std::size_t pending_appends = 0;   // appends awaiting JetStream's ack
   bool connected = false;
 };

@@ -158,17 +158,18 @@ void Connection::continue_with_session(std::unique_ptr<Session> previous) {
     broker_.registry.release(client_id_, this, std::move(previous));
     return refuse_session_of_another_identity();
   }
-  if (previous || clean_start_ || !broker_.fetch_remote_session) return finish_connect(std::move(previous));
+  if (previous || clean_start_ || !broker_.cluster().moves_sessions()) return finish_connect(std::move(previous));
   // Cluster mode: the session may be on the gateway this client used before
   // (cluster_handover.hpp). This connection owns the client id here meanwhile.
   fetching_session_ = true;
   auto self = this->self();
-  broker_.fetch_remote_session(client_id_, summary_.connected_since_ms.value_or(0),
-                               [self](std::unique_ptr<Session> s, bool retry_later) {
-                                 boost::asio::post(self->worker_.io(), [self, s = std::move(s), retry_later]() mutable {
-                                   self->fetched_session(std::move(s), retry_later);
-                                 });
-                               });
+  broker_.cluster().fetch_remote_session(client_id_, summary_.connected_since_ms.value_or(0),
+                                         [self](std::unique_ptr<Session> s, bool retry_later) {
+                                           boost::asio::post(self->worker_.io(),
+                                                             [self, s = std::move(s), retry_later]() mutable {
+                                                               self->fetched_session(std::move(s), retry_later);
+                                                             });
+                                         });
 }
 
 void Connection::fetched_session(std::unique_ptr<Session> s, bool retry_later) {
@@ -182,9 +183,9 @@ void Connection::fetched_session(std::unique_ptr<Session> s, bool retry_later) {
     // from has let go): claimed and left, as a connection would.
     const bool kept = s && s->persistent();
     broker_.registry.release(client_id_, this, std::move(s));
-    if (kept && broker_.announce_connect) {
-      broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
-      broker_.announce_disconnect(client_id_, true);
+    if (kept) {
+      broker_.cluster().announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
+      broker_.cluster().announce_disconnect(client_id_, true);
     }
     if (state_ != State::awaiting_session) return;
     if (other_identity && !taken_over_while_fetching_) return refuse_session_of_another_identity();
@@ -260,10 +261,8 @@ void Connection::go_online(const mqtt::Connack& ack) {
   log::debug(describe() + ": connected, protocol " + std::to_string(int(core_.version())) +
              (ack.session_present ? ", session present" : ""));
   arm_keep_alive();
-  if (broker_.announce_connect) {
-    broker_.announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
-    announced_ = true;
-  }
+  broker_.cluster().announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
+  announced_ = true;
   for (auto& [queue, cursor] : session_->cursors) {
     worker_.add_reader(queue, this);
     cursor.announced = UINT64_MAX;

@@ -123,7 +123,7 @@ void ConnectionDriver::reoffer_shared() {
 void ConnectionDriver::detach_session(bool publish_will) {
   flush_publishes();  // what the client sent before it went away, then its will
   if (std::exchange(announced_, false))
-    broker_.announce_disconnect(client_id_, session_ && session_->persistent() && !end_on_detach_);
+    broker_.cluster().announce_disconnect(client_id_, session_ && session_->persistent() && !end_on_detach_);
   if (!session_) {
     broker_.registry.release(client_id_, this, nullptr);
     return;

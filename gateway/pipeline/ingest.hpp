@@ -120,7 +120,7 @@ class Ingest {
   };
   void publish_batch(std::vector<PublishRequest> requests);
 
-  // Cluster mode (gateway/cluster/cluster_link.hpp): publish() and publish_batch()
+  // Cluster mode (gateway/cluster/cluster_replication.hpp): publish() and publish_batch()
   // hand every message to the replicator, which stores it in the shared
   // store first and then passes it on to publish_local_batch(); messages of
   // other gateways come in there too. The replicator also learns which

@@ -1,4 +1,4 @@
-// The notify messages gateways send each other (gateway/cluster/cluster_link.hpp).
+// The notify messages gateways send each other (gateway/cluster/cluster_notify_codec.hpp).
 #ifdef TIDEGATE_CLUSTER
 #include <doctest/doctest.h>
 

@@ -107,6 +107,72 @@ Scenario parse_scenario(std::string_view s) {
                    "' (fan-out, fan-in, p2p, shared, retained, conn-ramp)");
 }
 
+// One option that takes a value (false: no such option).
+bool apply_valued_option(const std::string& arg, const std::string& value, Options& o) {
+  if (arg == "--host") {
+    if (value.empty()) throw UsageError("--host: must not be empty");
+    o.host = value;
+  } else if (arg == "--port") {
+    o.port = parse_number<uint16_t>(arg, value, 1, 65535);
+  } else if (arg == "--subscriber-port") {
+    o.subscriber_port = parse_number<uint16_t>(arg, value, 1, 65535);
+  } else if (arg == "--ca") {
+    if (value.empty() || !std::ifstream(value)) throw UsageError("--ca: cannot read '" + value + "'");
+    o.ca_file = value;
+  } else if (arg == "--qos") {
+    o.qos = parse_number<uint8_t>(arg, value, 0, 2);
+  } else if (arg == "--payload") {
+    o.payload = parse_number<std::size_t>(arg, value, 16, 256u << 20);
+  } else if (arg == "--duration") {
+    o.duration_s = parse_double(arg, value, 0.1, 86400);
+  } else if (arg == "--publishers") {
+    o.publishers = parse_number<unsigned>(arg, value, 1, 100000);
+  } else if (arg == "--subscribers") {
+    o.subscribers = parse_number<unsigned>(arg, value, 1, 100000);
+  } else if (arg == "--rate") {
+    o.rate = parse_double(arg, value, 0, 1e9);
+  } else if (arg == "--inflight") {
+    o.inflight = parse_number<unsigned>(arg, value, 1, 65535);
+  } else if (arg == "--protocol") {
+    const auto v = parse_number<unsigned>(arg, value, 4, 5);
+    o.protocol = v == 5 ? mqtt::ProtocolVersion::v5 : mqtt::ProtocolVersion::v311;
+  } else if (arg == "--broker-pid") {
+    o.broker_pid = parse_number<int>(arg, value, 1, 1 << 30);
+  } else if (arg == "--threads") {
+    o.threads = parse_number<unsigned>(arg, value, 1, 64);
+  } else if (arg == "--topics") {
+    o.topics = parse_number<unsigned>(arg, value, 1, 1000000);
+  } else if (arg == "--connections") {
+    o.connections = parse_number<unsigned>(arg, value, 1, 1000000);
+  } else if (arg == "--connect-concurrency") {
+    o.connect_concurrency = parse_number<unsigned>(arg, value, 1, 100000);
+  } else if (arg == "--topic-prefix") {
+    if (value.empty() || value.find_first_of("+#") != std::string::npos)
+      throw UsageError("--topic-prefix: must be a non-empty topic name without wildcards");
+    o.topic_prefix = value;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// What a scenario uses when --publishers or --subscribers is left out.
+void apply_scenario_defaults(Options& o) {
+  const bool one_shape = o.scenario == Scenario::fan_out || o.scenario == Scenario::shared ||
+                         o.scenario == Scenario::retained;
+  if (o.publishers == 0) o.publishers = one_shape ? 1 : 10;
+  if (o.subscribers == 0) {
+    switch (o.scenario) {
+      case Scenario::fan_in: o.subscribers = 1; break;
+      case Scenario::p2p: o.subscribers = o.publishers; break;
+      case Scenario::shared: o.subscribers = 4; break;
+      default: o.subscribers = 10; break;
+    }
+  }
+  if (o.scenario == Scenario::p2p && o.subscribers != o.publishers)
+    throw UsageError("p2p: --subscribers must equal --publishers (one subscriber per pair)");
+}
+
 }  // namespace
 
 Options parse_options(int argc, char** argv) {
@@ -121,16 +187,8 @@ Options parse_options(int argc, char** argv) {
       have_scenario = true;
       continue;
     }
-    if (arg == "--tls") {
-      o.tls = true;
-      continue;
-    }
-    if (arg == "--nagle") {
-      o.nagle = true;
-      continue;
-    }
-    if (arg == "--json") {
-      o.json = true;
+    if (arg == "--tls" || arg == "--nagle" || arg == "--json") {
+      (arg == "--tls" ? o.tls : arg == "--nagle" ? o.nagle : o.json) = true;
       continue;
     }
     std::string value;
@@ -141,66 +199,10 @@ Options parse_options(int argc, char** argv) {
       if (i + 1 >= argc) throw UsageError(arg + ": needs a value");
       value = argv[++i];
     }
-    if (arg == "--host") {
-      if (value.empty()) throw UsageError("--host: must not be empty");
-      o.host = value;
-    } else if (arg == "--port") {
-      o.port = parse_number<uint16_t>(arg, value, 1, 65535);
-    } else if (arg == "--subscriber-port") {
-      o.subscriber_port = parse_number<uint16_t>(arg, value, 1, 65535);
-    } else if (arg == "--ca") {
-      if (value.empty() || !std::ifstream(value)) throw UsageError("--ca: cannot read '" + value + "'");
-      o.ca_file = value;
-    } else if (arg == "--qos") {
-      o.qos = parse_number<uint8_t>(arg, value, 0, 2);
-    } else if (arg == "--payload") {
-      o.payload = parse_number<std::size_t>(arg, value, 16, 256u << 20);
-    } else if (arg == "--duration") {
-      o.duration_s = parse_double(arg, value, 0.1, 86400);
-    } else if (arg == "--publishers") {
-      o.publishers = parse_number<unsigned>(arg, value, 1, 100000);
-    } else if (arg == "--subscribers") {
-      o.subscribers = parse_number<unsigned>(arg, value, 1, 100000);
-    } else if (arg == "--rate") {
-      o.rate = parse_double(arg, value, 0, 1e9);
-    } else if (arg == "--inflight") {
-      o.inflight = parse_number<unsigned>(arg, value, 1, 65535);
-    } else if (arg == "--protocol") {
-      const auto v = parse_number<unsigned>(arg, value, 4, 5);
-      o.protocol = v == 5 ? mqtt::ProtocolVersion::v5 : mqtt::ProtocolVersion::v311;
-    } else if (arg == "--broker-pid") {
-      o.broker_pid = parse_number<int>(arg, value, 1, 1 << 30);
-    } else if (arg == "--threads") {
-      o.threads = parse_number<unsigned>(arg, value, 1, 64);
-    } else if (arg == "--topics") {
-      o.topics = parse_number<unsigned>(arg, value, 1, 1000000);
-    } else if (arg == "--connections") {
-      o.connections = parse_number<unsigned>(arg, value, 1, 1000000);
-    } else if (arg == "--connect-concurrency") {
-      o.connect_concurrency = parse_number<unsigned>(arg, value, 1, 100000);
-    } else if (arg == "--topic-prefix") {
-      if (value.empty() || value.find_first_of("+#") != std::string::npos)
-        throw UsageError("--topic-prefix: must be a non-empty topic name without wildcards");
-      o.topic_prefix = value;
-    } else {
-      throw UsageError("unknown option '" + arg + "'");
-    }
+    if (!apply_valued_option(arg, value, o)) throw UsageError("unknown option '" + arg + "'");
   }
   if (!have_scenario) throw UsageError("missing SCENARIO");
-
-  const bool one_shape = o.scenario == Scenario::fan_out || o.scenario == Scenario::shared ||
-                         o.scenario == Scenario::retained;
-  if (o.publishers == 0) o.publishers = one_shape ? 1 : 10;
-  if (o.subscribers == 0) {
-    switch (o.scenario) {
-      case Scenario::fan_in: o.subscribers = 1; break;
-      case Scenario::p2p: o.subscribers = o.publishers; break;
-      case Scenario::shared: o.subscribers = 4; break;
-      default: o.subscribers = 10; break;
-    }
-  }
-  if (o.scenario == Scenario::p2p && o.subscribers != o.publishers)
-    throw UsageError("p2p: --subscribers must equal --publishers (one subscriber per pair)");
+  apply_scenario_defaults(o);
   return o;
 }
 

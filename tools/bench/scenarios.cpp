@@ -311,6 +311,25 @@ void run_messages(Run& run, const tcp::endpoint& broker) {
 
 // ---------------------------------------------------------------- retained
 
+// Publisher i of `publishers` owns topics [first(i), first(i + 1)) of
+// o.topics; `clearing` sends the empty messages that delete them again.
+PublishPlan retained_plan(const Options& o, const std::string& base, unsigned publishers, std::size_t i,
+                          bool clearing) {
+  auto first = [&](std::size_t n) { return uint64_t{o.topics} * n / publishers; };
+  PublishPlan plan;
+  plan.topic = base;
+  plan.numbered_topics = true;
+  plan.first_index = first(i);
+  plan.count = first(i + 1) - first(i);
+  plan.qos = o.qos;
+  plan.retain = true;
+  plan.payload_size = clearing ? 0 : o.payload;  // an empty retained message deletes the topic's
+  plan.window = o.inflight;
+  plan.rate = clearing ? 0 : o.rate / publishers;
+  plan.counted = !clearing;
+  return plan;
+}
+
 void run_retained(Run& run, const tcp::endpoint& broker) {
   const Options& o = run.options;
   const auto phase_limit = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
@@ -323,22 +342,7 @@ void run_retained(Run& run, const tcp::endpoint& broker) {
   all.insert(all.end(), pubs.begin(), pubs.end());
   const std::string base = run.prefix + "/r";
 
-  // Publisher i owns topics [first(i), first(i + 1)).
-  auto first = [&](std::size_t i) { return uint64_t{o.topics} * i / publishers; };
-  auto plan_for = [&](std::size_t i, bool clearing) {
-    PublishPlan plan;
-    plan.topic = base;
-    plan.numbered_topics = true;
-    plan.first_index = first(i);
-    plan.count = first(i + 1) - first(i);
-    plan.qos = o.qos;
-    plan.retain = true;
-    plan.payload_size = clearing ? 0 : o.payload;  // an empty retained message deletes the topic's
-    plan.window = o.inflight;
-    plan.rate = clearing ? 0 : o.rate / publishers;
-    plan.counted = !clearing;
-    return plan;
-  };
+  auto plan_for = [&](std::size_t i, bool clearing) { return retained_plan(o, base, publishers, i, clearing); };
 
   run.monitor.baseline();
   run.io.start();

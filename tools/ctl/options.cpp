@@ -254,23 +254,28 @@ std::string help_text(const std::string& topic) {
   return it == help_topics().end() ? tool_help : it->second;
 }
 
-Invocation parse_arguments(const std::vector<std::string>& args) {
-  Invocation inv;
+namespace {
+// What the command line holds before the command is known.
+struct ScannedArguments {
   std::vector<std::string> words;                               // command words and operands
   std::vector<std::pair<std::string, std::string>> cmd_options;  // in order, value "" for flags
   bool help = false;
   bool version = false;
   bool options_done = false;
   std::optional<std::string> bad_option;  // reported once the command (and its help) is known
+};
 
+// Global options go into `inv`; the rest is sorted into words and options.
+ScannedArguments scan_arguments(const std::vector<std::string>& args, Invocation& inv) {
+  ScannedArguments sc;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (options_done || arg.size() < 2 || arg[0] != '-') {
-      words.push_back(arg);
+    if (sc.options_done || arg.size() < 2 || arg[0] != '-') {
+      sc.words.push_back(arg);
       continue;
     }
     if (arg == "--") {
-      options_done = true;
+      sc.options_done = true;
       continue;
     }
     std::string name = arg;
@@ -282,11 +287,11 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
     bool valued = global_valued.count(name) || command_valued.count(name);
     bool flag = global_flags.count(name) || command_flags.count(name);
     if (!valued && !flag) {
-      if (!bad_option) bad_option = "unknown option '" + name + "'";
+      if (!sc.bad_option) sc.bad_option = "unknown option '" + name + "'";
       continue;
     }
     if (flag && value) {
-      if (!bad_option) bad_option = "option '" + name + "' takes no value";
+      if (!sc.bad_option) sc.bad_option = "option '" + name + "' takes no value";
       continue;
     }
     if (valued && !value) {
@@ -299,18 +304,17 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       inv.token_file = *value;
     } else if (name == "--timeout") inv.timeout = parse_timeout(*value);
     else if (name == "--json") inv.json = true;
-    else if (name == "--help" || name == "-h") help = true;
-    else if (name == "--version") version = true;
-    else cmd_options.emplace_back(name, value.value_or(""));
+    else if (name == "--help" || name == "-h") sc.help = true;
+    else if (name == "--version") sc.version = true;
+    else sc.cmd_options.emplace_back(name, value.value_or(""));
   }
 
-  // "help sessions list" is "sessions list --help".
-  if (!words.empty() && words[0] == "help") {
-    words.erase(words.begin());
-    help = true;
-  }
+  return sc;
+}
 
-  // The topic: the longest run of command words that names a help topic.
+// The help topic the command words name: the longest run that names one
+// (topic "" and 0 words used when none does).
+std::pair<std::string, std::size_t> find_topic(const std::vector<std::string>& words) {
   std::string topic;
   std::size_t used = 0;
   if (!words.empty() && help_topics().count(words[0])) {
@@ -321,27 +325,12 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       used = 2;
     }
   }
+  return {topic, used};
+}
 
-  if (help) {
-    if (!words.empty() && used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
-    if (used < words.size() && (topic == "sessions" || topic == "retained"))
-      throw UsageError("unknown command '" + topic + " " + words[used] + "'", topic);
-    inv.command = ShowHelp{help_text(topic)};
-    return inv;
-  }
-  if (bad_option) throw UsageError(*bad_option, used == 0 ? "" : topic);
-  if (version) {
-    inv.command = ShowVersion{};
-    return inv;
-  }
-  if (words.empty()) throw UsageError("no command given", "");
-  if (used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
-  if (topic == "sessions" || topic == "retained") {
-    if (words.size() == 1) throw UsageError("'" + topic + "' wants a command: list, show, ...", topic);
-    throw UsageError("unknown command '" + topic + " " + words[1] + "'", topic);
-  }
-
-  std::vector<std::string> operands(words.begin() + static_cast<std::ptrdiff_t>(used), words.end());
+// The command named by `topic`, with its operands and options checked.
+Command build_command(const std::string& topic, const std::vector<std::string>& operands,
+                      const std::vector<std::pair<std::string, std::string>>& cmd_options) {
   std::set<std::string> allowed;
   if (topic == "sessions list") allowed = {"--prefix", "--online", "--offline", "--limit", "--offset"};
   else if (topic == "retained list") allowed = {"--prefix"};
@@ -373,20 +362,20 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
         cmd.online = online;
       }
     }
-    inv.command = cmd;
+    return cmd;
   } else if (topic == "sessions show") {
-    inv.command = SessionsShow{one_operand("client id")};
+    return SessionsShow{one_operand("client id")};
   } else if (topic == "sessions kick") {
-    inv.command = SessionsKick{one_operand("client id")};
+    return SessionsKick{one_operand("client id")};
   } else if (topic == "sessions delete") {
-    inv.command = SessionsDelete{one_operand("client id")};
+    return SessionsDelete{one_operand("client id")};
   } else if (topic == "retained list") {
     no_operand();
     RetainedList cmd;
     for (const auto& [name, value] : cmd_options) cmd.prefix = value;
-    inv.command = cmd;
+    return cmd;
   } else if (topic == "retained delete") {
-    inv.command = RetainedDelete{one_operand("topic")};
+    return RetainedDelete{one_operand("topic")};
   } else if (topic == "subs") {
     no_operand();
     Subs cmd;
@@ -396,7 +385,7 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
       else cmd.offset = parse_count(name, value, topic);
     }
-    inv.command = cmd;
+    return cmd;
   } else if (topic == "topics") {
     no_operand();
     Topics cmd;
@@ -405,20 +394,54 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
       else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
       else cmd.offset = parse_count(name, value, topic);
     }
-    inv.command = cmd;
+    return cmd;
   } else if (topic == "reload") {
     no_operand();
-    inv.command = Reload{};
+    return Reload{};
   } else if (topic == "bridges") {
     no_operand();
-    inv.command = Bridges{};
+    return Bridges{};
   } else if (topic == "cluster") {
     no_operand();
-    inv.command = Cluster{};
+    return Cluster{};
   } else {  // stats
     no_operand();
-    inv.command = Stats{};
+    return Stats{};
   }
+}
+}  // namespace
+
+Invocation parse_arguments(const std::vector<std::string>& args) {
+  Invocation inv;
+  auto sc = scan_arguments(args, inv);
+  auto& words = sc.words;
+  // "help sessions list" is "sessions list --help".
+  if (!words.empty() && words[0] == "help") {
+    words.erase(words.begin());
+    sc.help = true;
+  }
+  const auto [topic, used] = find_topic(words);
+  if (sc.help) {
+    if (!words.empty() && used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
+    if (used < words.size() && (topic == "sessions" || topic == "retained"))
+      throw UsageError("unknown command '" + topic + " " + words[used] + "'", topic);
+    inv.command = ShowHelp{help_text(topic)};
+    return inv;
+  }
+  if (sc.bad_option) throw UsageError(*sc.bad_option, used == 0 ? "" : topic);
+  if (sc.version) {
+    inv.command = ShowVersion{};
+    return inv;
+  }
+  if (words.empty()) throw UsageError("no command given", "");
+  if (used == 0) throw UsageError("unknown command '" + words[0] + "'", "");
+  if (topic == "sessions" || topic == "retained") {
+    if (words.size() == 1) throw UsageError("'" + topic + "' wants a command: list, show, ...", topic);
+    throw UsageError("unknown command '" + topic + " " + words[1] + "'", topic);
+  }
+
+  std::vector<std::string> operands(words.begin() + static_cast<std::ptrdiff_t>(used), words.end());
+  inv.command = build_command(topic, operands, sc.cmd_options);
   return inv;
 }
 
