@@ -8,7 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
-#include "gateway/connection/connection.hpp"
+#include "gateway/bridge/bridge_connection.hpp"
 #include "gateway/ops/log.hpp"
 #include "gateway/pipeline/worker.hpp"
 
@@ -16,14 +16,6 @@ namespace tidegate {
 
 namespace asio = boost::asio;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-
-namespace {
-// What the Connection reads of its "listener" (no certificate CN as user name).
-const ListenerConfig& bridge_listener() {
-  static const ListenerConfig listener{};
-  return listener;
-}
-}  // namespace
 
 BridgeLink::BridgeLink(BrokerContext& broker, Worker& worker, BridgeConfig config,
                        std::shared_ptr<asio::ssl::context> tls)
@@ -113,7 +105,7 @@ asio::awaitable<void> BridgeLink::run() {
       }
       if (transport) {
         closed_ = false;
-        auto connection = std::make_shared<Connection>(broker_, worker_, std::move(transport), bridge_listener(), self);
+        auto connection = std::make_shared<BridgeConnection>(broker_, worker_, std::move(transport), self);
         connection_ = connection;
         connection->start();
         connection.reset();  // the worker holds it while it lives

@@ -1,7 +1,7 @@
 #pragma once
 // One bridge's link to its cloud broker (docs/bridge.md): keeps
 // an MQTT client connection up, reconnecting with jittered exponential
-// backoff. The connection itself is a Connection in client role attached to
+// backoff. The connection itself is a BridgeConnection (the client role) attached to
 // the bridge's persistent local session "$bridge/<name>", so what devices
 // publish while the link is down waits in the store, and goes out in order,
 // acknowledged one by one, once it is back (also after a restart).
@@ -23,7 +23,7 @@
 
 namespace tidegate {
 
-class Connection;
+class BridgeConnection;
 class Worker;
 
 
@@ -71,7 +71,7 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   bool refused_ = false;
   bool closed_ = true;                                   // the current connection has ended
   boost::asio::ip::tcp::socket* connecting_ = nullptr;  // while a TCP connect is in progress
-  std::weak_ptr<Connection> connection_;               // the current one
+  std::weak_ptr<BridgeConnection> connection_;              // the current one
 
   mutable std::mutex lock_;  // guards the fields below
   bool connected_ = false;

@@ -13,10 +13,6 @@ constexpr std::size_t retained_capacity = 64 * 1024;
 
 FrameReader::FrameReader(uint32_t max_packet_size) : max_packet_size_(max_packet_size) {}
 
-void FrameReader::set_max_packet_size(uint32_t max_packet_size) {
-  max_packet_size_ = max_packet_size;
-}
-
 // Moves the unread bytes to the front. Called only where the last frame's
 // span may be invalidated, and at most once per read, so each byte is moved
 // at most once per socket read rather than once per frame.

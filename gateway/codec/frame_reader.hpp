@@ -16,8 +16,6 @@ class FrameReader {
   // (MQTT 5 Maximum Packet Size semantics). 0 means no limit beyond the
   // protocol's own (remaining length <= 268435455).
   explicit FrameReader(uint32_t max_packet_size);
-  void set_max_packet_size(uint32_t max_packet_size);
-  uint32_t max_packet_size() const { return max_packet_size_; }  // addition
 
   // Writable space for a socket read of up to n bytes; valid until the next
   // call to any non-const member. Invalidates the span of the last frame.

@@ -1,11 +1,12 @@
-// SUBSCRIBE and UNSUBSCRIBE. Worker thread. SUBACK is sent once every new
-// subscription is registered with the ingest thread (and, for a persistent
-// session, durable); retained messages follow it (MQTT-3.3.1-9).
+// SUBSCRIBE and UNSUBSCRIBE of a device. Worker thread. SUBACK is sent once
+// every new subscription is registered with the ingest thread (and, for a
+// persistent session, durable); retained messages follow it (MQTT-3.3.1-9).
 #include <boost/asio/post.hpp>
 
 #include "gateway/codec/utf8.hpp"
 #include "gateway/connection/connection.hpp"
 #include "gateway/pipeline/ingest.hpp"
+#include "gateway/pipeline/topic_match.hpp"
 
 namespace tidegate {
 
@@ -18,15 +19,18 @@ struct PendingSuback {
 };
 }  // namespace
 
-void Connection::start_reading(const std::string& queue, std::uint64_t after) {
-  auto [cursor, created] = session_->cursors.try_emplace(queue);
-  if (created) {
-    cursor->second.position = after;
-    cursor->second.saved = kNeverSaved;  // so the next flush_progress() writes it
-    dirty_offsets_.push_back(queue);
+std::optional<ReasonCode> Connection::refusal(const std::string& filter) {
+  if (!access_.may_subscribe(filter)) return ReasonCode::not_authorized;
+  if (!within_topic_limits(filter)) {
+    Metrics::add(broker_.metrics.refused_topic_limits);
+    return ReasonCode::topic_filter_invalid;
   }
-  cursor->second.announced = UINT64_MAX;
-  worker_.add_reader(queue, this);
+  if (!session_->subscriptions.count(filter) &&
+      session_->subscriptions.size() >= LiveLimits::get(broker_.limits.max_subscriptions_per_client)) {
+    Metrics::add(broker_.metrics.refused_subscription_quota);
+    return ReasonCode::quota_exceeded;
+  }
+  return std::nullopt;
 }
 
 void Connection::handle_subscribe(mqtt::Subscribe&& s) {
@@ -35,7 +39,7 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
   pending->ack.packet_id = s.packet_id;
   std::optional<std::uint32_t> subscription_id;
   if (!s.properties.subscription_identifiers.empty()) subscription_id = s.properties.subscription_identifiers.front();
-  auto self = shared_from_this();
+  auto self = this->self();
   auto on_worker = [self](auto fn) {
     return [self, fn = std::move(fn)](auto&&... args) mutable {
       boost::asio::post(self->worker_.io(), [self, fn = std::move(fn), args...]() mutable {
@@ -43,21 +47,9 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
       });
     };
   };
-
   for (const auto& req : s.subscriptions) {
-    if (!access_.may_subscribe(req.filter)) {
-      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::not_authorized) : 0x80);
-      continue;
-    }
-    if (!within_topic_limits(req.filter)) {
-      Metrics::add(broker_.metrics.refused_topic_limits);
-      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::topic_filter_invalid) : 0x80);
-      continue;
-    }
-    if (!session_->subscriptions.count(req.filter) &&
-        session_->subscriptions.size() >= LiveLimits::get(broker_.limits.max_subscriptions_per_client)) {
-      Metrics::add(broker_.metrics.refused_subscription_quota);
-      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(ReasonCode::quota_exceeded) : 0x80);
+    if (auto refused = refusal(req.filter)) {
+      pending->ack.reason_codes.push_back(v5() ? static_cast<std::uint8_t>(*refused) : 0x80);
       continue;
     }
     SubscriptionOptions options{std::min<std::uint8_t>(req.qos, 2), req.no_local, req.retain_as_published,
@@ -93,20 +85,21 @@ void Connection::handle_subscribe(mqtt::Subscribe&& s) {
   }
 
   // Completions come back in order: this one runs after all of the above.
-  auto finish = on_worker([self, pending] {
-    self->flush_progress();
+  finish_subscribe(on_worker([self, pending] {
+    self->delivery_.flush_progress();
     self->send(pending->ack);
     for (auto& r : pending->retained) self->session_->retained_pending.push_back(std::move(r));
-    self->schedule_delivery();
-  });
-  if (session_->persistent())
-    broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                                [self, finish](std::error_code ec) mutable {
-                                  if (!ec) return finish();
-                                  boost::asio::post(self->worker_.io(), [self] { self->close_for_store_error(); });
-                                });
-  else
-    broker_.ingest.sync([finish]() mutable { finish(); });
+    self->delivery_.schedule();
+  }));
+}
+
+void Connection::finish_subscribe(std::function<void()> finish) {
+  if (!session_->persistent()) return broker_.ingest.sync([finish]() mutable { finish(); });
+  broker_.ingest.save_session(client_id_, encode_session_record(*session_),
+                              [self = this->self(), finish](std::error_code ec) mutable {
+                                if (!ec) return finish();
+                                boost::asio::post(self->worker_.io(), [self] { self->close_for_store_error(); });
+                              });
 }
 
 void Connection::handle_unsubscribe(mqtt::Unsubscribe&& u) {
@@ -121,15 +114,15 @@ void Connection::handle_unsubscribe(mqtt::Unsubscribe&& u) {
     }
     worker_.remove_reader(it->second.queue, this);
     session_->cursors.erase(it->second.queue);
-    if (session_->persistent()) progress_.erased_queues.push_back(it->second.queue);
+    if (session_->persistent()) delivery_.progress().erased_queues.push_back(it->second.queue);
     session_->subscriptions.erase(it);
     broker_.ingest.unsubscribe(client_id_, filter);
     ack.reason_codes.push_back(static_cast<std::uint8_t>(ReasonCode::success));
   }
   if (!session_->persistent()) return send(ack);
-  flush_progress();
+  delivery_.flush_progress();
   broker_.ingest.save_session(client_id_, encode_session_record(*session_),
-                              [self = shared_from_this(), ack](std::error_code ec) {
+                              [self = this->self(), ack](std::error_code ec) {
                                 boost::asio::post(self->worker_.io(), [self, ack, ec] {
                                   if (ec) return self->close_for_store_error();
                                   if (self->state_ == State::connected) self->send(ack);

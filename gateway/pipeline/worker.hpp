@@ -50,7 +50,7 @@ class Worker {
   void set_lagging(const QueueSubscriber* connection, bool lagging);
   bool has_lagging() const { return !lagging_.empty(); }
   // Whether a connection lagged within kPacingMemory: reads stay small
-  // meanwhile (Connection::read_loop), so that one read of every publisher
+  // meanwhile (ConnectionDriver::read_loop), so that one read of every publisher
   // together fits a queue's cached tail.
   static constexpr std::chrono::milliseconds kPacingMemory{100};
   bool lagged_recently() const { return std::chrono::steady_clock::now() - lagged_at_ < kPacingMemory; }

@@ -55,6 +55,10 @@ struct QueueCursor {
   bool behind_retention_reported = false;
 };
 
+// A QoS 1/2 message sent and not yet acknowledged. For a persistent session
+// each one is also a record in the store (inflight_record.hpp: packet id,
+// sequence, QoS, state), written before its PUBLISH goes out; `resend` is
+// this connection's only.
 struct InflightMessage {
   std::uint16_t packet_id = 0;
   store::MessagePtr message;
@@ -147,7 +151,9 @@ class Session {
 
   // Traffic of this session since it began (or since the gateway started, for
   // one restored from the store): PUBLISH packets and bytes on the wire, both
-  // ways. Counted by the owning worker; not persisted.
+  // ways. Counted by the owning worker. These counters are not persisted (a
+  // session restored from the store starts from 0); its inflight messages and
+  // queue positions are (see the top of this file).
   struct Traffic {
     std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
   } traffic;

@@ -214,13 +214,6 @@ TEST_CASE("framing: packet too large counts the fixed header") {
     reader.append(bytes({0x30, 0x08}));  // header only
     CHECK(reader.next(frame) == Status::packet_too_large);
   }
-  {
-    FrameReader reader(9);
-    reader.set_max_packet_size(10);
-    CHECK(reader.max_packet_size() == 10);
-    reader.append(publish);
-    CHECK(reader.next(frame) == Status::frame);
-  }
 }
 
 TEST_CASE("framing: a large frame then small ones reuse the buffer") {

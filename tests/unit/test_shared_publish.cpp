@@ -25,7 +25,7 @@ const auto no_limit = std::make_shared<store::EncodingBudget>(SIZE_MAX);
 
 std::string per_delivery(const store::Message& m, ProtocolVersion v, std::uint8_t qos, bool retain, bool dup,
                          std::uint16_t packet_id) {
-  // What Connection::send_message encodes without sharing (v5: properties from the message).
+  // What SessionDelivery::send_message encodes without sharing (v5: properties from the message).
   mqtt::Properties props;
   if (v == ProtocolVersion::v5 && has_forwarded_properties(m))
     publish_properties_from_message(m, store::wall_clock_ms(), props);
