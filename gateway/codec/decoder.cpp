@@ -95,8 +95,8 @@ uint8_t required_flags(PacketType type) {
 }
 
 template <class T>
-T& emplace(DecodeResult& r) {
-  return r.packet.emplace<T>();
+T& emplace(Packet& packet) {
+  return packet.emplace<T>();
 }
 
 }  // namespace
@@ -137,10 +137,10 @@ DecodeResult decode(const FrameReader::Frame& frame, ProtocolVersion version) {
 }
 
 namespace {
-// The packet of `type` decoded from `body` into result.packet (which holds
-// that type even when decoding fails, so a caller can read what was parsed).
+// The packet of `type` decoded from `body` into `result` (which holds that
+// type even when decoding fails, so a caller can read what was parsed).
 DecodeStatus decode_body(PacketType type, uint8_t flags, std::span<const uint8_t> body, ProtocolVersion version,
-                         DecodeResult& result) {
+                         Packet& result) {
   DecodeStatus status;
   const auto check_flags = [&]() {
     if (flags == required_flags(type)) return true;
@@ -217,25 +217,30 @@ DecodeStatus decode_body(PacketType type, uint8_t flags, std::span<const uint8_t
 }
 }  // namespace
 
-DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version) {
-  DecodeResult result;
+ReasonCode decode_into(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version, Packet& out,
+                       std::string& detail) {
   const uint8_t type_bits = first_byte >> 4;
   const uint8_t flags = first_byte & 0x0F;
   if (type_bits == 0) {
-    result.error = ReasonCode::malformed_packet;
-    result.detail = "packet type 0 is reserved";
-    return result;
+    detail = "packet type 0 is reserved";
+    return ReasonCode::malformed_packet;
   }
   if (type_bits == 15 && version != ProtocolVersion::v5) {
-    result.error = ReasonCode::malformed_packet;
-    result.detail = "packet type 15 (AUTH) does not exist before MQTT 5";
-    return result;
+    detail = "packet type 15 (AUTH) does not exist before MQTT 5";
+    return ReasonCode::malformed_packet;
   }
-  const auto type = static_cast<PacketType>(type_bits);
+  DecodeStatus status = decode_body(static_cast<PacketType>(type_bits), flags, body, version, out);
+  detail = std::move(status.detail);
+  return status.code;
+}
 
-  DecodeStatus status = decode_body(type, flags, body, version, result);
-  result.error = status.code;
-  result.detail = std::move(status.detail);
+ReasonCode decode_into(const FrameReader::Frame& frame, ProtocolVersion version, Packet& out, std::string& detail) {
+  return decode_into(frame.first_byte, frame.body, version, out, detail);
+}
+
+DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version) {
+  DecodeResult result;
+  result.error = decode_into(first_byte, body, version, result.packet, result.detail);
   return result;
 }
 

@@ -47,6 +47,12 @@ struct DecodeResult {
 // unsupported_protocol_version, ... with a human-readable detail.
 DecodeResult decode(const FrameReader::Frame& frame, ProtocolVersion version);
 DecodeResult decode(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version);
+// The same, into a packet the caller keeps from one frame to the next (no
+// DecodeResult per packet: the hot path). `out` holds the frame's packet type
+// even when decoding fails; `detail` says what is wrong.
+ReasonCode decode_into(const FrameReader::Frame& frame, ProtocolVersion version, Packet& out, std::string& detail);
+ReasonCode decode_into(uint8_t first_byte, std::span<const uint8_t> body, ProtocolVersion version, Packet& out,
+                       std::string& detail);
 
 // Whether `code` is one the spec lists for packets of `type` in `version`
 // (CONNACK return codes 0..5 and SUBACK 0/1/2/0x80 for 3.1/3.1.1;

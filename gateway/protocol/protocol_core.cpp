@@ -51,16 +51,16 @@ ProtocolCore::Event ProtocolCore::next(Clock::time_point now, Packet& packet) {
     // MQTT-3.1.0-1: anything but CONNECT first closes without an answer.
     if (phase_ == Phase::awaiting_connect && (frame.first_byte >> 4) != 1)
       return fail_quietly("first packet is not CONNECT");
-    auto result = decode(frame, version_);
-    if (!result.ok()) {
+    // Straight into the caller's packet: no copy of it per frame.
+    std::string detail;
+    if (auto error = decode_into(frame, version_, packet, detail); error != ReasonCode::success) {
       // Answer a bad CONNECT in the client's own protocol version when it said one we speak.
-      if (auto* c = std::get_if<Connect>(&result.packet); c && phase_ == Phase::awaiting_connect) {
+      if (auto* c = std::get_if<Connect>(&packet); c && phase_ == Phase::awaiting_connect) {
         auto level = static_cast<int>(c->version);
         if (level >= 3 && level <= 5) version_ = c->version;
       }
-      return fail(result.error, std::move(result.detail));
+      return fail(error, std::move(detail));
     }
-    packet = std::move(result.packet);
     if (phase_ != Phase::open) return accept(now, packet);
     last_packet_at_ = now;
     bool consumed = false;
