@@ -47,12 +47,6 @@ void FrameReader::commit(std::size_t n) {
   prepared_ = 0;
 }
 
-void FrameReader::append(std::span<const uint8_t> bytes) {
-  const std::span<uint8_t> dst = prepare(bytes.size());
-  if (!bytes.empty()) std::memcpy(dst.data(), bytes.data(), bytes.size());
-  commit(bytes.size());
-}
-
 FrameReader::Status FrameReader::next(Frame& out) {
   incomplete_total_ = 0;
   if (begin_ == end_) {

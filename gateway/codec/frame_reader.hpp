@@ -22,8 +22,6 @@ class FrameReader {
   std::span<uint8_t> prepare(std::size_t n);
   // n bytes were written into prepare()'s span (n <= the size asked for).
   void commit(std::size_t n);
-  // Copies bytes in (prepare + memcpy + commit); convenience for tests.
-  void append(std::span<const uint8_t> bytes);
 
   struct Frame {
     uint8_t first_byte;
@@ -33,7 +31,7 @@ class FrameReader {
   enum class Status { frame, need_more, malformed_remaining_length, packet_too_large };
 
   // Next complete frame; the span stays valid until the next call to
-  // next()/prepare()/append(). malformed_remaining_length (more than four
+  // next()/prepare(). malformed_remaining_length (more than four
   // bytes, or a non-minimal encoding) and packet_too_large are reported as
   // soon as the fixed header shows them, before the body arrives, and are
   // sticky: the stream cannot be resynchronised, the connection must close.

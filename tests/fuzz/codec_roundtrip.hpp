@@ -39,6 +39,7 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
+#include "tests/frame_reader_feed.hpp"
 
 namespace tidegate::fuzz {
 
@@ -89,7 +90,7 @@ inline FrameReader::Status drain(FrameReader& reader, std::vector<Framed>& frame
 
 inline Framing frame_at_once(const uint8_t* data, std::size_t size) {
   FrameReader reader(max_packet_size);
-  reader.append({data, size});
+  feed(reader, {data, size});
   Framing out;
   out.end = drain(reader, out.frames);
   out.buffered = reader.buffered();
@@ -116,7 +117,7 @@ inline Framing frame_in_chunks(const uint8_t* data, std::size_t size) {
   if (out.end != FrameReader::Status::need_more && pos < size) {
     // Sticky: more bytes change nothing.
     const FrameReader::Status seen = out.end;
-    reader.append({data + pos, size - pos});
+    feed(reader, {data + pos, size - pos});
     out.end = drain(reader, out.frames);
     FUZZ_CHECK(out.end == seen);
   }
@@ -141,7 +142,7 @@ inline std::string round_trip(const Packet& packet, ProtocolVersion version) {
   }
 
   FrameReader reader(0);  // the re-encoding may be larger (CONNACK property length)
-  reader.append({reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
+  feed(reader, {reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
   FrameReader::Frame f{};
   FUZZ_CHECK(reader.next(f) == FrameReader::Status::frame);
   FUZZ_CHECK(f.total_size == wire.size());
@@ -202,7 +203,7 @@ inline void check_as_v311(const Packet& packet) {
   encode(packet, ProtocolVersion::v311, wire);
   FUZZ_CHECK(wire.size() == encoded_size(packet, ProtocolVersion::v311));
   FrameReader reader(0);
-  reader.append({reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
+  feed(reader, {reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
   FrameReader::Frame f{};
   FUZZ_CHECK(reader.next(f) == FrameReader::Status::frame);
   FUZZ_CHECK(reader.buffered() == 0);

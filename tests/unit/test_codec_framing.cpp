@@ -8,6 +8,7 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
+#include "tests/frame_reader_feed.hpp"
 
 #include "codec_samples.hpp"
 
@@ -18,7 +19,7 @@ namespace {
 using Status = FrameReader::Status;
 
 void feed(FrameReader& reader, std::string_view data) {
-  reader.append({reinterpret_cast<const uint8_t*>(data.data()), data.size()});
+  feed(reader, {reinterpret_cast<const uint8_t*>(data.data()), data.size()});
 }
 
 // Drains every complete frame, decoding each.
@@ -45,7 +46,7 @@ TEST_CASE("framing: one frame, then need_more") {
   FrameReader reader(1024);
   FrameReader::Frame frame{};
   CHECK(reader.next(frame) == Status::need_more);
-  reader.append(bytes({0xC0, 0x00}));
+  feed(reader, bytes({0xC0, 0x00}));
   CHECK(reader.buffered() == 2);
   REQUIRE(reader.next(frame) == Status::frame);
   CHECK(frame.first_byte == 0xC0);
@@ -57,7 +58,7 @@ TEST_CASE("framing: one frame, then need_more") {
 
 TEST_CASE("framing: several frames in one read") {
   FrameReader reader(1024);
-  reader.append(bytes({0xC0, 0x00, 0x40, 0x02, 0x00, 0x07, 0xD0, 0x00, 0x30}));
+  feed(reader, bytes({0xC0, 0x00, 0x40, 0x02, 0x00, 0x07, 0xD0, 0x00, 0x30}));
   FrameReader::Frame frame{};
   REQUIRE(reader.next(frame) == Status::frame);
   CHECK(frame.first_byte == 0xC0);
@@ -70,7 +71,7 @@ TEST_CASE("framing: several frames in one read") {
   CHECK(frame.first_byte == 0xD0);
   CHECK(reader.next(frame) == Status::need_more);
   CHECK(reader.buffered() == 1);
-  reader.append(bytes({0x03, 0x00, 0x01, 'a'}));
+  feed(reader, bytes({0x03, 0x00, 0x01, 'a'}));
   REQUIRE(reader.next(frame) == Status::frame);
   CHECK(frame.first_byte == 0x30);
   CHECK(frame.total_size == 5);
@@ -155,21 +156,21 @@ TEST_CASE("framing: remaining length boundaries") {
     CAPTURE(c.remaining);
     // Too large is reported from the header alone, so no body is needed.
     FrameReader limited(static_cast<uint32_t>(c.header.size() + c.remaining - 1));
-    limited.append(c.header);
+    feed(limited, c.header);
     FrameReader::Frame frame{};
     if (c.remaining > 0) CHECK(limited.next(frame) == Status::packet_too_large);
 
     if (c.remaining <= 16384) {
       FrameReader reader(static_cast<uint32_t>(c.header.size() + c.remaining));
-      reader.append(c.header);
+      feed(reader, c.header);
       if (c.remaining > 0) CHECK(reader.next(frame) == Status::need_more);
-      reader.append(Bytes(c.remaining, 'x'));
+      feed(reader, Bytes(c.remaining, 'x'));
       REQUIRE(reader.next(frame) == Status::frame);
       CHECK(frame.body.size() == c.remaining);
       CHECK(frame.total_size == c.header.size() + c.remaining);
     } else {
       FrameReader reader(0);
-      reader.append(c.header);
+      feed(reader, c.header);
       CHECK(reader.next(frame) == Status::need_more);
     }
   }
@@ -179,15 +180,15 @@ TEST_CASE("framing: malformed remaining length") {
   FrameReader::Frame frame{};
   SUBCASE("five bytes") {
     FrameReader reader(0);
-    reader.append(bytes({0x30, 0xFF, 0xFF, 0xFF, 0xFF}));
+    feed(reader, bytes({0x30, 0xFF, 0xFF, 0xFF, 0xFF}));
     CHECK(reader.next(frame) == Status::malformed_remaining_length);
     CHECK(reader.next(frame) == Status::malformed_remaining_length);  // sticky
   }
   SUBCASE("five bytes detected before the fifth arrives") {
     FrameReader reader(0);
-    reader.append(bytes({0x30, 0x80, 0x80, 0x80}));
+    feed(reader, bytes({0x30, 0x80, 0x80, 0x80}));
     CHECK(reader.next(frame) == Status::need_more);
-    reader.append(bytes({0x80}));
+    feed(reader, bytes({0x80}));
     CHECK(reader.next(frame) == Status::malformed_remaining_length);
   }
   SUBCASE("non-minimal encodings") {
@@ -195,7 +196,7 @@ TEST_CASE("framing: malformed remaining length") {
          {bytes({0x30, 0x80, 0x00}), bytes({0x30, 0x81, 0x00}), bytes({0x30, 0xFF, 0x80, 0x00}),
           bytes({0x30, 0x80, 0x80, 0x80, 0x00})}) {
       FrameReader reader(0);
-      reader.append(b);
+      feed(reader, b);
       CHECK(reader.next(frame) == Status::malformed_remaining_length);
     }
   }
@@ -206,12 +207,12 @@ TEST_CASE("framing: packet too large counts the fixed header") {
   const Bytes publish = bytes({0x30, 0x08}) + bytes({0x00, 0x01, 't'}) + raw("hello");  // 10 bytes
   {
     FrameReader reader(10);
-    reader.append(publish);
+    feed(reader, publish);
     CHECK(reader.next(frame) == Status::frame);
   }
   {
     FrameReader reader(9);
-    reader.append(bytes({0x30, 0x08}));  // header only
+    feed(reader, bytes({0x30, 0x08}));  // header only
     CHECK(reader.next(frame) == Status::packet_too_large);
   }
 }
@@ -225,7 +226,7 @@ TEST_CASE("framing: a large frame then small ones reuse the buffer") {
   REQUIRE(reader.next(frame) == Status::frame);
   CHECK(frame.total_size == big.size());
   CHECK(reader.next(frame) == Status::need_more);
-  reader.append(bytes({0xC0, 0x00}));
+  feed(reader, bytes({0xC0, 0x00}));
   REQUIRE(reader.next(frame) == Status::frame);
   CHECK(frame.first_byte == 0xC0);
 }

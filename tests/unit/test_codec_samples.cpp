@@ -8,6 +8,7 @@
 #include "gateway/codec/decoder.hpp"
 #include "gateway/codec/encoder.hpp"
 #include "gateway/codec/frame_reader.hpp"
+#include "tests/frame_reader_feed.hpp"
 
 #include "codec_samples.hpp"
 
@@ -40,7 +41,7 @@ std::string encoded(const Packet& packet, ProtocolVersion version) {
 
 DecodeResult decode_wire(std::string_view wire, ProtocolVersion version) {
   FrameReader reader(0);
-  reader.append({reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
+  feed(reader, {reinterpret_cast<const uint8_t*>(wire.data()), wire.size()});
   FrameReader::Frame frame{};
   REQUIRE(reader.next(frame) == FrameReader::Status::frame);
   REQUIRE(reader.buffered() == 0);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gateway/protocol/protocol_core.hpp"
+#include "tests/frame_reader_feed.hpp"
 
 #include "codec_samples.hpp"
 
@@ -24,7 +25,7 @@ Core make(Role role, ProtocolVersion version = v311, std::uint32_t max_packet = 
 }
 
 void feed(Core& core, const std::string& bytes) {
-  core.reader().append(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  feed(core.reader(), std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 Connect connect_packet(ProtocolVersion version, std::uint16_t keep_alive = 10) {
