@@ -22,11 +22,6 @@ GatewayStats collect_stats(BrokerContext& broker, const store::LmdbStore& store,
 
 namespace {
 
-template <typename T>
-T load(const std::atomic<T>& c) {
-  return c.load(std::memory_order_relaxed);
-}
-
 // The text exposition format: # HELP, # TYPE and the sample(s) of each metric.
 struct PrometheusText {
   std::ostringstream out;
@@ -40,25 +35,25 @@ struct PrometheusText {
 void write_connections_and_messages(PrometheusText& p, BrokerContext& broker, const GatewayStats& s) {
   const auto& m = broker.metrics;
   p.metric("tidegate_uptime_seconds", "gauge", "Seconds since start.", s.uptime_seconds);
-  p.metric("tidegate_connections_open", "gauge", "Open client connections.", load(m.connections_open));
-  p.metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", load(m.connections_accepted));
+  p.metric("tidegate_connections_open", "gauge", "Open client connections.", Metrics::read(m.connections_open));
+  p.metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", Metrics::read(m.connections_accepted));
   p.metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
-         load(m.connections_refused_limit));
+         Metrics::read(m.connections_refused_limit));
   p.metric("tidegate_connections_refused_session_owner_total", "counter",
          "CONNECTs refused: the client id's session belongs to another identity.",
-         load(m.connections_refused_session_owner));
-  p.metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", load(m.protocol_errors));
+         Metrics::read(m.connections_refused_session_owner));
+  p.metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", Metrics::read(m.protocol_errors));
   p.metric("tidegate_close_linger_cut_total", "counter",
          "Closes after a reason code whose client neither closed nor stopped sending within the linger.",
-         load(m.close_linger_cut));
+         Metrics::read(m.close_linger_cut));
   p.metric("tidegate_sessions_online", "gauge", "Sessions with a connection.", s.online);
   p.metric("tidegate_sessions_offline", "gauge", "Persistent sessions without a connection.", s.parked);
-  p.metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", load(m.publish_received));
-  p.metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", load(m.publish_sent));
+  p.metric("tidegate_messages_received_total", "counter", "PUBLISH packets received.", Metrics::read(m.publish_received));
+  p.metric("tidegate_messages_sent_total", "counter", "PUBLISH packets sent.", Metrics::read(m.publish_sent));
   auto by_qos = [&](const char* name, const char* help, const auto& counters) {
     p.out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
     for (std::size_t qos = 0; qos < counters.size(); ++qos)
-      p.out << name << "{qos=\"" << qos << "\"} " << load(counters[qos]) << '\n';
+      p.out << name << "{qos=\"" << qos << "\"} " << Metrics::read(counters[qos]) << '\n';
   };
   by_qos("tidegate_messages_received_by_qos_total", "PUBLISH packets received, by their QoS.",
          m.publish_received_by_qos);
@@ -70,8 +65,8 @@ void write_store(PrometheusText& p, BrokerContext& broker, const GatewayStats& s
   const auto& m = broker.metrics;
   p.metric("tidegate_messages_persisted_total", "counter", "Messages written to the store.", s.ingest.persisted);
   p.metric("tidegate_messages_no_subscribers_total", "counter", "Messages no queue took.", s.ingest.no_subscribers);
-  p.metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", load(m.bytes_received));
-  p.metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", load(m.bytes_sent));
+  p.metric("tidegate_bytes_received_total", "counter", "Bytes read from clients.", Metrics::read(m.bytes_received));
+  p.metric("tidegate_bytes_sent_total", "counter", "Bytes written to clients.", Metrics::read(m.bytes_sent));
   p.metric("tidegate_store_commits_total", "counter", "Store group commits.", s.ingest.commits);
   p.metric("tidegate_store_commit_errors_total", "counter", "Store commits that failed.", s.ingest.commit_errors);
   {
@@ -112,7 +107,7 @@ void write_store(PrometheusText& p, BrokerContext& broker, const GatewayStats& s
          "Stored messages not yet taken by persistent sessions, summed over queues.", s.ingest.session_backlog_total);
   p.metric("tidegate_retention_removed_total", "counter", "Messages removed by retention.", s.ingest.retention_removed);
   p.metric("tidegate_sessions_behind_retention_total", "counter", "Session queues that lost messages to retention.",
-         load(m.sessions_behind_retention));
+         Metrics::read(m.sessions_behind_retention));
 }
 
 void write_drops(PrometheusText& p, BrokerContext& broker, const GatewayStats& s) {
@@ -122,19 +117,19 @@ void write_drops(PrometheusText& p, BrokerContext& broker, const GatewayStats& s
   auto drop = [&](const char* reason, auto value) {
     p.out << "tidegate_dropped_total{reason=\"" << reason << "\"} " << value << '\n';
   };
-  drop("too_large_for_client", load(m.dropped_too_large_for_client));
-  drop("expired", load(m.dropped_expired));
-  drop("no_local", load(m.dropped_no_local));
-  drop("acl", load(m.dropped_acl) + s.ingest.dropped_acl);
-  drop("qos0_slow_subscriber", load(m.dropped_qos0_slow_subscriber));
-  drop("acl_denied_publish", load(m.publish_denied_acl));
-  drop("refused_store", load(m.publish_refused_store));
+  drop("too_large_for_client", Metrics::read(m.dropped_too_large_for_client));
+  drop("expired", Metrics::read(m.dropped_expired));
+  drop("no_local", Metrics::read(m.dropped_no_local));
+  drop("acl", Metrics::read(m.dropped_acl) + s.ingest.dropped_acl);
+  drop("qos0_slow_subscriber", Metrics::read(m.dropped_qos0_slow_subscriber));
+  drop("acl_denied_publish", Metrics::read(m.publish_denied_acl));
+  drop("refused_store", Metrics::read(m.publish_refused_store));
   drop("refused_retained_quota", s.ingest.refused_retained_quota);
   drop("refused_session_backlog", s.ingest.refused_session_backlog);
-  drop("refused_topic_limits", load(m.refused_topic_limits));
-  drop("refused_subscription_quota", load(m.refused_subscription_quota));
-  drop("disconnected_output_overflow", load(m.disconnected_output_overflow));
-  drop("bridge_unmapped", load(m.bridge_unmapped));
+  drop("refused_topic_limits", Metrics::read(m.refused_topic_limits));
+  drop("refused_subscription_quota", Metrics::read(m.refused_subscription_quota));
+  drop("disconnected_output_overflow", Metrics::read(m.disconnected_output_overflow));
+  drop("bridge_unmapped", Metrics::read(m.bridge_unmapped));
 }
 
 void write_auth_http(PrometheusText& p, BrokerContext& broker) {
@@ -180,7 +175,7 @@ void write_cluster(PrometheusText& p, BrokerContext& broker) {
            c->relayed);
     p.metric("tidegate_cluster_takeovers_total", "counter",
            "Sessions ended here because their client connected on another gateway.",
-           c->takeovers + load(m.taken_over_elsewhere));
+           c->takeovers + Metrics::read(m.taken_over_elsewhere));
     p.metric("tidegate_cluster_sessions_moved_in_total", "counter",
            "Persistent sessions taken over from another gateway with their messages.", c->sessions_fetched);
     p.metric("tidegate_cluster_sessions_moved_out_total", "counter",

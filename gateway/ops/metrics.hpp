@@ -39,6 +39,11 @@ struct Metrics {
   std::atomic<std::uint64_t> taken_over_elsewhere{0};  // cluster: closed, the client connected on another gateway  // a bridge received a topic none of its in rules maps
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  // What /metrics and the admin API show: a counter or gauge read on its own.
+  template <typename T>
+  static T read(const std::atomic<T>& c) {
+    return c.load(std::memory_order_relaxed);
+  }
   // One call where a PUBLISH is counted: the total and its QoS.
   void count_publish_received(std::uint8_t qos) {
     add(publish_received);
