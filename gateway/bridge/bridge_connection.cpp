@@ -138,7 +138,7 @@ void BridgeConnection::handle_connack(const mqtt::Connack& ack) {
 }
 
 void BridgeConnection::attach(std::unique_ptr<Session> session) {
-  keep_alive_timer_.cancel();  // the CONNACK deadline
+  worker_.deadlines().cancel(keep_alive_deadline_);  // the CONNACK deadline
   if (link_->stopped()) {
     // Stopped (reload) while connecting: the session goes back untouched.
     broker_.registry.release(client_id_, this, std::move(session));
@@ -152,7 +152,7 @@ void BridgeConnection::attach(std::unique_ptr<Session> session) {
   session_->version = core_.version();
   session_->expiry_interval = kSessionNeverExpires;
   state_ = State::connected;
-  session_wake_.cancel();
+  wake_reader();
   if (fresh) subscribe_out_rules();
   arm_keep_alive();
   for (auto& [queue, cursor] : session_->cursors) {

@@ -17,6 +17,10 @@ Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Tr
 std::string Connection::describe() const { return "client '" + client_id_ + "' (" + remote_ + ")"; }
 
 void Connection::on_connect_timeout() {
+  if (state_ == State::awaiting_session) {
+    log::info(describe() + ": session not ready within connect_timeout");
+    return close(std::nullopt, false);
+  }
   if (state_ != State::authenticating) return;
   log::info(describe() + ": no authentication answer within connect_timeout");
   refuse_connect(ReasonCode::not_authorized, "no authentication answer in time");

@@ -27,9 +27,6 @@ ConnectionDriver::ConnectionDriver(BrokerContext& broker, Worker& worker, std::u
       slot_(std::move(slot)),
       transport_(std::move(transport)),
       listener_(listener),
-      keep_alive_timer_(worker.io()),
-      session_wake_(worker.io(), asio::steady_timer::time_point::max()),
-      close_deadline_(worker.io()),
       core_(role, version,
             {broker.config.max_packet_size, broker.config.receive_maximum, broker.config.topic_alias_maximum}),
       delivery_(*this) {
@@ -45,16 +42,14 @@ ConnectionDriver::~ConnectionDriver() = default;
 void ConnectionDriver::start() {
   auto self = shared_from_this();
   worker_.add_connection(self);
-  // CONNECT (a client: CONNACK) must arrive within connect_timeout (the keep-alive timer doubles for it).
-  keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
-  keep_alive_timer_.async_wait([self](boost::system::error_code ec) {
-    if (ec) return;
-    if (self->state_ == State::awaiting_connect)
-      self->close(std::nullopt, false);
-    else
-      self->on_connect_timeout();
-  });
-  asio::co_spawn(worker_.io(), read_loop(), [self](std::exception_ptr e) {
+  // CONNECT (a client: CONNACK) must arrive within connect_timeout (the keep-alive deadline doubles for it).
+  worker_.deadlines().arm(keep_alive_deadline_, Clock::now() + std::chrono::seconds(broker_.config.connect_timeout));
+  reader_active_ = true;
+  spawn_reader(true);
+}
+
+void ConnectionDriver::spawn_reader(bool handshake) {
+  asio::co_spawn(worker_.io(), read_loop(handshake), [self = shared_from_this()](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -66,40 +61,66 @@ void ConnectionDriver::start() {
   });
 }
 
-asio::awaitable<void> ConnectionDriver::read_loop() {
+void ConnectionDriver::reader_stopped() {
+  reader_active_ = false;
+  wake_reader();  // a linger() waiting for the reader goes on
+}
+
+asio::steady_timer& ConnectionDriver::wake_timer() {
+  if (!session_wake_) session_wake_ = std::make_unique<asio::steady_timer>(worker_.io());
+  session_wake_->expires_at(asio::steady_timer::time_point::max());
+  return *session_wake_;
+}
+
+void ConnectionDriver::park_reader() {
+  // Nothing waits in the socket: hold no read buffer, no coroutine frame and
+  // no wake timer until something does (an idle connection keeps only this
+  // wait). Nobody else waits on the wake timer unless we are closing.
+  core_.reader().release_if_empty();
+  session_wake_.reset();
+  transport_->socket().async_wait(asio::ip::tcp::socket::wait_read,
+                                  [self = shared_from_this()](boost::system::error_code ec) {
+                                    if (self->closing()) return self->reader_stopped();
+                                    if (ec) {
+                                      self->input_lost(ec);
+                                      return self->reader_stopped();
+                                    }
+                                    self->spawn_reader(false);
+                                  });
+}
+
+asio::awaitable<void> ConnectionDriver::read_loop(bool handshake) {
   auto self = shared_from_this();
-  // Whichever way the loop ends, a linger() waiting for it goes on.
+  // Whichever way the loop ends, a linger() waiting for it goes on; unless it
+  // parked (park_reader), whose wait stands for the reader until it completes.
   struct ReaderExit {
     ConnectionDriver& c;
+    bool parked = false;
     ~ReaderExit() {
-      c.reader_active_ = false;
-      c.session_wake_.cancel();
+      if (!parked) c.reader_stopped();
     }
   };
-  reader_active_ = true;
   ReaderExit reader_exit{*this};
-  // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
-  if (auto ec = co_await transport_->handshake()) {
-    log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
-    note_close_reason("TLS handshake failed: " + ec.message());
-    close(std::nullopt, false);
-    co_return;
+  if (handshake) {
+    // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
+    if (auto ec = co_await transport_->handshake()) {
+      log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
+      note_close_reason("TLS handshake failed: " + ec.message());
+      close(std::nullopt, false);
+      co_return;
+    }
+    if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
+    on_transport_ready();
   }
-  if (state_ != State::awaiting_connect) co_return;  // closed during the handshake (deadline, stop)
-  on_transport_ready();
   auto& reader = core_.reader();
-  bool drained = true;  // the last read left the socket empty
+  // Spawned by park_reader's wait, the socket has bytes; after the handshake
+  // a TCP reader parks at once (a client may connect and say nothing yet).
+  bool drained = handshake;
   while (!closing()) {
     if (drained && transport_->waits_for_readability()) {
-      // Nothing waits in the socket: hold no read buffer until something does
-      // (an idle connection would otherwise keep up to read_size_ resident).
-      reader.release_if_empty();
-      auto wait_error = co_await transport_->wait_readable();
-      if (closing()) co_return;
-      if (wait_error) {
-        input_lost(wait_error);
-        co_return;
-      }
+      park_reader();
+      reader_exit.parked = true;
+      co_return;
     }
     // Pacing (worker.hpp): while a subscriber of this worker lags, wait for
     // it (bounded) before reading more that it would have to deliver. Never
@@ -113,8 +134,7 @@ asio::awaitable<void> ConnectionDriver::read_loop() {
     }
     // And no read while our last QoS 0 batch is still in the ingest thread (flush_publishes).
     while (state_ == State::connected && qos0_batches_in_ingest_ > 0) {
-      session_wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await session_wake_.async_wait(use_nothrow);
+      co_await wake_timer().async_wait(use_nothrow);
     }
     if (closing()) co_return;
     auto buffer = reader.prepare(read_ask(paced, may_pace));
@@ -133,8 +153,7 @@ asio::awaitable<void> ConnectionDriver::read_loop() {
       auto step = handle_buffered_packets();
       if (step == ReadStep::stop) co_return;
       if (step == ReadStep::need_more) break;
-      session_wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await session_wake_.async_wait(use_nothrow);
+      co_await wake_timer().async_wait(use_nothrow);
       if (closing()) co_return;
     }
     qos0_publisher_ = std::exchange(qos0_in_this_read_, false);
@@ -259,8 +278,7 @@ asio::awaitable<void> ConnectionDriver::linger() {
   // and the loop ends before ours begins.
   if (reader_active_) transport_->socket().cancel(ignored);
   while (reader_active_ && state_ == State::closing) {
-    session_wake_.expires_at(asio::steady_timer::time_point::max());
-    co_await session_wake_.async_wait(use_nothrow);
+    co_await wake_timer().async_wait(use_nothrow);
   }
   if (state_ != State::closing) co_return;  // close_deadline_ passed
   co_await transport_->end_output();
@@ -286,7 +304,7 @@ void ConnectionDriver::finish_close() {
   // The client neither closed nor stopped sending within the linger's bounds.
   if (lingering_) Metrics::add(broker_.metrics.close_linger_cut);
   transport_->close();
-  close_deadline_.cancel();
+  worker_.deadlines().cancel(close_deadline_);
   state_ = State::closed;
   on_finished();
   worker_.remove_connection(shared_from_this());
@@ -338,18 +356,21 @@ void ConnectionDriver::send(const mqtt::Packet& packet) {
   if (core_.send(packet)) wake_writer();
 }
 
+void ConnectionDriver::deadline_passed(Deadline& deadline) {
+  auto self = shared_from_this();  // what follows may end the connection
+  if (&deadline == &close_deadline_) return finish_close();
+  if (state_ == State::awaiting_connect) return close(std::nullopt, false);
+  if (state_ == State::connected) return on_keep_alive_timer();
+  if (!closing()) on_connect_timeout();
+}
+
 void ConnectionDriver::arm_keep_alive() {
   auto first = core_.start_keep_alive(Clock::now());
-  if (!first) return (void)keep_alive_timer_.cancel();
+  if (!first) return worker_.deadlines().cancel(keep_alive_deadline_);
   wait_keep_alive(*first);
 }
 
-void ConnectionDriver::wait_keep_alive(Clock::time_point at) {
-  keep_alive_timer_.expires_at(at);
-  keep_alive_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->on_keep_alive_timer();
-  });
-}
+void ConnectionDriver::wait_keep_alive(Clock::time_point at) { worker_.deadlines().arm(keep_alive_deadline_, at); }
 
 void ConnectionDriver::on_keep_alive_timer() {
   if (state_ != State::connected) return;
@@ -372,18 +393,15 @@ void ConnectionDriver::close(std::optional<ReasonCode> disconnect_reason, bool p
   state_ = State::closing;
   worker_.set_lagging(this, false);  // paces nobody any more
   if (previous == State::connected) on_disconnected();
-  keep_alive_timer_.cancel();
-  session_wake_.cancel();
+  worker_.deadlines().cancel(keep_alive_deadline_);
+  wake_reader();
   if (previous == State::connected || (previous == State::awaiting_session && session_))
     detach_session(publish_will);
   // A claim still in progress gets its session handed to us later; we pass it on then.
   // A peer that does not read cannot hold the socket open: bounded flush. The
   // deadline is armed first because the writer may finish (and cancel it) inline.
   // close_linger_ms (docs/durability.md, "Closing a connection").
-  close_deadline_.expires_after(std::chrono::milliseconds(broker_.config.close_linger_ms));
-  close_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->finish_close();
-  });
+  worker_.deadlines().arm(close_deadline_, Clock::now() + std::chrono::milliseconds(broker_.config.close_linger_ms));
   if (!writer_active_) {
     writer_active_ = true;
     asio::co_spawn(worker_.io(), write_loop(), asio::detached);

@@ -36,6 +36,7 @@ class LinkMapping;
 
 class ConnectionDriver : public SessionOwner,
                          public QueueSubscriber,
+                         public DeadlineOwner,
                          public std::enable_shared_from_this<ConnectionDriver> {
  public:
   ~ConnectionDriver() override;
@@ -58,6 +59,8 @@ class ConnectionDriver : public SessionOwner,
   void on_queue_event(const std::string& queue, std::uint64_t last_seq) override {
     delivery_.on_queue_event(queue, last_seq);
   }
+  // Worker thread: keep_alive_deadline_ or close_deadline_ passed.
+  void deadline_passed(Deadline& deadline) override;
 
  protected:
   friend class SessionDelivery;
@@ -72,7 +75,7 @@ class ConnectionDriver : public SessionOwner,
   virtual std::string describe() const = 0;
   // The transport is up (a client sends CONNECT now).
   virtual void on_transport_ready() {}
-  // connect_timeout passed in a state other than awaiting_connect.
+  // connect_timeout passed in a state other than awaiting_connect or connected.
   virtual void on_connect_timeout() = 0;
   // CONNECT, CONNACK, SUBSCRIBE, UNSUBSCRIBE, SUBACK, DISCONNECT.
   virtual void handle_control(mqtt::Packet&& packet) = 0;
@@ -92,7 +95,17 @@ class ConnectionDriver : public SessionOwner,
   virtual void on_finished() {}
 
   // connection_driver.cpp
-  boost::asio::awaitable<void> read_loop();
+  // The reader: a coroutine while bytes arrive; an idle TCP connection holds
+  // only a readiness wait (park_reader), which spawns the coroutine again.
+  void spawn_reader(bool handshake);
+  boost::asio::awaitable<void> read_loop(bool handshake);
+  void park_reader();
+  void reader_stopped();
+  // The wait of the reader or linger(), armed until wake_reader().
+  boost::asio::steady_timer& wake_timer();
+  void wake_reader() {
+    if (session_wake_) session_wake_->cancel();
+  }
   // Decodes and handles what the reader holds, until it needs more bytes, must
   // wait (for the session, or a 3.1.1 client's publishes to commit) or the
   // connection ends.
@@ -122,8 +135,8 @@ class ConnectionDriver : public SessionOwner,
   // disconnects it (true: nothing may be queued any more).
   bool output_overflowing();
   void wake_writer();
-  // Keep alive: one timer armed at CONNACK; each packet only records its time
-  // (in the core), and the timer, when it fires, re-arms for what remains.
+  // Keep alive: one deadline armed at CONNACK; each packet only records its
+  // time (in the core), and the deadline, when it passes, re-arms for what remains.
   void arm_keep_alive();
   void wait_keep_alive(Clock::time_point at);
   void on_keep_alive_timer();
@@ -144,6 +157,13 @@ class ConnectionDriver : public SessionOwner,
   // Topic limits and the ACL: false when the publish has been answered and is dropped.
   bool admit_publish(const mqtt::Publish& publish);
   void ingest_publish(mqtt::Publish&& publish);
+  // What the batch completion needs of each publish of pending_publishes_.
+  struct InboundAck {
+    std::uint16_t packet_id;
+    std::uint8_t qos;
+  };
+  void on_batch_committed(const std::vector<InboundAck>& ids, const std::vector<Ingest::PublishOutcome>& outcomes,
+                          bool paced);
   void on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec, std::size_t queues);
   // Hands the publishes read so far to the ingest thread in one command. Called
   // at the end of each read and before anything else this connection sends the
@@ -169,9 +189,14 @@ class ConnectionDriver : public SessionOwner,
   ConnectionSlot slot_;  // given back when the connection is destroyed
   std::unique_ptr<Transport> transport_;
   const ListenerConfig& listener_;
-  boost::asio::steady_timer keep_alive_timer_;
-  boost::asio::steady_timer session_wake_;  // read loop waits here while a takeover completes
-  boost::asio::steady_timer close_deadline_;  // bounds the final flush and linger to a peer that does not read
+  // On the worker's one timer (Deadlines). Until CONNACK, keep_alive_deadline_
+  // is connect_timeout: for CONNECT, then for the session or the authentication.
+  Deadline keep_alive_deadline_{*this};
+  Deadline close_deadline_{*this};  // bounds the final flush and linger to a peer that does not read
+  // The reader waits here for the session, a commit or a quota (and linger()
+  // for the reader to end); wake_reader() ends the wait. Allocated while
+  // the reader runs (an idle connection holds none).
+  std::unique_ptr<boost::asio::steady_timer> session_wake_;
   std::string remote_;
   mqtt::ProtocolCore core_;
   SessionDelivery delivery_;
@@ -180,7 +205,7 @@ class ConnectionDriver : public SessionOwner,
   std::size_t read_size_ = 1024;  // bytes asked of the next read: 1 KiB doubling to 16 KiB
   std::string writing_;  // being written
   bool writer_active_ = false;
-  bool reader_active_ = false;  // read_loop runs (linger() waits for it to end)
+  bool reader_active_ = false;  // read_loop runs or is parked (linger() waits for it to end)
   bool input_ended_ = false;    // a read failed or found the end of stream: nobody to linger for
   bool linger_ = false;         // the close delivers a reason code: linger() before closing
   bool lingering_ = false;      // linger() is discarding input
@@ -200,6 +225,7 @@ class ConnectionDriver : public SessionOwner,
   ClientAccess access_;  // bound at CONNECT
   std::unique_ptr<Session> session_;
   std::vector<Ingest::PublishRequest> pending_publishes_;
+  std::vector<InboundAck> pending_acks_;  // one per pending publish, in the same order
   std::size_t qos0_batches_in_ingest_ = 0;  // flush_publishes(): pacing of QoS 0 reads
   LinkMapping* mapping_ = nullptr;  // a bridge's link maps topics both ways; null for a device
 };

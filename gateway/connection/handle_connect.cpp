@@ -127,14 +127,9 @@ void Connection::continue_connect() {
   fill_summary(requested_expiry_);
 
   state_ = State::awaiting_session;
-  // A takeover or a session commit that takes longer than connect_timeout ends this attempt.
-  keep_alive_timer_.expires_after(std::chrono::seconds(broker_.config.connect_timeout));
-  keep_alive_timer_.async_wait([self = this->self()](boost::system::error_code ec) {
-    if (!ec && self->state_ == State::awaiting_session) {
-      log::info(self->describe() + ": session not ready within connect_timeout");
-      self->close(std::nullopt, false);
-    }
-  });
+  // A takeover or a session commit that takes longer than connect_timeout
+  // ends this attempt (on_connect_timeout).
+  worker_.deadlines().arm(keep_alive_deadline_, Clock::now() + std::chrono::seconds(broker_.config.connect_timeout));
   bool waiting = false, other_identity = false;
   const SessionIdentity me = identity();
   auto previous = broker_.registry.claim_as(client_id_, broker_.config.bind_sessions_to_identity ? &me : nullptr,
@@ -255,7 +250,7 @@ mqtt::Connack Connection::connack(bool session_present) const {
 void Connection::go_online(const mqtt::Connack& ack) {
   if (state_ != State::awaiting_session) return;
   state_ = State::connected;
-  session_wake_.cancel();
+  wake_reader();
   send(ack);
   if (broker_.plugins) broker_.plugins->client_connected(client_identity());
   log::debug(describe() + ": connected, protocol " + std::to_string(int(core_.version())) +

@@ -69,6 +69,7 @@ void ConnectionDriver::ingest_publish(mqtt::Publish&& p) {
   const std::uint8_t qos = p.qos;
   const std::uint16_t packet_id = p.packet_id;
   auto message = message_from_publish(std::move(p), client_id_, store::wall_clock_ms());
+  pending_acks_.push_back({packet_id, qos});
   if (qos == 0) {
     pending_publishes_.push_back({std::move(message), std::nullopt, {}, {}, false});
     return;
@@ -81,14 +82,8 @@ void ConnectionDriver::ingest_publish(mqtt::Publish&& p) {
     session_->qos2_incoming.insert(packet_id);
     if (session_->persistent()) record.emplace(client_id_, encode_session_record(*session_));
   }
-  pending_publishes_.push_back(
-      {std::move(message), std::move(record),
-       [self = shared_from_this(), id = packet_id, qos](std::error_code ec, std::uint64_t, std::size_t queues) {
-         boost::asio::post(self->worker_.io(),
-                           [self, id, qos, ec, queues] { self->on_publish_committed(id, qos, ec, queues); });
-       },
-       {},
-       false});
+  // Acknowledged by the batch's completion (flush_publishes).
+  pending_publishes_.push_back({std::move(message), std::move(record), {}, {}, false});
 }
 
 bool ConnectionDriver::map_inbound(mqtt::Publish& p) {
@@ -109,7 +104,7 @@ bool ConnectionDriver::map_inbound(mqtt::Publish& p) {
 
 void ConnectionDriver::flush_publishes() {
   if (pending_publishes_.empty()) return;
-  // Pacing of QoS 0 ingress: the last QoS 0 publish of the batch reports its
+  // Pacing of QoS 0 ingress: a batch of many QoS 0 publishes reports its
   // commit, and the read loop reads no more until it has (one QoS 0 batch in
   // the ingest thread per connection). Otherwise a publisher is read far
   // ahead of what the ingest thread makes visible, and a subscriber finds
@@ -118,24 +113,41 @@ void ConnectionDriver::flush_publishes() {
   // paced: at a rate the gateway sustains, reads carry one or two, and a
   // completion posted back per read would cost a worker wake-up each.
   constexpr std::size_t kPacedBatch = 32;
-  for (auto it = pending_publishes_.rbegin(); pending_publishes_.size() >= kPacedBatch && it != pending_publishes_.rend(); ++it) {
-    if (it->message->qos != 0 || it->done) continue;
-    ++qos0_batches_in_ingest_;
-    it->done = [self = shared_from_this()](std::error_code, std::uint64_t, std::size_t) {
-      boost::asio::post(self->worker_.io(), [self] {
-        --self->qos0_batches_in_ingest_;
-        self->session_wake_.cancel();  // the read loop may go on
-      });
-    };
-    break;
+  const bool acks = std::any_of(pending_acks_.begin(), pending_acks_.end(), [](auto& a) { return a.qos > 0; });
+  const bool paced = pending_acks_.size() >= kPacedBatch &&
+                     std::any_of(pending_acks_.begin(), pending_acks_.end(), [](auto& a) { return a.qos == 0; });
+  if (!acks && !paced) {
+    pending_acks_.clear();
+    return broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
   }
-  broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
+  if (paced) ++qos0_batches_in_ingest_;
+  // One completion for the batch, one post back to this worker: the
+  // acknowledgements go out in the order the publishes came.
+  broker_.ingest.publish_batch(
+      std::exchange(pending_publishes_, {}),
+      [self = shared_from_this(), ids = std::exchange(pending_acks_, {}), paced](
+          std::vector<Ingest::PublishOutcome> outcomes) mutable {
+        boost::asio::post(self->worker_.io(),
+                          [self, ids = std::move(ids), outcomes = std::move(outcomes), paced] {
+                            self->on_batch_committed(ids, outcomes, paced);
+                          });
+      });
+}
+
+void ConnectionDriver::on_batch_committed(const std::vector<InboundAck>& ids,
+                                          const std::vector<Ingest::PublishOutcome>& outcomes, bool paced) {
+  if (paced) {
+    --qos0_batches_in_ingest_;
+    wake_reader();  // the read loop may go on
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (ids[i].qos > 0) on_publish_committed(ids[i].packet_id, ids[i].qos, outcomes[i].ec, outcomes[i].queues);
 }
 
 void ConnectionDriver::on_publish_committed(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec,
                                             std::size_t queues) {
   core_.publish_settled(qos);
-  session_wake_.cancel();  // a 3.1.1 reader paused on the quota may go on
+  wake_reader();  // a 3.1.1 reader paused on the quota may go on
   if (state_ != State::connected || !session_) return;
   if (ec) {
     Metrics::add(broker_.metrics.publish_refused_store);

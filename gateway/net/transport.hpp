@@ -25,14 +25,12 @@ class Transport {
   // Fails with errc::protocol_error when the peer broke the transport's own
   // rules (a WebSocket text frame, MQTT-6.0.0-1).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(boost::asio::mutable_buffer b) = 0;
-  // Whether wait_readable() is offered: TCP only. TLS and WebSocket keep
-  // bytes of their own beyond the socket, so readiness of the socket says
-  // nothing about theirs; the read loop then reads directly.
+  // Whether the socket's readiness is the transport's: TCP only, where the
+  // caller may wait for readability of socket() (holding no read buffer)
+  // before read_some(). TLS and WebSocket keep bytes of their own beyond the
+  // socket, so readiness of the socket says nothing about theirs; the read
+  // loop then reads directly.
   virtual bool waits_for_readability() const { return false; }
-  // Where offered: completes when read_some() would find bytes (or end of
-  // stream) at once, so the caller can leave its read buffer unallocated
-  // while it waits. The default completes at once.
-  virtual boost::asio::awaitable<error_code> wait_readable() { co_return error_code{}; }
   // Writes all of `b` (one WebSocket message for WebSocket transports).
   virtual boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(boost::asio::const_buffer b) = 0;
   // The orderly end of our output once the last bytes are written, before

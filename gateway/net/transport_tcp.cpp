@@ -18,10 +18,6 @@ class TcpTransport final : public Transport {
     co_return co_await socket_.async_read_some(b, use_nothrow);
   }
   bool waits_for_readability() const override { return true; }
-  asio::awaitable<error_code> wait_readable() override {
-    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
-    co_return ec;
-  }
   asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
     co_return co_await asio::async_write(socket_, b, use_nothrow);
   }

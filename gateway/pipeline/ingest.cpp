@@ -191,20 +191,61 @@ void Ingest::publish(std::shared_ptr<store::Message> message,
   });
 }
 
-void Ingest::publish_batch(std::vector<PublishRequest> requests) {
-  if (requests.empty()) return;
-  if (replicator_) return replicator_->replicate(std::move(requests));
-  publish_local_batch(std::move(requests));
+namespace {
+
+// The replicator completes each request on its own (maybe on other threads):
+// the batch's completion runs when the last of them has.
+void spread_batch_done(std::vector<Ingest::PublishRequest>& requests, Ingest::BatchDone done) {
+  struct Pending {
+    std::vector<Ingest::PublishOutcome> outcomes;
+    std::atomic<std::size_t> left;
+    Ingest::BatchDone done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->outcomes.resize(requests.size());
+  pending->left.store(requests.size());
+  pending->done = std::move(done);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    requests[i].done = [pending, i, own = std::move(requests[i].done)](std::error_code ec, std::uint64_t seq,
+                                                                      std::size_t queues) {
+      if (own) own(ec, seq, queues);
+      pending->outcomes[i] = {ec, queues};
+      if (pending->left.fetch_sub(1, std::memory_order_acq_rel) == 1) pending->done(std::move(pending->outcomes));
+    };
+  }
 }
 
-void Ingest::publish_local_batch(std::vector<PublishRequest> requests) {
+}  // namespace
+
+void Ingest::publish_batch(std::vector<PublishRequest> requests, BatchDone done) {
   if (requests.empty()) return;
-  post([this, requests = std::move(requests)]() mutable {
-    for (auto& request : requests) apply_publish(request);
+  if (replicator_) {
+    if (done) spread_batch_done(requests, std::move(done));
+    return replicator_->replicate(std::move(requests));
+  }
+  publish_local_batch(std::move(requests), std::move(done));
+}
+
+void Ingest::publish_local_batch(std::vector<PublishRequest> requests, BatchDone done) {
+  if (requests.empty()) return;
+  post([this, requests = std::move(requests), done = std::move(done)]() mutable {
+    if (!done) {
+      for (auto& request : requests) apply_publish(request);
+      return;
+    }
+    std::vector<PublishOutcome> outcomes;
+    outcomes.reserve(requests.size());
+    for (auto& request : requests) outcomes.push_back(apply_publish(request));
+    // One completion for the batch; refusals keep their own error.
+    completions_.push_back([done = std::move(done), outcomes = std::move(outcomes)](std::error_code ec) mutable {
+      for (auto& outcome : outcomes)
+        if (!outcome.ec) outcome.ec = ec;
+      done(std::move(outcomes));
+    });
   });
 }
 
-void Ingest::apply_publish(PublishRequest& request) {
+Ingest::PublishOutcome Ingest::apply_publish(PublishRequest& request) {
   auto& message = request.message;
   auto& done = request.done;
   const bool group_delivery = !request.shared_group.empty();
@@ -212,13 +253,13 @@ void Ingest::apply_publish(PublishRequest& request) {
   if (admission == RetainedAdmission::refused) {
     // Refused whole, never delivered without being retained as asked.
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
-    return;
+    return {quota_exceeded(), 0};
   }
   const auto& queues = match_queues(request);
   if (!request.from_cluster && !session_backlogs_allow(*message, queues)) {
     // Refused whole: acknowledged to nobody, so lost to nobody.
     if (done) completions_.push_back([done](std::error_code) { done(quota_exceeded(), 0, 0); });
-    return;
+    return {quota_exceeded(), 0};
   }
   message->seq = ++last_seq_;
   store::MessagePtr m = message;
@@ -237,6 +278,7 @@ void Ingest::apply_publish(PublishRequest& request) {
   if (done)
     completions_.push_back(
         [done = std::move(done), seq = m->seq, n = queues.size()](std::error_code ec) { done(ec, seq, n); });
+  return {{}, queues.size()};
 }
 
 Ingest::RetainedAdmission Ingest::admit_retained(const PublishRequest& request) {

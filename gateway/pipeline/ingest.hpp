@@ -118,7 +118,17 @@ class Ingest {
     // quota at its limit keeps it from being retained here only.
     bool from_cluster = false;
   };
-  void publish_batch(std::vector<PublishRequest> requests);
+  // What became of one request of a batch: refused (ec, nothing stored or
+  // delivered) or committed (ec of the commit) into `queues` queues.
+  struct PublishOutcome {
+    std::error_code ec;
+    std::size_t queues = 0;
+  };
+  // One completion for a whole batch (a connection's read), run once on the
+  // ingest thread after the commit that carried it: the outcomes in the order
+  // of the requests. A request's own `done`, if any, runs as well.
+  using BatchDone = std::function<void(std::vector<PublishOutcome>)>;
+  void publish_batch(std::vector<PublishRequest> requests, BatchDone done = {});
 
   // Cluster mode (gateway/cluster/cluster_replication.hpp): publish() and publish_batch()
   // hand every message to the replicator, which stores it in the shared
@@ -134,7 +144,7 @@ class Ingest {
   };
   void set_replicator(Replicator* replicator) { replicator_ = replicator; }  // before start()
   // What publish_batch() does without a replicator: straight to this node's queues.
-  void publish_local_batch(std::vector<PublishRequest> requests);
+  void publish_local_batch(std::vector<PublishRequest> requests, BatchDone done = {});
 
   // Whether a shared subscription's member may read a topic (its ACL).
   // Called on the ingest thread.
@@ -232,7 +242,7 @@ class Ingest {
   };
 
   void post(std::function<void()> command);
-  void apply_publish(PublishRequest& request);  // ingest thread
+  PublishOutcome apply_publish(PublishRequest& request);  // ingest thread
   // apply_publish's steps, in order (ingest thread).
   enum class RetainedAdmission { not_retained, keep, refused };
   RetainedAdmission admit_retained(const PublishRequest& request);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/pipeline/deadlines.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "gateway/pipeline/queue_subscriber.hpp"
 
@@ -58,6 +59,8 @@ class Worker {
   // Completes (with any error code) when no connection lags any more, or
   // after kPacingWait (re-armed here once it has passed).
   boost::asio::steady_timer& caught_up();
+  // The deadlines of this worker's connections, on one timer.
+  Deadlines& deadlines() { return deadlines_; }
   void add_connection(const std::shared_ptr<QueueSubscriber>& c) { connections_.insert(c); }
   void remove_connection(const std::shared_ptr<QueueSubscriber>& c) { connections_.erase(c); }
   // Every live connection of this worker (for shutdown).
@@ -73,6 +76,7 @@ class Worker {
   std::vector<const QueueSubscriber*> lagging_;  // a handful at most
   std::chrono::steady_clock::time_point lagged_at_{};
   boost::asio::steady_timer caught_up_{io_};
+  Deadlines deadlines_{io_};
 };
 
 }  // namespace tidegate
