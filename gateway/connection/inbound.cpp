@@ -118,6 +118,9 @@ void ConnectionDriver::flush_publishes() {
                      std::any_of(pending_acks_.begin(), pending_acks_.end(), [](auto& a) { return a.qos == 0; });
   if (!acks && !paced) {
     pending_acks_.clear();
+    // A few QoS 0 publishes (an ordinary rate): applied on this worker when
+    // nothing waits for the ingest thread, without a hand-off.
+    if (broker_.ingest.publish_now(pending_publishes_)) return pending_publishes_.clear();
     return broker_.ingest.publish_batch(std::exchange(pending_publishes_, {}));
   }
   if (paced) ++qos0_batches_in_ingest_;

@@ -58,9 +58,12 @@ void Ingest::run() {
     {
       std::unique_lock guard(inbox_lock_);
       // Wakes at least once a second so retention also runs on an idle gateway.
-      inbox_ready_.wait_for(guard, std::chrono::seconds(1), [this] { return !inbox_.empty() || stopping_; });
+      inbox_ready_.wait_for(guard, std::chrono::seconds(1),
+                            [this] { return !applying_ && (!inbox_.empty() || stopping_); });
+      if (applying_) continue;  // a worker is applying (publish_now); it wakes us when done
       if (inbox_.empty() && stopping_) return;
       commands.swap(inbox_);
+      applying_ = true;
     }
     for (auto& command : commands) command();
     commands.clear();
@@ -74,37 +77,15 @@ void Ingest::run() {
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
     }
-    {
-      // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
-      std::lock_guard guard(stats_lock_);
-      stats_.published += batch_stats_.published;
-      stats_.persisted += batch_stats_.persisted;
-      stats_.no_subscribers += batch_stats_.no_subscribers;
-      batch_stats_ = {};
-    }
-    // Only what is committed becomes visible to readers: one cache append
-    // per queue per batch, and the queue's event is its newest entry.
+    // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
+    fold_batch_stats();
+    // Only what is committed becomes visible to readers.
     std::shared_ptr<QueueEvents> events;
-    if (!ec) {
-      if (!cache_appends_.empty()) {
-        events = std::make_shared<QueueEvents>();
-        events->reserve(cache_appends_.size());
-      }
-      for (auto& [queue, messages] : cache_appends_) {
-        if (messages.empty()) continue;
-        cache_.append(queue, messages);
-        events->push_back({queue, messages.back()->seq});
-      }
-      visible_seq_.store(last_seq_, std::memory_order_release);
-    }
+    if (!ec) events = make_visible();
     // Callers see a full store as IngestError::store_full, never the store's own code.
     const auto reported = ingest_error_of_commit(ec);
     for (auto& done : completions_) done(reported);
-    if (events && !events->empty()) {
-      for (const auto& e : *events)
-        if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;
-      for (auto& notify : workers_) notify(events);
-    }
+    announce(events);
     enforce_retention();
     {
       std::lock_guard guard(stats_lock_);
@@ -115,7 +96,40 @@ void Ingest::run() {
     batch_ = {};
     completions_.clear();
     cache_appends_.clear();
+    std::lock_guard guard(inbox_lock_);
+    applying_ = false;
   }
+}
+
+void Ingest::fold_batch_stats() {
+  std::lock_guard guard(stats_lock_);
+  stats_.published += batch_stats_.published;
+  stats_.persisted += batch_stats_.persisted;
+  stats_.no_subscribers += batch_stats_.no_subscribers;
+  batch_stats_ = {};
+}
+
+std::shared_ptr<QueueEvents> Ingest::make_visible() {
+  // One cache append per queue per batch; the queue's event is its newest entry.
+  std::shared_ptr<QueueEvents> events;
+  if (!cache_appends_.empty()) {
+    events = std::make_shared<QueueEvents>();
+    events->reserve(cache_appends_.size());
+  }
+  for (auto& [queue, messages] : cache_appends_) {
+    if (messages.empty()) continue;
+    cache_.append(queue, messages);
+    events->push_back({queue, messages.back()->seq});
+  }
+  visible_seq_.store(last_seq_, std::memory_order_release);
+  return events;
+}
+
+void Ingest::announce(const std::shared_ptr<QueueEvents>& events) {
+  if (!events || events->empty()) return;
+  for (const auto& e : *events)
+    if (auto it = queues_.find(e.queue); it != queues_.end()) it->second.last_seq = e.last_seq;
+  for (auto& notify : workers_) notify(events);
 }
 
 void Ingest::add_queue_ref(const std::string& queue, const std::string& trie_filter) {

@@ -146,6 +146,17 @@ class Ingest {
   // What publish_batch() does without a replicator: straight to this node's queues.
   void publish_local_batch(std::vector<PublishRequest> requests, BatchDone done = {});
 
+  // A worker's QoS 0 publishes applied on the worker itself, when nothing
+  // durable is involved and nothing is waiting for the ingest thread: no
+  // hand-off, no wake-up of the ingest thread, no post back (ingest_direct.cpp).
+  // False (nothing done; publish_batch() them instead) unless every request
+  // is QoS 0, not retained, with no completion, session update, shared group
+  // or cluster origin, the gateway is not in a cluster, the inbox is empty and
+  // the ingest thread is between batches. While it runs the ingest thread
+  // waits, so sequences stay in order and visible_seq() covers only what is
+  // in the cache, as on the ingest thread.
+  bool publish_now(std::vector<PublishRequest>& requests);
+
   // Whether a shared subscription's member may read a topic (its ACL).
   // Called on the ingest thread.
   using ReadCheck = std::function<bool(std::string_view topic)>;
@@ -242,6 +253,11 @@ class Ingest {
   };
 
   void post(std::function<void()> command);
+  // The end of a batch (run(), publish_now()): its counts into stats_; the
+  // cache appends made visible (their events returned); the events sent.
+  void fold_batch_stats();
+  std::shared_ptr<QueueEvents> make_visible();
+  void announce(const std::shared_ptr<QueueEvents>& events);
   PublishOutcome apply_publish(PublishRequest& request);  // ingest thread
   // apply_publish's steps, in order (ingest thread).
   enum class RetainedAdmission { not_retained, keep, refused };
@@ -281,9 +297,12 @@ class Ingest {
   std::condition_variable inbox_ready_;
   std::vector<std::function<void()>> inbox_;
   bool stopping_ = false;
+  // The ingest thread is applying a batch, or a worker is in publish_now():
+  // whoever set it owns everything below "Owned by the ingest thread".
+  bool applying_ = false;
   std::thread thread_;
 
-  // Owned by the ingest thread.
+  // Owned by the ingest thread (or a worker in publish_now(), see applying_).
   std::uint64_t last_seq_ = 0;
   std::atomic<std::uint64_t> visible_seq_{0};
   SubscriptionTrie<std::string> live_filters_;          // filter -> queue (or group) name

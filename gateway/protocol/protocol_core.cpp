@@ -186,11 +186,11 @@ std::optional<Violation> ProtocolCore::resolve_publish(Publish& p) {
     if (alias == 0 || alias > ours_.topic_alias_maximum)
       return verdict(ReasonCode::topic_alias_invalid, "topic alias out of range");  // MQTT-3.3.2-9
     if (p.topic.empty()) {
-      auto it = inbound_aliases_.find(alias);
-      if (it == inbound_aliases_.end()) return verdict(ReasonCode::protocol_error, "unknown topic alias");
+      auto it = aliases().inbound.find(alias);
+      if (it == aliases_->inbound.end()) return verdict(ReasonCode::protocol_error, "unknown topic alias");
       p.topic = it->second;
     } else {
-      inbound_aliases_[alias] = p.topic;
+      aliases().inbound[alias] = p.topic;
     }
     p.properties.topic_alias.reset();
   }
@@ -201,14 +201,20 @@ std::optional<Violation> ProtocolCore::resolve_publish(Publish& p) {
 void ProtocolCore::assign_alias(std::string_view topic, Properties& props, std::string_view& wire_topic) {
   if (!assigns_aliases()) return;
   // Aliases until the peer's maximum; later topics go in full.
-  auto alias = outbound_aliases_.find(std::string(topic));
-  if (alias != outbound_aliases_.end()) {
+  auto& outbound = aliases().outbound;
+  auto alias = outbound.find(std::string(topic));
+  if (alias != outbound.end()) {
     props.topic_alias = alias->second;
     wire_topic = {};
   } else if (next_outbound_alias_ <= peer_topic_alias_maximum_) {
     props.topic_alias = next_outbound_alias_;
-    outbound_aliases_.emplace(std::string(topic), next_outbound_alias_++);
+    outbound.emplace(std::string(topic), next_outbound_alias_++);
   }
+}
+
+ProtocolCore::TopicAliases& ProtocolCore::aliases() {
+  if (!aliases_) aliases_ = std::make_unique<TopicAliases>();
+  return *aliases_;
 }
 
 bool ProtocolCore::send(const Packet& packet) {

@@ -11,6 +11,7 @@
 #   WORKERS: tidegate's "workers" (default 1). BROKER_CPUS and BENCH_CPUS:
 #            the taskset lists (default 0 and 1; "0,1" for both cores)
 #   MOSQUITTO_EXTRA: lines appended to mosquitto's config (e.g. "max_queued_messages 0")
+#   FLASHMQ_EXTRA: lines appended to FlashMQ's config (e.g. "thread_count 1")
 #   NAGLE=1: Nagle's algorithm on everywhere (tidegate "tcp_nodelay": false,
 #            mosquitto without set_tcp_nodelay, the bench with --nagle)
 #   TLS=1:   MQTT over TLS (a throwaway CA and server certificate; the bench
@@ -68,13 +69,11 @@ while [ $r -le "$runs" ]; do
 EOF
       taskset -c "$broker_cpus" "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
     elif [ "$b" = flashmq ]; then
-      # In memory (no storage_dir), its default thread count (one per CPU),
-      # TCP_NODELAY as for the others, the most files this box allows.
       fmq_tls=""
       if [ -n "$tls_keys" ]; then fmq_tls="fullchain $work/server.crt
   privkey $work/server.key"; fi
-      printf 'allow_anonymous true\nrlimit_nofile %s\nlog_level notice\nlisten {\n  protocol mqtt\n  inet_protocol ip4\n  inet4_bind_address 127.0.0.1\n  port %s\n  tcp_nodelay %s\n  %s\n}\n' \
-        "$(ulimit -Hn)" "$port" "$nodelay" "$fmq_tls" > "$work/fmq.conf"
+      flashmq_config "$port" "$nodelay" "$fmq_tls" > "$work/fmq.conf"
+      if [ -n "${FLASHMQ_EXTRA:-}" ]; then printf '%s\n' "$FLASHMQ_EXTRA" >> "$work/fmq.conf"; fi
       taskset -c "$broker_cpus" "$FLASHMQ_BIN" --config-file "$work/fmq.conf" > "$work/broker.log" 2>&1 &
     else
       printf 'user root\nlistener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\n%s\n%s\n' "$port" \

@@ -9,7 +9,8 @@
 # BY_SYSCALL's tracepoints slow every system call: take CPU time from a run
 # without it.
 #
-# usage: tools/measure/syscalls_per_message.sh tidegate|mosquitto -- BENCH-ARGS...
+# usage: tools/measure/syscalls_per_message.sh tidegate|flashmq|mosquitto -- BENCH-ARGS...
+#   (flashmq: FLASHMQ_BIN names the binary, as for side_by_side.sh)
 #   e.g. tools/measure/syscalls_per_message.sh tidegate -- fan-in --publishers 10 --qos 0 --rate 20000 --duration 5
 set -eu
 broker=$1
@@ -20,6 +21,9 @@ port=$(free_port)
 if [ "$broker" = tidegate ]; then
   printf '{"data_dir": "%s/data", "durability": "os", "workers": 1, "admin": {"bind": "127.0.0.1", "port": 0},\n "listeners": [{"protocol": "mqtt", "bind": "127.0.0.1", "port": %s}]}\n' "$work" "$port" > "$work/tg.json"
   taskset -c 0 "$tidegate" --config "$work/tg.json" > "$work/broker.log" 2>&1 &
+elif [ "$broker" = flashmq ]; then
+  flashmq_config "$port" true > "$work/fmq.conf"
+  taskset -c 0 "${FLASHMQ_BIN:?FLASHMQ_BIN must name a FlashMQ binary}" --config-file "$work/fmq.conf" > "$work/broker.log" 2>&1 &
 else
   printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 64\nset_tcp_nodelay true\n' "$port" > "$work/m.conf"
   taskset -c 0 /usr/sbin/mosquitto -c "$work/m.conf" > "$work/broker.log" 2>&1 &
