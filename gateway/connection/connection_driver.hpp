@@ -94,12 +94,25 @@ class ConnectionDriver : public SessionOwner,
   // The socket is closed; the worker lets go of this connection next.
   virtual void on_finished() {}
 
-  // connection_driver.cpp
+  // connection_reader.cpp
   // The reader: a coroutine while bytes arrive; an idle TCP connection holds
-  // only a readiness wait (park_reader), which spawns the coroutine again.
-  void spawn_reader(bool handshake);
-  boost::asio::awaitable<void> read_loop(bool handshake);
+  // only a readiness wait (park_reader). When it fires, on_readable() reads
+  // without a coroutine unless something must be waited for.
+  enum class ReadStart {
+    handshake,  // a new connection: the transport's handshake first
+    readable,   // the socket has bytes
+    buffered,   // on_readable read bytes whose packets must wait (for the session, a commit)
+  };
+  void spawn_reader(ReadStart start);
+  boost::asio::awaitable<void> read_loop(ReadStart start);
   void park_reader();
+  void on_readable();
+  // Pacing, or our last QoS 0 batch still in the ingest thread.
+  bool must_wait_before_reading();
+  // Counts `n` bytes read into the reader (of `asked`); whether that drained the socket.
+  bool took_bytes(std::size_t n, std::size_t asked);
+  // After a read's packets: its publishes to the ingest thread, positions saved.
+  void end_of_read();
   void reader_stopped();
   // The wait of the reader or linger(), armed until wake_reader().
   boost::asio::steady_timer& wake_timer();
@@ -118,6 +131,7 @@ class ConnectionDriver : public SessionOwner,
   bool read_failed(boost::system::error_code ec);
   // The input ended (the peer closed or reset): nobody to linger for.
   void input_lost(boost::system::error_code ec);
+  // connection_driver.cpp
   boost::asio::awaitable<void> write_loop();
   // After a DISCONNECT or a refusing CONNACK is written: ends our output (TLS
   // close_notify, FIN) and reads and discards what the client still sends,
