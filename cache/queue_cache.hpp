@@ -4,8 +4,9 @@
 // fanned out to many sessions is read from the store once and copied zero
 // times.
 //
-// Threads: create/drop/append are called by the ingest thread only; pull() by
-// any worker. Queue lookup takes a shared lock on the queue map; each tail has
+// Threads: create/drop/append are called by whoever holds the ingest
+// thread's turn (the ingest thread, or a worker in Ingest::publish_now), one
+// at a time; pull() by any worker. Queue lookup takes a shared lock on the queue map; each tail has
 // its own mutex held only while copying pointers out. A pull older than the
 // cached tail reads through the store (persisted QoS 1/2 entries only: a QoS 0
 // message lives in the cache alone and is gone once evicted).

@@ -101,7 +101,8 @@ class ConnectionDriver : public SessionOwner,
   enum class ReadStart {
     handshake,  // a new connection: the transport's handshake first
     readable,   // the socket has bytes
-    buffered,   // on_readable read bytes whose packets must wait (for the session, a commit)
+    buffered,       // on_readable drained the socket; its packets must wait (for the session, a commit)
+    buffered_more,  // likewise, but the read filled the buffer: more may be waiting
   };
   void spawn_reader(ReadStart start);
   boost::asio::awaitable<void> read_loop(ReadStart start);

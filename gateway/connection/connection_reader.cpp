@@ -94,7 +94,7 @@ void ConnectionDriver::on_readable() {
   const bool drained = took_bytes(n, buffer.size());
   auto step = handle_buffered_packets();
   if (step == ReadStep::stop) return reader_stopped();
-  if (step == ReadStep::wait) return spawn_reader(ReadStart::buffered);
+  if (step == ReadStep::wait) return spawn_reader(drained ? ReadStart::buffered : ReadStart::buffered_more);
   end_of_read();
   if (closing()) return reader_stopped();
   if (!drained) return spawn_reader(ReadStart::readable);
@@ -143,8 +143,8 @@ asio::awaitable<void> ConnectionDriver::read_loop(ReadStart start) {
   // After the handshake a TCP reader parks at once (a client may connect and
   // say nothing yet); spawned by on_readable, the socket has bytes, or the
   // bytes read there wait in the reader for their packets to go on.
-  bool drained = start == ReadStart::handshake;
-  bool read_done = start == ReadStart::buffered;
+  bool drained = start == ReadStart::handshake || start == ReadStart::buffered;
+  bool read_done = start == ReadStart::buffered || start == ReadStart::buffered_more;
   while (!closing()) {
     if (!read_done) {
       if (drained && transport_->waits_for_readability()) {

@@ -28,6 +28,14 @@ void Deadlines::wait_until(Deadline::Clock::time_point at) {
 
 void Deadlines::fire() {
   timer_at_ = Deadline::Clock::time_point::max();
+  // Waits for the next one however this ends: an owner that throws (the
+  // worker logs it and goes on) must not leave the others unwatched.
+  struct WaitForNext {
+    Deadlines& d;
+    ~WaitForNext() {
+      if (!d.armed_.empty() && d.armed_.begin()->at_ < d.timer_at_) d.wait_until(d.armed_.begin()->at_);
+    }
+  } wait_for_next{*this};
   const auto now = Deadline::Clock::now();
   // Each one is unlinked before its owner hears of it: the owner may arm it
   // again, arm others, or be destroyed.
@@ -36,7 +44,6 @@ void Deadlines::fire() {
     armed_.erase(armed_.begin());
     due.owner_.deadline_passed(due);
   }
-  if (!armed_.empty() && armed_.begin()->at_ < timer_at_) wait_until(armed_.begin()->at_);
 }
 
 }  // namespace tidegate

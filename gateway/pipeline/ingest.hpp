@@ -3,7 +3,8 @@
 // single writer that orders every publish and every change of the live queues.
 //
 // Every call below may be made from any thread; it queues a command and
-// returns. The ingest thread drains everything waiting, applies it, commits the
+// returns (publish_now() excepted: it applies on the calling worker, or
+// declines). The ingest thread drains everything waiting, applies it, commits the
 // resulting WriteBatch to LMDB in one transaction (group commit), then runs the
 // completions (on the ingest thread: they must only post to their own worker)
 // and sends each worker one coalesced batch of {queue, last sequence} events.
@@ -83,7 +84,8 @@ class Ingest {
     std::vector<store::MessagePtr> retained; // retained messages matching the filter
   };
   using SubscribeDone = std::function<void(SubscribeResult)>;
-  // Delivers a batch of events to one worker; called on the ingest thread.
+  // Delivers a batch of events to one worker; called on the ingest thread, or
+  // on a worker in publish_now(). It must only post to its worker.
   using Notify = std::function<void(std::shared_ptr<const QueueEvents>)>;
 
   Ingest(store::LmdbStore& store, cache::QueueCache& cache, IngestLimits limits = {});
@@ -124,9 +126,10 @@ class Ingest {
     std::error_code ec;
     std::size_t queues = 0;
   };
-  // One completion for a whole batch (a connection's read), run once on the
-  // ingest thread after the commit that carried it: the outcomes in the order
-  // of the requests. A request's own `done`, if any, runs as well.
+  // One completion for a whole batch (a connection's read), run once after
+  // the commit that carried it (on the ingest thread; in a cluster, on
+  // whichever thread completes the batch's last request): the outcomes in the
+  // order of the requests. A request's own `done`, if any, runs as well.
   using BatchDone = std::function<void(std::vector<PublishOutcome>)>;
   void publish_batch(std::vector<PublishRequest> requests, BatchDone done = {});
 

@@ -29,17 +29,25 @@ bool Ingest::publish_now(std::vector<PublishRequest>& requests) {
     if (applying_ || stopping_ || !inbox_.empty()) return false;
     applying_ = true;
   }
+  // The turn goes back however this ends: if applying throws, what was
+  // applied waits in cache_appends_ and the ingest thread's next batch makes
+  // it visible.
+  struct GiveTurnBack {
+    Ingest& ingest;
+    ~GiveTurnBack() {
+      bool wake = false;
+      {
+        std::lock_guard guard(ingest.inbox_lock_);
+        ingest.applying_ = false;
+        wake = !ingest.inbox_.empty() || ingest.stopping_;  // the ingest thread waited for us
+      }
+      if (wake) ingest.inbox_ready_.notify_one();
+    }
+  } give_turn_back{*this};
   for (auto& request : requests) apply_publish(request);
   fold_batch_stats();
   announce(make_visible());
   cache_appends_.clear();
-  bool wake = false;
-  {
-    std::lock_guard guard(inbox_lock_);
-    applying_ = false;
-    wake = !inbox_.empty() || stopping_;  // the ingest thread waited for us
-  }
-  if (wake) inbox_ready_.notify_one();
   return true;
 }
 
