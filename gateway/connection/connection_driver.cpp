@@ -67,6 +67,9 @@ asio::awaitable<void> ConnectionDriver::write_loop() {
   while (!out.empty()) {
     writing_.clear();
     writing_.swap(out);
+    // Counted for the session as it is handed to the socket: a DISCONNECT
+    // read while the write completes may detach the session first.
+    if (session_) session_->traffic.bytes_out += writing_.size();
     // One write per wake-up: everything encoded meanwhile goes out together.
     auto [ec, n] = co_await transport_->write(asio::buffer(writing_));
     if (ec) {
@@ -77,7 +80,6 @@ asio::awaitable<void> ConnectionDriver::write_loop() {
       co_return;
     }
     Metrics::add(broker_.metrics.bytes_sent, n);
-    if (session_) session_->traffic.bytes_out += n;
     if (state_ == State::connected) delivery_.schedule();  // room in the output again
   }
   writing_.clear();
