@@ -108,7 +108,10 @@ class ConnectionDriver : public SessionOwner,
   boost::asio::awaitable<void> read_loop(ReadStart start);
   void park_reader();
   void on_readable();
-  // Pacing, or our last QoS 0 batch still in the ingest thread.
+  // Pacing, or our last QoS 0 batch still in the ingest thread: the
+  // coroutine waits for them (read_loop), on_readable() does not read.
+  bool paced_by_lag(bool may_pace) const;
+  bool qos0_batch_in_ingest() const;
   bool must_wait_before_reading();
   // Counts `n` bytes read into the reader (of `asked`); whether that drained the socket.
   bool took_bytes(std::size_t n, std::size_t asked);

@@ -67,13 +67,20 @@ void ConnectionDriver::park_reader() {
                                   });
 }
 
-bool ConnectionDriver::must_wait_before_reading() {
+bool ConnectionDriver::paced_by_lag(bool may_pace) const {
   // Pacing (worker.hpp): while a subscriber of this worker lags, wait for
   // it (bounded) before reading more that it would have to deliver. Never
-  // for our own lag: our acknowledgements may be what frees us. And no read
-  // while our last QoS 0 batch is still in the ingest thread (flush_publishes).
-  return (may_be_paced() && worker_.has_lagging() && !worker_.is_lagging(this)) ||
-         (state_ == State::connected && qos0_batches_in_ingest_ > 0);
+  // for our own lag: our acknowledgements may be what frees us.
+  return may_pace && worker_.has_lagging() && !worker_.is_lagging(this);
+}
+
+bool ConnectionDriver::qos0_batch_in_ingest() const {
+  // No read while our last QoS 0 batch is still in the ingest thread (flush_publishes).
+  return state_ == State::connected && qos0_batches_in_ingest_ > 0;
+}
+
+bool ConnectionDriver::must_wait_before_reading() {
+  return paced_by_lag(may_be_paced()) || qos0_batch_in_ingest();
 }
 
 void ConnectionDriver::on_readable() {
@@ -154,12 +161,12 @@ asio::awaitable<void> ConnectionDriver::read_loop(ReadStart start) {
       }
       const bool may_pace = may_be_paced();
       bool paced = false;
-      if (may_pace && worker_.has_lagging() && !worker_.is_lagging(this)) {  // must_wait_before_reading()
+      if (paced_by_lag(may_pace)) {
         paced = true;
         co_await worker_.caught_up().async_wait(use_nothrow);
         if (closing()) co_return;
       }
-      while (state_ == State::connected && qos0_batches_in_ingest_ > 0) {
+      while (qos0_batch_in_ingest()) {
         co_await wake_timer().async_wait(use_nothrow);
       }
       if (closing()) co_return;
