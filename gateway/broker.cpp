@@ -29,8 +29,8 @@ IngestLimits ingest_limits(const Config& c) {
 }
 }  // namespace
 
-Broker::Broker(Config config, std::string config_path)
-    : config_(std::move(config)), config_path_(std::move(config_path)) {
+Broker::Broker(Config config, std::string config_path, nlohmann::json config_json)
+    : config_(std::move(config)), config_path_(std::move(config_path)), running_json_(std::move(config_json)) {
   auto access = std::make_shared<AccessControl>(config_);  // a bad file is refused before the store opens
   if (!config_.plugins.empty()) plugins_ = std::make_unique<PluginHost>(config_.plugins);
   if (config_.auth_http) auth_http_ = std::make_unique<AuthHttp>(*config_.auth_http);
@@ -189,31 +189,21 @@ void Broker::prepare_bridge_sessions() {
 
 void Broker::start_admin() {
   const auto& a = config_.admin;
-  auto read_token = [](const std::string& key, const std::string& path) {
-    std::ifstream in(path);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) throw ConfigError(key + ": cannot read " + path);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    if (text.empty()) throw ConfigError(key + ": " + path + " is empty or unreadable");
-    return text;
-  };
+  if (!a.enabled) return;
   admin::AdminAccess access;
-  if (a.token_file) access.token = read_token("admin.token_file", *a.token_file);
-  if (a.read_token_file) access.read_token = read_token("admin.read_token_file", *a.read_token_file);
+  if (a.token_file) access.token = admin::read_admin_token("admin.token_file", *a.token_file);
+  if (a.read_token_file) access.read_token = admin::read_admin_token("admin.read_token_file", *a.read_token_file);
   if (access.token && access.token == access.read_token)
     throw ConfigError("admin.read_token_file: holds the same token as admin.token_file");
   for (const auto& host : a.allowed_hosts) access.allowed_hosts.push_back(*admin::parse_host_name(host));
   if (a.allow_insecure_remote && !a.token_file && !admin::normalised(asio::ip::make_address(a.bind)).is_loopback())
     log::warn("admin API on " + a.bind + " without a token (admin.allow_insecure_remote): anyone who reaches it " +
               "can kick clients, delete sessions and retained messages");
-  admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_, [this] { return reload(); });
-  try {
-    admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, std::move(access));
-  } catch (const std::runtime_error& e) {
-    // Asked for explicitly: refuse to start. On the default port: say so and go on.
-    if (a.configured) throw;
-    log::warn(std::string(e.what()) + "; the gateway runs without it");
-  }
+  admin_api_ = std::make_unique<admin::AdminApi>(main_io_, *context_, *store_, [this] { return reload(); },
+                                                [this] { return health(); });
+  // An address in use is fatal, with or without a config: a gateway running
+  // without its API would leave tidegatectl talking to whatever holds the port.
+  admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, std::move(access));
 }
 
 Broker::~Broker() {
@@ -328,10 +318,17 @@ void Broker::accept_on(Listener& listener) {
   });
 }
 
-std::string Broker::reload() {
-  if (config_path_.empty()) return "running on embedded defaults: there is no config file to read again";
+ReloadReport Broker::reload() {
+  ReloadReport report;
+  if (config_path_.empty()) {
+    report.error = "running on embedded defaults: there is no config file to read again";
+    return report;
+  }
+  nlohmann::json next_json;
   try {
-    Config next = load_config_file(config_path_);
+    next_json = read_config_json(read_config_text(config_path_));
+    Config next = config_from_json(next_json);
+    report = compare_for_reload(running_json_, next_json);
     auto access = std::make_shared<AccessControl>(next);  // reads the password and ACL files now
     auto bridge_changes = plan_bridges(next.bridges);     // TLS files of new or changed bridges read now
     // The log last: it is the one change that cannot be undone once made.
@@ -350,18 +347,39 @@ std::string Broker::reload() {
     auto reopened = log::reopen();
     if (!reopened.empty()) log::error("cannot reopen the log file, still writing to the old one: " + reopened);
     log::error(std::string("reload of ") + config_path_ + " failed, the running settings stay: " + e.what());
-    return e.what();
+    return ReloadReport{e.what(), {}, {}, {}, {}};
   }
   reload_certificates();
-  log::info("reloaded " + config_path_ +
-            ": log_level, log_format, log_file and the limits max_connections, max_output_bytes, max_inflight, "
-            "max_subscriptions_per_client, max_topic_length, max_topic_levels, max_retained_messages, "
-            "max_retained_bytes, retention_bytes, retention_seconds, max_session_backlog and max_shared_publish_bytes "
-            "apply now, and bridges "
-            "are added, changed or removed; password_file, acl_file, acl_deny, allow_anonymous and TLS certificates "
-            "apply to new connections; other keys (listeners, plugins, auth_http, store and packet settings) take "
-            "effect at the next restart");
-  return {};
+  running_json_ = running_after_reload(running_json_, next_json, report);
+  auto names = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const auto& k : keys) out += (out.empty() ? "" : ",") + k;
+    return out;
+  };
+  log::event(report.restart_needed.empty() ? log::Level::info : log::Level::warn, "reload",
+             report.changed.empty()            ? "reloaded, nothing changed"
+             : report.restart_needed.empty() ? "reloaded"
+                                             : "reloaded; some changes need a restart",
+             {{"file", config_path_},
+              {"applied", report.applied.empty() ? log::Field::Value() : log::Field::Value(names(report.applied))},
+              {"new_connections", report.new_connections.empty()
+                                      ? log::Field::Value()
+                                      : log::Field::Value(names(report.new_connections))},
+              {"restart_needed",
+               report.restart_needed.empty() ? log::Field::Value() : log::Field::Value(names(report.restart_needed))}});
+  return report;
+}
+
+admin::Health Broker::health() const {
+  admin::Health h;
+  if (ingest_->stats().last_commit_failed) h.failing.push_back("store");
+  for (const auto& listener : listeners_)
+    if (!listener.acceptor || !listener.acceptor->is_open()) h.failing.push_back(listener.where);
+  if (auto c = context_->cluster().stats(); c && !c->connected) h.failing.push_back("cluster");
+  for (const auto& b : context_->bridge_status())
+    if (!b.connected) h.degraded.push_back("bridges." + b.name);
+  if (context_->shutting_down) h.failing.push_back("shutting_down");
+  return h;
 }
 
 Broker::BridgeChanges Broker::plan_bridges(const std::vector<BridgeConfig>& next) const {

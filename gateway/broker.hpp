@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "cache/queue_cache.hpp"
+#include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/admin_config.hpp"
 #include "gateway/admin/admin_server.hpp"
 #include "gateway/auth/auth_http.hpp"
 #include "gateway/bridge/bridge_link.hpp"
 #include "gateway/auth/plugin_host.hpp"
 #include "gateway/broker_context.hpp"
 #include "gateway/config/config.hpp"
+#include "gateway/config/reload_report.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "gateway/ops/metrics.hpp"
 #include "gateway/session/session_registry.hpp"
@@ -31,13 +34,16 @@ class Broker {
   // Opens the store and binds the listeners; throws std::runtime_error with a
   // message for the operator when either fails.
   // config_path: the file to read again on SIGHUP or an admin reload (empty: defaults, nothing to reload).
-  explicit Broker(Config config, std::string config_path = {});
+  // config_json: the file's JSON, which reloads compare with.
+  explicit Broker(Config config, std::string config_path = {}, nlohmann::json config_json = nlohmann::json::object());
   // Re-reads the config file and applies what can change live: password_file,
   // acl_file, acl_deny, allow_anonymous, log_level, log_format, log_file (opened
-  // anew, for logrotate) and TLS certificates. On error nothing changes but the
-  // log file, which is reopened all the same; returns the reason (empty on
-  // success). Main thread.
-  std::string reload();
+  // anew, for logrotate), the live limits, bridges and TLS certificates. On
+  // error nothing changes but the log file, which is reopened all the same.
+  // The report names the keys that changed and what became of each. Main thread.
+  ReloadReport reload();
+  // What GET /healthz answers. Main thread.
+  admin::Health health() const;
   ~Broker();
   // Runs until a termination signal; returns the process exit code.
   int run();
@@ -87,6 +93,7 @@ class Broker {
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<BrokerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  nlohmann::json running_json_;  // the config in effect, as the file said it (reload_report.hpp)
   boost::asio::io_context main_io_;  // acceptors, signals, the sweep timer
   std::vector<Listener> listeners_;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer_;

@@ -80,6 +80,9 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
       return refuse(request, http::status::forbidden,
                     "cross-site request refused: a change may not come as " + std::string(type->value()));
 
+  // Probes (systemd, load balancers) ask without a token; the answer names
+  // only what is failing (docs/operations.md, "Health").
+  if (request.target() == "/healthz" && read_only(request.method())) return std::nullopt;
   if (!token) return std::nullopt;
   std::string_view authorization = request[http::field::authorization];
   constexpr std::string_view bearer = "Bearer ";

@@ -82,8 +82,8 @@ void inspect_all(std::vector<std::shared_ptr<SessionOwner>> owners,
 }  // namespace
 
 AdminApi::AdminApi(asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store,
-                   std::function<std::string()> reload)
-    : main_io_(main_io), broker_(broker), store_(store), reload_(std::move(reload)) {}
+                   std::function<ReloadReport()> reload, std::function<Health()> health)
+    : main_io_(main_io), broker_(broker), store_(store), reload_(std::move(reload)), health_(std::move(health)) {}
 
 asio::awaitable<Response> AdminApi::handle(const Request& request) {
   std::string_view target = request.target();
@@ -98,6 +98,14 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   if (!request.body().empty())
     co_return error(request, http::status::bad_request, "this API takes no request body (parameters go in the query)");
   auto method = request.method();
+  if (target == "/healthz") {
+    if (method != http::verb::get && method != http::verb::head) co_return method_not_allowed(request, "GET");
+    auto health = health_();
+    json body = {{"status", health.failing.empty() ? "ok" : "failing"}};
+    if (!health.failing.empty()) body["failing"] = health.failing;
+    if (!health.degraded.empty()) body["degraded"] = health.degraded;
+    co_return reply(request, health.failing.empty() ? http::status::ok : http::status::service_unavailable, body);
+  }
   if (target == "/metrics") {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     co_return metrics(request);
@@ -117,9 +125,15 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   if (target == "/api/v1/reload") {
     if (method != http::verb::post) co_return method_not_allowed(request, "POST");
     // Runs here, on the main thread, as SIGHUP does.
-    if (auto failure = reload_(); !failure.empty())
-      co_return error(request, http::status::bad_request, "reload failed, the running settings stay: " + failure);
-    co_return reply(request, http::status::ok, json{{"reloaded", true}});
+    auto report = reload_();
+    if (!report.error.empty())
+      co_return error(request, http::status::bad_request, "reload failed, the running settings stay: " + report.error);
+    co_return reply(request, http::status::ok,
+                    json{{"reloaded", true},
+                         {"changed", report.changed},
+                         {"applied", report.applied},
+                         {"new_connections", report.new_connections},
+                         {"restart_needed", report.restart_needed}});
   }
   if (target == "/api/v1/sessions") co_return co_await sessions(request, query);
   if (target == "/api/v1/subscriptions") co_return co_await subscriptions(request, query);

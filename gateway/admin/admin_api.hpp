@@ -8,18 +8,28 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "gateway/admin/admin_http.hpp"
 #include "gateway/broker_context.hpp"
+#include "gateway/config/reload_report.hpp"
 #include "storeclient/lmdb_store.hpp"
 
 namespace tidegate::admin {
 
+// What GET /healthz answers: the names of the parts that fail (503 when
+// any) and of those that are down without stopping devices (bridges).
+struct Health {
+  std::vector<std::string> failing;   // "store", "listeners[1]", "cluster"
+  std::vector<std::string> degraded;  // "bridges.cloud"
+};
+
 class AdminApi {
  public:
-  // reload: re-reads the config (main thread); returns the error, empty on success.
+  // reload: re-reads the config (main thread); the report says what changed.
+  // health: the gateway's parts (main thread).
   AdminApi(boost::asio::io_context& main_io, BrokerContext& broker, const store::LmdbStore& store,
-           std::function<std::string()> reload);
+           std::function<ReloadReport()> reload, std::function<Health()> health);
   boost::asio::awaitable<Response> handle(const Request& request);
 
  private:
@@ -37,7 +47,8 @@ class AdminApi {
   boost::asio::io_context& main_io_;
   BrokerContext& broker_;
   const store::LmdbStore& store_;
-  std::function<std::string()> reload_;
+  std::function<ReloadReport()> reload_;
+  std::function<Health()> health_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

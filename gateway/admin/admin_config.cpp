@@ -1,5 +1,11 @@
 #include "gateway/admin/admin_config.hpp"
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
 #include "gateway/admin/host_name.hpp"
 #include "gateway/config/config_json.hpp"
 
@@ -7,12 +13,24 @@ namespace tidegate::admin {
 
 using namespace config_json;
 
+std::string read_admin_token(const std::string& key, const std::string& path) {
+  errno = 0;
+  std::ifstream in(path);
+  if (!in) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : ENOENT));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : EIO));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty()) throw ConfigError(key + ": " + path + " is empty");
+  return text;
+}
+
 AdminConfig parse_admin_config(const json& a) {
   if (!a.is_object()) fail("admin", "must be an object");
   refuse_unknown(a, "admin.",
-                 {"bind", "port", "token_file", "read_token_file", "allowed_hosts", "allow_insecure_remote"});
+                 {"enabled", "bind", "port", "token_file", "read_token_file", "allowed_hosts",
+                  "allow_insecure_remote"});
   AdminConfig c;
-  c.configured = true;
+  if (a.contains("enabled")) c.enabled = get_bool(a["enabled"], "admin.enabled");
   if (a.contains("bind")) c.bind = get_string(a["bind"], "admin.bind");
   if (a.contains("port")) c.port = get_uint<std::uint16_t>(a["port"], "admin.port", 0, 65535);
   if (a.contains("token_file")) c.token_file = get_string(a["token_file"], "admin.token_file");

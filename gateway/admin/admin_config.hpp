@@ -12,4 +12,8 @@ namespace tidegate::admin {
 // admin.allow_insecure_remote is true.
 AdminConfig parse_admin_config(const nlohmann::json& section);
 
+// A token file's content without trailing whitespace; throws ConfigError
+// ("KEY: cannot read PATH: REASON", or empty).
+std::string read_admin_token(const std::string& key, const std::string& path);
+
 }  // namespace tidegate::admin

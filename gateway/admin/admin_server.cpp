@@ -29,6 +29,10 @@ AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, const std::st
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec == boost::system::errc::address_in_use)
+    throw std::runtime_error("admin API cannot listen on " + bind + ":" + std::to_string(port) + ": " + ec.message() +
+                             " (another tidegate, or another program, holds it); set admin.port to a free port, or "
+                             "admin.enabled: false to run without the admin API");
   if (ec) throw std::runtime_error("admin API cannot listen on " + bind + ":" + std::to_string(port) + ": " + ec.message());
 }
 

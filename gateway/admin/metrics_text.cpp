@@ -1,9 +1,17 @@
 #include "gateway/admin/metrics_text.hpp"
 
 #include "gateway/auth/auth_http.hpp"
+#include "gateway/ops/process_stats.hpp"
 
 #include <cstdio>
 #include <sstream>
+
+#ifndef TIDEGATE_VERSION
+#define TIDEGATE_VERSION "0.0.0"
+#endif
+#ifndef TIDEGATE_COMMIT
+#define TIDEGATE_COMMIT "unknown"
+#endif
 
 namespace tidegate::admin {
 
@@ -43,6 +51,11 @@ void write_connections_and_messages(PrometheusText& p, BrokerContext& broker, co
          "CONNECTs refused: the client id's session belongs to another identity.",
          Metrics::read(m.connections_refused_session_owner));
   p.metric("tidegate_protocol_errors_total", "counter", "Connections closed for a protocol error.", Metrics::read(m.protocol_errors));
+  p.out << "# HELP tidegate_auth_failures_total CONNECTs refused by authentication, by reason.\n"
+           "# TYPE tidegate_auth_failures_total counter\n";
+  for (std::size_t i = 0; i < m.auth_failures.size(); ++i)
+    p.out << "tidegate_auth_failures_total{reason=\"" << to_string(static_cast<AuthFailure>(i)) << "\"} "
+          << Metrics::read(m.auth_failures[i]) << '\n';
   p.metric("tidegate_close_linger_cut_total", "counter",
          "Closes after a reason code whose client neither closed nor stopped sending within the linger.",
          Metrics::read(m.close_linger_cut));
@@ -130,6 +143,23 @@ void write_drops(PrometheusText& p, BrokerContext& broker, const GatewayStats& s
   drop("refused_subscription_quota", Metrics::read(m.refused_subscription_quota));
   drop("disconnected_output_overflow", Metrics::read(m.disconnected_output_overflow));
   drop("bridge_unmapped", Metrics::read(m.bridge_unmapped));
+}
+
+// The build, and the standard process_* series the Prometheus client libraries export.
+void write_build_and_process(PrometheusText& p) {
+  p.out << "# HELP tidegate_build_info The gateway's version and the commit it was built from (value 1).\n"
+           "# TYPE tidegate_build_info gauge\n"
+           "tidegate_build_info{version=\"" TIDEGATE_VERSION "\",commit=\"" TIDEGATE_COMMIT "\"} 1\n";
+  auto s = ops::read_process_stats();
+  char cpu[32], start[32];
+  std::snprintf(cpu, sizeof cpu, "%.2f", s.cpu_seconds);
+  std::snprintf(start, sizeof start, "%.2f", s.start_time_seconds);
+  p.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu);
+  p.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", s.resident_bytes);
+  p.metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", s.virtual_bytes);
+  p.metric("process_open_fds", "gauge", "Number of open file descriptors.", s.open_fds);
+  p.metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", s.max_fds);
+  p.metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", start);
 }
 
 void write_auth_http(PrometheusText& p, BrokerContext& broker) {
@@ -221,6 +251,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   write_connections_and_messages(p, broker, s);
   write_store(p, broker, s);
   write_drops(p, broker, s);
+  write_build_and_process(p);
   write_auth_http(p, broker);
   write_cluster(p, broker);
   write_bridges(p, broker);

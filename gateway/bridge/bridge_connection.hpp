@@ -38,8 +38,8 @@ class BridgeConnection final : public ConnectionDriver {
   void say_goodbye(mqtt::ReasonCode reason) override;
   void on_keep_alive_expired() override;
   void refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec) override;
-  void note_close_reason(const std::string& reason) override {
-    if (close_reason_.empty()) close_reason_ = reason;
+  void note_close_reason(const char* reason, std::string detail) override {
+    if (close_reason_.empty()) close_reason_ = detail.empty() ? std::string(reason) : std::move(detail);
   }
   void on_finished() override;
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <limits>
@@ -156,82 +158,62 @@ void refuse_impossible_combinations(const Config& c) {
 }  // namespace
 
 namespace {
-// Connections, packets and sessions (docs/operations.md lists each key).
-void parse_connection_limits(const json& root, Config& c) {
-  if (root.contains("workers")) c.workers = get_uint<unsigned>(root["workers"], "workers", 0, 256);
-  if (root.contains("receive_maximum"))
-    c.receive_maximum = get_uint<std::uint16_t>(root["receive_maximum"], "receive_maximum", 1, 65535);
-  if (root.contains("max_inflight"))
-    c.max_inflight = get_uint<std::uint16_t>(root["max_inflight"], "max_inflight", 1, 65535);
-  if (root.contains("max_packet_size"))
-    c.max_packet_size = get_uint<std::uint32_t>(root["max_packet_size"], "max_packet_size", 64, 268435460);
-  if (root.contains("topic_alias_maximum"))
-    c.topic_alias_maximum = get_uint<std::uint16_t>(root["topic_alias_maximum"], "topic_alias_maximum", 0, 65535);
-  if (root.contains("connect_timeout"))
-    c.connect_timeout = get_uint<unsigned>(root["connect_timeout"], "connect_timeout", 1, 3600);
-  if (root.contains("close_linger_ms"))
-    c.close_linger_ms = get_uint<unsigned>(root["close_linger_ms"], "close_linger_ms", 100, 60000);
-  if (root.contains("close_linger_max_bytes"))
-    c.close_linger_max_bytes =
-        get_uint<std::size_t>(root["close_linger_max_bytes"], "close_linger_max_bytes", 0, std::size_t(1) << 30);
-  if (root.contains("max_output_bytes"))
-    c.max_output_bytes = get_uint<std::size_t>(root["max_output_bytes"], "max_output_bytes", 1024, 1ull << 32);
-  if (root.contains("tcp_nodelay")) c.tcp_nodelay = get_bool(root["tcp_nodelay"], "tcp_nodelay");
-  if (root.contains("max_connections"))
-    c.max_connections = get_uint<std::size_t>(root["max_connections"], "max_connections", 1, 10000000);
-  if (root.contains("max_subscriptions_per_client"))
-    c.max_subscriptions_per_client =
-        get_uint<std::size_t>(root["max_subscriptions_per_client"], "max_subscriptions_per_client", 1, 1 << 24);
-  if (root.contains("max_topic_length"))
-    c.max_topic_length = get_uint<std::size_t>(root["max_topic_length"], "max_topic_length", 1, 65535);
-  if (root.contains("max_topic_levels"))
-    c.max_topic_levels = get_uint<std::size_t>(root["max_topic_levels"], "max_topic_levels", 1, 65535);
-  if (root.contains("queue_cache_entries"))
-    c.queue_cache_entries = get_uint<std::size_t>(root["queue_cache_entries"], "queue_cache_entries", 1, 1 << 24);
-  if (root.contains("max_shared_publish_bytes"))
-    c.max_shared_publish_bytes =
-        get_uint<std::size_t>(root["max_shared_publish_bytes"], "max_shared_publish_bytes", 0, 1ull << 40);
+// Connections, packets and sessions (docs/configuration.md lists each key).
+void parse_connection_limits(const json& root, Config& c, Problems& problems) {
+  problems.uint_key(root, "workers", c.workers, 0, 256);
+  problems.uint_key(root, "receive_maximum", c.receive_maximum, 1, 65535);
+  problems.uint_key(root, "max_inflight", c.max_inflight, 1, 65535);
+  problems.uint_key(root, "max_packet_size", c.max_packet_size, 64, 268435460);
+  problems.uint_key(root, "topic_alias_maximum", c.topic_alias_maximum, 0, 65535);
+  problems.uint_key(root, "connect_timeout", c.connect_timeout, 1, 3600);
+  problems.uint_key(root, "close_linger_ms", c.close_linger_ms, 100, 60000);
+  problems.uint_key(root, "close_linger_max_bytes", c.close_linger_max_bytes, 0, std::size_t(1) << 30);
+  problems.uint_key(root, "max_output_bytes", c.max_output_bytes, 1024, 1ull << 32);
+  problems.bool_key(root, "tcp_nodelay", c.tcp_nodelay);
+  problems.uint_key(root, "max_connections", c.max_connections, 1, 10000000);
+  problems.uint_key(root, "max_subscriptions_per_client", c.max_subscriptions_per_client, 1, 1 << 24);
+  problems.uint_key(root, "max_topic_length", c.max_topic_length, 1, 65535);
+  problems.uint_key(root, "max_topic_levels", c.max_topic_levels, 1, 65535);
+  problems.uint_key(root, "queue_cache_entries", c.queue_cache_entries, 1, 1 << 24);
+  problems.uint_key(root, "max_shared_publish_bytes", c.max_shared_publish_bytes, 0, 1ull << 40);
 }
 
 // The store, retention and the per-session and retained bounds.
-void parse_store_limits(const json& root, Config& c) {
-  if (root.contains("store_map_size"))
-    c.store_map_size = get_uint<std::size_t>(root["store_map_size"], "store_map_size", 1 << 20, 1ull << 44);
-  if (root.contains("max_store_bytes")) {
+void parse_store_limits(const json& root, Config& c, Problems& problems) {
+  problems.uint_key(root, "store_map_size", c.store_map_size, 1 << 20, 1ull << 44);
+  problems.attempt([&] {
+    if (!root.contains("max_store_bytes")) return;
     c.max_store_bytes = get_uint<std::size_t>(root["max_store_bytes"], "max_store_bytes", 0, 1ull << 44);
     if (c.max_store_bytes && c.max_store_bytes < (1u << 20)) fail("max_store_bytes", "must be 0 or at least 1048576");
-  }
-  if (root.contains("retention_bytes"))
-    c.retention_bytes = get_uint<std::size_t>(root["retention_bytes"], "retention_bytes", 0, 1ull << 44);
-  if (root.contains("retention_seconds"))
-    c.retention_seconds = get_uint<std::uint64_t>(root["retention_seconds"], "retention_seconds", 0, 1ull << 32);
-  if (root.contains("max_retained_messages"))
-    c.max_retained_messages = get_uint<std::size_t>(root["max_retained_messages"], "max_retained_messages", 0, 1ull << 32);
-  if (root.contains("max_session_backlog"))
-    c.max_session_backlog = get_uint<std::size_t>(root["max_session_backlog"], "max_session_backlog", 0, 1ull << 32);
-  if (root.contains("max_retained_bytes"))
-    c.max_retained_bytes = get_uint<std::size_t>(root["max_retained_bytes"], "max_retained_bytes", 0, 1ull << 40);
-  if (root.contains("sys_interval"))
-    c.sys_interval = get_uint<unsigned>(root["sys_interval"], "sys_interval", 0, 86400);
+  });
+  problems.uint_key(root, "retention_bytes", c.retention_bytes, 0, 1ull << 44);
+  problems.uint_key(root, "retention_seconds", c.retention_seconds, 0, 1ull << 32);
+  problems.uint_key(root, "max_retained_messages", c.max_retained_messages, 0, 1ull << 32);
+  problems.uint_key(root, "max_session_backlog", c.max_session_backlog, 0, 1ull << 32);
+  problems.uint_key(root, "max_retained_bytes", c.max_retained_bytes, 0, 1ull << 40);
+  problems.uint_key(root, "sys_interval", c.sys_interval, 0, 86400);
 }
 
-void parse_logging(const json& root, Config& c) {
-  if (root.contains("log_level")) {
+void parse_logging(const json& root, Config& c, Problems& problems) {
+  problems.attempt([&] {
+    if (!root.contains("log_level")) return;
     c.log_level = get_string(root["log_level"], "log_level");
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
       fail("log_level", "must be one of debug, info, warn, error");
-  }
-  if (root.contains("log_format")) {
+  });
+  problems.attempt([&] {
+    if (!root.contains("log_format")) return;
     c.log_format = get_string(root["log_format"], "log_format");
     if (c.log_format != "text" && c.log_format != "json") fail("log_format", "must be \"text\" or \"json\"");
-  }
-  if (root.contains("log_file")) {
+  });
+  problems.attempt([&] {
+    if (!root.contains("log_file")) return;
     // Opened when the gateway starts (a file that cannot be opened is refused
     // then, with this key), as password_file is read then.
     c.log_file = get_string(root["log_file"], "log_file");
     if (c.log_file->empty()) fail("log_file", "must not be empty (leave the key out to log to stderr)");
     if (c.log_file->back() == '/') fail("log_file", "must name a file, not a directory");
-  }
+  });
 }
 
 void parse_acl_deny(const json& rules, Config& c) {
@@ -309,66 +291,122 @@ AuthHttpConfig parse_auth_http(const json& a) {
 
 }  // namespace
 
-Config parse_config(const std::string& text) {
-  json root;
+json read_config_json(const std::string& text) {
   try {
-    root = json::parse(text);
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // "line L, column C: what", without the library's prefix.
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    if (auto at = what.find(": ", what.find("parse error")); at != std::string::npos) what = what.substr(at + 2);
+    throw ConfigError("config: not valid JSON: line " + std::to_string(line) + ", column " + std::to_string(column) +
+                      ": " + what);
   } catch (const json::exception& e) {
-    // Not only parse_error: a number too large for a double is out_of_range.
+    // A number too large for a double is out_of_range.
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
   }
+}
+
+Config config_from_json(const json& root, std::vector<std::string>* problems_out) {
   if (!root.is_object()) fail("config", "must be a JSON object");
-  refuse_unknown(root, "", {"data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers",
-                            "receive_maximum", "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny",
-                            "connect_timeout", "close_linger_ms", "close_linger_max_bytes", "max_output_bytes", "max_connections", "queue_cache_entries", "max_shared_publish_bytes", "tcp_nodelay",
-                            "store_map_size", "log_level", "log_format", "log_file", "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes", "retention_seconds",
-                            "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval", "password_file", "acl_file", "admin",
-                            "bind_sessions_to_identity", "bridges", "plugins", "auth_http",
-                            "cluster"});
+  Problems problems;
+  static const std::set<std::string> known = {
+      "data_dir", "durability", "allow_anonymous", "max_keepalive", "listeners", "workers", "receive_maximum",
+      "max_inflight", "max_packet_size", "topic_alias_maximum", "acl_deny", "connect_timeout", "close_linger_ms",
+      "close_linger_max_bytes", "max_output_bytes", "max_connections", "queue_cache_entries",
+      "max_shared_publish_bytes", "tcp_nodelay", "store_map_size", "log_level", "log_format", "log_file",
+      "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes",
+      "retention_seconds", "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval",
+      "password_file", "acl_file", "admin", "bind_sessions_to_identity", "bridges", "plugins", "auth_http",
+      "cluster"};
+  for (auto it = root.begin(); it != root.end(); ++it)
+    if (!known.count(it.key())) problems.add(printable_key(it.key()) + ": unknown key");
 
   Config c;
-  if (root.contains("data_dir")) {
+  problems.attempt([&] {
+    if (!root.contains("data_dir")) return;
     c.data_dir = get_string(root["data_dir"], "data_dir");
     if (c.data_dir.empty()) fail("data_dir", "must not be empty");
-  }
-  if (root.contains("durability")) {
+  });
+  problems.attempt([&] {
+    if (!root.contains("durability")) return;
     auto d = get_string(root["durability"], "durability");
     if (d != "os" && d != "fsync") fail("durability", "must be \"os\" or \"fsync\"");
     c.fsync = d == "fsync";
-  }
-  if (root.contains("admin")) c.admin = admin::parse_admin_config(root["admin"]);
-  if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
-  if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");
-  if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");
-  if (root.contains("bind_sessions_to_identity"))
-    c.bind_sessions_to_identity = get_bool(root["bind_sessions_to_identity"], "bind_sessions_to_identity");
-  if (root.contains("max_keepalive"))
-    c.max_keepalive = get_uint<std::uint16_t>(root["max_keepalive"], "max_keepalive", 1, 65535);
-  if (root.contains("listeners")) {
+  });
+  problems.attempt([&] {
+    if (root.contains("admin")) c.admin = admin::parse_admin_config(root["admin"]);
+  });
+  problems.attempt([&] {
+    if (root.contains("password_file")) c.password_file = get_string(root["password_file"], "password_file");
+  });
+  problems.attempt([&] {
+    if (root.contains("acl_file")) c.acl_file = get_string(root["acl_file"], "acl_file");
+  });
+  problems.attempt([&] {
+    if (root.contains("allow_anonymous")) c.allow_anonymous = get_bool(root["allow_anonymous"], "allow_anonymous");
+  });
+  problems.bool_key(root, "bind_sessions_to_identity", c.bind_sessions_to_identity);
+  problems.attempt([&] {
+    if (root.contains("max_keepalive"))
+      c.max_keepalive = get_uint<std::uint16_t>(root["max_keepalive"], "max_keepalive", 1, 65535);
+  });
+  problems.attempt([&] {
+    if (!root.contains("listeners")) return;
     const auto& ls = root["listeners"];
     if (!ls.is_array() || ls.empty()) fail("listeners", "must be a non-empty array");
     c.listeners.clear();
     for (std::size_t i = 0; i < ls.size(); ++i)
-      c.listeners.push_back(parse_listener(ls[i], "listeners[" + std::to_string(i) + "]"));
+      problems.attempt([&] { c.listeners.push_back(parse_listener(ls[i], "listeners[" + std::to_string(i) + "]")); });
+  });
+  parse_connection_limits(root, c, problems);
+  parse_store_limits(root, c, problems);
+  parse_logging(root, c, problems);
+  problems.attempt([&] {
+    if (root.contains("acl_deny")) parse_acl_deny(root["acl_deny"], c);
+  });
+  problems.attempt([&] {
+    if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
+  });
+  problems.attempt([&] {
+    if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);
+  });
+  problems.attempt([&] {
+    if (root.contains("plugins")) parse_plugins(root["plugins"], c);
+  });
+  problems.attempt([&] {
+    if (root.contains("auth_http")) c.auth_http = parse_auth_http(root["auth_http"]);
+  });
+  // Combinations only of values that are each valid.
+  if (problems.empty()) problems.attempt([&] { refuse_impossible_combinations(c); });
+  if (problems_out) {
+    *problems_out = problems.take();
+    return c;
   }
-  parse_connection_limits(root, c);
-  parse_store_limits(root, c);
-  parse_logging(root, c);
-  if (root.contains("acl_deny")) parse_acl_deny(root["acl_deny"], c);
-  if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
-  if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);
-  if (root.contains("plugins")) parse_plugins(root["plugins"], c);
-  if (root.contains("auth_http")) c.auth_http = parse_auth_http(root["auth_http"]);
-  refuse_impossible_combinations(c);
+  problems.throw_if_any();
   return c;
 }
 
-Config load_config_file(const std::string& path) {
+Config parse_config(const std::string& text) { return config_from_json(read_config_json(text)); }
+
+std::string read_config_text(const std::string& path) {
+  errno = 0;
   std::ifstream in(path);
-  if (!in) throw ConfigError("config: cannot read " + path);
+  if (!in) throw ConfigError("config: cannot read " + path + ": " + std::strerror(errno ? errno : ENOENT));
   std::stringstream s;
   s << in.rdbuf();
-  return parse_config(s.str());
+  if (in.bad()) throw ConfigError("config: cannot read " + path + ": " + std::strerror(errno ? errno : EIO));
+  return s.str();
 }
+
+Config load_config_file(const std::string& path) { return parse_config(read_config_text(path)); }
 
 }  // namespace tidegate

@@ -3,6 +3,7 @@
 // a contract (README.md, "Running"). Unknown keys and bad values are refused
 // with the key path and the reason, before anything listens.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -12,9 +13,23 @@
 
 namespace tidegate {
 
+// One problem ("key: reason"), or every problem a config has (each "key:
+// reason", what() joins them with "; ").
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& problem) : std::runtime_error(problem), problems_{problem} {}
+  explicit ConfigError(const char* problem) : ConfigError(std::string(problem)) {}
+  explicit ConfigError(std::vector<std::string> problems)
+      : std::runtime_error(join(problems)), problems_(std::move(problems)) {}
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  static std::string join(const std::vector<std::string>& problems) {
+    std::string out;
+    for (const auto& p : problems) out += (out.empty() ? "" : "; ") + p;
+    return out;
+  }
+  std::vector<std::string> problems_;
 };
 
 struct ListenerConfig {
@@ -61,7 +76,7 @@ struct AdminConfig {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 9883;
   std::optional<std::string> token_file;  // bearer token required when set
-  bool configured = false;                // "admin" was in the file: failing to listen is fatal
+  bool enabled = true;                    // false: no admin listener at all (no API, no /metrics)
   // The rest is parsed in gateway/admin/admin_config.cpp (docs/security.md, "Admin API").
   std::optional<std::string> read_token_file;  // a second token, good for GET requests only
   std::vector<std::string> allowed_hosts;      // Host names (lower case) or IP literals besides the listener's
@@ -137,8 +152,15 @@ struct Config {
   std::optional<ClusterConfig> cluster;
 };
 
-// Throws ConfigError("key: reason").
+// Each throws ConfigError with every problem found ("key: reason"), not only
+// the first. A file that cannot be read says why (the OS reason); text that is
+// not JSON says where ("line L, column C: what").
 Config parse_config(const std::string& json_text);
 Config load_config_file(const std::string& path);
+std::string read_config_text(const std::string& path);
+nlohmann::json read_config_json(const std::string& json_text);
+// With `problems`: they are returned there instead of thrown, and the keys
+// that failed keep their defaults (for --check-config's further checks).
+Config config_from_json(const nlohmann::json& root, std::vector<std::string>* problems = nullptr);
 
 }  // namespace tidegate

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gateway/config/config.hpp"
 
@@ -31,9 +32,12 @@ inline std::string printable_key(const std::string& key) {
   return out;
 }
 
+// Every unknown key of the object, in one ConfigError.
 inline void refuse_unknown(const json& object, const std::string& where, const std::set<std::string>& known) {
+  std::vector<std::string> unknown;
   for (auto it = object.begin(); it != object.end(); ++it)
-    if (!known.count(it.key())) fail(where + printable_key(it.key()), "unknown key");
+    if (!known.count(it.key())) unknown.push_back(where + printable_key(it.key()) + ": unknown key");
+  if (!unknown.empty()) throw ConfigError(std::move(unknown));
 }
 
 template <typename T>
@@ -53,5 +57,35 @@ inline bool get_bool(const json& j, const std::string& key) {
   if (!j.is_boolean()) fail(key, "must be true or false");
   return j.get<bool>();
 }
+
+// Collects every problem of a config instead of stopping at the first: each
+// key is read on its own, and a ConfigError it throws is kept.
+class Problems {
+ public:
+  template <typename F>
+  void attempt(F&& read) {
+    try {
+      read();
+    } catch (const ConfigError& e) {
+      list_.insert(list_.end(), e.problems().begin(), e.problems().end());
+    }
+  }
+  void add(std::string problem) { list_.push_back(std::move(problem)); }
+  template <typename T>
+  void uint_key(const json& object, const char* key, T& out, std::uint64_t min, std::uint64_t max) {
+    if (object.contains(key)) attempt([&] { out = get_uint<T>(object[key], key, min, max); });
+  }
+  void bool_key(const json& object, const char* key, bool& out) {
+    if (object.contains(key)) attempt([&] { out = get_bool(object[key], key); });
+  }
+  bool empty() const { return list_.empty(); }
+  std::vector<std::string> take() { return std::move(list_); }
+  void throw_if_any() {
+    if (!list_.empty()) throw ConfigError(std::move(list_));
+  }
+
+ private:
+  std::vector<std::string> list_;
+};
 
 }  // namespace tidegate::config_json

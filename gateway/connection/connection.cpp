@@ -1,11 +1,24 @@
 // A device's connection: the driver's hooks for the server role. Worker thread.
 #include "gateway/connection/connection.hpp"
 
+#include <cstdio>
+
 #include "gateway/ops/log.hpp"
+#include "storeclient/message.hpp"
 
 namespace tidegate {
 
 using mqtt::ReasonCode;
+
+namespace {
+// "0x00 normal disconnection": the DISCONNECT's reason code, as the log shows it.
+std::string disconnect_detail(bool v5, std::uint8_t code) {
+  if (!v5) return "DISCONNECT";
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02x ", code);
+  return hex + std::string(code == 0 ? "normal disconnection" : mqtt::to_string(static_cast<ReasonCode>(code)));
+}
+}  // namespace
 
 Connection::Connection(BrokerContext& broker, Worker& worker, std::unique_ptr<Transport> transport,
                        const ListenerConfig& listener, ConnectionSlot slot)
@@ -18,12 +31,13 @@ std::string Connection::describe() const { return "client '" + client_id_ + "' (
 
 void Connection::on_connect_timeout() {
   if (state_ == State::awaiting_session) {
-    log::info(describe() + ": session not ready within connect_timeout");
+    log::event(log::Level::info, "connection_closed", "connection closed",
+               {{"client_id", client_id_}, {"address", remote_}, {"username", username_}, {"reason", "connect_timeout"},
+                {"detail", "session not ready within connect_timeout"}});
     return close(std::nullopt, false);
   }
   if (state_ != State::authenticating) return;
-  log::info(describe() + ": no authentication answer within connect_timeout");
-  refuse_connect(ReasonCode::not_authorized, "no authentication answer in time");
+  refuse_login(AuthFailure::hook_timeout, ReasonCode::not_authorized, "no authentication answer in time");
 }
 
 void Connection::handle_control(mqtt::Packet&& packet) {
@@ -35,6 +49,7 @@ void Connection::handle_control(mqtt::Packet&& packet) {
 }
 
 void Connection::handle_disconnect(const mqtt::Disconnect& p) {
+  note_close_reason("client_disconnect", disconnect_detail(v5(), p.reason_code));
   if (v5() && p.properties.session_expiry_interval && session_) {
     // MQTT 5 §3.14.2.2.2: a session that was to end with the connection may not be revived here.
     if (requested_expiry_ == 0 && *p.properties.session_expiry_interval != 0)
@@ -48,11 +63,20 @@ void Connection::handle_disconnect(const mqtt::Disconnect& p) {
 
 void Connection::on_violation(const mqtt::Violation& v) {
   if (!v.counted) {
-    log::info(describe() + ": " + v.detail);  // MQTT-3.1.0-1: the first packet is not CONNECT
+    // MQTT-3.1.0-1: the first packet is not CONNECT.
+    log::event(log::Level::info, "connection_closed", "connection closed",
+               {{"address", remote_}, {"reason", "protocol_error"}, {"detail", v.detail}});
     return close(std::nullopt, false);
   }
   Metrics::add(broker_.metrics.protocol_errors);
-  log::info(describe() + ": protocol error " + mqtt::to_string(v.reason) + ": " + v.detail);
+  const std::string detail = std::string(mqtt::to_string(v.reason)) + ": " + v.detail;
+  // Connected: the disconnect line says it; a refusal says it; before CONNECT, this line.
+  if (state_ == State::connected) {
+    note_close_reason("protocol_error", detail);
+  } else if (v.answer != mqtt::Violation::Answer::refuse_connack) {
+    log::event(log::Level::info, "connection_closed", "connection closed",
+               {{"client_id", client_id_}, {"address", remote_}, {"reason", "protocol_error"}, {"detail", detail}});
+  }
   switch (v.answer) {
     case mqtt::Violation::Answer::refuse_connack:
       return refuse_connect(v.reason, v.detail);
@@ -74,16 +98,33 @@ void Connection::say_goodbye(ReasonCode reason) {
 
 void Connection::on_disconnected() {
   if (broker_.plugins) broker_.plugins->client_disconnected(client_identity());
+  const double seconds =
+      static_cast<double>(store::wall_clock_ms() - summary_.connected_since_ms.value_or(store::wall_clock_ms())) / 1000.0;
+  log::event(log::Level::info, "disconnected", "client disconnected",
+             {{"client_id", client_id_},
+              {"address", remote_},
+              {"username", username_},
+              {"reason", close_reason_ ? close_reason_ : "closed"},
+              {"detail", close_detail_.empty() ? log::Field::Value() : log::Field::Value(close_detail_)},
+              {"duration_s", seconds}});
+}
+
+void Connection::note_close_reason(const char* reason, std::string detail) {
+  if (close_reason_) return;
+  close_reason_ = reason;
+  close_detail_ = std::move(detail);
 }
 
 void Connection::on_keep_alive_expired() {
-  log::info(describe() + ": keep alive timeout");
+  note_close_reason("keep_alive_timeout", "no packet within 1.5 times the keep alive of " +
+                                              std::to_string(core_.keep_alive()) + " s");
   close(ReasonCode::keep_alive_timeout, true);
 }
 
 void Connection::refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec) {
   if (!v5()) {
     // 3.1.1 has no negative acknowledgement: close so the client resends.
+    note_close_reason("store_refused", ec.message());
     close(std::nullopt, false);
     return;
   }

@@ -34,6 +34,7 @@ class Connection final : public ConnectionDriver {
   void on_disconnected() override;
   void on_keep_alive_expired() override;
   void refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec) override;
+  void note_close_reason(const char* reason, std::string detail) override;
   void handle_disconnect(const mqtt::Disconnect& disconnect);
 
   // handle_connect.cpp
@@ -50,6 +51,8 @@ class Connection final : public ConnectionDriver {
   // CONNACK out: the session reads its queues and delivers.
   void go_online(const mqtt::Connack& ack);
   void refuse_connect(mqtt::ReasonCode reason, const std::string& detail);
+  // Refused by authentication: counted by why (tidegate_auth_failures_total).
+  void refuse_login(AuthFailure why, mqtt::ReasonCode reason, const std::string& detail);
   void refuse_session_of_another_identity();
   SessionIdentity identity() const { return SessionIdentity{username_}; }
   ClientIdentity client_identity() const {
@@ -79,6 +82,9 @@ class Connection final : public ConnectionDriver {
   std::unique_ptr<mqtt::Will> connect_will_;  // a pointer: 560 bytes most clients never use
   std::optional<std::string> username_;
   std::optional<std::vector<HookAclRule>> hook_rules_;  // from the HTTP hook's answer
+  // For the disconnect log line: the first reason noted (a static word) and its detail.
+  const char* close_reason_ = nullptr;
+  std::string close_detail_;
 };
 
 }  // namespace tidegate

@@ -75,6 +75,7 @@ asio::awaitable<void> ConnectionDriver::write_loop() {
     if (ec) {
       out.clear();
       writer_active_ = false;
+      note_close_reason("socket_closed", "write failed: " + ec.message());
       close(std::nullopt, true);
       finish_close();
       co_return;
@@ -144,7 +145,7 @@ bool ConnectionDriver::output_overflowing() {
   if (state_ == State::connected &&
       core_.output().size() + delivery_.held_bytes() > 2 * LiveLimits::get(broker_.limits.max_output_bytes)) {
     Metrics::add(broker_.metrics.disconnected_output_overflow);
-    log::info(describe() + ": not reading its output; disconnected");
+    note_close_reason("not_reading", "replies past twice max_output_bytes");
     close(std::nullopt, true);
     return true;
   }
@@ -231,10 +232,14 @@ void ConnectionDriver::close(std::optional<ReasonCode> disconnect_reason, bool p
 void ConnectionDriver::close_for_store_error() {
   if (state_ != State::connected) return;
   log::warn(describe() + ": store error; closing instead of acknowledging");
+  note_close_reason("store_error", "");
   delivery_.drop_held();
   close(ReasonCode::unspecified_error, true);
 }
 
-void ConnectionDriver::shut_down_by_server() { close(ReasonCode::server_shutting_down, true); }
+void ConnectionDriver::shut_down_by_server() {
+  note_close_reason("server_shutdown", "");
+  close(ReasonCode::server_shutting_down, true);
+}
 
 }  // namespace tidegate

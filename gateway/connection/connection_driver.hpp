@@ -89,8 +89,10 @@ class ConnectionDriver : public SessionOwner,
   virtual void on_keep_alive_expired() = 0;
   // The store refused a QoS 1/2 publish of the peer (inbound.cpp).
   virtual void refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec) = 0;
-  // Why the transport ended (a bridge keeps the first reason for its status).
-  virtual void note_close_reason(const std::string& /*reason*/) {}
+  // Why the connection ends: `reason` one word (docs/operations.md, "Log
+  // events"), `detail` what happened. Called before close(); the first call
+  // wins (a device's disconnect log line, a bridge's status).
+  virtual void note_close_reason(const char* /*reason*/, std::string /*detail*/) {}
   // The socket is closed; the worker lets go of this connection next.
   virtual void on_finished() {}
 

@@ -27,6 +27,7 @@ void ConnectionDriver::spawn_reader(ReadStart start) {
       } catch (const std::exception& ex) {
         log::error(self->describe() + ": dropped after internal error: " + ex.what());
       }
+      self->note_close_reason("internal_error", "");
       self->close(ReasonCode::implementation_specific_error, true);
     }
   });
@@ -62,6 +63,7 @@ void ConnectionDriver::park_reader() {
                                       // As the coroutine's exit and completion do (spawn_reader).
                                       log::error(self->describe() + ": dropped after internal error: " + ex.what());
                                       self->reader_stopped();
+                                      self->note_close_reason("internal_error", "");
                                       self->close(ReasonCode::implementation_specific_error, true);
                                     }
                                   });
@@ -139,7 +141,7 @@ asio::awaitable<void> ConnectionDriver::read_loop(ReadStart start) {
     // TLS / WebSocket handshake, inside the CONNECT deadline armed by start().
     if (auto ec = co_await transport_->handshake()) {
       log::debug("connection from " + remote_ + ": " + listener_.protocol + " handshake failed: " + ec.message());
-      note_close_reason("TLS handshake failed: " + ec.message());
+      note_close_reason("handshake_failed", "TLS handshake failed: " + ec.message());
       close(std::nullopt, false);
       co_return;
     }
@@ -212,7 +214,7 @@ bool ConnectionDriver::read_failed(boost::system::error_code ec) {
   if (ec == boost::system::errc::protocol_error && !closing()) {
     // The transport's own rules were broken (a WebSocket text frame): the will is due.
     Metrics::add(broker_.metrics.protocol_errors);
-    log::info(describe() + ": protocol error in the " + listener_.protocol + " transport: " + ec.message());
+    note_close_reason("protocol_error", "in the " + listener_.protocol + " transport: " + ec.message());
     close(std::nullopt, true);
     return true;
   }
@@ -223,7 +225,7 @@ bool ConnectionDriver::read_failed(boost::system::error_code ec) {
 void ConnectionDriver::input_lost(boost::system::error_code ec) {
   // The peer went away without DISCONNECT: the will is due (MQTT-3.1.2-8).
   input_ended_ = true;
-  note_close_reason("connection lost: " + ec.message());
+  note_close_reason("socket_closed", "connection lost: " + ec.message());
   close(std::nullopt, true);
 }
 

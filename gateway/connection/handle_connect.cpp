@@ -24,9 +24,20 @@ std::string assign_client_id() {
 }
 }  // namespace
 
+void Connection::refuse_login(AuthFailure why, ReasonCode reason, const std::string& detail) {
+  Metrics::add(broker_.metrics.auth_failures[static_cast<int>(why)]);
+  refuse_connect(reason, detail);
+}
+
 void Connection::refuse_connect(ReasonCode reason, const std::string& detail) {
   send(core_.refusal(reason, detail));
-  log::info(describe() + ": connection refused: " + mqtt::to_string(reason) + " (" + detail + ")");
+  log::event(log::Level::info, "connect_refused", "connection refused",
+             {{"client_id", client_id_},
+              {"address", remote_},
+              {"username", username_},
+              {"protocol", static_cast<int>(core_.version())},
+              {"reason", mqtt::to_string(reason)},
+              {"detail", detail}});
   linger_ = true;  // the client is to read the refusal (connection_driver.hpp: linger)
   close(std::nullopt, false);
 }
@@ -51,7 +62,9 @@ void Connection::handle_connect(mqtt::Connect&& c) {
   if (listener_.use_identity_as_username) {
     // The verified client certificate is the credential; its CN the user name.
     username_ = transport_->peer_common_name();
-    if (!username_) return refuse_connect(ReasonCode::not_authorized, "client certificate has no common name");
+    if (!username_)
+      return refuse_login(AuthFailure::no_certificate_name, ReasonCode::not_authorized,
+                          "client certificate has no common name");
     return continue_connect();
   }
   authenticate(c, loopback);
@@ -61,9 +74,13 @@ void Connection::authenticate(const mqtt::Connect& c, bool loopback) {
   auto decide_by_files = [this, loopback, username = c.username, password = c.password]() {
     auto rc = broker_.access()->authenticate(username, password, loopback);
     if (rc == ReasonCode::success) return continue_connect();
-    refuse_connect(rc, rc == ReasonCode::bad_user_name_or_password ? "bad user name or password"
-                       : broker_.config.allow_anonymous          ? "anonymous access is not allowed"
-                                                                 : "anonymous access is allowed from loopback only");
+    if (rc == ReasonCode::bad_user_name_or_password)
+      return refuse_login(AuthFailure::bad_credentials, rc, "bad user name or password");
+    refuse_login(AuthFailure::anonymous_denied, rc,
+                 broker_.config.allow_anonymous
+                     ? "anonymous access is not allowed"
+                     : "anonymous access is allowed from loopback only (allow_anonymous or a password_file "
+                       "lets other addresses in: docs/security.md)");
   };
   bool plugins_decide = broker_.plugins && broker_.plugins->authenticates();
   if (!plugins_decide && !broker_.auth_http) return decide_by_files();
@@ -80,8 +97,9 @@ void Connection::authenticate(const mqtt::Connect& c, bool loopback) {
     if (!self || self->state_ != State::authenticating) return;  // closed meanwhile (connect_timeout)
     self->state_ = State::awaiting_connect;
     if (decision == TIDEGATE_DENY)
-      return self->refuse_connect(self->username_ ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized,
-                                  "refused by the authentication hook");
+      return self->refuse_login(AuthFailure::hook_denied,
+                                self->username_ ? ReasonCode::bad_user_name_or_password : ReasonCode::not_authorized,
+                                "refused by the authentication hook");
     if (rules_given) self->hook_rules_ = std::move(rules);
     if (decision == TIDEGATE_ALLOW) return self->continue_connect();
     decide_by_files();
@@ -141,7 +159,7 @@ void Connection::continue_connect() {
 void Connection::refuse_session_of_another_identity() {
   // Never taken, read or ended by another identity (docs/security.md).
   Metrics::add(broker_.metrics.connections_refused_session_owner);
-  refuse_connect(ReasonCode::not_authorized,
+  refuse_login(AuthFailure::session_owner, ReasonCode::not_authorized,
                  "client id '" + client_id_ + "' has a session that belongs to another identity, not " +
                      identity().describe());
 }
@@ -253,8 +271,14 @@ void Connection::go_online(const mqtt::Connack& ack) {
   wake_reader();
   send(ack);
   if (broker_.plugins) broker_.plugins->client_connected(client_identity());
-  log::debug(describe() + ": connected, protocol " + std::to_string(int(core_.version())) +
-             (ack.session_present ? ", session present" : ""));
+  log::event(log::Level::info, "connected", "client connected",
+             {{"client_id", client_id_},
+              {"address", remote_},
+              {"username", username_},
+              {"protocol", static_cast<int>(core_.version())},
+              {"keep_alive", static_cast<int>(core_.keep_alive())},
+              {"clean_start", clean_start_},
+              {"session_present", ack.session_present}});
   arm_keep_alive();
   broker_.cluster().announce_connect(client_id_, summary_.connected_since_ms.value_or(0));
   announced_ = true;

@@ -45,6 +45,7 @@ bool ConnectionDriver::admit_publish(const mqtt::Publish& p) {
     // cannot refuse a publish, so the connection is closed unacknowledged.
     Metrics::add(broker_.metrics.refused_topic_limits);
     if (!v5()) {
+      note_close_reason("topic_limits", "topic over max_topic_length/levels");
       close(std::nullopt, true);
     } else if (p.qos == 0) {
       protocol_error(ReasonCode::topic_name_invalid, "topic over max_topic_length/levels");

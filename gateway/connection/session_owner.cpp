@@ -17,11 +17,11 @@ using mqtt::ReasonCode;
 void ConnectionDriver::take_over() {
   boost::asio::post(worker_.io(), [self = shared_from_this()] {
     if (self->state_ == State::connected) {
-      log::info(self->describe() + ": taken over by a new connection");
+      self->note_close_reason("taken_over", "by a new connection");
       self->close(ReasonCode::session_taken_over, true);
     } else if (self->state_ == State::awaiting_session && self->session_) {
       // Taken over before our CONNACK went out: give the session on at once.
-      log::info(self->describe() + ": taken over before it was connected");
+      log::debug(self->describe() + ": taken over before it was connected");
       self->close(std::nullopt, false);
     } else if (self->state_ == State::awaiting_session && self->fetching_session_) {
       // Its session is on its way from another gateway: passed on when it arrives.
@@ -39,7 +39,7 @@ void ConnectionDriver::taken_over_elsewhere(std::int64_t claimed_at_ms, bool los
       if (keep) keep(since);  // we are the newer one
       return;
     }
-    log::info(self->describe() + ": taken over by a connection on another gateway");
+    self->note_close_reason("taken_over", "by a connection on another gateway");
     Metrics::add(self->broker_.metrics.taken_over_elsewhere);
     self->end_on_detach_ = true;
     self->close(ReasonCode::session_taken_over, true);
@@ -76,7 +76,7 @@ void ConnectionDriver::inspect(std::function<void(SessionView)> done) {
 void ConnectionDriver::kick(bool end_session) {
   boost::asio::post(worker_.io(), [self = shared_from_this(), end_session] {
     if (self->state_ != State::connected) return;
-    log::info(self->describe() + (end_session ? ": deleted by the admin API" : ": kicked by the admin API"));
+    self->note_close_reason(end_session ? "deleted" : "kicked", "by the admin API");
     self->end_on_detach_ = end_session;
     self->close(ReasonCode::administrative_action, true);
   });

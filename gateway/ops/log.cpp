@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
 
 #include "gateway/ops/log_escape.hpp"
 
@@ -77,20 +78,47 @@ Format format_from_name(std::string_view name) { return name == "json" ? Format:
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
-void write(Level level, std::string_view message) {
-  if (!enabled(level)) return;
-  std::string stamp = timestamp();
+namespace {
+
+// A field's value in a text line: bare when it is one plain word.
+void append_text_value(std::string& out, const Field::Value& value) {
+  if (auto* text = std::get_if<std::string_view>(&value)) {
+    bool plain = !text->empty() && text->find_first_of(" \"=\\") == std::string_view::npos;
+    if (plain) {
+      out += *text;
+      return;
+    }
+    out += '"';
+    for (char c : *text) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  } else if (auto* number = std::get_if<std::int64_t>(&value)) {
+    out += std::to_string(*number);
+  } else if (auto* flag = std::get_if<bool>(&value)) {
+    out += *flag ? "true" : "false";
+  } else if (auto* real = std::get_if<double>(&value)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", *real);
+    out += buf;
+  }
+}
+
+nlohmann::ordered_json json_value(const Field::Value& value) {
+  if (auto* text = std::get_if<std::string_view>(&value)) return std::string(*text);
+  if (auto* number = std::get_if<std::int64_t>(&value)) return *number;
+  if (auto* flag = std::get_if<bool>(&value)) return *flag;
+  if (auto* real = std::get_if<double>(&value)) return *real;
+  return nullptr;
+}
+
+// Formats (per the current format) and writes one line.
+template <typename MakeLine>
+void emit(MakeLine&& make_line) {
   for (;;) {
     Format format = g_format.load(std::memory_order_relaxed);
-    std::string line;
-    if (format == Format::json) {
-      // Messages quote client ids and topics; bytes that are not UTF-8 become U+FFFD.
-      nlohmann::ordered_json j = {{"time", stamp}, {"level", name(level)}, {"message", message}};
-      line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    } else {
-      // One call, one line: what a client sent cannot start a line of its own.
-      line = stamp + " " + name(level) + " " + escape_for_text_line(message);
-    }
+    std::string line = make_line(format);
     line += '\n';
     std::lock_guard guard(g_lock);
     // A reload switched the format while this line was made: make it again,
@@ -99,6 +127,44 @@ void write(Level level, std::string_view message) {
     write_all(g_fd, line);
     return;
   }
+}
+
+}  // namespace
+
+void write(Level level, std::string_view message) {
+  if (!enabled(level)) return;
+  std::string stamp = timestamp();
+  emit([&](Format format) {
+    if (format == Format::json) {
+      // Messages quote client ids and topics; bytes that are not UTF-8 become U+FFFD.
+      nlohmann::ordered_json j = {{"time", stamp}, {"level", name(level)}, {"message", message}};
+      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    // One call, one line: what a client sent cannot start a line of its own.
+    return stamp + " " + name(level) + " " + escape_for_text_line(message);
+  });
+}
+
+void event(Level level, std::string_view event_name, std::string_view message, std::initializer_list<Field> fields) {
+  if (!enabled(level)) return;
+  std::string stamp = timestamp();
+  emit([&](Format format) {
+    if (format == Format::json) {
+      nlohmann::ordered_json j = {
+          {"time", stamp}, {"level", name(level)}, {"event", event_name}, {"message", message}};
+      for (const auto& field : fields) j[std::string(field.key)] = json_value(field.value);
+      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    std::string text(message);
+    for (const auto& field : fields) {
+      if (std::holds_alternative<std::monostate>(field.value)) continue;
+      text += ' ';
+      text += field.key;
+      text += '=';
+      append_text_value(text, field.value);
+    }
+    return stamp + " " + name(level) + " " + escape_for_text_line(text);
+  });
 }
 
 std::string set_output(Format format, const std::string& path) {

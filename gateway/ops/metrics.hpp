@@ -8,6 +8,21 @@
 
 namespace tidegate {
 
+// Why a CONNECT was refused by authentication; the label on /metrics.
+enum class AuthFailure : std::uint8_t {
+  bad_credentials,      // a user name with a wrong password, or unknown
+  anonymous_denied,     // no user name, and allow_anonymous does not let it in from there
+  hook_denied,          // a plugin or the HTTP hook said no
+  hook_timeout,         // no answer from them within connect_timeout
+  no_certificate_name,  // use_identity_as_username and a certificate without a CN
+  session_owner,        // the client id's session belongs to another identity
+};
+inline const char* to_string(AuthFailure f) {
+  static constexpr const char* names[] = {"bad_credentials", "anonymous_denied",    "hook_denied",
+                                          "hook_timeout",    "no_certificate_name", "session_owner"};
+  return names[static_cast<int>(f)];
+}
+
 struct Metrics {
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::uint64_t> connections_refused_limit{0};  // max_connections reached
@@ -35,8 +50,10 @@ struct Metrics {
   // PUBLISH packets by QoS (index 0..2); each also counts in publish_received / publish_sent.
   std::array<std::atomic<std::uint64_t>, 3> publish_received_by_qos{};
   std::array<std::atomic<std::uint64_t>, 3> publish_sent_by_qos{};
-  std::atomic<std::uint64_t> bridge_unmapped{0};
-  std::atomic<std::uint64_t> taken_over_elsewhere{0};  // cluster: closed, the client connected on another gateway  // a bridge received a topic none of its in rules maps
+  std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps
+  std::atomic<std::uint64_t> taken_over_elsewhere{0};  // cluster: closed, the client connected on another gateway
+  // CONNECTs refused by authentication, by AuthFailure (tidegate_auth_failures_total{reason}).
+  std::array<std::atomic<std::uint64_t>, 6> auth_failures{};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
   // What /metrics and the admin API show: a counter or gauge read on its own.

@@ -27,7 +27,7 @@ void Ingest::start(std::vector<Notify> workers) {
   last_seq_ = store_.max_sequence();
   visible_seq_ = last_seq_;
   for (auto& m : store_.load_retained()) {
-    retained_bytes_ += retained_size(*m);
+    retained_tally_.add(*m, +1);
     retained_[m->topic] = m;
   }
   cache_.set_retention_floor(store_.retention_floor());
@@ -76,6 +76,7 @@ void Ingest::run() {
       std::lock_guard guard(stats_lock_);
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
+      stats_.last_commit_failed = static_cast<bool>(ec);
     }
     // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
     fold_batch_stats();
@@ -90,8 +91,8 @@ void Ingest::run() {
     {
       std::lock_guard guard(stats_lock_);
       stats_.live_queues = queues_.size();
-      stats_.retained_bytes = retained_bytes_;
-      stats_.retained = retained_.size();
+      stats_.retained_bytes = retained_tally_.bytes;
+      stats_.retained = retained_tally_.count;
     }
     batch_ = {};
     completions_.clear();
@@ -284,7 +285,9 @@ Ingest::PublishOutcome Ingest::apply_publish(PublishRequest& request) {
   if (admission == RetainedAdmission::keep) keep_retained(m);
   stage_publish(m, queues, request.session_update);
   // Folded into stats_ once per batch (run()), not locked per message.
-  if (!group_delivery) {  // a group's copy was counted when it was published
+  // A group's copy was counted when it was published; the gateway's own $SYS
+  // updates are not the clients' traffic.
+  if (!group_delivery && m->origin_client_id != kSysOrigin) {
     ++batch_stats_.published;
     if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
     if (queues.empty()) ++batch_stats_.no_subscribers;
@@ -331,14 +334,14 @@ const std::vector<const std::string*>& Ingest::match_queues(const PublishRequest
 void Ingest::keep_retained(const store::MessagePtr& m) {
   auto old = retained_.find(m->topic);
   if (old != retained_.end()) {
-    retained_bytes_ -= retained_size(*old->second);
+    retained_tally_.add(*old->second, -1);
     retained_.erase(old);
   }
   if (m->payload.empty()) {  // an empty retained payload clears the topic
     batch_.retained.emplace_back(m->topic, nullptr);
     return;
   }
-  retained_bytes_ += retained_size(*m);
+  retained_tally_.add(*m, +1);
   retained_[m->topic] = m;
   batch_.retained.emplace_back(m->topic, m);
 }
@@ -499,7 +502,7 @@ void Ingest::clear_retained(const std::string& topic, std::function<void(bool, s
   post([this, topic, done = std::move(done)] {
     auto it = retained_.find(topic);
     if (it == retained_.end()) return done(false, {});
-    retained_bytes_ -= retained_size(*it->second);
+    retained_tally_.add(*it->second, -1);
     retained_.erase(it);
     batch_.retained.emplace_back(topic, nullptr);
     completions_.push_back([done](std::error_code ec) { done(true, ec); });

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -44,14 +45,19 @@ struct QueueEvent {
 };
 using QueueEvents = std::vector<QueueEvent>;
 
+// The origin of the gateway's own $SYS updates (ops/sys_topics.cpp): not
+// counted as the clients' traffic.
+inline constexpr std::string_view kSysOrigin = "$SYS";
+
 struct IngestStats {
   std::uint64_t published = 0;
   std::uint64_t persisted = 0;
-  std::uint64_t no_subscribers = 0;
+  std::uint64_t no_subscribers = 0;  // clients' messages only (not the gateway's $SYS updates)
   std::uint64_t commits = 0;
   std::uint64_t commit_errors = 0;
+  bool last_commit_failed = false;  // the store refused the latest commit (GET /healthz: "store")
   std::size_t live_queues = 0;
-  std::size_t retained = 0;
+  std::size_t retained = 0;        // clients' retained topics; the gateway's $SYS ones are not counted
   std::size_t retained_bytes = 0;
   std::uint64_t refused_retained_quota = 0;
   std::uint64_t dropped_acl = 0;  // shared subscriptions: no member may read the topic
@@ -312,7 +318,12 @@ class Ingest {
   std::unordered_map<std::string, Queue> queues_;        // queue name -> refs
   std::unordered_map<std::string, Group> groups_;        // "$share/g/f" -> members
   std::map<std::string, store::MessagePtr> retained_;    // topic -> message
-  std::size_t retained_bytes_ = 0;
+  // Retained topics and bytes, the clients' apart from the gateway's own
+  // $SYS topics: quotas, /metrics and the admin API count the clients' only.
+  struct RetainedTally {
+    std::size_t count = 0, bytes = 0, sys_count = 0, sys_bytes = 0;
+    void add(const store::Message& m, int sign);
+  } retained_tally_;
   std::int64_t next_retention_check_ms_ = 0;
   store::WriteBatch batch_;
   std::vector<std::function<void(std::error_code)>> completions_;

@@ -11,6 +11,14 @@ namespace tidegate {
 
 std::size_t Ingest::retained_size(const store::Message& m) { return m.topic.size() + m.payload.size(); }
 
+void Ingest::RetainedTally::add(const store::Message& m, int sign) {
+  const bool sys = m.topic.starts_with("$SYS/");
+  auto& n = sys ? sys_count : count;
+  auto& b = sys ? sys_bytes : bytes;
+  n += static_cast<std::size_t>(sign);
+  b += static_cast<std::size_t>(sign) * retained_size(m);
+}
+
 void Ingest::Queue::trim_backlog() {
   if (reader_positions.empty()) {
     backlog.clear();
@@ -66,14 +74,9 @@ bool Ingest::retained_quota_allows(const store::Message& m) const {
   if (m.payload.empty()) return true;  // clearing always allowed
   // The gateway's own $SYS topics (clients may not write there) use no quota.
   if (m.topic.starts_with("$SYS/")) return true;
-  std::size_t sys_count = 0, sys_bytes = 0;
-  for (auto it = retained_.lower_bound("$SYS/"); it != retained_.end() && it->first.starts_with("$SYS/"); ++it) {
-    ++sys_count;
-    sys_bytes += retained_size(*it->second);
-  }
   auto old = retained_.find(m.topic);
-  std::size_t count = retained_.size() - sys_count + (old == retained_.end() ? 1 : 0);
-  std::size_t bytes = retained_bytes_ - sys_bytes + retained_size(m) -
+  std::size_t count = retained_tally_.count + (old == retained_.end() ? 1 : 0);
+  std::size_t bytes = retained_tally_.bytes + retained_size(m) -
                       (old == retained_.end() ? 0 : retained_size(*old->second));
   return count <= limits_.max_retained_messages && bytes <= limits_.max_retained_bytes;
 }

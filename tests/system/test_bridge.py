@@ -421,7 +421,8 @@ def test_reload_adds_changes_and_removes_bridges(make_broker, cloud, subscribers
     def reload(*bridges):
         gw.config["bridges"] = list(bridges)
         gw._write_config()
-        assert post_reload(gw.admin_port) == (200, {"reloaded": True})
+        status, body = post_reload(gw.admin_port)
+        assert status == 200 and body["reloaded"] is True, body
 
     changed = bridge_config(cloud.port, out=[{"filter": "sensors/#", "remote_prefix": "site18/", "qos": 1}],
                             **{"in": []})

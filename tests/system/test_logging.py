@@ -45,11 +45,14 @@ def wait_for_text(path, text, seconds=DEADLINE):
 
 
 def json_lines(content):
-    """Every line as a JSON object with exactly time, level and message (asserted)."""
+    """Every line as a JSON object: time, level, then message, or event, message
+    and the event's fields (asserted)."""
     out = []
     for line in content.splitlines():
         obj = json.loads(line)  # a torn or interleaved line fails here
-        assert list(obj) == ["time", "level", "message"], line
+        keys = list(obj)
+        assert keys[:2] == ["time", "level"], line
+        assert keys[2:] == ["message"] or keys[2:4] == ["event", "message"], line
         assert ISO_UTC_MS.match(obj["time"]), line
         assert obj["level"] in ("debug", "info", "warn", "error"), line
         assert isinstance(obj["message"], str) and obj["message"], line
@@ -89,10 +92,12 @@ def test_json_lines_in_log_file(make_broker, tmp_path, uid):
     # A client id with a quote, a backslash and UTF-8 is escaped inside the message.
     client_id = uid + '-"q\\ü'
     broker.connect(client_id, 5)
-    content = wait_for_text(log, "connected, protocol 5")
+    content = wait_for_text(log, '"event":"connected"')
     records = json_lines(content)
     assert any(r["level"] == "info" and r["message"].startswith("tidegate ready: ") for r in records)
-    assert any(r["level"] == "debug" and r["message"].startswith("client '%s' (" % client_id) for r in records)
+    connected = [r for r in records if r.get("event") == "connected"]
+    assert len(connected) == 1, records
+    assert connected[0]["client_id"] == client_id and connected[0]["level"] == "info", connected
     # Nothing of the log went to stderr.
     assert stderr_lines(broker) == []
 
@@ -113,7 +118,7 @@ def test_text_log_escapes_control_characters_a_client_sends(make_broker, tmp_pat
     for line in content.splitlines():
         assert TEXT_LINE.match(line), line  # every line is one the gateway began
         assert "\x1b" not in line and "\r" not in line and "\t" not in line and "\x7f" not in line, line
-    escaped = "client '%s\\n2026-12-07T00:00:00.000Z error FORGED LINE\\x1b[31m\\r\\t\\x7f' (" % uid
+    escaped = 'client_id="%s\\n2026-12-07T00:00:00.000Z error FORGED LINE\\x1b[31m\\r\\t\\x7f" ' % uid
     assert escaped in content, content[-2000:]
 
 
@@ -126,7 +131,7 @@ def test_json_log_keeps_control_characters_a_client_sends_inside_the_message(mak
     c.expect_closed()
     content = wait_for_text(log, "FORGED LINE")
     records = json_lines(content)  # a line broken in two fails to parse here
-    assert any(r["message"].startswith("client '%s' (" % (uid + FORGED)) for r in records), content[-2000:]
+    assert any(r.get("client_id") == uid + FORGED for r in records), content[-2000:]
 
 
 def test_sighup_reopens_a_renamed_log_file(make_broker, tmp_path, uid):
@@ -136,15 +141,15 @@ def test_sighup_reopens_a_renamed_log_file(make_broker, tmp_path, uid):
     wait_for_text(log, "tidegate ready")
     os.rename(log, rotated)  # what logrotate does before it signals
     os.kill(broker.pid, signal.SIGHUP)
-    new = wait_for_text(log, "reloaded ")
+    new = wait_for_text(log, "reloaded")
     assert "tidegate ready" not in new, "a new file was expected at the path"
     # Lines after the reload go to the new file, not to the renamed one.
     c = broker.connect(uid, 5)
     c.send_raw(b"\x30\x00")  # PUBLISH with no room for a topic: a protocol error the gateway logs
     c.expect_closed()
-    wait_for_text(log, "client '%s'" % uid)
+    wait_for_text(log, "client_id=%s" % uid)
     old = read(rotated)
-    assert "tidegate ready" in old and "reloaded " not in old and uid not in old
+    assert "tidegate ready" in old and "reloaded" not in old and uid not in old
     for line in read(log).splitlines():
         assert TEXT_LINE.match(line), line
 
@@ -181,23 +186,25 @@ def test_reload_switches_format_and_file(make_broker, tmp_path):
         assert TEXT_LINE.match(line), line  # still text, still this file
 
     rewrite_config(broker, log_format="json", log_file=str(second))
-    assert post_reload(port) == (200, {"reloaded": True})
-    records = json_lines(wait_for_text(second, "reloaded "))
+    status, body = post_reload(port)
+    assert status == 200 and body["reloaded"] is True and body["applied"] == ["log_file", "log_format"], body
+    records = json_lines(wait_for_text(second, "reloaded"))
     assert [r["level"] for r in records] == ["info"]
-    assert "reloaded " not in read(first).split("failed, the running settings stay", 1)[1]
+    assert "reloaded" not in read(first).split("failed, the running settings stay", 1)[1]
 
     # And back to stderr when the key goes.
     rewrite_config(broker, log_format=None, log_file=None)
-    assert post_reload(port) == (200, {"reloaded": True})
+    status, body = post_reload(port)
+    assert status == 200 and body["applied"] == ["log_file", "log_format"], body
     deadline = time.monotonic() + DEADLINE
     while not any(" info reloaded " in l for l in stderr_lines(broker)):
         assert time.monotonic() < deadline, stderr_lines(broker)
         time.sleep(0.02)  # poll interval of a bounded wait for a log line
-    assert read(second).count("reloaded ") == 1
+    assert read(second).count("reloaded") == 1
 
 
 def test_lines_stay_whole_while_many_threads_log_and_the_file_rotates(make_broker, tmp_path, uid):
-    """Both workers log every connection (debug) while the file is rotated four
+    """Both workers log every connection (info) while the file is rotated four
     times: every line in every file is one whole JSON object, and none is lost."""
     log = tmp_path / "gw.log"
     broker = make_broker(log_format="json", log_file=str(log), log_level="debug", workers=2)
@@ -226,11 +233,11 @@ def test_lines_stay_whole_while_many_threads_log_and_the_file_rotates(make_broke
         rotations = 4
         for r in range(rotations):
             # Rotate only once connections are being logged into this file.
-            wait_for_text(log, ": connected, protocol")
+            wait_for_text(log, '"event":"connected"')
             os.rename(log, tmp_path / ("gw.log.%d" % (r + 1)))
             os.kill(broker.pid, signal.SIGHUP)
-            wait_for_text(log, "reloaded ")
-        wait_for_text(log, ": connected, protocol")
+            wait_for_text(log, '"event":"reload"')
+        wait_for_text(log, '"event":"connected"')
     finally:
         stop.set()
         for t in threads:
@@ -241,14 +248,14 @@ def test_lines_stay_whole_while_many_threads_log_and_the_file_rotates(make_broke
     deadline = time.monotonic() + DEADLINE
     while True:
         records = [rec for f in files for rec in json_lines(read(f))]
-        seen = [rec["message"].split("'")[1] for rec in records
-                if rec["message"].startswith("client '%s-" % uid) and ": connected, protocol" in rec["message"]]
+        seen = [rec["client_id"] for rec in records
+                if rec.get("event") == "connected" and rec["client_id"].startswith(uid + "-")]
         if set(seen) >= wanted or time.monotonic() > deadline:
             break
         time.sleep(0.02)  # poll interval: the last connections' lines may still be on their way
     assert len(wanted) > 4 * rotations
     assert sorted(seen) == sorted(wanted)
-    assert sum(1 for r in records if r["message"].startswith("reloaded ")) == rotations
+    assert sum(1 for r in records if r.get("event") == "reload") == rotations
 
 
 @pytest.mark.parametrize("config, message", [

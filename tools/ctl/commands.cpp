@@ -513,16 +513,39 @@ void cluster(const Context& ctx) {
   print_stats(doc, cluster_key_order(), ctx.out);
 }
 
-void reload(const Context& ctx) {
+// Exit code 4 when a changed key needs a restart: the reload did not do all
+// that the file now says.
+int reload(const Context& ctx) {
   auto body = call(ctx, Method::post, "/api/v1/reload");
-  if (ctx.json_output) return print_raw(ctx, body);
-  ctx.out << "reloaded the gateway's config\n";
+  auto doc = parse_object(body, "reload");
+  auto keys = [&](const char* field) {
+    std::string out;
+    if (doc.contains(field) && doc[field].is_array())
+      for (const auto& k : doc[field]) out += (out.empty() ? "" : ", ") + k.get<std::string>();
+    return out;
+  };
+  const bool restart = !keys("restart_needed").empty();
+  if (ctx.json_output) {
+    print_raw(ctx, body);
+    return restart ? 4 : 0;
+  }
+  if (keys("changed").empty()) {
+    ctx.out << "reloaded; no key changed (the files it names were read again)\n";
+    return 0;
+  }
+  ctx.out << "reloaded\n";
+  if (auto k = keys("applied"); !k.empty()) ctx.out << "  applied now:          " << k << '\n';
+  if (auto k = keys("new_connections"); !k.empty()) ctx.out << "  new connections:      " << k << '\n';
+  if (restart)
+    ctx.out << "  NEED A RESTART:       " << keys("restart_needed")
+            << "\n  (the running values stay until the gateway restarts)\n";
+  return restart ? 4 : 0;
 }
 
 }  // namespace
 
-void run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
-                 std::ostream& out) {
+int run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
+                std::ostream& out) {
   Context ctx{client, token, json, out};
   if (auto* c = std::get_if<SessionsList>(&command)) sessions_list(ctx, *c);
   else if (auto* c = std::get_if<SessionsShow>(&command)) sessions_show(ctx, *c);
@@ -535,8 +558,9 @@ void run_command(const Command& command, const HttpClient& client, const std::st
   else if (std::holds_alternative<Bridges>(command)) bridges(ctx);
   else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
-  else if (std::holds_alternative<Reload>(command)) reload(ctx);
+  else if (std::holds_alternative<Reload>(command)) return reload(ctx);
   else throw std::logic_error("run_command: help and version are main's");
+  return 0;
 }
 
 }  // namespace tidegate::ctl

@@ -18,7 +18,8 @@ class ApiError : public std::runtime_error {
 };
 
 // Throws ApiError, TransportError (exit 3). `token` empty: none is sent.
-void run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
-                 std::ostream& out);
+// Returns the exit code: 0, or 4 (a reload whose changes need a restart).
+int run_command(const Command& command, const HttpClient& client, const std::string& token, bool json,
+                std::ostream& out);
 
 }  // namespace tidegate::ctl

@@ -1,7 +1,8 @@
 // tidegatectl: the operator's command line for a running tidegate, a client of
 // its admin HTTP/JSON API (loopback 127.0.0.1:9883 unless told otherwise).
 // 'tidegatectl --help' lists the commands. Exit status: 0 done, 1 the API
-// answered with an error, 2 usage error, 3 the admin API could not be reached.
+// answered with an error, 2 usage error, 3 the admin API could not be reached,
+// 4 a reload whose changed keys need a restart.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -81,9 +82,9 @@ int main(int argc, char** argv) {
   options.user_agent = std::string("tidegatectl/") + TIDEGATE_VERSION;
   HttpClient client(endpoint, options);
   try {
-    run_command(inv.command, client, token, inv.json, std::cout);
+    int code = run_command(inv.command, client, token, inv.json, std::cout);
     std::cout.flush();
-    return std::cout ? exit_ok : exit_api_error;
+    return std::cout ? code : exit_api_error;
   } catch (const ApiError& e) {
     std::cout.flush();
     std::cerr << "tidegatectl: " << e.what() << "\n";
