@@ -372,7 +372,7 @@ ReloadReport Broker::reload() {
 
 admin::Health Broker::health() const {
   admin::Health h;
-  if (ingest_->stats().last_commit_failed) h.failing.push_back("store");
+  if (ingest_->stats().store_refusing) h.failing.push_back("store");
   for (const auto& listener : listeners_)
     if (!listener.acceptor || !listener.acceptor->is_open()) h.failing.push_back(listener.where);
   if (auto c = context_->cluster().stats(); c && !c->connected) h.failing.push_back("cluster");

@@ -76,7 +76,10 @@ void Ingest::run() {
       std::lock_guard guard(stats_lock_);
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
-      stats_.last_commit_failed = static_cast<bool>(ec);
+      // Writable again only once messages are stored again: a small commit
+      // (an offset, a session deleted) may fit on a disk that is still full.
+      if (ec) stats_.store_refusing = true;
+      else if (!batch_.appends.empty()) stats_.store_refusing = false;
     }
     // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
     fold_batch_stats();

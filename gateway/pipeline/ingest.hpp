@@ -55,7 +55,7 @@ struct IngestStats {
   std::uint64_t no_subscribers = 0;  // clients' messages only (not the gateway's $SYS updates)
   std::uint64_t commits = 0;
   std::uint64_t commit_errors = 0;
-  bool last_commit_failed = false;  // the store refused the latest commit (GET /healthz: "store")
+  bool store_refusing = false;  // a commit failed and no message was stored since (GET /healthz: "store")
   std::size_t live_queues = 0;
   std::size_t retained = 0;        // clients' retained topics; the gateway's $SYS ones are not counted
   std::size_t retained_bytes = 0;

@@ -7,9 +7,12 @@ dropped; the gateway must keep running and accept again once the filler is
 deleted; an offline persistent subscriber must, after a restart, receive every
 message that was acknowledged."""
 
+import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -54,6 +57,15 @@ def fill(path, leave):
                 f.write(chunk)
             except OSError:
                 return
+
+
+def healthz(admin_port):
+    """GET /healthz: (status, JSON body)."""
+    try:
+        with urllib.request.urlopen("http://%s:%d/healthz" % (HOST, admin_port), timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def connect_publisher(gw, uid, version):
@@ -106,6 +118,9 @@ def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, 
             if version == 4:
                 pub = connect_publisher(gw, uid, version)
 
+        # Probes see it: the store refused its latest commit.
+        assert healthz(gw.admin_port) == (503, {"status": "failing", "failing": ["store"]})
+
         # A new persistent session on the full disk: refused, or (when its record
         # still fits) accepted and then kept. CONNACK must not promise a session
         # that is not stored.
@@ -136,6 +151,7 @@ def test_full_disk_refuses_and_loses_nothing_acknowledged(small_disk, tmp_path, 
                 pub = connect_publisher(gw, uid, version)
         pub.disconnect()
         assert gw.returncode is None, gw.log()[-3000:]
+        assert healthz(gw.admin_port) == (200, {"status": "ok"})
 
         # Every acknowledged message reaches the offline subscriber, after a restart too.
         assert gw.stop() == 0, gw.log()[-3000:]

@@ -99,3 +99,39 @@ def test_sighup_applies_new_limits_to_running_clients(make_broker, uid):
     assert c.subscribe("c/" + uid, qos=1).reason_codes == [1]
     assert c.subscribe("d/" + uid, qos=1).reason_codes == [0x97]
     assert pub.publish("bk/" + uid, b"2", qos=1).reason_code == 0
+
+
+def test_a_reload_reports_what_changed_and_what_needs_a_restart(make_broker, tmp_path):
+    ctl = os.environ.get("TIDEGATECTL") or str(
+        __import__("pathlib").Path(__file__).resolve().parents[2] / "build" / "bin" / "tidegatectl")
+    port = free_port()
+    broker = make_broker(admin={"bind": HOST, "port": port}, log_level="info", max_connections=100)
+    status, body = post_reload(port)
+    assert status == 200 and body["changed"] == [] and body["restart_needed"] == [], body
+
+    moved = free_port()
+    broker.config.update(log_level="warn", max_connections=50, allow_anonymous=True,
+                         listeners=[{"protocol": "mqtt", "bind": HOST, "port": moved}])
+    broker._write_config()
+    run = subprocess.run([ctl, "--admin", "%s:%d" % (HOST, port), "reload"], capture_output=True, text=True,
+                         timeout=10)
+    # Not all of the file is in effect: tidegatectl says which key and exits 4.
+    assert run.returncode == 4, run
+    assert "applied now:          log_level, max_connections" in run.stdout, run.stdout
+    assert "new connections:      allow_anonymous" in run.stdout, run.stdout
+    assert "NEED A RESTART:       listeners" in run.stdout, run.stdout
+    # And the new port is indeed not listened on (the report is honest).
+    with __import__("socket").socket() as s:
+        assert s.connect_ex((HOST, moved)) != 0
+    # The log line names only what changed.
+    wait_for_log(broker, "some changes need a restart")
+    line = next(l for l in broker.log_tail(50).splitlines() if "some changes need a restart" in l)
+    assert " warn reloaded; some changes need a restart " in line, line
+    assert "applied=log_level,max_connections new_connections=allow_anonymous restart_needed=listeners" in line
+    assert "max_retained_bytes" not in line
+    # Until a restart, every reload still says so; the applied keys are not changes any more.
+    status, body = post_reload(port)
+    assert status == 200 and body["changed"] == ["listeners"] and body["restart_needed"] == ["listeners"], body
+    json_run = subprocess.run([ctl, "--admin", "%s:%d" % (HOST, port), "--json", "reload"], capture_output=True,
+                              text=True, timeout=10)
+    assert json_run.returncode == 4 and json.loads(json_run.stdout)["restart_needed"] == ["listeners"], json_run
