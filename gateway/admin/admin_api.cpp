@@ -12,6 +12,7 @@
 
 #include "gateway/admin/admin_http.hpp"
 #include "gateway/admin/metrics_text.hpp"
+#include "gateway/admin/payload_preview.hpp"
 #include "gateway/admin/session_json.hpp"
 #include "gateway/codec/utf8.hpp"
 #include "gateway/session/session_registry.hpp"
@@ -182,7 +183,10 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
   auto method = request.method();
   if (action == "kick") {
     if (method != http::verb::post) co_return method_not_allowed(request, "POST");
-    if (!owner) co_return error(request, http::status::not_found, "session '" + client_id + "' is not connected");
+    if (!owner && parked)
+      co_return error(request, http::status::conflict,
+                      "session '" + client_id + "' is not connected (a persistent session, offline)");
+    if (!owner) co_return error(request, http::status::not_found, "no session '" + client_id + "'");
     owner->kick(false);
     co_return reply(request, http::status::ok, json{{"kicked", true}});
   }
@@ -191,7 +195,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
     if (owner) {
       owner->kick(true);
     } else if (!broker_.registry.end_parked(client_id)) {
-      co_return error(request, http::status::not_found, "session '" + client_id + "' not found");
+      co_return error(request, http::status::not_found, "no session '" + client_id + "'");
     }
     co_return reply(request, http::status::ok, json{{"deleted", true}});
   }
@@ -206,7 +210,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
     co_return reply(request, http::status::ok, session_json(*view, true, newest));
   }
   if (parked) co_return reply(request, http::status::ok, session_json(*parked, true, newest));
-  co_return error(request, http::status::not_found, "session '" + client_id + "' not found");
+  co_return error(request, http::status::not_found, "no session '" + client_id + "'");
 }
 
 asio::awaitable<Response> AdminApi::retained(const Request& request, std::string_view rest, std::string_view query) {
@@ -214,6 +218,10 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
   if (rest.empty() || rest == "/") {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     std::string prefix = query_param(query, "prefix");
+    // The gateway's own $SYS topics only when asked for (sys=1), after the clients'.
+    const bool with_sys = query_param(query, "sys") == "1";
+    auto page = parse_page(query);
+    if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
     auto& ingest = broker_.ingest;
     std::function<void(std::function<void(std::vector<store::MessagePtr>)>)> ask =
         [&ingest, prefix](std::function<void(std::vector<store::MessagePtr>)> done) {
@@ -221,9 +229,17 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
         };
     auto list = co_await await_answer<std::vector<store::MessagePtr>>(main_io_, std::move(ask));
     if (!list) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+    std::stable_partition(list->begin(), list->end(),
+                          [](const store::MessagePtr& m) { return !m->topic.starts_with("$SYS/"); });
     json out = json::array();
-    for (const auto& m : *list) out.push_back({{"topic", m->topic}, {"qos", m->qos}, {"bytes", m->payload.size()}});
-    co_return reply(request, http::status::ok, json{{"retained", out}});
+    std::size_t total = 0;
+    for (const auto& m : *list) {
+      if (!with_sys && m->topic.starts_with("$SYS/")) continue;
+      if (!page->take(total, out.size())) continue;
+      out.push_back({{"topic", m->topic}, {"qos", m->qos}, {"bytes", m->payload.size()},
+                     {"preview", payload_preview(m->payload)}});
+    }
+    co_return reply(request, http::status::ok, json{{"total", total}, {"retained", out}});
   }
   if (method != http::verb::delete_) co_return method_not_allowed(request, "DELETE");
   std::string problem;
@@ -374,7 +390,9 @@ Response AdminApi::bridges(const Request& request) const {
                         {"address", b.address},
                         {"connected", b.connected},
                         {"since_ms", b.since_ms},
-                        {"last_error", b.last_error},
+                        {"last_error", b.last_error.empty() ? json(nullptr) : json(b.last_error)},
+                        {"last_error_at", b.last_error_ms ? iso_time(b.last_error_ms) : json(nullptr)},
+                        {"last_error_at_ms", b.last_error_ms ? json(b.last_error_ms) : json(nullptr)},
                         {"connects", b.connects},
                         {"connect_failures", b.connect_failures},
                         {"messages_out", b.messages_out},

@@ -32,7 +32,8 @@ json subscription_json(const SessionView::Sub& s) {
 
 json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) {
   json j = {{"client_id", v.client_id},           {"online", v.online},
-            {"address", optional_json(v.address)}, {"protocol", optional_json(v.protocol)},
+            {"address", optional_json(v.address)}, {"username", optional_json(v.username)},
+            {"protocol", optional_json(v.protocol)},
             {"connected_since", iso_time(v.online ? v.connected_since_ms : std::nullopt)},
             {"keep_alive", optional_json(v.keep_alive)}, {"persistent", v.persistent},
             {"expiry_interval", v.expiry_interval}};

@@ -64,6 +64,7 @@ void BridgeLink::record_failure(const std::string& reason) {
   std::lock_guard guard(lock_);
   ++connect_failures_;
   last_error_ = reason;
+  last_error_ms_ = store::wall_clock_ms();
   log::warn("bridge '" + config_.name + "': cannot connect to " + config_.host + ":" + std::to_string(config_.port) +
             ": " + reason);
 }
@@ -126,6 +127,9 @@ void BridgeLink::on_connected() {
   std::lock_guard guard(lock_);
   connected_ = true;
   since_ms_ = store::wall_clock_ms();
+  // An error of a link that is up now is history (the log keeps it).
+  last_error_.clear();
+  last_error_ms_ = 0;
   ++connects_;
   log::info("bridge '" + config_.name + "': connected to " + config_.host + ":" + std::to_string(config_.port));
 }
@@ -142,7 +146,10 @@ void BridgeLink::on_closed(const std::string& reason) {
                 " failed" + (reason.empty() ? std::string() : ": " + reason));
     }
     connected_ = false;
-    if (!reason.empty()) last_error_ = reason;
+    if (!reason.empty()) {
+      last_error_ = reason;
+      last_error_ms_ = store::wall_clock_ms();
+    }
   }
   closed_ = true;
   wait_.cancel();
@@ -158,6 +165,7 @@ BridgeStatus BridgeLink::status() const {
   s.connected = connected_;
   s.since_ms = since_ms_;
   s.last_error = last_error_;
+  s.last_error_ms = last_error_ms_;
   s.connects = connects_;
   s.connect_failures = connect_failures_;
   return s;

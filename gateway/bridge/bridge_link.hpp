@@ -76,7 +76,8 @@ class BridgeLink : public std::enable_shared_from_this<BridgeLink> {
   mutable std::mutex lock_;  // guards the fields below
   bool connected_ = false;
   std::int64_t since_ms_ = 0;
-  std::string last_error_;
+  std::string last_error_;     // since the link was last up; cleared when it comes up
+  std::int64_t last_error_ms_ = 0;
   std::uint64_t connects_ = 0;
   std::uint64_t connect_failures_ = 0;
   std::atomic<std::uint64_t> messages_out_{0};

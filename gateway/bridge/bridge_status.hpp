@@ -10,7 +10,8 @@ struct BridgeStatus {
   std::string address;
   bool connected = false;
   std::int64_t since_ms = 0;  // connected since, or disconnected since
-  std::string last_error;
+  std::string last_error;         // since the link was last up (empty while it is up)
+  std::int64_t last_error_ms = 0;  // when, wall clock
   std::uint64_t connects = 0;       // CONNACKs accepted
   std::uint64_t connect_failures = 0;
   std::uint64_t messages_out = 0;   // acknowledged by the remote broker (QoS 0: sent)

@@ -143,6 +143,7 @@ void Connection::continue_connect() {
   }
 
   fill_summary(requested_expiry_);
+  summary_.username = username_;
 
   state_ = State::awaiting_session;
   // A takeover or a session commit that takes longer than connect_timeout

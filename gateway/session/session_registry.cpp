@@ -120,6 +120,7 @@ void SessionRegistry::sweep(std::int64_t now_ms) {
 
 void describe_session(const Session& session, bool details, SessionView& view) {
   view.client_id = session.client_id();
+  view.username = session.owner ? session.owner->username : std::nullopt;
   view.persistent = session.persistent();
   view.expiry_interval = session.expiry_interval;
   view.inflight = session.inflight.size();

@@ -25,6 +25,7 @@ struct SessionView {
   std::string client_id;
   bool online = false;
   std::optional<std::string> address;
+  std::optional<std::string> username;  // the identity the session belongs to; none: anonymous
   std::optional<int> protocol;
   std::optional<std::int64_t> connected_since_ms;
   std::optional<int> keep_alive;

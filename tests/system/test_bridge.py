@@ -5,6 +5,7 @@ Devices are mosquitto_pub/paho/raw clients on the gateway; the cloud side is a
 paho subscriber with a persistent session at mosquitto."""
 
 import json
+import re
 import os
 import socket
 import subprocess
@@ -404,10 +405,19 @@ def test_tidegatectl_bridges_shows_link_state_and_backlog(make_broker, cloud):
     link.cut()
     wait_bridge(gw, connected=False)
     publish_many(gw, "sensors/x", 7)
-    row = ctl("bridges").splitlines()[1].split()
+    line = ctl("bridges").splitlines()[1]
+    row = line.split()
     assert row[2] == "down" and "7" in row
+    # The error that took it down, and how long ago.
+    assert re.search(r"(connection lost|refused|closed).* \(\d+s ago\)$", line), line
     doc = json.loads(ctl("--json", "bridges"))
-    assert doc["bridges"][0]["backlog"] == 7 and doc["bridges"][0]["connected"] is False
+    b = doc["bridges"][0]
+    assert b["backlog"] == 7 and b["connected"] is False and b["last_error"] and b["last_error_at"], b
+    # Up again: the old error is history, not the LAST ERROR of a working link.
+    link.restore()
+    up = wait_bridge(gw)
+    assert up["last_error"] is None and up["last_error_at"] is None, up
+    assert ctl("bridges").splitlines()[1].rstrip().endswith(" -")
 
 
 def test_reload_adds_changes_and_removes_bridges(make_broker, cloud, subscribers, uid):

@@ -28,7 +28,7 @@ TIMEOUT = 10.0       # bound on every subprocess
 POLL_TIMEOUT = 5.0   # bound on waiting for the gateway to show a state change
 TOKEN = "s3cret-token-for-tests"
 
-SESSION_COLUMNS = ["CLIENT ID", "STATE", "PROTOCOL", "ADDRESS", "CONNECTED SINCE", "KEEPALIVE", "PERSISTENT"]
+SESSION_COLUMNS = ["CLIENT ID", "USER", "STATE", "PROTOCOL", "ADDRESS", "CONNECTED SINCE", "KEEPALIVE", "PERSISTENT"]
 SUBS_COLUMNS = ["CLIENT ID", "STATE", "FILTER", "QOS", "NO LOCAL", "RETAIN AS PUBLISHED", "RETAIN HANDLING",
                 "SUBSCRIPTION ID"]
 TOPICS_COLUMNS = ["FILTER", "SUBSCRIBERS", "LAST SEQUENCE", "MESSAGES", "BACKLOG"]
@@ -261,11 +261,11 @@ def test_sessions_list_table_and_json(admin, procs, uid):
     assert [r["CLIENT ID"] for r in rows] == sorted(ids)
     by_id = {r["CLIENT ID"]: r for r in rows}
     assert by_id[uid + "-a5"] == {
-        "CLIENT ID": uid + "-a5", "STATE": "online", "PROTOCOL": "5.0", "ADDRESS": a["address"],
+        "CLIENT ID": uid + "-a5", "USER": "-", "STATE": "online", "PROTOCOL": "5.0", "ADDRESS": a["address"],
         "CONNECTED SINCE": a["connected_since"], "KEEPALIVE": "45", "PERSISTENT": "no"}
     assert by_id[uid + "-b311"]["PROTOCOL"] == "3.1.1" and by_id[uid + "-b311"]["STATE"] == "online"
     assert by_id[uid + "-c"] == {
-        "CLIENT ID": uid + "-c", "STATE": "offline", "PROTOCOL": "-", "ADDRESS": "-",
+        "CLIENT ID": uid + "-c", "USER": "-", "STATE": "offline", "PROTOCOL": "-", "ADDRESS": "-",
         "CONNECTED SINCE": "-", "KEEPALIVE": "-", "PERSISTENT": "yes"}
 
     # Filters and paging.
@@ -276,7 +276,7 @@ def test_sessions_list_table_and_json(admin, procs, uid):
     text = admin.ok("sessions", "list", "--prefix", uid, "--limit", "1", "--offset", "1")
     assert "(2-2 of 3 sessions" in text
     assert admin.ok("sessions", "list", "--prefix", uid, "--offset", "5") == \
-        "no sessions on this page (3 match; --offset 5)\n"
+        "no sessions from --offset 5 on: there are 3 matching\n"
     assert admin.ok("sessions", "list", "--prefix", uid + "-nobody") == "no sessions match\n"
 
 
@@ -313,7 +313,7 @@ def test_sessions_show_with_subscriptions(admin, uid):
 
     res = admin.ctl("sessions", "show", uid + "-nobody")
     assert res.returncode == 1 and res.stdout == ""
-    assert res.stderr == "tidegatectl: session '%s-nobody' not found\n" % uid
+    assert res.stderr == "tidegatectl: no session '%s-nobody'\n" % uid
 
 
 @needs_admin
@@ -327,7 +327,11 @@ def test_kick_v5_client_gets_disconnect_0x98(admin, uid):
     # Kick keeps a persistent session, offline.
     admin.wait_sessions(lambda s: client_id in s and not s[client_id]["online"], "--prefix", uid)
     res = admin.ctl("sessions", "kick", client_id)
-    assert res.returncode == 1 and res.stderr.startswith("tidegatectl: session '%s'" % client_id), res.stderr
+    assert res.returncode == 1 and res.stderr == \
+        "tidegatectl: session '%s' is not connected (a persistent session, offline)\n" % client_id, res.stderr
+    # And an id the gateway does not know is not found, not "not connected".
+    res = admin.ctl("sessions", "kick", uid + "-nosuch")
+    assert res.returncode == 1 and res.stderr == "tidegatectl: no session '%s-nosuch'\n" % uid, res.stderr
 
 
 @needs_admin
@@ -350,7 +354,7 @@ def test_delete_offline_session(admin, uid):
     assert admin.ok("sessions", "delete", client_id) == "deleted the session of '%s'\n" % client_id
     assert client_id not in admin.sessions("--prefix", uid)
     res = admin.ctl("sessions", "delete", client_id)
-    assert res.returncode == 1 and res.stderr == "tidegatectl: session '%s' not found\n" % client_id
+    assert res.returncode == 1 and res.stderr == "tidegatectl: no session '%s'\n" % client_id
     c = admin.broker.connect(client_id, version=4, clean=False)
     assert not c.connack.session_present
 
@@ -380,10 +384,12 @@ def test_retained_list_and_delete(admin, uid):
 
     doc = admin.json("retained", "list", "--prefix", uid)
     assert sorted(doc["retained"], key=lambda r: r["topic"]) == [
-        {"topic": other, "qos": 0, "bytes": 2000}, {"topic": topic, "qos": 1, "bytes": 4}]
+        {"topic": other, "qos": 0, "bytes": 2000, "preview": "x" * 64 + "…"},
+        {"topic": topic, "qos": 1, "bytes": 4, "preview": "21.5"}]
+    assert doc["total"] == 2
     rows = {r["TOPIC"]: r for r in parse_table(admin.ok("retained", "list", "--prefix", uid),
-                                               ["TOPIC", "QOS", "BYTES"])}
-    assert rows[topic] == {"TOPIC": topic, "QOS": "1", "BYTES": "4"}
+                                               ["TOPIC", "QOS", "BYTES", "PREVIEW"])}
+    assert rows[topic] == {"TOPIC": topic, "QOS": "1", "BYTES": "4", "PREVIEW": "21.5"}
     assert rows[other]["BYTES"] == "2000"
 
     assert admin.ok("retained", "delete", topic) == "deleted the retained message of '%s'\n" % topic
@@ -461,7 +467,7 @@ def test_subs_table_and_json(admin, procs, uid):
     assert [r["FILTER"] for r in parse_table(table, SUBS_COLUMNS)] == [uid + "/v/+"]
     assert footer == "(2-2 of 3 subscriptions; --offset and --limit page through them)"
     assert admin.ok("subs", "--prefix", uid, "--offset", "3") == \
-        "no subscriptions on this page (3 match; --offset 3)\n"
+        "no subscriptions from --offset 3 on: there are 3 matching\n"
     assert admin.ok("subs", "--prefix", uid + "-nobody") == "no subscriptions match\n"
 
 

@@ -143,35 +143,98 @@ std::string seconds_field(const json& obj, const char* key) {
   return std::to_string(s) + " s";
 }
 
+// ---------------------------------------------------------------- listings
+
+struct Listing {
+  const char* what;  // "subscriptions", "topics"
+  bool filtered;     // a prefix narrowed it
+  std::optional<unsigned long long> offset;
+};
+
+std::string listing_query(const std::vector<std::pair<const char*, std::string>>& params) {
+  std::string query;
+  for (const auto& [key, value] : params)
+    if (!value.empty()) query += (query.empty() ? "?" : "&") + std::string(key) + "=" + percent_encode(value);
+  return query;
+}
+
+std::string count_param(const std::optional<unsigned long long>& n) { return n ? std::to_string(*n) : ""; }
+
+// The total of a paged answer (the page's size when the gateway left it out).
+std::uint64_t total_of(const json& doc, const json& page) {
+  auto it = doc.find("total");
+  return it != doc.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : page.size();
+}
+
+// Says why a page is empty; false when it is not.
+bool print_empty_page(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
+  if (!page.empty()) return false;
+  if (total > 0)  // past the end
+    ctx.out << "no " << l.what << " from --offset " << l.offset.value_or(0) << " on: there " << (total == 1 ? "is " : "are ")
+            << total << (l.filtered ? " matching" : " in all") << "\n";
+  else
+    ctx.out << "no " << l.what << (l.filtered ? " match" : "") << "\n";
+  return true;
+}
+
+// A listing: one page as asked, or with --limit 0 every page (the gateway
+// caps a page at 10000) merged into one answer of the same shape.
+std::string call_listing(const Context& ctx, const std::string& path,
+                         std::vector<std::pair<const char*, std::string>> params, const char* key,
+                         std::optional<unsigned long long> limit, std::optional<unsigned long long> offset) {
+  if (!limit || *limit != 0) {
+    params.emplace_back("limit", count_param(limit));
+    params.emplace_back("offset", count_param(offset));
+    return call(ctx, Method::get, path + listing_query(params));
+  }
+  constexpr unsigned long long page_size = 10000;
+  json merged;
+  unsigned long long at = offset.value_or(0);
+  for (;;) {
+    auto page_params = params;
+    page_params.emplace_back("limit", std::to_string(page_size));
+    page_params.emplace_back("offset", std::to_string(at));
+    auto doc = parse_object(call(ctx, Method::get, path + listing_query(page_params)), key);
+    const auto& page = array_of(doc, key, key);
+    const auto total = total_of(doc, page);
+    at += page.size();
+    if (merged.is_null()) {
+      merged = doc;
+    } else {
+      for (const auto& item : page) merged[key].push_back(item);
+      merged["total"] = total;
+    }
+    if (page.empty() || at >= total) break;
+  }
+  return merged.dump();
+}
+
+// Paging (the gateway caps a page even without --limit): say so when this
+// page is not everything.
+void print_page_footer(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
+  if (total <= page.size()) return;
+  std::uint64_t first = l.offset.value_or(0);
+  ctx.out << "(" << first + 1 << "-" << first + page.size() << " of " << total << " " << l.what
+          << "; --offset and --limit page through them)\n";
+}
+
 // ---------------------------------------------------------------- sessions
 
 std::string session_path(const std::string& id) { return "/api/v1/sessions/" + percent_encode(id); }
 
 void sessions_list(const Context& ctx, const SessionsList& cmd) {
-  std::string query;
-  auto add = [&](const char* key, const std::string& value) {
-    query += (query.empty() ? "?" : "&") + std::string(key) + "=" + percent_encode(value);
-  };
-  if (!cmd.prefix.empty()) add("prefix", cmd.prefix);
-  if (cmd.online) add("state", *cmd.online ? "online" : "offline");
-  if (cmd.limit) add("limit", std::to_string(*cmd.limit));
-  if (cmd.offset) add("offset", std::to_string(*cmd.offset));
-  auto body = call(ctx, Method::get, "/api/v1/sessions" + query);
+  auto body = call_listing(ctx, "/api/v1/sessions",
+                           {{"prefix", cmd.prefix}, {"state", cmd.online ? (*cmd.online ? "online" : "offline") : ""}},
+                           "sessions", cmd.limit, cmd.offset);
   if (ctx.json_output) return print_raw(ctx, body);
 
   auto doc = parse_object(body, "sessions list");
   const auto& sessions = array_of(doc, "sessions", "sessions list");
-  auto total_it = doc.find("total");
-  std::uint64_t total = total_it != doc.end() && total_it->is_number_unsigned() ? total_it->get<std::uint64_t>()
-                                                                                 : sessions.size();
-  if (sessions.empty()) {
-    if (total > 0)  // past the end, or --limit 0
-      ctx.out << "no sessions on this page (" << total << " match; --offset " << cmd.offset.value_or(0) << ")\n";
-    else
-      ctx.out << "no sessions" << (cmd.prefix.empty() && !cmd.online ? "" : " match") << "\n";
-    return;
-  }
+  Listing listing{"sessions", !cmd.prefix.empty() || cmd.online.has_value(), cmd.offset};
+  auto total = total_of(doc, sessions);
+  if (print_empty_page(ctx, listing, sessions, total)) return;
   Table table({{"CLIENT ID"},
+               {"USER"},
                {"STATE"},
                {"PROTOCOL"},
                {"ADDRESS"},
@@ -179,16 +242,10 @@ void sessions_list(const Context& ctx, const SessionsList& cmd) {
                {"KEEPALIVE", Align::right},
                {"PERSISTENT"}});
   for (const auto& s : sessions)
-    table.add_row({field(s, "client_id"), state(s), protocol(s), field(s, "address"), field(s, "connected_since"),
-                   field(s, "keep_alive"), field(s, "persistent")});
+    table.add_row({field(s, "client_id"), field(s, "username"), state(s), protocol(s), field(s, "address"),
+                   field(s, "connected_since"), field(s, "keep_alive"), field(s, "persistent")});
   table.print(ctx.out);
-  // Paging (the gateway caps a page even without --limit): say so when this
-  // page is not everything.
-  if (total > sessions.size()) {
-    std::uint64_t first = cmd.offset.value_or(0);
-    ctx.out << "(" << first + 1 << "-" << first + sessions.size() << " of " << total
-            << " sessions; --offset and --limit page through them)\n";
-  }
+  print_page_footer(ctx, listing, sessions, total);
 }
 
 void sessions_show(const Context& ctx, const SessionsShow& cmd) {
@@ -198,6 +255,7 @@ void sessions_show(const Context& ctx, const SessionsShow& cmd) {
   auto s = parse_object(body, "sessions show");
   KeyValueList kv;
   kv.add("client id", field(s, "client_id"));
+  kv.add("user name", field(s, "username"));
   kv.add("state", state(s));
   kv.add("protocol", protocol(s));
   kv.add("address", field(s, "address"));
@@ -253,20 +311,20 @@ void sessions_delete(const Context& ctx, const SessionsDelete& cmd) {
 // ---------------------------------------------------------------- retained
 
 void retained_list(const Context& ctx, const RetainedList& cmd) {
-  std::string target = "/api/v1/retained";
-  if (!cmd.prefix.empty()) target += "?prefix=" + percent_encode(cmd.prefix);
-  auto body = call(ctx, Method::get, target);
+  auto body = call_listing(ctx, "/api/v1/retained", {{"prefix", cmd.prefix}, {"sys", cmd.sys ? "1" : ""}},
+                           "retained", cmd.limit, cmd.offset);
   if (ctx.json_output) return print_raw(ctx, body);
 
   auto doc = parse_object(body, "retained list");
   const auto& list = array_of(doc, "retained", "retained list");
-  if (list.empty()) {
-    ctx.out << "no retained messages" << (cmd.prefix.empty() ? "" : " match") << "\n";
-    return;
-  }
-  Table table({{"TOPIC"}, {"QOS", Align::right}, {"BYTES", Align::right}});
-  for (const auto& r : list) table.add_row({field(r, "topic"), field(r, "qos"), field(r, "bytes")});
+  Listing listing{"retained messages", !cmd.prefix.empty(), cmd.offset};
+  auto total = total_of(doc, list);
+  if (print_empty_page(ctx, listing, list, total)) return;
+  Table table({{"TOPIC"}, {"QOS", Align::right}, {"BYTES", Align::right}, {"PREVIEW"}});
+  for (const auto& r : list)
+    table.add_row({field(r, "topic"), field(r, "qos"), field(r, "bytes"), field(r, "preview")});
   table.print(ctx.out);
+  print_page_footer(ctx, listing, list, total);
 }
 
 void retained_delete(const Context& ctx, const RetainedDelete& cmd) {
@@ -277,52 +335,10 @@ void retained_delete(const Context& ctx, const RetainedDelete& cmd) {
 
 // ---------------------------------------------------------------- subs, topics
 
-struct Listing {
-  const char* what;  // "subscriptions", "topics"
-  bool filtered;     // a prefix narrowed it
-  std::optional<unsigned long long> offset;
-};
-
-std::string listing_query(const std::vector<std::pair<const char*, std::string>>& params) {
-  std::string query;
-  for (const auto& [key, value] : params)
-    if (!value.empty()) query += (query.empty() ? "?" : "&") + std::string(key) + "=" + percent_encode(value);
-  return query;
-}
-
-std::string count_param(const std::optional<unsigned long long>& n) { return n ? std::to_string(*n) : ""; }
-
-// The total of a paged answer (the page's size when the gateway left it out).
-std::uint64_t total_of(const json& doc, const json& page) {
-  auto it = doc.find("total");
-  return it != doc.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : page.size();
-}
-
-// Says why a page is empty; false when it is not.
-bool print_empty_page(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
-  if (!page.empty()) return false;
-  if (total > 0)  // past the end, or --limit 0
-    ctx.out << "no " << l.what << " on this page (" << total << " match; --offset " << l.offset.value_or(0) << ")\n";
-  else
-    ctx.out << "no " << l.what << (l.filtered ? " match" : "") << "\n";
-  return true;
-}
-
-// Paging (the gateway caps a page even without --limit): say so when this
-// page is not everything.
-void print_page_footer(const Context& ctx, const Listing& l, const json& page, std::uint64_t total) {
-  if (total <= page.size()) return;
-  std::uint64_t first = l.offset.value_or(0);
-  ctx.out << "(" << first + 1 << "-" << first + page.size() << " of " << total << " " << l.what
-          << "; --offset and --limit page through them)\n";
-}
-
 void subs(const Context& ctx, const Subs& cmd) {
-  auto body = call(ctx, Method::get,
-                   "/api/v1/subscriptions" + listing_query({{"prefix", cmd.prefix},
-                                                            {"filter_prefix", cmd.filter_prefix},
-                                                            {"limit", count_param(cmd.limit)},
-                                                            {"offset", count_param(cmd.offset)}}));
+  auto body = call_listing(ctx, "/api/v1/subscriptions",
+                           {{"prefix", cmd.prefix}, {"filter_prefix", cmd.filter_prefix}}, "subscriptions",
+                           cmd.limit, cmd.offset);
   if (ctx.json_output) return print_raw(ctx, body);
 
   auto doc = parse_object(body, "subs");
@@ -347,10 +363,7 @@ void subs(const Context& ctx, const Subs& cmd) {
 }
 
 void topics(const Context& ctx, const Topics& cmd) {
-  auto body = call(ctx, Method::get,
-                   "/api/v1/topics" + listing_query({{"prefix", cmd.prefix},
-                                                     {"limit", count_param(cmd.limit)},
-                                                     {"offset", count_param(cmd.offset)}}));
+  auto body = call_listing(ctx, "/api/v1/topics", {{"prefix", cmd.prefix}}, "topics", cmd.limit, cmd.offset);
   if (ctx.json_output) return print_raw(ctx, body);
 
   auto doc = parse_object(body, "topics");
@@ -388,8 +401,17 @@ void bridges(const Context& ctx) {
       auto since = b["since_ms"].get<std::int64_t>();
       if (now_ms >= since) state += " " + human_duration(static_cast<std::uint64_t>((now_ms - since) / 1000));
     }
+    // The error of a link that is down, with how long ago; none while it is up.
+    std::string error = "-";
+    if (!b.value("connected", false) && b.contains("last_error") && b["last_error"].is_string()) {
+      error = b["last_error"].get<std::string>();
+      if (b.contains("last_error_at_ms") && b["last_error_at_ms"].is_number()) {
+        auto at = b["last_error_at_ms"].get<std::int64_t>();
+        if (now_ms >= at) error += " (" + human_duration(static_cast<std::uint64_t>((now_ms - at) / 1000)) + " ago)";
+      }
+    }
     table.add_row({field(b, "name"), field(b, "address"), state, field(b, "backlog"), field(b, "messages_out"),
-                   field(b, "messages_in"), field(b, "connect_failures"), field(b, "last_error")});
+                   field(b, "messages_in"), field(b, "connect_failures"), error});
   }
   table.print(ctx.out);
 }
@@ -559,7 +581,7 @@ int run_command(const Command& command, const HttpClient& client, const std::str
   else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) return reload(ctx);
-  else throw std::logic_error("run_command: help and version are main's");
+  else throw std::logic_error("run_command: help, version, completion, pub and sub are main's");
   return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -34,6 +36,21 @@ std::string Endpoint::display() const {
 Endpoint parse_endpoint(std::string_view text, std::string_view default_port) {
   Endpoint e;
   if (text.empty()) throw std::invalid_argument("the admin address is empty");
+  const std::string whole(text);
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (!text.starts_with(scheme)) continue;
+    e.tls = scheme == "https://";
+    text.remove_prefix(scheme.size());
+    if (auto slash = text.find('/'); slash != std::string_view::npos) {
+      if (text.substr(slash) != "/")
+        throw std::invalid_argument("'" + whole + "' has a path; give the address only (http://HOST:PORT)");
+      text = text.substr(0, slash);
+    }
+    if (text.empty()) throw std::invalid_argument("no host in '" + whole + "'");
+    break;
+  }
+  if (text.find("://") != std::string_view::npos)
+    throw std::invalid_argument("'" + whole + "': only http:// and https:// are understood");
   std::string_view port;
   if (text.front() == '[') {  // [V6] or [V6]:PORT
     auto close = text.find(']');
@@ -143,6 +160,30 @@ HttpResponse HttpClient::request(Method method, std::string_view target, const s
     throw TransportError("cannot reach " + where + ": " + why);
   }
 
+  if (!endpoint_.tls) return exchange(ioc, stream, method, target, bearer_token);
+  // https: the gateway's certificate must verify (system CAs, or ca_file) for the name given.
+  net::ssl::context tls(net::ssl::context::tls_client);
+  if (options_.ca_file.empty()) tls.set_default_verify_paths(ec);
+  else tls.load_verify_file(options_.ca_file, ec);
+  if (ec) throw TransportError("cannot load the CA " + options_.ca_file + ": " + describe(ec));
+  tls.set_verify_mode(net::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> secure(std::move(stream), tls);
+  if (!SSL_set_tlsext_host_name(secure.native_handle(), endpoint_.host.c_str()))
+    throw TransportError("cannot set the TLS server name " + endpoint_.host);
+  secure.set_verify_callback(net::ssl::host_name_verification(endpoint_.host));
+  beast::get_lowest_layer(secure).expires_after(options_.connect_timeout);
+  secure.async_handshake(net::ssl::stream_base::client, [&](const error_code& e) { ec = e; });
+  ioc.restart();
+  ioc.run();
+  if (ec) throw TransportError("TLS with " + where + " failed: " + describe(ec));
+  return exchange(ioc, secure, method, target, bearer_token);
+}
+
+template <typename Stream>
+HttpResponse HttpClient::exchange(net::io_context& ioc, Stream& stream, Method method, std::string_view target,
+                                  const std::string& bearer_token) const {
+  const std::string where = "the admin API at " + endpoint_.display();
+  error_code ec;
   http::request<http::empty_body> req(verb_of(method), std::string(target), 11);
   req.set(http::field::host, endpoint_.display());
   req.set(http::field::user_agent, options_.user_agent);
@@ -156,7 +197,7 @@ HttpResponse HttpClient::request(Method method, std::string_view target, const s
   parser.body_limit(options_.body_limit);
 
   // One deadline for the whole exchange: write, then read the full answer.
-  stream.expires_after(options_.read_timeout);
+  beast::get_lowest_layer(stream).expires_after(options_.read_timeout);
   http::async_write(stream, req, [&](const error_code& e, std::size_t) {
     ec = e;
     if (e) return;
@@ -171,7 +212,7 @@ HttpResponse HttpClient::request(Method method, std::string_view target, const s
   }
 
   error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
 
   auto& res = parser.get();
   HttpResponse out;

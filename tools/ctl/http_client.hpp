@@ -3,6 +3,7 @@
 // connection ("Connection: close"), a deadline on the connect and on the whole
 // exchange after it, and a cap on the answer's size. It runs its own
 // io_context on the calling thread; there are no other threads.
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -12,11 +13,14 @@
 
 namespace tidegate::ctl {
 
-// Where the admin API listens: "HOST:PORT", "[V6]:PORT" or just "HOST".
+// Where the admin API listens: "HOST:PORT", "[V6]:PORT" or just "HOST", or
+// the URL the gateway logs: "http://HOST:PORT" or "https://HOST:PORT" (a
+// trailing "/" is fine; no other path).
 struct Endpoint {
   std::string host;
   std::string port;
-  std::string display() const;  // as the user would write it back
+  bool tls = false;             // https: the certificate is verified (system CAs, or ca_file)
+  std::string display() const;  // HOST:PORT, as the Host header wants it
 };
 
 // Throws std::invalid_argument with a message for the user.
@@ -42,6 +46,7 @@ struct HttpClientOptions {
   std::chrono::milliseconds read_timeout{10000};    // sending the request and reading the answer
   std::size_t body_limit = 64 * 1024 * 1024;        // a larger answer is a TransportError
   std::string user_agent = "tidegatectl";
+  std::string ca_file;  // https: trust this CA (PEM) instead of the system's
 };
 
 class HttpClient {
@@ -55,6 +60,9 @@ class HttpClient {
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
+  template <typename Stream>
+  HttpResponse exchange(boost::asio::io_context& ioc, Stream& stream, Method method, std::string_view target,
+                        const std::string& bearer_token) const;
   Endpoint endpoint_;
   HttpClientOptions options_;
 };

@@ -2,7 +2,11 @@
 // its admin HTTP/JSON API (loopback 127.0.0.1:9883 unless told otherwise).
 // 'tidegatectl --help' lists the commands. Exit status: 0 done, 1 the API
 // answered with an error, 2 usage error, 3 the admin API could not be reached,
-// 4 a reload whose changed keys need a restart.
+// 4 a reload whose changed keys need a restart. Where it connects: settings.hpp.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +16,9 @@
 #include "tools/ctl/commands.hpp"
 #include "tools/ctl/http_client.hpp"
 #include "tools/ctl/options.hpp"
+#include "tools/ctl/quick_client.hpp"
+#include "tools/ctl/settings.hpp"
+#include "tools/ctl/table.hpp"
 
 #ifndef TIDEGATE_VERSION
 #define TIDEGATE_VERSION "0.0.0"
@@ -49,11 +56,52 @@ std::string read_token(const std::string& path) {
   return token;
 }
 
+// Tables fit the terminal; piped output is left whole (for grep and awk).
+void size_tables_to_terminal() {
+  if (!::isatty(STDOUT_FILENO)) return;
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) Table::set_max_width(size.ws_col);
+}
+
+int quick_check(const Invocation& inv, const Settings& settings) {
+  MqttLogin login;
+  try {
+    login.endpoint = parse_endpoint(settings.mqtt, "1883");
+  } catch (const std::invalid_argument& e) {
+    return usage_error(std::string("--mqtt: ") + e.what(), "");
+  }
+  login.username = settings.username;
+  if (!settings.password_file.empty()) {
+    try {
+      login.password = read_token(settings.password_file);
+    } catch (const UsageError& e) {
+      return usage_error(e.what(), "");
+    }
+  }
+  login.timeout = inv.timeout;
+  try {
+    if (auto* pub = std::get_if<Pub>(&inv.command)) {
+      quick_publish(login, pub->topic, pub->message, pub->qos, pub->retain);
+      return exit_ok;
+    }
+    const auto& sub = std::get<Sub>(inv.command);
+    quick_subscribe(login, sub.filter, sub.qos, sub.count, sub.wait, sub.with_topic, std::cout);
+    return exit_ok;
+  } catch (const TransportError& e) {
+    std::cerr << "tidegatectl: " << e.what() << "\n";
+    return exit_unreachable;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "tidegatectl: " << e.what() << "\n";
+    return exit_api_error;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   Invocation inv;
+  Settings settings;
   std::string token;
   Endpoint endpoint;
   try {
@@ -66,20 +114,29 @@ int main(int argc, char** argv) {
       std::cout << "tidegatectl " << TIDEGATE_VERSION << "\n";
       return exit_ok;
     }
+    if (auto* complete = std::get_if<Complete>(&inv.command)) {
+      for (const auto& word : completions(complete->words)) std::cout << word << "\n";
+      return exit_ok;
+    }
+    settings = resolve_settings(inv, [](const char* name) { return std::getenv(name); });
+    if (std::holds_alternative<Pub>(inv.command) || std::holds_alternative<Sub>(inv.command))
+      return quick_check(inv, settings);
     try {
-      endpoint = parse_endpoint(inv.admin, default_admin_port);
+      endpoint = parse_endpoint(settings.admin, default_admin_port);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--admin: ") + e.what(), "");
     }
-    if (!inv.token_file.empty()) token = read_token(inv.token_file);
+    if (!settings.token_file.empty()) token = read_token(settings.token_file);
   } catch (const UsageError& e) {
     return usage_error(e.what(), e.help_topic);
   }
+  size_tables_to_terminal();
 
   HttpClientOptions options;
   options.connect_timeout = inv.timeout;
   options.read_timeout = inv.timeout;
   options.user_agent = std::string("tidegatectl/") + TIDEGATE_VERSION;
+  options.ca_file = settings.ca_file;
   HttpClient client(endpoint, options);
   try {
     int code = run_command(inv.command, client, token, inv.json, std::cout);

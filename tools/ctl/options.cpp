@@ -10,7 +10,7 @@ namespace tidegate::ctl {
 namespace {
 
 const char* const tool_help =
-    "usage: tidegatectl [--admin HOST:PORT] [--token-file FILE] [--json] [--timeout SECONDS]\n"
+    "usage: tidegatectl [--admin ADDRESS] [--token-file FILE] [--json] [--timeout SECONDS]\n"
     "                   COMMAND [ARGS]\n"
     "\n"
     "Inspects and operates a running tidegate gateway through its admin HTTP API.\n"
@@ -21,8 +21,8 @@ const char* const tool_help =
     "  sessions show ID        one session with its subscriptions and queues\n"
     "  sessions kick ID        disconnect a client; a persistent session stays\n"
     "  sessions delete ID      end a session, disconnecting it first if online\n"
-    "  retained list [--prefix P]\n"
-    "                          list retained messages\n"
+    "  retained list [--prefix P] [--sys] [--limit N] [--offset M]\n"
+    "                          list retained messages with a payload preview\n"
     "  retained delete TOPIC   delete the retained message of a topic\n"
     "  subs [--prefix P] [--filter-prefix F] [--limit N] [--offset M]\n"
     "                          every session's subscriptions\n"
@@ -34,23 +34,41 @@ const char* const tool_help =
     "  cluster                 cluster mode: this node, its NATS link, notify and\n"
     "                          takeover counters\n"
     "  stats                   counters and gauges of the gateway\n"
-    "  reload                  re-read the gateway's config file (as SIGHUP)\n"
+    "  reload                  re-read the gateway's config file (as SIGHUP) and\n"
+    "                          say what changed and what needs a restart\n"
+    "  pub TOPIC MESSAGE [--qos Q] [--retain]\n"
+    "                          publish one message through the MQTT listener\n"
+    "  sub FILTER [--qos Q] [--count N] [--wait SECONDS] [--payload-only]\n"
+    "                          print messages through the MQTT listener\n"
     "  help [COMMAND]          help on a command (as COMMAND --help)\n"
     "\n"
     "Options (before or after the command):\n"
-    "  --admin HOST:PORT   where the admin API listens (default 127.0.0.1:9883;\n"
-    "                      IPv6 as [::1]:9883)\n"
+    "  --admin ADDRESS     where the admin API listens: HOST:PORT, [V6]:PORT or\n"
+    "                      the URL the gateway logs, http(s)://HOST:PORT\n"
+    "                      (default 127.0.0.1:9883)\n"
     "  --token-file FILE   send the token in FILE (trailing whitespace stripped)\n"
     "                      as \"Authorization: Bearer\"; needed when the gateway's\n"
     "                      admin.token_file is set\n"
+    "  --ca-file FILE      https: trust this CA instead of the system's\n"
+    "  --mqtt HOST:PORT    pub and sub: the gateway's MQTT listener\n"
+    "                      (default 127.0.0.1:1883)\n"
+    "  --username U        pub and sub: the MQTT user name\n"
+    "  --password-file F   pub and sub: the MQTT password, in a file\n"
     "  --json              print the API's JSON answer unchanged\n"
     "  --timeout SECONDS   deadline for connecting and again for the answer\n"
     "                      (default 10)\n"
     "  -h, --help          this help; 'tidegatectl COMMAND --help' for a command\n"
     "  --version           print the version\n"
     "\n"
+    "Environment: TIDEGATE_ADMIN, TIDEGATE_TOKEN_FILE, TIDEGATE_CA_FILE and\n"
+    "TIDEGATE_MQTT stand for the options of the same names. Then\n"
+    "$XDG_CONFIG_HOME/tidegate/ctl.json (default ~/.config/tidegate/ctl.json)\n"
+    "may hold {\"admin\", \"token_file\", \"ca_file\", \"mqtt\", \"username\",\n"
+    "\"password_file\"}. An option beats the environment, which beats the file.\n"
+    "\n"
     "Exit status: 0 done; 1 the API answered with an error (its message is\n"
-    "printed); 2 usage error; 3 the admin API could not be reached.\n";
+    "printed); 2 usage error; 3 the admin API (or the MQTT listener) could not be\n"
+    "reached; 4 reloaded, but a changed key needs a restart.\n";
 
 const char* const sessions_help =
     "usage: tidegatectl [OPTIONS] sessions list [--prefix P] [--online|--offline]\n"
@@ -114,19 +132,26 @@ const char* const retained_help =
     "usage: tidegatectl [OPTIONS] retained list [--prefix P]\n"
     "       tidegatectl [OPTIONS] retained delete TOPIC\n"
     "\n"
-    "  list    retained messages: TOPIC, QOS, BYTES (payload size)\n"
+    "  list    retained messages: TOPIC, QOS, BYTES, PREVIEW\n"
     "  delete  delete the retained message of TOPIC (an exact topic name, not a\n"
     "          filter), as an empty retained PUBLISH would\n"
     "\n"
     "'tidegatectl retained COMMAND --help' has the details.\n";
 
 const char* const retained_list_help =
-    "usage: tidegatectl [OPTIONS] retained list [--prefix P]\n"
+    "usage: tidegatectl [OPTIONS] retained list [--prefix P] [--sys] [--limit N]\n"
+    "                                           [--offset M]\n"
     "\n"
-    "Lists retained messages: TOPIC, QOS, BYTES (payload size).\n"
+    "Lists retained messages sorted by topic: TOPIC, QOS, BYTES (payload size),\n"
+    "PREVIEW (the payload's start as text, or hex: for binary).\n"
     "\n"
     "  --prefix P   only topics that start with P (a plain string prefix, not a\n"
-    "               topic filter)\n";
+    "               topic filter)\n"
+    "  --sys        the gateway's own $SYS/broker/... topics too, after the others\n"
+    "  --limit N    at most N messages (0: all of them; the gateway caps a page)\n"
+    "  --offset M   skip the first M (paging, with --limit)\n"
+    "\n"
+    "With --json: {\"total\": T, \"retained\": [...]} as the API answers it.\n";
 
 const char* const retained_delete_help =
     "usage: tidegatectl [OPTIONS] retained delete TOPIC\n"
@@ -173,7 +198,9 @@ const char* const bridges_help =
     "Lists the gateway's bridges (docs/bridge.md): NAME, ADDRESS, STATE (up or\n"
     "down, and for how long), BACKLOG (stored messages not yet acknowledged by\n"
     "the remote broker), OUT and IN (messages since the start), FAILURES\n"
-    "(connection attempts that failed) and LAST ERROR.\n"
+    "(connection attempts that failed) and LAST ERROR with how long ago (only\n"
+    "while the link is down: an error of a link that came up again is in the\n"
+    "gateway's log).\n"
     "With --json: {\"bridges\": [...]} as the API answers it.\n";
 
 const char* const cluster_help =
@@ -196,12 +223,36 @@ const char* const stats_help =
 const char* const reload_help =
     "usage: tidegatectl [OPTIONS] reload\n"
     "\n"
-    "Asks the gateway to read its config file again, as SIGHUP does: the\n"
-    "password and ACL files, acl_deny, allow_anonymous and TLS certificates\n"
-    "apply to new connections; log_level, log_format, log_file and the\n"
-    "connection, queue and retention limits at once (the log file is opened\n"
-    "anew, as after a logrotate). If the file or a file it\n"
+    "Asks the gateway to read its config file again, as SIGHUP does, and prints\n"
+    "the keys that changed: applied now (log settings, live limits, bridges),\n"
+    "for new connections (password and ACL files, acl_deny, allow_anonymous),\n"
+    "and those that NEED A RESTART (listeners, store, plugins...; the running\n"
+    "value stays until then: exit status 4). The files the config names and\n"
+    "the TLS certificates are read again in any case. If the file or a file it\n"
     "names is bad, nothing changes and the reason is printed (exit status 1).\n";
+
+const char* const pub_help =
+    "usage: tidegatectl [OPTIONS] pub TOPIC MESSAGE [--qos Q] [--retain]\n"
+    "\n"
+    "Publishes MESSAGE on TOPIC as an MQTT 3.1.1 client of the gateway's MQTT\n"
+    "listener (--mqtt, default 127.0.0.1:1883), with --username and\n"
+    "--password-file if the listener wants them; returns once the gateway\n"
+    "acknowledged it (QoS 1 and 2) or it was sent (QoS 0).\n"
+    "\n"
+    "  --qos Q     0, 1 or 2 (default 0)\n"
+    "  --retain    a retained message (an empty MESSAGE clears the topic)\n";
+
+const char* const sub_help =
+    "usage: tidegatectl [OPTIONS] sub FILTER [--qos Q] [--count N] [--wait SECONDS]\n"
+    "                                  [--payload-only]\n"
+    "\n"
+    "Subscribes to FILTER through the gateway's MQTT listener (as pub) and\n"
+    "prints one line per message, \"TOPIC PAYLOAD\", retained ones first.\n"
+    "\n"
+    "  --qos Q          0, 1 or 2 (default 0)\n"
+    "  --count N        stop after N messages (exit status 0)\n"
+    "  --wait SECONDS   stop when no message came for this long\n"
+    "  --payload-only   print the payload only\n";
 
 const std::map<std::string, const char*>& help_topics() {
   static const std::map<std::string, const char*> topics = {
@@ -220,15 +271,38 @@ const std::map<std::string, const char*>& help_topics() {
       {"cluster", cluster_help},
       {"stats", stats_help},
       {"reload", reload_help},
+      {"pub", pub_help},
+      {"sub", sub_help},
   };
   return topics;
 }
 
 // Options that take a value, and flags. Global ones are valid with every command.
-const std::set<std::string> global_valued = {"--admin", "--token-file", "--timeout"};
+const std::set<std::string> global_valued = {"--admin",    "--token-file", "--timeout",      "--ca-file",
+                                             "--mqtt",     "--username",   "--password-file"};
 const std::set<std::string> global_flags = {"--json", "--help", "-h", "--version"};
-const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset"};
-const std::set<std::string> command_flags = {"--online", "--offline"};
+const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset",
+                                              "--qos",    "--count",         "--wait"};
+const std::set<std::string> command_flags = {"--online", "--offline", "--sys", "--retain", "--payload-only"};
+
+// The options each command takes (beyond the global ones): for the parser and
+// for shell completion.
+const std::map<std::string, std::set<std::string>>& command_options() {
+  static const std::map<std::string, std::set<std::string>> options = {
+      {"sessions list", {"--prefix", "--online", "--offline", "--limit", "--offset"}},
+      {"retained list", {"--prefix", "--sys", "--limit", "--offset"}},
+      {"subs", {"--prefix", "--filter-prefix", "--limit", "--offset"}},
+      {"topics", {"--prefix", "--limit", "--offset"}},
+      {"pub", {"--qos", "--retain"}},
+      {"sub", {"--qos", "--count", "--wait", "--payload-only"}},
+  };
+  return options;
+}
+
+std::uint8_t parse_qos(const std::string& value, const std::string& topic) {
+  if (value != "0" && value != "1" && value != "2") throw UsageError("--qos wants 0, 1 or 2, not '" + value + "'", topic);
+  return static_cast<std::uint8_t>(value[0] - '0');
+}
 
 unsigned long long parse_count(const std::string& option, const std::string& value, const std::string& topic) {
   unsigned long long n = 0;
@@ -302,7 +376,11 @@ ScannedArguments scan_arguments(const std::vector<std::string>& args, Invocation
     else if (name == "--token-file") {
       if (value->empty()) throw UsageError("--token-file wants a file name", "");
       inv.token_file = *value;
-    } else if (name == "--timeout") inv.timeout = parse_timeout(*value);
+    } else if (name == "--ca-file") inv.ca_file = *value;
+    else if (name == "--mqtt") inv.mqtt = *value;
+    else if (name == "--username") inv.username = *value;
+    else if (name == "--password-file") inv.password_file = *value;
+    else if (name == "--timeout") inv.timeout = parse_timeout(*value);
     else if (name == "--json") inv.json = true;
     else if (name == "--help" || name == "-h") sc.help = true;
     else if (name == "--version") sc.version = true;
@@ -332,10 +410,7 @@ std::pair<std::string, std::size_t> find_topic(const std::vector<std::string>& w
 Command build_command(const std::string& topic, const std::vector<std::string>& operands,
                       const std::vector<std::pair<std::string, std::string>>& cmd_options) {
   std::set<std::string> allowed;
-  if (topic == "sessions list") allowed = {"--prefix", "--online", "--offline", "--limit", "--offset"};
-  else if (topic == "retained list") allowed = {"--prefix"};
-  else if (topic == "subs") allowed = {"--prefix", "--filter-prefix", "--limit", "--offset"};
-  else if (topic == "topics") allowed = {"--prefix", "--limit", "--offset"};
+  if (auto it = command_options().find(topic); it != command_options().end()) allowed = it->second;
   for (const auto& [name, value] : cmd_options)
     if (!allowed.count(name)) throw UsageError("'" + topic + "' has no option '" + name + "'", topic);
 
@@ -372,7 +447,12 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
   } else if (topic == "retained list") {
     no_operand();
     RetainedList cmd;
-    for (const auto& [name, value] : cmd_options) cmd.prefix = value;
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--prefix") cmd.prefix = value;
+      else if (name == "--sys") cmd.sys = true;
+      else if (name == "--limit") cmd.limit = parse_count(name, value, topic);
+      else cmd.offset = parse_count(name, value, topic);
+    }
     return cmd;
   } else if (topic == "retained delete") {
     return RetainedDelete{one_operand("topic")};
@@ -398,6 +478,24 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
   } else if (topic == "reload") {
     no_operand();
     return Reload{};
+  } else if (topic == "pub") {
+    if (operands.size() != 2 || operands[0].empty())
+      throw UsageError("'pub' wants a TOPIC and a MESSAGE (\"\" for an empty one)", topic);
+    Pub cmd{operands[0], operands[1]};
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--qos") cmd.qos = parse_qos(value, topic);
+      else cmd.retain = true;
+    }
+    return cmd;
+  } else if (topic == "sub") {
+    Sub cmd{one_operand("topic filter")};
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--qos") cmd.qos = parse_qos(value, topic);
+      else if (name == "--count") cmd.count = parse_count(name, value, topic);
+      else if (name == "--wait") cmd.wait = parse_timeout(value);
+      else cmd.with_topic = false;
+    }
+    return cmd;
   } else if (topic == "bridges") {
     no_operand();
     return Bridges{};
@@ -411,8 +509,50 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
 }
 }  // namespace
 
+std::vector<std::string> completions(const std::vector<std::string>& words) {
+  // The words before the one being completed, and that one (possibly empty).
+  std::vector<std::string> before(words.begin(), words.empty() ? words.end() : words.end() - 1);
+  const std::string partial = words.empty() ? "" : words.back();
+  std::vector<std::string> commands;  // command words only, options and their values left out
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    const auto& w = before[i];
+    if (w.starts_with("-")) {
+      if ((global_valued.count(w) || command_valued.count(w)) && w.find('=') == std::string::npos) ++i;
+      continue;
+    }
+    commands.push_back(w);
+  }
+  auto [topic, used] = find_topic(commands);
+  std::set<std::string> out;
+  if (partial.starts_with("-")) {
+    for (const auto& o : global_valued) out.insert(o);
+    for (const auto& o : global_flags) out.insert(o);
+    if (auto it = command_options().find(topic); it != command_options().end()) out.insert(it->second.begin(), it->second.end());
+  } else if (used == commands.size()) {
+    // The next command word: the topics one word longer than `topic`.
+    for (const auto& [name, text] : help_topics()) {
+      if (name.empty()) continue;
+      std::string rest;
+      if (topic.empty()) rest = name.substr(0, name.find(' '));
+      else if (name.starts_with(topic + " ")) rest = name.substr(topic.size() + 1);
+      else continue;
+      if (!rest.empty() && rest.find(' ') == std::string::npos) out.insert(rest);
+    }
+    if (topic.empty()) out.insert("help");
+  }
+  std::vector<std::string> result;
+  for (const auto& candidate : out)
+    if (candidate.starts_with(partial)) result.push_back(candidate);
+  return result;
+}
+
 Invocation parse_arguments(const std::vector<std::string>& args) {
   Invocation inv;
+  // `tidegatectl __complete WORD...`: what bash completion asks (completion.bash).
+  if (!args.empty() && args[0] == "__complete") {
+    inv.command = Complete{std::vector<std::string>(args.begin() + 1, args.end())};
+    return inv;
+  }
   auto sc = scan_arguments(args, inv);
   auto& words = sc.words;
   // "help sessions list" is "sessions list --help".

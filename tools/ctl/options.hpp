@@ -4,6 +4,7 @@
 // Global options may stand before or after the command words; "--" ends the
 // options, so an id or topic that starts with '-' can still be given.
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,7 +33,12 @@ struct SessionsList {
 struct SessionsShow { std::string id; };
 struct SessionsKick { std::string id; };
 struct SessionsDelete { std::string id; };
-struct RetainedList { std::string prefix; };
+struct RetainedList {
+  std::string prefix;
+  bool sys = false;  // the gateway's own $SYS topics too (after the clients')
+  std::optional<unsigned long long> limit;
+  std::optional<unsigned long long> offset;
+};
 struct RetainedDelete { std::string topic; };
 struct Subs {
   std::string prefix;         // of the client id
@@ -49,16 +55,40 @@ struct Bridges {};
 struct Cluster {};
 struct Stats {};
 struct Reload {};
+// Quick checks through the gateway's MQTT listener (quick_client.hpp).
+struct Pub {
+  std::string topic;
+  std::string message;
+  std::uint8_t qos = 0;
+  bool retain = false;
+};
+struct Sub {
+  std::string filter;
+  std::uint8_t qos = 0;
+  unsigned long long count = 0;  // 0: until interrupted (or --wait)
+  std::chrono::milliseconds wait{0};  // 0: no limit
+  bool with_topic = true;
+};
+// Shell completion: the words that may follow `words` (the last one partial).
+struct Complete { std::vector<std::string> words; };
 // --help anywhere, or "help [COMMAND...]": print this text, exit 0.
 struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Subs, Topics, Bridges, Cluster, Stats, Reload, ShowHelp, ShowVersion>;
+                             Subs, Topics, Bridges, Cluster, Stats, Reload, Pub, Sub, Complete, ShowHelp,
+                             ShowVersion>;
 
+// Set on the command line; what is not comes from the environment
+// (TIDEGATE_ADMIN, TIDEGATE_TOKEN_FILE, TIDEGATE_MQTT), then from the user's
+// ctl.json, then the defaults (settings.hpp).
 struct Invocation {
-  std::string admin = default_admin;
-  std::string token_file;  // empty: no token
+  std::optional<std::string> admin;
+  std::optional<std::string> token_file;
+  std::optional<std::string> ca_file;
+  std::optional<std::string> mqtt;
+  std::optional<std::string> username;
+  std::optional<std::string> password_file;
   bool json = false;
   std::chrono::milliseconds timeout{10000};
   Command command;
@@ -67,6 +97,9 @@ struct Invocation {
 // Throws UsageError.
 Invocation parse_arguments(const std::vector<std::string>& args);
 
+// The words that may come next after `words` (the last one partial): commands
+// from the help topics, options from the command's option table.
+std::vector<std::string> completions(const std::vector<std::string>& words);
 // The help text of a topic: "" (the tool), "sessions", "sessions list", ...
 // Unknown topics get the tool's.
 std::string help_text(const std::string& topic);

@@ -19,6 +19,9 @@ class Table {
     Align align = Align::left;
   };
   explicit Table(std::vector<Column> columns);
+  // Lines at most this wide from now on (a terminal's width): the widest
+  // columns are narrowed and their cells cut with "…". 0: no limit.
+  static void set_max_width(std::size_t columns);
 
   // Missing cells are empty; extra cells are an error (std::invalid_argument).
   void add_row(std::vector<std::string> cells);
@@ -28,6 +31,8 @@ class Table {
   void print(std::ostream& out) const;
 
  private:
+  // Column widths: the widest cell of each, narrowed to fit max_width.
+  std::vector<std::size_t> widths() const;
   std::vector<Column> columns_;
   std::vector<std::vector<std::string>> rows_;
 };
