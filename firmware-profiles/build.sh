@@ -10,7 +10,8 @@
 #   PROFILE    arm64 | armhf | x86_64
 #   --test     build unit_tests and run them (ctest; qemu-user for ARM)
 #   --smoke    start the built gateway (under qemu for ARM) and do a pub/sub round trip
-#   --package  build tidegatectl too and make build-fw/<profile>/tidegate_<version>_<arch>.deb
+#   --package  build tidegatectl, tidegate-passwd and the man pages too, make
+#              build-fw/<profile>/tidegate_<version>_<arch>.deb and check its files
 #   --sysroot  arm64: take the target libraries from a private sysroot instead of
 #              multiarch (armhf always does; arm64 falls back to it when the
 #              multiarch install fails)
@@ -95,6 +96,7 @@ apt_install() {
 host_packages=()
 [ -n "$triplet" ] && host_packages+=("g++-$triplet" qemu-user)
 [ "$smoke" = 1 ] && host_packages+=(mosquitto-clients)
+[ "$package" = 1 ] && host_packages+=(help2man)
 [ ${#host_packages[@]} -gt 0 ] && apt_install "${host_packages[@]}"
 
 # Target libraries for the ARM profiles.
@@ -129,7 +131,7 @@ cmake "${cmake_args[@]}" >/dev/null
 
 targets=(tidegate)
 [ "$test" = 1 ] && targets+=(unit_tests)
-[ "$package" = 1 ] && targets+=(tidegatectl)
+[ "$package" = 1 ] && targets+=(tidegatectl tidegate-passwd man_pages)
 log "building ${targets[*]} (-j$jobs)"
 cmake --build "$build_dir" -j"$jobs" --target "${targets[@]}"
 
@@ -151,5 +153,6 @@ if [ "$package" = 1 ]; then
   (cd "$build_dir" && cpack -G DEB >/dev/null)
   deb="$(ls -t "$build_dir"/tidegate_*_"$deb_arch".deb | head -n 1)"
   dpkg-deb --field "$deb" Package Version Architecture Depends
-  log "package: $deb"
+  "$here/package-check.sh" "$deb" >/dev/null
+  log "package: $deb (package-check.sh: every promised file is in it)"
 fi

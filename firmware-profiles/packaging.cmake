@@ -2,11 +2,14 @@
 # included by the top-level CMakeLists.txt when TIDEGATE_PROFILE is set.
 # build.sh --package runs `cpack -G DEB` in the profile's build directory.
 #
-# The package: /usr/bin/tidegate and tidegatectl, the profile's tuned config as
-# a conffile (/etc/tidegate/tidegate.json: dpkg keeps the operator's edits on
-# upgrade), its hardened systemd unit, and maintainer scripts that create the
-# tidegate system user and /var/lib/tidegate and enable (and, under systemd,
-# start) the service.
+# The package: /usr/bin/tidegate, tidegatectl and tidegate-passwd with their
+# man pages (made from their --help by help2man) and tidegatectl's bash
+# completion, the profile's tuned config as a conffile
+# (/etc/tidegate/tidegate.json: dpkg keeps the operator's edits on upgrade),
+# its hardened systemd unit, the README and docs/ (so the README's links
+# work), and maintainer scripts that create the tidegate system user and
+# /var/lib/tidegate and enable (and, under systemd, start) the service.
+# package-check.sh lists a built .deb and checks all of that.
 set(_profile_dir ${CMAKE_CURRENT_LIST_DIR}/${TIDEGATE_PROFILE})
 if(NOT EXISTS ${_profile_dir}/tidegate.json)
   message(FATAL_ERROR "TIDEGATE_PROFILE=${TIDEGATE_PROFILE}: no ${_profile_dir}/tidegate.json")
@@ -17,11 +20,40 @@ if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
 endif()
 
 install(TARGETS tidegate RUNTIME DESTINATION bin)
-install(TARGETS tidegatectl RUNTIME DESTINATION bin OPTIONAL)
+install(TARGETS tidegatectl tidegate-passwd RUNTIME DESTINATION bin OPTIONAL)
 install(FILES ${_profile_dir}/tidegate.json DESTINATION /etc/tidegate)
 install(FILES ${_profile_dir}/tidegate.service DESTINATION /lib/systemd/system)
+# The docs as they lie in the tree: README.md's links (docs/*.md,
+# firmware-profiles/README.md) and theirs resolve under share/doc/tidegate.
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/tidegate)
-install(FILES ${CMAKE_CURRENT_LIST_DIR}/README.md DESTINATION share/doc/tidegate RENAME firmware-profiles.md)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION share/doc/tidegate/docs FILES_MATCHING PATTERN "*.md")
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/README.md DESTINATION share/doc/tidegate/firmware-profiles)
+install(FILES ${CMAKE_SOURCE_DIR}/tools/ctl/completion.bash DESTINATION share/bash-completion/completions
+        RENAME tidegatectl)
+
+# Man pages from each program's --help (under qemu-user for a cross build).
+# Built by the man_pages target (build.sh --package).
+find_program(TIDEGATE_HELP2MAN help2man)
+set(_man_dir ${CMAKE_BINARY_DIR}/man)
+set(_man_pages)
+foreach(_pair "tidegate|MQTT gateway for edge boxes" "tidegatectl|inspect and operate a running tidegate"
+              "tidegate-passwd|manage tidegate's (mosquitto) password files")
+  string(REPLACE "|" ";" _pair "${_pair}")
+  list(GET _pair 0 _program)
+  list(GET _pair 1 _summary)
+  if(TARGET ${_program})
+    add_custom_command(OUTPUT ${_man_dir}/${_program}.1.gz
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${_man_dir}
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/man_page.sh ${_man_dir}/${_program}.1.gz ${_summary}
+              ${CMAKE_CROSSCOMPILING_EMULATOR} $<TARGET_FILE:${_program}>
+      DEPENDS ${_program} ${CMAKE_CURRENT_LIST_DIR}/man_page.sh VERBATIM)
+    list(APPEND _man_pages ${_man_dir}/${_program}.1.gz)
+  endif()
+endforeach()
+if(TIDEGATE_HELP2MAN)
+  add_custom_target(man_pages DEPENDS ${_man_pages})
+  install(FILES ${_man_pages} DESTINATION share/man/man1 OPTIONAL)
+endif()
 
 if(TIDEGATE_PROFILE STREQUAL "x86_64")
   set(_deb_arch amd64)

@@ -59,7 +59,11 @@ void usage() {
                " -D : delete the username rather than adding/updating its password.\n"
                " -H : hash algorithm; sha512-pbkdf2 (default, \"$7$\") or sha512 (mosquitto 1.x, \"$6$\").\n"
                " -I : PBKDF2 iterations (default "
-            << mosquitto_default_iterations << ", as mosquitto 2.0).\n";
+            << mosquitto_default_iterations
+            << ", as mosquitto 2.0).\n"
+               " --help : this help; --version : the version.\n\n"
+               "Without -b the password is asked twice on the terminal (or read from standard input).\n"
+               "The gateway reads the file named by password_file in its config (docs/security.md).\n";
 }
 
 int fail(const std::string& message) {
@@ -359,6 +363,15 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --help and --version alone (the man page is made from them).
+  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    usage();
+    return 0;
+  }
+  if (argc == 2 && std::string_view(argv[1]) == "--version") {
+    std::cout << "tidegate-passwd " << TIDEGATE_VERSION << "\n";
+    return 0;
+  }
   const auto options = parse_args(argc, argv);
   if (!options) return 1;
   return run(*options);
