@@ -21,8 +21,7 @@ const std::set<std::string>& applied_now() {
 
 // Bound to a connection at CONNECT: later connections get the new rules.
 const std::set<std::string>& for_new_connections() {
-  static const std::set<std::string> keys = {"password_file", "acl_file", "acl_deny", "allow_anonymous",
-                                             "bind_sessions_to_identity"};
+  static const std::set<std::string> keys = {"password_file", "acl_file", "acl_deny", "allow_anonymous"};
   return keys;
 }
 

@@ -220,3 +220,42 @@ def test_completion_comes_from_the_command_table(tmp_path):
                         'printf "%s\\n" "${COMPREPLY[@]}"', str(script), CTL],
                        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env())
     assert r.stdout.split() == ["kick"], r
+
+
+def test_https_admin_url_verifies_the_certificate(tmp_path):
+    """The admin API behind TLS (a reverse proxy today): https:// with --ca-file works,
+    and a certificate that does not verify is refused (exit 3)."""
+    import http.server
+    import ssl
+    import threading
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+
+    class Stats(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"version": "https-check"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((HOST, 0), Stats)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "https://localhost:%d" % server.server_address[1]
+        r = ctl("--admin", url, "--ca-file", cert, "--json", "stats")
+        assert r.returncode == 0 and json.loads(r.stdout) == {"version": "https-check"}, r
+        r = ctl("--admin", url, "stats")  # the system's CAs do not know this one
+        assert r.returncode == 3 and "TLS with the admin API" in r.stderr and "certificate verify failed" in r.stderr, r
+    finally:
+        server.shutdown()
+        server.server_close()
