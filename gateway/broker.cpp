@@ -372,7 +372,11 @@ ReloadReport Broker::reload() {
 
 admin::Health Broker::health() const {
   admin::Health h;
-  if (ingest_->stats().store_refusing) h.failing.push_back("store");
+  // The store refused a commit in the last minute and has stored no message since.
+  const auto refused_at = ingest_->stats().store_refused_at;
+  if (refused_at != std::chrono::steady_clock::time_point{} &&
+      std::chrono::steady_clock::now() - refused_at < std::chrono::minutes(1))
+    h.failing.push_back("store");
   for (const auto& listener : listeners_)
     if (!listener.acceptor || !listener.acceptor->is_open()) h.failing.push_back(listener.where);
   if (auto c = context_->cluster().stats(); c && !c->connected) h.failing.push_back("cluster");

@@ -82,7 +82,8 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
 
   // Probes (systemd, load balancers) ask without a token; the answer names
   // only what is failing (docs/operations.md, "Health").
-  if (request.target() == "/healthz" && read_only(request.method())) return std::nullopt;
+  auto target = request.target();
+  if (target.substr(0, target.find('?')) == "/healthz" && request.method() == http::verb::get) return std::nullopt;
   if (!token) return std::nullopt;
   std::string_view authorization = request[http::field::authorization];
   constexpr std::string_view bearer = "Bearer ";

@@ -100,7 +100,7 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     co_return error(request, http::status::bad_request, "this API takes no request body (parameters go in the query)");
   auto method = request.method();
   if (target == "/healthz") {
-    if (method != http::verb::get && method != http::verb::head) co_return method_not_allowed(request, "GET");
+    if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     auto health = health_();
     json body = {{"status", health.failing.empty() ? "ok" : "failing"}};
     if (!health.failing.empty()) body["failing"] = health.failing;

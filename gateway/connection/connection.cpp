@@ -49,7 +49,6 @@ void Connection::handle_control(mqtt::Packet&& packet) {
 }
 
 void Connection::handle_disconnect(const mqtt::Disconnect& p) {
-  note_close_reason("client_disconnect", disconnect_detail(v5(), p.reason_code));
   if (v5() && p.properties.session_expiry_interval && session_) {
     // MQTT 5 §3.14.2.2.2: a session that was to end with the connection may not be revived here.
     if (requested_expiry_ == 0 && *p.properties.session_expiry_interval != 0)
@@ -58,6 +57,7 @@ void Connection::handle_disconnect(const mqtt::Disconnect& p) {
   }
   // 0x04 asks for the will; any other reason discards it (MQTT-3.1.2-10).
   bool will = v5() && p.reason_code == static_cast<std::uint8_t>(ReasonCode::disconnect_with_will_message);
+  note_close_reason("client_disconnect", disconnect_detail(v5(), p.reason_code));
   close(std::nullopt, will);
 }
 

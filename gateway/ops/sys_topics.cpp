@@ -26,7 +26,7 @@ void SysTopics::put(const std::string& topic, const std::string& value) {
   m->topic = "$SYS/broker/" + topic;
   m->payload = value;
   m->retain = true;
-  m->origin_client_id = kSysOrigin;
+  m->origin_client_id = "$SYS";
   m->created_ms = store::wall_clock_ms();
   broker_.ingest.publish(std::move(m), std::nullopt, {});
 }

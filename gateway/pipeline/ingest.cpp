@@ -76,10 +76,12 @@ void Ingest::run() {
       std::lock_guard guard(stats_lock_);
       ++stats_.commits;
       if (ec) ++stats_.commit_errors;
-      // Writable again only once messages are stored again: a small commit
-      // (an offset, a session deleted) may fit on a disk that is still full.
-      if (ec) stats_.store_refusing = true;
-      else if (!batch_.appends.empty()) stats_.store_refusing = false;
+      // A failed commit makes the store "refusing" (GET /healthz) until
+      // messages are stored again, or no commit failed for a while: a small
+      // commit (an offset, a session) may fit on a disk that is still full,
+      // and on one that is, the $SYS updates keep failing.
+      if (ec) stats_.store_refused_at = std::chrono::steady_clock::now();
+      else if (!batch_.appends.empty()) stats_.store_refused_at = {};
     }
     // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
     fold_batch_stats();
@@ -289,8 +291,8 @@ Ingest::PublishOutcome Ingest::apply_publish(PublishRequest& request) {
   stage_publish(m, queues, request.session_update);
   // Folded into stats_ once per batch (run()), not locked per message.
   // A group's copy was counted when it was published; the gateway's own $SYS
-  // updates are not the clients' traffic.
-  if (!group_delivery && m->origin_client_id != kSysOrigin) {
+  // updates (clients may not publish there) are not the clients' traffic.
+  if (!group_delivery && !m->topic.starts_with("$SYS/")) {
     ++batch_stats_.published;
     if (m->qos > 0 && !queues.empty()) ++batch_stats_.persisted;
     if (queues.empty()) ++batch_stats_.no_subscribers;

@@ -45,17 +45,14 @@ struct QueueEvent {
 };
 using QueueEvents = std::vector<QueueEvent>;
 
-// The origin of the gateway's own $SYS updates (ops/sys_topics.cpp): not
-// counted as the clients' traffic.
-inline constexpr std::string_view kSysOrigin = "$SYS";
-
 struct IngestStats {
   std::uint64_t published = 0;
   std::uint64_t persisted = 0;
   std::uint64_t no_subscribers = 0;  // clients' messages only (not the gateway's $SYS updates)
   std::uint64_t commits = 0;
   std::uint64_t commit_errors = 0;
-  bool store_refusing = false;  // a commit failed and no message was stored since (GET /healthz: "store")
+  // The last failed commit, unless messages were stored since (GET /healthz: "store").
+  std::chrono::steady_clock::time_point store_refused_at{};
   std::size_t live_queues = 0;
   std::size_t retained = 0;        // clients' retained topics; the gateway's $SYS ones are not counted
   std::size_t retained_bytes = 0;

@@ -168,3 +168,11 @@ def test_text_lines_carry_the_same_fields_as_key_value_pairs(make_broker, tmp_pa
     assert "username=" not in connected  # absent, not "null"
     disconnected = next(l for l in lines if "client disconnected client_id=%s " % uid in l)
     assert 'reason=client_disconnect detail="0x00 normal disconnection" duration_s=' in disconnected, disconnected
+
+
+def test_a_disconnect_that_breaks_the_rules_is_logged_as_the_protocol_error(json_log, uid):
+    broker, log = json_log()
+    c = broker.connect(uid, 5)  # session expiry 0 on CONNECT
+    c.disconnect(props={"session_expiry_interval": 60})  # MQTT 5 §3.14.2.2.2: not allowed after 0
+    [line] = wait_event(log, "disconnected", client_id=uid)
+    assert line["reason"] == "protocol_error" and line["detail"].startswith("protocol_error: "), line

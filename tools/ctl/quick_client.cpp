@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <random>
 #include <stdexcept>
 
@@ -87,7 +88,9 @@ class QuickConnection {
         timeout_ms = static_cast<int>(std::min<long long>(left, 1 << 30));
       }
       pollfd p{socket_.native_handle(), POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) == 0) return std::nullopt;
+      int ready = ::poll(&p, 1, timeout_ms);
+      if (ready < 0 && errno == EINTR) continue;  // the deadline is checked again
+      if (ready == 0) return std::nullopt;
       auto buffer = reader_.prepare(16384);
       boost::system::error_code ec;
       auto n = socket_.read_some(net::buffer(buffer.data(), buffer.size()), ec);
@@ -137,26 +140,40 @@ std::size_t quick_subscribe(const MqttLogin& login, const std::string& filter, s
   s.packet_id = 1;
   s.subscriptions.push_back(mqtt::SubscriptionRequest{filter, qos, false, false, 0});
   c.send(s);
-  auto packet = c.receive(Clock::now() + login.timeout);
-  auto* ack = packet ? std::get_if<mqtt::Suback>(&*packet) : nullptr;
-  if (!ack || ack->reason_codes.empty()) throw TransportError("no SUBACK from the gateway");
-  if (ack->reason_codes[0] >= 0x80)
-    throw std::runtime_error("the gateway refused the subscription to '" + filter + "' (ACL or limits)");
   std::size_t printed = 0;
+  // Acknowledges and prints a message; false for any other packet.
+  auto take = [&](const mqtt::Packet& packet) {
+    if (auto* rel = std::get_if<mqtt::PubResponse>(&packet); rel && rel->type == mqtt::PacketType::pubrel)
+      c.send(mqtt::PubResponse{mqtt::PacketType::pubcomp, rel->packet_id, 0, {}});
+    auto* p = std::get_if<mqtt::Publish>(&packet);
+    if (!p) return false;
+    if (p->qos == 1) c.send(mqtt::PubResponse{mqtt::PacketType::puback, p->packet_id, 0, {}});
+    if (p->qos == 2) c.send(mqtt::PubResponse{mqtt::PacketType::pubrec, p->packet_id, 0, {}});
+    if (count == 0 || printed < count) {
+      if (with_topic) out << p->topic << ' ';
+      out << p->payload << '\n';
+      out.flush();
+      ++printed;
+    }
+    return true;
+  };
+  // Messages may come before the SUBACK (MQTT 3.1.1 §3.8.4): they are taken on the way.
+  const auto suback_deadline = Clock::now() + login.timeout;
+  for (;;) {
+    auto packet = c.receive(suback_deadline);
+    if (!packet) throw TransportError("no SUBACK from the gateway in time");
+    if (auto* ack = std::get_if<mqtt::Suback>(&*packet)) {
+      if (ack->reason_codes.empty() || ack->reason_codes[0] >= 0x80)
+        throw std::runtime_error("the gateway refused the subscription to '" + filter + "' (ACL or limits)");
+      break;
+    }
+    take(*packet);
+  }
   while (count == 0 || printed < count) {
     auto deadline = wait.count() > 0 ? Clock::now() + wait : Clock::time_point::max();
     auto next = c.receive(deadline);
     if (!next) break;
-    if (auto* rel = std::get_if<mqtt::PubResponse>(&*next); rel && rel->type == mqtt::PacketType::pubrel)
-      c.send(mqtt::PubResponse{mqtt::PacketType::pubcomp, rel->packet_id, 0, {}});
-    auto* p = std::get_if<mqtt::Publish>(&*next);
-    if (!p) continue;
-    if (p->qos == 1) c.send(mqtt::PubResponse{mqtt::PacketType::puback, p->packet_id, 0, {}});
-    if (p->qos == 2) c.send(mqtt::PubResponse{mqtt::PacketType::pubrec, p->packet_id, 0, {}});
-    if (with_topic) out << p->topic << ' ';
-    out << p->payload << '\n';
-    out.flush();
-    ++printed;
+    take(*next);
   }
   return printed;
 }
