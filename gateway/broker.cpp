@@ -351,22 +351,23 @@ ReloadReport Broker::reload() {
   }
   reload_certificates();
   running_json_ = running_after_reload(running_json_, next_json, report);
-  auto names = [](const std::vector<std::string>& keys) {
+  // "a,b,c", or none (the field is left out of the line).
+  auto names = [](const std::vector<std::string>& keys) -> std::optional<std::string> {
+    if (keys.empty()) return std::nullopt;
     std::string out;
     for (const auto& k : keys) out += (out.empty() ? "" : ",") + k;
     return out;
   };
-  log::event(report.restart_needed.empty() ? log::Level::info : log::Level::warn, "reload",
-             report.changed.empty()            ? "reloaded, nothing changed"
-             : report.restart_needed.empty() ? "reloaded"
-                                             : "reloaded; some changes need a restart",
+  const auto applied = names(report.applied), new_connections = names(report.new_connections),
+             restart_needed = names(report.restart_needed);
+  log::event(restart_needed ? log::Level::warn : log::Level::info, "reload",
+             report.changed.empty() ? "reloaded, nothing changed"
+             : restart_needed       ? "reloaded; some changes need a restart"
+                                    : "reloaded",
              {{"file", config_path_},
-              {"applied", report.applied.empty() ? log::Field::Value() : log::Field::Value(names(report.applied))},
-              {"new_connections", report.new_connections.empty()
-                                      ? log::Field::Value()
-                                      : log::Field::Value(names(report.new_connections))},
-              {"restart_needed",
-               report.restart_needed.empty() ? log::Field::Value() : log::Field::Value(names(report.restart_needed))}});
+              {"applied", applied},
+              {"new_connections", new_connections},
+              {"restart_needed", restart_needed}});
   return report;
 }
 
