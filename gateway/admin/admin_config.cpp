@@ -1,10 +1,6 @@
 #include "gateway/admin/admin_config.hpp"
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "gateway/admin/host_name.hpp"
 #include "gateway/config/config_json.hpp"
@@ -14,11 +10,7 @@ namespace tidegate::admin {
 using namespace config_json;
 
 std::string read_admin_token(const std::string& key, const std::string& path) {
-  errno = 0;
-  std::ifstream in(path);
-  if (!in) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : ENOENT));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : EIO));
+  std::string text = read_text_file(key, path);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   if (text.empty()) throw ConfigError(key + ": " + path + " is empty");
   return text;

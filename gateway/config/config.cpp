@@ -397,15 +397,17 @@ Config config_from_json(const json& root, std::vector<std::string>* problems_out
 
 Config parse_config(const std::string& text) { return config_from_json(read_config_json(text)); }
 
-std::string read_config_text(const std::string& path) {
+std::string read_text_file(const std::string& key, const std::string& path) {
   errno = 0;
   std::ifstream in(path);
-  if (!in) throw ConfigError("config: cannot read " + path + ": " + std::strerror(errno ? errno : ENOENT));
+  if (!in) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : ENOENT));
   std::stringstream s;
   s << in.rdbuf();
-  if (in.bad()) throw ConfigError("config: cannot read " + path + ": " + std::strerror(errno ? errno : EIO));
+  if (in.bad()) throw ConfigError(key + ": cannot read " + path + ": " + std::strerror(errno ? errno : EIO));
   return s.str();
 }
+
+std::string read_config_text(const std::string& path) { return read_text_file("config", path); }
 
 Config load_config_file(const std::string& path) { return parse_config(read_config_text(path)); }
 

@@ -158,6 +158,8 @@ struct Config {
 Config parse_config(const std::string& json_text);
 Config load_config_file(const std::string& path);
 std::string read_config_text(const std::string& path);
+// A file the config names, whole; ConfigError("KEY: cannot read PATH: REASON").
+std::string read_text_file(const std::string& key, const std::string& path);
 nlohmann::json read_config_json(const std::string& json_text);
 // With `problems`: they are returned there instead of thrown, and the keys
 // that failed keep their defaults (for --check-config's further checks).
