@@ -31,9 +31,7 @@ std::string Connection::describe() const { return "client '" + client_id_ + "' (
 
 void Connection::on_connect_timeout() {
   if (state_ == State::awaiting_session) {
-    log::event(log::Level::info, "connection_closed", "connection closed",
-               {{"client_id", client_id_}, {"address", remote_}, {"username", username_}, {"reason", "connect_timeout"},
-                {"detail", "session not ready within connect_timeout"}});
+    log_closed_before_connack("connect_timeout", "session not ready within connect_timeout");
     return close(std::nullopt, false);
   }
   if (state_ != State::authenticating) return;
@@ -64,8 +62,7 @@ void Connection::handle_disconnect(const mqtt::Disconnect& p) {
 void Connection::on_violation(const mqtt::Violation& v) {
   if (!v.counted) {
     // MQTT-3.1.0-1: the first packet is not CONNECT.
-    log::event(log::Level::info, "connection_closed", "connection closed",
-               {{"address", remote_}, {"reason", "protocol_error"}, {"detail", v.detail}});
+    log_closed_before_connack("protocol_error", v.detail);
     return close(std::nullopt, false);
   }
   Metrics::add(broker_.metrics.protocol_errors);
@@ -74,8 +71,7 @@ void Connection::on_violation(const mqtt::Violation& v) {
   if (state_ == State::connected) {
     note_close_reason("protocol_error", detail);
   } else if (v.answer != mqtt::Violation::Answer::refuse_connack) {
-    log::event(log::Level::info, "connection_closed", "connection closed",
-               {{"client_id", client_id_}, {"address", remote_}, {"reason", "protocol_error"}, {"detail", detail}});
+    log_closed_before_connack("protocol_error", detail);
   }
   switch (v.answer) {
     case mqtt::Violation::Answer::refuse_connack:
@@ -107,6 +103,15 @@ void Connection::on_disconnected() {
               {"reason", close_reason_ ? close_reason_ : "closed"},
               {"detail", close_detail_.empty() ? log::Field::Value() : log::Field::Value(close_detail_)},
               {"duration_s", seconds}});
+}
+
+void Connection::log_closed_before_connack(const char* reason, std::string_view detail) {
+  log::event(log::Level::info, "connection_closed", "connection closed",
+             {{"client_id", client_id_.empty() ? log::Field::Value() : log::Field::Value(client_id_)},
+              {"address", remote_},
+              {"username", username_},
+              {"reason", reason},
+              {"detail", detail}});
 }
 
 void Connection::note_close_reason(const char* reason, std::string detail) {

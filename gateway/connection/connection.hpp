@@ -35,6 +35,8 @@ class Connection final : public ConnectionDriver {
   void on_keep_alive_expired() override;
   void refuse_stored(std::uint16_t packet_id, std::uint8_t qos, std::error_code ec) override;
   void note_close_reason(const char* reason, std::string detail) override;
+  // The one line of a connection that ends before CONNACK, other than by a refusal.
+  void log_closed_before_connack(const char* reason, std::string_view detail);
   void handle_disconnect(const mqtt::Disconnect& disconnect);
 
   // handle_connect.cpp
