@@ -203,7 +203,18 @@ void Broker::start_admin() {
                                                 [this] { return health(); });
   // An address in use is fatal, with or without a config: a gateway running
   // without its API would leave tidegatectl talking to whatever holds the port.
-  admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, a.bind, a.port, std::move(access));
+  admin::AdminListenerOptions listener{a.bind, a.port, nullptr, std::move(access), a.max_live_streams, a.max_logins,
+                                       a.history_seconds};
+  if (a.cert) {
+    ListenerConfig tls;
+    tls.cert = a.cert;
+    tls.key = a.key;
+    listener.tls = make_tls_context(tls, "admin");
+  } else if (!admin::normalised(asio::ip::make_address(a.bind)).is_loopback()) {
+    log::warn("admin API on " + a.bind + " without admin.cert and admin.key: the token and the console's login " +
+              "cookie cross the network in clear text (docs/console.md)");
+  }
+  admin_server_ = std::make_unique<admin::AdminServer>(main_io_, *admin_api_, *context_, *store_, std::move(listener));
 }
 
 Broker::~Broker() {
@@ -500,7 +511,7 @@ int Broker::run() {
 
   if (admin_server_) {
     auto ep = admin_server_->endpoint();
-    log::info("admin API: http://" + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+    log::info(std::string("admin API: ") + (admin_server_->https() ? "https" : "http") + "://" + ep.address().to_string() + ":" + std::to_string(ep.port()) +
               (config_.admin.token_file ? " (bearer token required)" : " (no token)"));
     admin_server_->start();
   }

@@ -39,7 +39,48 @@ bool same_token(std::string_view given, const std::string& expected) {
   return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
 }
 
+// Answered without a token: the console's page and files (the login form is
+// one of them), the login itself, and the health probe.
+bool public_route(const Request& request) {
+  auto target = request.target();
+  auto path = target.substr(0, target.find('?'));
+  if (request.method() == http::verb::post) return path == "/api/v1/login";
+  if (!read_only(request.method())) return false;
+  return path == "/" || path.starts_with("/console/") || path == "/favicon.ico" || path == "/healthz";
+}
+
 }  // namespace
+
+std::string_view cookie_value(const Request& request, std::string_view name) {
+  for (auto range = request.equal_range(http::field::cookie); range.first != range.second; ++range.first) {
+    std::string_view cookies = range.first->value();
+    while (!cookies.empty()) {
+      auto end = cookies.find(';');
+      auto pair = cookies.substr(0, end);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      if (pair.starts_with(name) && pair.size() > name.size() && pair[name.size()] == '=')
+        return pair.substr(name.size() + 1);
+      if (end == std::string_view::npos) break;
+      cookies.remove_prefix(end + 1);
+    }
+  }
+  return {};
+}
+
+std::optional<Role> AdminAccess::role_of_token(std::string_view given) const {
+  if (token && same_token(given, *token)) return Role::admin;
+  if (read_token && same_token(given, *read_token)) return Role::read;
+  return std::nullopt;
+}
+
+std::optional<Role> AdminAccess::role(const Request& request) const {
+  if (!token) return Role::admin;
+  std::string_view authorization = request[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";
+  if (authorization.starts_with(bearer)) return role_of_token(authorization.substr(bearer.size()));
+  if (auto id = cookie_value(request, kLoginCookie); !id.empty() && logins) return logins->find(id);
+  return std::nullopt;
+}
 
 bool AdminAccess::names_this_listener(const HostName& host, const boost::asio::ip::address& local) const {
   auto here = normalised(local);
@@ -63,8 +104,8 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
                       "' is not this admin API's address; a name it should answer to goes in admin.allowed_hosts");
 
   // Cross-site request forgery: browsers send Origin with every POST and
-  // DELETE (and with cross-origin GETs); tools send none. The API serves no
-  // page, so only its own origin may: a page on another port of this host is
+  // DELETE (and with cross-origin GETs); tools send none. Only the console,
+  // served from this listener, may: a page on another port of this host is
   // another site too.
   if (auto origin_header = request.find(http::field::origin); origin_header != request.end()) {
     auto origin = parse_origin(origin_header->value());
@@ -82,19 +123,13 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
 
   // Probes (systemd, load balancers) ask without a token; the answer names
   // only what is failing (docs/operations.md, "Health").
-  auto target = request.target();
-  if (target.substr(0, target.find('?')) == "/healthz" && request.method() == http::verb::get) return std::nullopt;
-  if (!token) return std::nullopt;
-  std::string_view authorization = request[http::field::authorization];
-  constexpr std::string_view bearer = "Bearer ";
-  std::string_view given;
-  if (authorization.starts_with(bearer)) given = authorization.substr(bearer.size());
-  if (same_token(given, *token)) return std::nullopt;
-  if (read_token && same_token(given, *read_token)) {
-    if (read_only(request.method())) return std::nullopt;
-    return refuse(request, http::status::forbidden, "the read-only token (admin.read_token_file) allows GET only");
+  if (public_route(request)) return std::nullopt;
+  if (auto who = role(request)) {
+    if (*who == Role::admin || read_only(request.method())) return std::nullopt;
+    return refuse(request, http::status::forbidden,
+                  "the read-only token (admin.read_token_file) allows GET only");
   }
-  auto r = refuse(request, http::status::unauthorized, "missing or wrong bearer token");
+  auto r = refuse(request, http::status::unauthorized, "missing or wrong bearer token (or console login)");
   r.set(http::field::www_authenticate, "Bearer");
   return r;
 }

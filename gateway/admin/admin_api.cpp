@@ -158,20 +158,128 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   co_return error(request, http::status::not_found, "no such endpoint: " + std::string(target));
 }
 
+asio::awaitable<std::optional<std::vector<SessionView>>> AdminApi::with_details(std::vector<SessionView> views) {
+  // Parked sessions are read under the registry's lock; online ones on their
+  // workers, all at once. A session that comes or goes meanwhile keeps its summary.
+  std::vector<std::shared_ptr<SessionOwner>> owners;
+  std::vector<std::size_t> owner_slots;
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    std::optional<SessionView> parked;
+    if (auto owner = broker_.registry.find(views[i].client_id, parked)) {
+      owner_slots.push_back(i);
+      owners.push_back(std::move(owner));
+    } else if (parked) {
+      views[i] = std::move(*parked);
+    }
+  }
+  std::function<void(std::function<void(std::vector<SessionView>)>)> ask =
+      [owners](std::function<void(std::vector<SessionView>)> done) { inspect_all(owners, std::move(done)); };
+  auto inspected = co_await await_answer<std::vector<SessionView>>(main_io_, std::move(ask));
+  if (!inspected) co_return std::nullopt;
+  for (std::size_t i = 0; i < owner_slots.size(); ++i) views[owner_slots[i]] = std::move((*inspected)[i]);
+  co_return views;
+}
+
+asio::awaitable<std::optional<Ingest::ReaderBacklogs>> AdminApi::reader_backlogs() {
+  auto& ingest = broker_.ingest;
+  std::function<void(std::function<void(Ingest::ReaderBacklogs)>)> ask =
+      [&ingest](std::function<void(Ingest::ReaderBacklogs)> done) { ingest.reader_backlogs(std::move(done)); };
+  co_return co_await await_answer<Ingest::ReaderBacklogs>(main_io_, std::move(ask));
+}
+
+namespace {
+
+// ?q= matches part of the client id, the user name or the address.
+bool matches_search(const SessionView& v, std::string_view q) {
+  if (q.empty()) return true;
+  return v.client_id.find(q) != std::string::npos || (v.username && v.username->find(q) != std::string::npos) ||
+         (v.online && v.address && v.address->find(q) != std::string::npos);
+}
+
+std::size_t total_backlog(const Ingest::ReaderBacklogs& backlogs, const std::string& client_id) {
+  auto it = backlogs.find(client_id);
+  if (it == backlogs.end()) return 0;
+  std::size_t total = 0;
+  for (const auto& [queue, count] : it->second) total += count;
+  return total;
+}
+
+// Messages a second, in and out, averaged since the connection came.
+double session_rate(const SessionView& v, std::int64_t now_ms) {
+  if (!v.online || !v.connected_since_ms) return 0;
+  double seconds = std::max<double>(1.0, double(now_ms - *v.connected_since_ms) / 1000.0);
+  return double(v.traffic.messages_in + v.traffic.messages_out) / seconds;
+}
+
+}  // namespace
+
 asio::awaitable<Response> AdminApi::sessions(const Request& request, std::string_view query) {
   if (request.method() != http::verb::get) co_return method_not_allowed(request, "GET");
   std::string prefix = query_param(query, "prefix");
+  std::string search = query_param(query, "q");
   std::string state = query_param(query, "state");
   if (!state.empty() && state != "online" && state != "offline")
     co_return error(request, http::status::bad_request, "state must be online or offline");
+  std::string sort = query_param(query, "sort");
+  if (sort.empty()) sort = "client_id";
+  if (sort != "client_id" && sort != "backlog" && sort != "inflight" && sort != "rate" && sort != "connected")
+    co_return error(request, http::status::bad_request, "sort must be client_id, backlog, inflight, rate or connected");
+  std::string order = query_param(query, "order");
+  if (!order.empty() && order != "asc" && order != "desc")
+    co_return error(request, http::status::bad_request, "order must be asc or desc");
+  // Counts sort largest first unless asked otherwise; names and times A-Z and oldest first.
+  const bool descending = order.empty() ? (sort == "backlog" || sort == "inflight" || sort == "rate") : order == "desc";
   auto page = parse_page(query);
   if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
-  json list = json::array();
-  std::size_t total = 0;
-  for (const auto& v : broker_.registry.list()) {
-    if (!v.client_id.starts_with(prefix)) continue;
+
+  std::vector<SessionView> rows;
+  for (auto& v : broker_.registry.list()) {  // by client id
+    if (!v.client_id.starts_with(prefix) || !matches_search(v, search)) continue;
     if ((state == "online" && !v.online) || (state == "offline" && v.online)) continue;
-    if (page->take(total, list.size())) list.push_back(session_json(v, false, 0));
+    rows.push_back(std::move(v));
+  }
+  auto backlogs = co_await reader_backlogs();
+  if (!backlogs) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+  // Inflight and traffic live on the sessions' workers: every match is asked
+  // when they decide the order, else only the page's.
+  const bool sort_needs_details = sort == "inflight" || sort == "rate";
+  if (sort_needs_details) {
+    auto detailed = co_await with_details(std::move(rows));
+    if (!detailed) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
+    rows = std::move(*detailed);
+  }
+  const auto now_ms = store::wall_clock_ms();
+  auto key = [&](const SessionView& v) -> double {
+    if (sort == "backlog") return double(total_backlog(*backlogs, v.client_id));
+    if (sort == "inflight") return double(v.inflight);
+    if (sort == "rate") return session_rate(v, now_ms);
+    return v.online && v.connected_since_ms ? double(*v.connected_since_ms) : 0.0;  // connected
+  };
+  if (sort != "client_id")
+    std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+      return descending ? key(a) > key(b) : key(a) < key(b);
+    });
+  else if (descending)
+    std::reverse(rows.begin(), rows.end());
+
+  const std::size_t total = rows.size();
+  std::size_t first = std::min(page->offset, total);
+  std::vector<SessionView> on_page(std::make_move_iterator(rows.begin() + first),
+                                   std::make_move_iterator(rows.begin() + std::min(total, first + page->limit)));
+  if (!sort_needs_details) {
+    auto detailed = co_await with_details(std::move(on_page));
+    if (!detailed) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
+    on_page = std::move(*detailed);
+  }
+  json list = json::array();
+  for (const auto& v : on_page) {
+    json row = session_json(v, false, 0);
+    row["inflight"] = v.inflight;
+    row["backlog"] = total_backlog(*backlogs, v.client_id);
+    row["messages_in"] = v.traffic.messages_in;
+    row["messages_out"] = v.traffic.messages_out;
+    row["rate"] = session_rate(v, now_ms);
+    list.push_back(std::move(row));
   }
   co_return reply(request, http::status::ok, json{{"total", total}, {"sessions", list}});
 }
@@ -201,16 +309,28 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
   }
   if (method != http::verb::get) co_return method_not_allowed(request, "GET or DELETE");
   std::uint64_t newest = broker_.ingest.visible_seq();
+  std::optional<SessionView> view = std::move(parked);
   if (owner) {
     std::function<void(std::function<void(SessionView)>)> ask = [owner](std::function<void(SessionView)> done) {
       owner->inspect(std::move(done));
     };
-    auto view = co_await await_answer<SessionView>(main_io_, std::move(ask));
+    view = co_await await_answer<SessionView>(main_io_, std::move(ask));
     if (!view) co_return error(request, http::status::gateway_timeout, "the session's worker did not answer");
-    co_return reply(request, http::status::ok, session_json(*view, true, newest));
   }
-  if (parked) co_return reply(request, http::status::ok, session_json(*parked, true, newest));
-  co_return error(request, http::status::not_found, "no session '" + client_id + "'");
+  if (!view) co_return error(request, http::status::not_found, "no session '" + client_id + "'");
+  auto backlogs = co_await reader_backlogs();
+  if (!backlogs) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+  json body = session_json(*view, true, newest);
+  // Exact counts for a persistent session's queues (its committed positions); a session that saves none has none.
+  std::size_t total = 0;
+  if (auto it = backlogs->find(client_id); it != backlogs->end())
+    for (auto& q : body["queues"])
+      for (const auto& [queue, count] : it->second)
+        if (display_queue(queue) == q["queue"].get<std::string>()) q["backlog"] = count, total += count;
+  for (auto& q : body["queues"])
+    if (!q.contains("backlog")) q["backlog"] = 0;
+  body["backlog"] = total;
+  co_return reply(request, http::status::ok, body);
 }
 
 asio::awaitable<Response> AdminApi::retained(const Request& request, std::string_view rest, std::string_view query) {
@@ -241,12 +361,25 @@ asio::awaitable<Response> AdminApi::retained(const Request& request, std::string
     }
     co_return reply(request, http::status::ok, json{{"total", total}, {"retained", out}});
   }
-  if (method != http::verb::delete_) co_return method_not_allowed(request, "DELETE");
+  if (method != http::verb::delete_ && method != http::verb::get) co_return method_not_allowed(request, "GET or DELETE");
   std::string problem;
   auto decoded = path_name(rest.substr(1), "topic", problem);
   if (!decoded) co_return error(request, http::status::bad_request, problem);
   std::string topic = std::move(*decoded);
   auto& ingest = broker_.ingest;
+  if (method == http::verb::get) {
+    std::function<void(std::function<void(store::MessagePtr)>)> ask = [&ingest, topic](std::function<void(store::MessagePtr)> done) {
+      ingest.find_retained(topic, std::move(done));
+    };
+    auto found = co_await await_answer<store::MessagePtr>(main_io_, std::move(ask));
+    if (!found) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
+    if (!*found) co_return error(request, http::status::not_found, "no retained message on '" + topic + "'");
+    const auto& m = **found;
+    co_return reply(request, http::status::ok,
+                    json{{"topic", m.topic}, {"qos", m.qos}, {"bytes", m.payload.size()},
+                         {"truncated", m.payload.size() > kPayloadViewBytes},
+                         {"payload", payload_view(m.payload)}});
+  }
   using Result = std::pair<bool, std::error_code>;
   std::function<void(std::function<void(Result)>)> ask = [&ingest, topic](std::function<void(Result)> done) {
     ingest.clear_retained(topic, [done](bool found, std::error_code ec) { done({found, ec}); });
@@ -265,28 +398,12 @@ asio::awaitable<Response> AdminApi::subscriptions(const Request& request, std::s
   auto page = parse_page(query);
   if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
 
-  // Parked sessions are read under the registry's lock; online ones on their
-  // workers, all at once. A session that comes or goes meanwhile may be missed.
-  std::vector<SessionView> views;
-  std::vector<std::shared_ptr<SessionOwner>> owners;
-  std::vector<std::size_t> owner_slots;
-  for (const auto& summary : broker_.registry.list()) {
-    if (!summary.client_id.starts_with(prefix)) continue;
-    std::optional<SessionView> parked;
-    if (auto owner = broker_.registry.find(summary.client_id, parked)) {
-      owner_slots.push_back(views.size());
-      owners.push_back(std::move(owner));
-      views.push_back(summary);
-    } else if (parked) {
-      views.push_back(std::move(*parked));
-    }
-  }
-  std::function<void(std::function<void(std::vector<SessionView>)>)> ask =
-      [owners](std::function<void(std::vector<SessionView>)> done) { inspect_all(owners, std::move(done)); };
-  auto inspected = co_await await_answer<std::vector<SessionView>>(main_io_, std::move(ask));
-  if (!inspected) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
-  for (std::size_t i = 0; i < owner_slots.size(); ++i) views[owner_slots[i]] = std::move((*inspected)[i]);
-
+  std::vector<SessionView> summaries;
+  for (auto& summary : broker_.registry.list())
+    if (summary.client_id.starts_with(prefix)) summaries.push_back(std::move(summary));
+  auto detailed = co_await with_details(std::move(summaries));
+  if (!detailed) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
+  const auto& views = *detailed;
   json list = json::array();
   std::size_t total = 0;
   for (const auto& v : views)  // by client id (list()), each session's by filter (a std::map)
@@ -335,20 +452,11 @@ asio::awaitable<Response> AdminApi::topics(const Request& request, std::string_v
 Response AdminApi::stats(const Request& request) const {
   auto s = collect_stats(broker_, store_, started_);
   const auto& m = broker_.metrics;
-  json drops = {{"too_large_for_client", Metrics::read(m.dropped_too_large_for_client)},
-                {"expired", Metrics::read(m.dropped_expired)},
-                {"no_local", Metrics::read(m.dropped_no_local)},
-                {"acl", Metrics::read(m.dropped_acl) + s.ingest.dropped_acl},
-                {"qos0_slow_subscriber", Metrics::read(m.dropped_qos0_slow_subscriber)},
-                {"acl_denied_publish", Metrics::read(m.publish_denied_acl)},
-                {"refused_store", Metrics::read(m.publish_refused_store)},
-                {"refused_retained_quota", s.ingest.refused_retained_quota},
-                {"refused_session_backlog", s.ingest.refused_session_backlog},
-                {"refused_topic_limits", Metrics::read(m.refused_topic_limits)},
-                {"refused_subscription_quota", Metrics::read(m.refused_subscription_quota)},
-                {"disconnected_output_overflow", Metrics::read(m.disconnected_output_overflow)},
-                {"retention_removed", s.ingest.retention_removed},
-                {"sessions_behind_retention", Metrics::read(m.sessions_behind_retention)}};
+  json drops = json::object();
+  for (const auto& [reason, count] : drop_counts(m, s)) drops[reason] = count;
+  // Not refusals of a message but the store's own policy, shown with them.
+  drops["retention_removed"] = s.ingest.retention_removed;
+  drops["sessions_behind_retention"] = Metrics::read(m.sessions_behind_retention);
   json body = {
       {"version", TIDEGATE_VERSION},
       {"uptime_seconds", s.uptime_seconds},
@@ -360,6 +468,7 @@ Response AdminApi::stats(const Request& request) const {
         {"protocol_errors", Metrics::read(m.protocol_errors)},
         {"close_linger_cut", Metrics::read(m.close_linger_cut)}}},
       {"sessions", {{"online", s.online}, {"offline", s.parked}}},
+      {"subscriptions", s.ingest.subscriptions},
       {"messages",
        {{"received", Metrics::read(m.publish_received)},
         {"sent", Metrics::read(m.publish_sent)},
@@ -370,6 +479,7 @@ Response AdminApi::stats(const Request& request) const {
        {{"map_bytes", s.usage.map_bytes},
         {"message_bytes", s.usage.message_bytes},
         {"messages", s.usage.messages},
+        {"limit_bytes", LiveLimits::get(broker_.limits.retention_bytes)},
         {"commits", s.ingest.commits},
         {"commit_errors", s.ingest.commit_errors}}},
       {"retained", {{"count", s.ingest.retained}, {"bytes", s.ingest.retained_bytes}}},

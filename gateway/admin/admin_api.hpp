@@ -39,6 +39,10 @@ class AdminApi {
   boost::asio::awaitable<Response> retained(const Request& request, std::string_view rest, std::string_view query);
   boost::asio::awaitable<Response> subscriptions(const Request& request, std::string_view query);
   boost::asio::awaitable<Response> topics(const Request& request, std::string_view query);
+  // The sessions with their details (subscriptions, inflight, traffic, will),
+  // asked of their workers; nullopt when a worker did not answer in time.
+  boost::asio::awaitable<std::optional<std::vector<SessionView>>> with_details(std::vector<SessionView> views);
+  boost::asio::awaitable<std::optional<Ingest::ReaderBacklogs>> reader_backlogs();
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
   Response cluster(const Request& request, std::string_view query) const;

@@ -20,7 +20,7 @@ AdminConfig parse_admin_config(const json& a) {
   if (!a.is_object()) fail("admin", "must be an object");
   refuse_unknown(a, "admin.",
                  {"enabled", "bind", "port", "token_file", "read_token_file", "allowed_hosts",
-                  "allow_insecure_remote"});
+                  "allow_insecure_remote", "cert", "key", "max_live_streams", "max_logins", "history_seconds"});
   AdminConfig c;
   if (a.contains("enabled")) c.enabled = get_bool(a["enabled"], "admin.enabled");
   if (a.contains("bind")) c.bind = get_string(a["bind"], "admin.bind");
@@ -44,6 +44,16 @@ AdminConfig parse_admin_config(const json& a) {
   }
   if (a.contains("allow_insecure_remote"))
     c.allow_insecure_remote = get_bool(a["allow_insecure_remote"], "admin.allow_insecure_remote");
+
+  if (a.contains("cert")) c.cert = get_string(a["cert"], "admin.cert");
+  if (a.contains("key")) c.key = get_string(a["key"], "admin.key");
+  if (c.cert.has_value() != c.key.has_value())
+    fail(c.cert ? "admin.key" : "admin.cert", "HTTPS needs both admin.cert and admin.key");
+  if (a.contains("max_live_streams"))
+    c.max_live_streams = get_uint<std::size_t>(a["max_live_streams"], "admin.max_live_streams", 0, 1000);
+  if (a.contains("max_logins")) c.max_logins = get_uint<std::size_t>(a["max_logins"], "admin.max_logins", 1, 10000);
+  if (a.contains("history_seconds"))
+    c.history_seconds = get_uint<std::size_t>(a["history_seconds"], "admin.history_seconds", 60, 86400);
 
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(c.bind, ec);

@@ -7,8 +7,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gateway/console/live_feed.hpp"
 #include "gateway/ops/log.hpp"
 
 namespace tidegate::admin {
@@ -18,9 +20,21 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, const std::string& bind, std::uint16_t port,
-                         AdminAccess access)
-    : io_(main_io), api_(api), acceptor_(main_io), access_(std::move(access)) {
+AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, BrokerContext& broker, const store::LmdbStore& store,
+                         AdminListenerOptions options)
+    : io_(main_io),
+      api_(api),
+      metrics_(broker.metrics),
+      acceptor_(main_io),
+      tls_(std::move(options.tls)),
+      access_(std::move(options.access)),
+      logins_(options.max_logins, std::chrono::hours(12)),
+      sampler_(main_io, broker, store, options.history_seconds),
+      console_(access_, logins_, sampler_, broker.metrics, tls_ != nullptr),
+      max_live_streams_(options.max_live_streams) {
+  access_.logins = &logins_;
+  const auto& bind = options.bind;
+  const auto port = options.port;
   boost::system::error_code ec;
   auto address = asio::ip::make_address(bind, ec);
   if (ec) throw std::runtime_error("admin.bind: not an IP address: '" + bind + "'");
@@ -36,11 +50,15 @@ AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, const std::st
   if (ec) throw std::runtime_error("admin API cannot listen on " + bind + ":" + std::to_string(port) + ": " + ec.message());
 }
 
-void AdminServer::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+void AdminServer::start() {
+  sampler_.start();
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+}
 
 void AdminServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  sampler_.stop();
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
@@ -73,27 +91,74 @@ std::optional<Response> answer_to_unparsable(const boost::system::error_code& ec
   return json_error(11, http::status::bad_request, "malformed HTTP request: " + ec.message());
 }
 
+// On every answer: the console's page may load only its own files (no inline
+// script, no other site), may not be framed, and sends no Referer.
+void add_security_headers(http::response_header<>& r) {
+  r.set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+  r.set("X-Content-Type-Options", "nosniff");
+  r.set("Referrer-Policy", "no-referrer");
+  if (r.find(http::field::cache_control) == r.end()) r.set(http::field::cache_control, "no-store");
+}
+
 }  // namespace
 
 asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
-  boost::system::error_code local_ec;
-  auto local = socket.local_endpoint(local_ec);
-  beast::tcp_stream stream(std::move(socket));
-  if (local_ec) co_return;  // already gone
+  boost::system::error_code ec;
+  auto local = socket.local_endpoint(ec);
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) co_return;  // already gone
+  std::string peer = remote.address().to_string();
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve_http(stream, local, std::move(peer));
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+  if (handshake_ec) co_return;  // not TLS, or a certificate the client refused: nothing to answer
+  co_await serve_http(stream, local, std::move(peer));
+}
+
+template <class Stream>
+asio::awaitable<void> AdminServer::serve_live(Stream& stream, const Request& request) {
+  if (live_streams_ >= max_live_streams_) {
+    Metrics::add(metrics_.admin_live_streams_refused);
+    Response r = json_error(request.version(), http::status::service_unavailable,
+                            "too many live feeds open (admin.max_live_streams); the history endpoint still answers");
+    r.set(http::field::server, "tidegate");
+    r.set(http::field::retry_after, "10");
+    add_security_headers(r.base());
+    r.keep_alive(false);
+    r.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    co_await http::async_write(stream, r, use_nothrow);
+    co_return;
+  }
+  ++live_streams_;
+  metrics_.admin_live_streams.store(static_cast<std::int64_t>(live_streams_), std::memory_order_relaxed);
+  co_await console::serve_live_feed(stream, request, sampler_, &add_security_headers);
+  --live_streams_;
+  metrics_.admin_live_streams.store(static_cast<std::int64_t>(live_streams_), std::memory_order_relaxed);
+}
+
+template <class Stream>
+asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::endpoint local, std::string peer) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(8192);
     parser.body_limit(65536);
-    stream.expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
     auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     if (read_ec) {
       // What follows a request that did not parse cannot be trusted: answer, then close.
       if (auto answer = answer_to_unparsable(read_ec)) {
         answer->set(http::field::server, "tidegate");
         answer->keep_alive(false);
+        add_security_headers(answer->base());
         answer->prepare_payload();
-        stream.expires_after(std::chrono::seconds(10));
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
         co_await http::async_write(stream, *answer, use_nothrow);
         break;
       }
@@ -101,8 +166,16 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
     }
     Request request = parser.release();
     Response response;
-    if (auto refusal = access_.refusal(request, local)) {
+    std::string_view path = request.target().substr(0, request.target().find('?'));
+    auto refusal = access_.refusal(request, local);
+    if (!refusal && path == "/api/v1/live" && request.method() == http::verb::get) {
+      co_await serve_live(stream, request);
+      break;
+    }
+    if (refusal) {
       response = std::move(*refusal);
+    } else if (auto console_answer = console_.handle(request, peer)) {
+      response = std::move(*console_answer);
     } else {
       try {
         response = co_await api_.handle(request);
@@ -115,14 +188,15 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
       }
     }
     response.set(http::field::server, "tidegate");
+    add_security_headers(response.base());
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
-    stream.expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
     auto [write_ec, written] = co_await http::async_write(stream, response, use_nothrow);
     if (write_ec || !request.keep_alive()) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace tidegate::admin

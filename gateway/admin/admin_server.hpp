@@ -1,35 +1,64 @@
 #pragma once
-// The admin API's HTTP listener (loopback by default). Main thread. Every
-// request is bounded: 8 KiB of headers, 64 KiB of body, 10 s to arrive; it
-// must pass AdminAccess (Host, Origin, bearer token) before any route.
+// The admin listener (loopback by default; HTTPS with admin.cert and
+// admin.key): the admin API, /metrics, /healthz and the web console. Main
+// thread. Every request is bounded: 8 KiB of headers, 64 KiB of body, 10 s to
+// arrive; it must pass AdminAccess (Host, Origin, token or login cookie)
+// before any route. docs/operations.md, docs/console.md.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "gateway/admin/admin_access.hpp"
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/login_sessions.hpp"
+#include "gateway/console/console_routes.hpp"
+#include "gateway/console/history_sampler.hpp"
 
 namespace tidegate::admin {
+
+struct AdminListenerOptions {
+  std::string bind;
+  std::uint16_t port = 0;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain HTTP
+  AdminAccess access;
+  std::size_t max_live_streams = 8;
+  std::size_t max_logins = 32;
+  std::size_t history_seconds = 3600;
+};
 
 class AdminServer {
  public:
   // Throws std::runtime_error when it cannot listen.
-  AdminServer(boost::asio::io_context& main_io, AdminApi& api, const std::string& bind, std::uint16_t port,
-              AdminAccess access);
+  AdminServer(boost::asio::io_context& main_io, AdminApi& api, BrokerContext& broker, const store::LmdbStore& store,
+              AdminListenerOptions options);
   void start();
+  // Closes the listener and ends the live feeds.
   void stop();
   boost::asio::ip::tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+  bool https() const { return tls_ != nullptr; }
 
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  template <class Stream>
+  boost::asio::awaitable<void> serve_http(Stream& stream, boost::asio::ip::tcp::endpoint local, std::string peer);
+  template <class Stream>
+  boost::asio::awaitable<void> serve_live(Stream& stream, const Request& request);
 
   boost::asio::io_context& io_;
   AdminApi& api_;
+  Metrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   AdminAccess access_;
+  LoginSessions logins_;
+  console::HistorySampler sampler_;
+  console::ConsoleRoutes console_;
+  std::size_t max_live_streams_;
+  std::size_t live_streams_ = 0;
 };
 
 }  // namespace tidegate::admin

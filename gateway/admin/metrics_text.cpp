@@ -28,6 +28,21 @@ GatewayStats collect_stats(BrokerContext& broker, const store::LmdbStore& store,
   return s;
 }
 
+std::vector<std::pair<const char*, std::uint64_t>> drop_counts(const Metrics& m, const GatewayStats& s) {
+  return {{"too_large_for_client", Metrics::read(m.dropped_too_large_for_client)},
+          {"expired", Metrics::read(m.dropped_expired)},
+          {"no_local", Metrics::read(m.dropped_no_local)},
+          {"acl", Metrics::read(m.dropped_acl) + s.ingest.dropped_acl},
+          {"qos0_slow_subscriber", Metrics::read(m.dropped_qos0_slow_subscriber)},
+          {"acl_denied_publish", Metrics::read(m.publish_denied_acl)},
+          {"refused_store", Metrics::read(m.publish_refused_store)},
+          {"refused_retained_quota", s.ingest.refused_retained_quota},
+          {"refused_session_backlog", s.ingest.refused_session_backlog},
+          {"refused_topic_limits", Metrics::read(m.refused_topic_limits)},
+          {"refused_subscription_quota", Metrics::read(m.refused_subscription_quota)},
+          {"disconnected_output_overflow", Metrics::read(m.disconnected_output_overflow)}};
+}
+
 namespace {
 
 // The text exposition format: # HELP, # TYPE and the sample(s) of each metric.
@@ -44,6 +59,13 @@ void write_connections_and_messages(PrometheusText& p, BrokerContext& broker, co
   const auto& m = broker.metrics;
   p.metric("tidegate_uptime_seconds", "gauge", "Seconds since start.", s.uptime_seconds);
   p.metric("tidegate_connections_open", "gauge", "Open client connections.", Metrics::read(m.connections_open));
+  p.metric("tidegate_admin_live_streams", "gauge", "Console live feeds open (admin.max_live_streams).",
+           Metrics::read(m.admin_live_streams));
+  p.metric("tidegate_admin_live_streams_refused_total", "counter", "Console live feeds refused at admin.max_live_streams.",
+           Metrics::read(m.admin_live_streams_refused));
+  p.metric("tidegate_admin_logins", "gauge", "Console logins held (admin.max_logins).", Metrics::read(m.admin_logins));
+  p.metric("tidegate_admin_login_failures_total", "counter", "Console logins refused (wrong token).",
+           Metrics::read(m.admin_login_failures));
   p.metric("tidegate_connections_accepted_total", "counter", "Connections accepted.", Metrics::read(m.connections_accepted));
   p.metric("tidegate_connections_refused_limit_total", "counter", "Connections closed at max_connections.",
          Metrics::read(m.connections_refused_limit));

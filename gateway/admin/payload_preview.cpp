@@ -1,5 +1,7 @@
 #include "gateway/admin/payload_preview.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "gateway/codec/utf8.hpp"
@@ -44,6 +46,17 @@ std::string payload_preview(std::string_view payload) {
     out += digits[b & 0xF];
   }
   return payload.size() > kHexBytes ? out + "…" : out;
+}
+
+nlohmann::json payload_view(std::string_view payload) {
+  // A text cut at kPayloadViewBytes stays text: cut at a character's start.
+  auto text = cut(payload, kPayloadViewBytes);
+  if (mqtt::valid_mqtt_utf8(text)) return {{"encoding", "text"}, {"data", std::string(text)}};
+  payload = payload.substr(0, kPayloadViewBytes);
+  std::string encoded(4 * ((payload.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(payload.data()),
+                  static_cast<int>(payload.size()));
+  return {{"encoding", "base64"}, {"data", encoded}};
 }
 
 }  // namespace tidegate::admin

@@ -49,6 +49,13 @@ json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) 
   j["messages_out"] = v.traffic.messages_out;
   j["bytes_in"] = v.traffic.bytes_in;
   j["bytes_out"] = v.traffic.bytes_out;
+  j["will"] = nullptr;
+  if (v.will)
+    j["will"] = {{"topic", v.will->topic},
+                 {"qos", v.will->qos},
+                 {"retain", v.will->retain},
+                 {"bytes", v.will->bytes},
+                 {"delay_interval", v.will->delay_interval}};
   j["queues"] = json::array();
   // lag: how far, in sequence numbers, the queue's newest message is ahead of
   // this session (an upper bound on the messages it has still to take).

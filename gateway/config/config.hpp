@@ -81,6 +81,10 @@ struct AdminConfig {
   std::optional<std::string> read_token_file;  // a second token, good for GET requests only
   std::vector<std::string> allowed_hosts;      // Host names (lower case) or IP literals besides the listener's
   bool allow_insecure_remote = false;          // a non-loopback bind without token_file starts (with a warning)
+  std::optional<std::string> cert, key;        // both: the listener speaks HTTPS (docs/console.md)
+  std::size_t max_live_streams = 8;            // console live feeds at once; beyond: 503
+  std::size_t max_logins = 32;                 // console logins held; beyond: the least recently used ends
+  std::size_t history_seconds = 3600;          // the console's history ring (one sample a second)
 };
 
 // Cluster mode (docs/cluster.md): several gateways sharing a JetStream stream.

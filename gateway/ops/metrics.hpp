@@ -52,6 +52,12 @@ struct Metrics {
   std::array<std::atomic<std::uint64_t>, 3> publish_sent_by_qos{};
   std::atomic<std::uint64_t> bridge_unmapped{0};  // a bridge received a topic none of its in rules maps
   std::atomic<std::uint64_t> taken_over_elsewhere{0};  // cluster: closed, the client connected on another gateway
+  // The admin listener's console (main thread writes): open live feeds
+  // (admin.max_live_streams), browser logins (admin.max_logins), refused logins.
+  std::atomic<std::int64_t> admin_live_streams{0};
+  std::atomic<std::int64_t> admin_logins{0};
+  std::atomic<std::uint64_t> admin_login_failures{0};
+  std::atomic<std::uint64_t> admin_live_streams_refused{0};
   // CONNECTs refused by authentication, by AuthFailure (tidegate_auth_failures_total{reason}).
   std::array<std::atomic<std::uint64_t>, 6> auth_failures{};
 

@@ -480,6 +480,26 @@ void Ingest::list_retained(const std::string& prefix, std::function<void(std::ve
   });
 }
 
+void Ingest::find_retained(const std::string& topic, std::function<void(store::MessagePtr)> done) {
+  post([this, topic, done = std::move(done)] {
+    auto it = retained_.find(topic);
+    done(it == retained_.end() ? nullptr : it->second);
+  });
+}
+
+void Ingest::reader_backlogs(std::function<void(ReaderBacklogs)> done) {
+  post([this, done = std::move(done)] {
+    ReaderBacklogs out;
+    for (const auto& [name, queue] : queues_)
+      for (const auto& [client_id, position] : queue.reader_positions) {
+        // The backlog holds the stored sequences in order: those after the position are its part.
+        auto after = std::upper_bound(queue.backlog.begin(), queue.backlog.end(), position);
+        out[client_id].emplace_back(name, static_cast<std::size_t>(queue.backlog.end() - after));
+      }
+    done(std::move(out));
+  });
+}
+
 void Ingest::list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done) {
   post([this, prefix, done = std::move(done)] {
     std::vector<QueueInfo> out;

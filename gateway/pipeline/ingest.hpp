@@ -62,6 +62,7 @@ struct IngestStats {
   std::uint64_t refused_session_backlog = 0;   // QoS 1/2 publishes refused: a session's backlog is full
   std::size_t session_backlog_largest = 0;     // the fullest queue's backlog (refreshed once a second)
   std::size_t session_backlog_total = 0;       // summed over queues
+  std::size_t subscriptions = 0;               // sessions' subscriptions, online or offline (refreshed once a second)
 };
 
 // The bounds the ingest thread enforces, with their policy.
@@ -199,6 +200,12 @@ class Ingest {
     std::size_t backlog = 0;       // stored messages its persistent readers have not taken (max_session_backlog)
   };
   void list_queues(const std::string& prefix, std::function<void(std::vector<QueueInfo>)> done);
+  // Admin: per persistent session (client id), each queue it reads with the
+  // stored messages after its committed position (at most max_session_backlog + 1).
+  using ReaderBacklogs = std::unordered_map<std::string, std::vector<std::pair<std::string, std::size_t>>>;
+  void reader_backlogs(std::function<void(ReaderBacklogs)> done);
+  // Admin: the retained message on exactly `topic`; null when there is none.
+  void find_retained(const std::string& topic, std::function<void(store::MessagePtr)> done);
 
   // A persistent session's delivery progress, written in one transaction:
   // queue positions and the inflight records they go with.

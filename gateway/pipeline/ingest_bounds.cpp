@@ -84,14 +84,17 @@ bool Ingest::retained_quota_allows(const store::Message& m) const {
 void Ingest::refresh_backlog_stats() {
   // Once a second (with the retention check): the gauges /metrics shows for
   // the persistent sessions' backlogs (max_session_backlog).
-  std::size_t largest = 0, total = 0;
+  // And the subscription count: each queue's readers (a shared group's member queues count each member).
+  std::size_t largest = 0, total = 0, subscriptions = 0;
   for (const auto& [name, q] : queues_) {
     largest = std::max(largest, q.backlog.size());
     total += q.backlog.size();
+    subscriptions += q.refs;
   }
   std::lock_guard guard(stats_lock_);
   stats_.session_backlog_largest = largest;
   stats_.session_backlog_total = total;
+  stats_.subscriptions = subscriptions;
 }
 
 void Ingest::enforce_retention() {

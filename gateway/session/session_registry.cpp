@@ -128,6 +128,9 @@ void describe_session(const Session& session, bool details, SessionView& view) {
   view.traffic = session.traffic;
   for (const auto& [filter, sub] : session.subscriptions) view.subscriptions.push_back({filter, sub.options});
   for (const auto& [queue, cursor] : session.cursors) view.queues.push_back({queue, cursor.position});
+  if (const auto& w = session.will)
+    view.will = SessionView::WillView{w->topic, w->qos, w->retain, w->payload.size(),
+                                      w->properties.will_delay_interval.value_or(0)};
 }
 
 std::vector<SessionView> SessionRegistry::list() const {

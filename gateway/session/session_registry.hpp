@@ -43,6 +43,14 @@ struct SessionView {
   };
   std::vector<Queue> queues;
   Session::Traffic traffic;  // filled by details only
+  struct WillView {
+    std::string topic;
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::size_t bytes = 0;
+    std::uint32_t delay_interval = 0;
+  };
+  std::optional<WillView> will;  // filled by details only
 };
 
 // Fills a view from a session (the owner's thread, or under the registry lock).
