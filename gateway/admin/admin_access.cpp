@@ -40,13 +40,15 @@ bool same_token(std::string_view given, const std::string& expected) {
 }
 
 // Answered without a token: the console's page and files (the login form is
-// one of them), the login itself, and the health probe.
+// one of them), the login itself, whether the browser is logged in, and the
+// health probe.
 bool public_route(const Request& request) {
   auto target = request.target();
   auto path = target.substr(0, target.find('?'));
   if (request.method() == http::verb::post) return path == "/api/v1/login";
   if (!read_only(request.method())) return false;
-  return path == "/" || path.starts_with("/console/") || path == "/favicon.ico" || path == "/healthz";
+  return path == "/" || path.starts_with("/console/") || path == "/favicon.ico" || path == "/healthz" ||
+         path == "/api/v1/whoami";
 }
 
 }  // namespace

@@ -330,6 +330,7 @@ asio::awaitable<Response> AdminApi::session(const Request& request, const std::s
   for (auto& q : body["queues"])
     if (!q.contains("backlog")) q["backlog"] = 0;
   body["backlog"] = total;
+  body["rate"] = session_rate(*view, store::wall_clock_ms());
   co_return reply(request, http::status::ok, body);
 }
 

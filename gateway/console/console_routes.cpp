@@ -51,10 +51,11 @@ std::optional<Response> ConsoleRoutes::handle(const Request& request, const std:
   }
   if (target == "/api/v1/whoami") {
     if (method != http::verb::get) return admin::method_not_allowed(request, "GET");
-    auto role = access_.role(request);  // AdminAccess let it through: there is one
-    return admin::reply(request, http::status::ok,
-                        json{{"role", to_string(role.value_or(admin::Role::read))},
-                             {"login_required", access_.token.has_value()}});
+    // Answered to anyone (the page asks before it shows the login form).
+    auto role = access_.role(request);
+    json who{{"logged_in", role.has_value()}, {"login_required", access_.token.has_value()}};
+    if (role) who["role"] = to_string(*role);
+    return admin::reply(request, http::status::ok, who);
   }
   if (target == "/api/v1/history") {
     if (method != http::verb::get) return admin::method_not_allowed(request, "GET");

@@ -17,9 +17,12 @@ def password_file(path, credentials):
     return str(path)
 
 
-def metric(admin_port, sample):
+def metric(admin_port, sample, token=None):
     """The value of one /metrics sample (name with its labels) on the admin API at `admin_port`."""
-    with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, admin_port), timeout=5) as r:
+    request = urllib.request.Request("http://%s:%d/metrics" % (HOST, admin_port))
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request, timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith(sample + " "):
                 return float(line.split()[1])

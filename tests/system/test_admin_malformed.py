@@ -88,14 +88,14 @@ BAD_PATHS = [
     ("GET", "/api/v1/sessions/", 404, []),
     ("GET", "/api/v1/sessions/x/explode", 404, ["no such action"]),
     ("GET", "/api/v1/nothing", 404, ["no such endpoint"]),
-    ("GET", "/", 404, ["no such endpoint"]),
+    ("GET", "/console/nothing.js", 404, ["no such console file"]),
     ("POST", "/metrics", 405, ["GET"]),
     ("DELETE", "/api/v1/stats", 405, ["GET"]),
     ("POST", "/api/v1/sessions", 405, ["GET"]),
     ("GET", "/api/v1/reload", 405, ["POST"]),
     ("GET", "/api/v1/sessions/x/kick", 405, ["POST"]),
     ("PUT", "/api/v1/sessions/x", 405, ["GET or DELETE"]),
-    ("GET", "/api/v1/retained/a", 405, ["DELETE"]),
+    ("PUT", "/api/v1/retained/a", 405, ["GET or DELETE"]),
 ]
 
 
