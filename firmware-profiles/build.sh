@@ -5,13 +5,15 @@
 # runs the unit tests (under qemu-user for ARM), the smoke test and packages a
 # .deb with CPack.
 #
-#   firmware-profiles/build.sh PROFILE [--test] [--smoke] [--package] [--sysroot] [-jN]
+#   firmware-profiles/build.sh PROFILE [--test] [--smoke] [--package] [--sysroot] [--no-console] [-jN]
 #
 #   PROFILE    arm64 | armhf | x86_64
 #   --test     build unit_tests and run them (ctest; qemu-user for ARM)
 #   --smoke    start the built gateway (under qemu for ARM) and do a pub/sub round trip
 #   --package  build tidegatectl, tidegate-passwd and the man pages too, make
 #              build-fw/<profile>/tidegate_<version>_<arch>.deb and check its files
+#   --no-console  leave the web console's files out (-DTIDEGATE_CONSOLE=OFF:
+#              about 90 KiB less; the admin API stays; docs/console.md)
 #   --sysroot  arm64: take the target libraries from a private sysroot instead of
 #              multiarch (armhf always does; arm64 falls back to it when the
 #              multiarch install fails)
@@ -25,13 +27,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 here="$root/firmware-profiles"
 
-profile="" test=0 smoke=0 package=0 use_sysroot=0 jobs=1
+profile="" test=0 smoke=0 package=0 use_sysroot=0 console=1 jobs=1
 for arg in "$@"; do
   case "$arg" in
     --test) test=1 ;;
     --smoke) smoke=1 ;;
     --package) package=1 ;;
     --sysroot) use_sysroot=1 ;;
+    --no-console) console=0 ;;
     -j*) jobs="${arg#-j}" ;;
     -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     -*) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
@@ -42,7 +45,7 @@ case "$profile" in
   arm64) deb_arch=arm64 triplet=aarch64-linux-gnu qemu=qemu-aarch64 ;;
   armhf) deb_arch=armhf triplet=arm-linux-gnueabihf qemu=qemu-arm use_sysroot=1 ;;
   x86_64) deb_arch=amd64 triplet="" qemu="" ;;
-  *) echo "usage: build.sh arm64|armhf|x86_64 [--test] [--smoke] [--package] [--sysroot] [-jN]" >&2; exit 2 ;;
+  *) echo "usage: build.sh arm64|armhf|x86_64 [--test] [--smoke] [--package] [--sysroot] [--no-console] [-jN]" >&2; exit 2 ;;
 esac
 build_dir="${TIDEGATE_BUILD_DIR:-$root/build-fw/$profile}"
 export DEBIAN_FRONTEND=noninteractive
@@ -97,7 +100,10 @@ host_packages=()
 [ -n "$triplet" ] && host_packages+=("g++-$triplet" qemu-user)
 [ "$smoke" = 1 ] && host_packages+=(mosquitto-clients)
 [ "$package" = 1 ] && host_packages+=(help2man)
+[ "$console" = 1 ] && host_packages+=(curl ca-certificates)
 [ ${#host_packages[@]} -gt 0 ] && apt_install "${host_packages[@]}"
+# The console's charting library (from the npm registry, checked by hash).
+[ "$console" = 1 ] && "$root/tools/console-assets.sh"
 
 # Target libraries for the ARM profiles.
 sysroot=""
@@ -124,6 +130,7 @@ fi
 cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DTIDEGATE_CLUSTER=OFF
   "-DCMAKE_TOOLCHAIN_FILE=$here/$profile/toolchain.cmake" "-DTIDEGATE_PROFILE=$profile")
 [ -n "$sysroot" ] && cmake_args+=("-DTIDEGATE_SYSROOT=$sysroot")
+[ "$console" = 0 ] && cmake_args+=(-DTIDEGATE_CONSOLE=OFF)
 # The unit tests need doctest; a build for flashing only does not.
 if [ "$test" = 1 ]; then cmake_args+=(-DTIDEGATE_BUILD_TESTS=ON); else cmake_args+=(-DTIDEGATE_BUILD_TESTS=OFF); fi
 log "configuring $build_dir"

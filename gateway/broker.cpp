@@ -206,10 +206,7 @@ void Broker::start_admin() {
   admin::AdminListenerOptions listener{a.bind, a.port, nullptr, std::move(access), a.max_live_streams, a.max_logins,
                                        a.history_seconds};
   if (a.cert) {
-    ListenerConfig tls;
-    tls.cert = a.cert;
-    tls.key = a.key;
-    listener.tls = make_tls_context(tls, "admin");
+    listener.tls = make_admin_tls_context(a);
   } else if (!admin::normalised(asio::ip::make_address(a.bind)).is_loopback()) {
     log::warn("admin API on " + a.bind + " without admin.cert and admin.key: the token and the console's login " +
               "cookie cross the network in clear text (docs/console.md)");

@@ -40,12 +40,13 @@ bool same_token(std::string_view given, const std::string& expected) {
 }
 
 // Answered without a token: the console's page and files (the login form is
-// one of them), the login itself, whether the browser is logged in, and the
-// health probe.
+// one of them), the login and logout, whether the browser is logged in, and
+// the health probe.
 bool public_route(const Request& request) {
   auto target = request.target();
   auto path = target.substr(0, target.find('?'));
-  if (request.method() == http::verb::post) return path == "/api/v1/login";
+  // Logging out ends only the caller's own login: a read-only one may too.
+  if (request.method() == http::verb::post) return path == "/api/v1/login" || path == "/api/v1/logout";
   if (!read_only(request.method())) return false;
   return path == "/" || path.starts_with("/console/") || path == "/favicon.ico" || path == "/healthz" ||
          path == "/api/v1/whoami";
@@ -111,7 +112,10 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
   // another site too.
   if (auto origin_header = request.find(http::field::origin); origin_header != request.end()) {
     auto origin = parse_origin(origin_header->value());
-    if (!origin || !names_this_listener(origin->host, local) || origin->port != local_endpoint.port())
+    // The scheme too: over TLS, a page served on plain http (which a network
+    // attacker can forge) is another site.
+    if (!origin || !names_this_listener(origin->host, local) || origin->port != local_endpoint.port() ||
+        origin->https != https)
       return refuse(request, http::status::forbidden,
                     "cross-site request refused: Origin '" + std::string(origin_header->value()) +
                         "' is not this admin API");

@@ -23,6 +23,7 @@ struct AdminAccess {
   std::optional<std::string> read_token;  // GET and HEAD only
   std::vector<HostName> allowed_hosts;    // names besides the listener's own address
   LoginSessions* logins = nullptr;        // the console's cookie logins; null: none accepted
+  bool https = false;                     // the listener speaks TLS: a page's Origin must be https too
 
   static constexpr std::string_view kLoginCookie = "tidegate_session";
 

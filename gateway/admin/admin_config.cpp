@@ -53,7 +53,7 @@ AdminConfig parse_admin_config(const json& a) {
     c.max_live_streams = get_uint<std::size_t>(a["max_live_streams"], "admin.max_live_streams", 0, 1000);
   if (a.contains("max_logins")) c.max_logins = get_uint<std::size_t>(a["max_logins"], "admin.max_logins", 1, 10000);
   if (a.contains("history_seconds"))
-    c.history_seconds = get_uint<std::size_t>(a["history_seconds"], "admin.history_seconds", 60, 86400);
+    c.history_seconds = get_uint<std::size_t>(a["history_seconds"], "admin.history_seconds", 60, 3600);
 
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(c.bind, ec);

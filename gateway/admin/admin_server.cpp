@@ -28,11 +28,12 @@ AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, BrokerContext
       acceptor_(main_io),
       tls_(std::move(options.tls)),
       access_(std::move(options.access)),
-      logins_(options.max_logins, std::chrono::hours(12)),
+      logins_(options.max_logins, std::chrono::hours(12), &broker.metrics.admin_logins),
       sampler_(main_io, broker, store, options.history_seconds),
       console_(access_, logins_, sampler_, broker.metrics, tls_ != nullptr),
       max_live_streams_(options.max_live_streams) {
   access_.logins = &logins_;
+  access_.https = tls_ != nullptr;
   const auto& bind = options.bind;
   const auto port = options.port;
   boost::system::error_code ec;
@@ -56,9 +57,13 @@ void AdminServer::start() {
 }
 
 void AdminServer::stop() {
+  stopping_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  sampler_.stop();
+  sampler_.stop();  // ends the live feeds
+  // A console polls on a keep-alive connection: left open, it would keep the
+  // main thread's io_context (and the gateway) running after SIGTERM.
+  for (auto* socket : open_sockets_) socket->close(ignored);
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
@@ -120,6 +125,20 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
   co_await serve_http(stream, local, std::move(peer));
 }
 
+namespace {
+// Keeps a count true however a coroutine leaves its scope.
+struct Counted {
+  Counted(std::size_t& count, std::atomic<std::int64_t>& gauge) : count(count), gauge(gauge) { set(+1); }
+  ~Counted() { set(-1); }
+  void set(int by) {
+    count += by;
+    gauge.store(static_cast<std::int64_t>(count), std::memory_order_relaxed);
+  }
+  std::size_t& count;
+  std::atomic<std::int64_t>& gauge;
+};
+}  // namespace
+
 template <class Stream>
 asio::awaitable<void> AdminServer::serve_live(Stream& stream, const Request& request) {
   if (live_streams_ >= max_live_streams_) {
@@ -135,15 +154,18 @@ asio::awaitable<void> AdminServer::serve_live(Stream& stream, const Request& req
     co_await http::async_write(stream, r, use_nothrow);
     co_return;
   }
-  ++live_streams_;
-  metrics_.admin_live_streams.store(static_cast<std::int64_t>(live_streams_), std::memory_order_relaxed);
+  Counted open(live_streams_, metrics_.admin_live_streams);
   co_await console::serve_live_feed(stream, request, sampler_, &add_security_headers);
-  --live_streams_;
-  metrics_.admin_live_streams.store(static_cast<std::int64_t>(live_streams_), std::memory_order_relaxed);
 }
 
 template <class Stream>
 asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::endpoint local, std::string peer) {
+  struct Registered {  // in open_sockets_ while this connection is served
+    std::set<asio::ip::tcp::socket*>& set;
+    asio::ip::tcp::socket* socket;
+    ~Registered() { set.erase(socket); }
+  } registered{open_sockets_, &beast::get_lowest_layer(stream).socket()};
+  open_sockets_.insert(registered.socket);
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -174,11 +196,12 @@ asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::end
     }
     if (refusal) {
       response = std::move(*refusal);
-    } else if (auto console_answer = console_.handle(request, peer)) {
-      response = std::move(*console_answer);
     } else {
       try {
-        response = co_await api_.handle(request);
+        if (auto console_answer = console_.handle(request, peer))
+          response = std::move(*console_answer);
+        else
+          response = co_await api_.handle(request);
       } catch (const std::exception& e) {
         // A fault of the gateway, not of the request: the detail goes to the log only.
         log::error(std::string("admin API: ") + std::string(request.method_string()) + " " +
@@ -189,11 +212,11 @@ asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::end
     }
     response.set(http::field::server, "tidegate");
     add_security_headers(response.base());
-    response.keep_alive(request.keep_alive());
+    response.keep_alive(request.keep_alive() && !stopping_);
     response.prepare_payload();
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
     auto [write_ec, written] = co_await http::async_write(stream, response, use_nothrow);
-    if (write_ec || !request.keep_alive()) break;
+    if (write_ec || !response.keep_alive()) break;
   }
   boost::system::error_code ignored;
   beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);

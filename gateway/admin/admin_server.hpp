@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "gateway/admin/admin_access.hpp"
@@ -59,6 +60,9 @@ class AdminServer {
   console::ConsoleRoutes console_;
   std::size_t max_live_streams_;
   std::size_t live_streams_ = 0;
+  bool stopping_ = false;
+  // Every open connection's socket, so stop() can close those a console keeps busy.
+  std::set<boost::asio::ip::tcp::socket*> open_sockets_;
 };
 
 }  // namespace tidegate::admin

@@ -79,10 +79,11 @@ std::optional<Origin> parse_origin(std::string_view text) {
                       [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
   };
   std::uint16_t port;
+  bool https = false;
   if (scheme_is("http://")) {
     text.remove_prefix(7), port = 80;
   } else if (scheme_is("https://")) {
-    text.remove_prefix(8), port = 443;
+    text.remove_prefix(8), port = 443, https = true;
   } else {
     return std::nullopt;
   }
@@ -95,7 +96,7 @@ std::optional<Origin> parse_origin(std::string_view text) {
     if (value == 0 || value > 65535) return std::nullopt;
     port = static_cast<std::uint16_t>(value);
   }
-  return Origin{std::move(*host), port};
+  return Origin{std::move(*host), port, https};
 }
 
 }  // namespace tidegate::admin

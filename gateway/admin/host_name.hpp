@@ -31,6 +31,7 @@ std::optional<HostName> parse_host_header(std::string_view text);
 struct Origin {
   HostName host;
   std::uint16_t port;  // the scheme's (80, 443) when not given
+  bool https = false;
 };
 std::optional<Origin> parse_origin(std::string_view text);
 

@@ -3,9 +3,13 @@
 // POST /api/v1/login becomes a random session id in an HttpOnly,
 // SameSite=Strict cookie (docs/console.md), so the token never sits in the
 // page, a URL or browser storage. Bounded: at most `max` logins; a new one
-// beyond ends the least recently used. A login unused for `idle` ends.
+// beyond ends the least recently used of its own role when there is one (so
+// read-only logins cannot push out the operators'), else of the other. A
+// login unused for `idle` ends.
 // Main thread only.
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -20,7 +24,9 @@ inline const char* to_string(Role r) { return r == Role::admin ? "admin" : "read
 class LoginSessions {
  public:
   using Clock = std::chrono::steady_clock;
-  LoginSessions(std::size_t max, std::chrono::seconds idle) : max_(max ? max : 1), idle_(idle) {}
+  // gauge: set to size() after every change (tidegate_admin_logins); may be null.
+  LoginSessions(std::size_t max, std::chrono::seconds idle, std::atomic<std::int64_t>* gauge = nullptr)
+      : max_(max ? max : 1), idle_(idle), gauge_(gauge) {}
 
   // A new login's session id: 32 random bytes from OpenSSL, as hex.
   std::string open(Role role, Clock::time_point now = Clock::now());
@@ -35,8 +41,11 @@ class LoginSessions {
     Role role;
     Clock::time_point last_used;
   };
+  void changed();
+
   std::size_t max_;
   std::chrono::seconds idle_;
+  std::atomic<std::int64_t>* gauge_;
   std::map<std::string, Login, std::less<>> logins_;
 };
 

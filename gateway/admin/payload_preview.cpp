@@ -23,7 +23,9 @@ bool is_text(std::string_view s) {
 // Cut at a UTF-8 boundary at or before `bytes`.
 std::string_view cut(std::string_view s, std::size_t bytes) {
   if (s.size() <= bytes) return s;
-  while (bytes > 0 && (static_cast<unsigned char>(s[bytes]) & 0xC0) == 0x80) --bytes;
+  // A UTF-8 character is at most 4 bytes: look back no further than 3 (a run
+  // of continuation bytes is not text anyway).
+  for (int back = 0; back < 3 && bytes > 0 && (static_cast<unsigned char>(s[bytes]) & 0xC0) == 0x80; ++back) --bytes;
   return s.substr(0, bytes);
 }
 

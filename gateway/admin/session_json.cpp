@@ -55,7 +55,8 @@ json session_json(const SessionView& v, bool details, std::uint64_t newest_seq) 
                  {"qos", v.will->qos},
                  {"retain", v.will->retain},
                  {"bytes", v.will->bytes},
-                 {"delay_interval", v.will->delay_interval}};
+                 {"delay_interval", v.will->delay_interval},
+                 {"publish_at", iso_time(v.will->publish_at_ms)}};
   j["queues"] = json::array();
   // lag: how far, in sequence numbers, the queue's newest message is ahead of
   // this session (an upper bound on the messages it has still to take).

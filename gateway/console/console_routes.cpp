@@ -91,15 +91,26 @@ Response ConsoleRoutes::login(const Request& request, const std::string& peer) {
     return admin::error(request, http::status::bad_request, "send {\"token\": \"...\"} as application/json");
   if (!access_.token)  // no token configured: everyone is admin, no cookie needed
     return admin::reply(request, http::status::ok, json{{"role", "admin"}});
+  if (auto wait = throttle_.wait_seconds()) {
+    Metrics::add(metrics_.admin_login_failures);
+    Response r = admin::error(request, http::status::too_many_requests,
+                              "too many wrong tokens in the last minute; try again in " + std::to_string(wait) + " s");
+    r.set(http::field::retry_after, std::to_string(wait));
+    return r;
+  }
   auto role = access_.role_of_token(body["token"].get<std::string>());
   if (!role) {
     Metrics::add(metrics_.admin_login_failures);
     log::event(log::Level::warn, "console_login_refused", "console login refused: wrong token",
                {{"address", peer}});
+    if (throttle_.refused())
+      log::warn("console logins refused for the rest of the minute: " + std::to_string(kRefusedLoginsPerMinute) +
+                " wrong tokens (the next are not logged)");
     return admin::error(request, http::status::unauthorized, "wrong token");
   }
+  // A browser logging in again leaves its old login behind: end it.
+  if (auto old = admin::cookie_value(request, admin::AdminAccess::kLoginCookie); !old.empty()) logins_.close(old);
   auto id = logins_.open(*role);
-  metrics_.admin_logins.store(static_cast<std::int64_t>(logins_.size()), std::memory_order_relaxed);
   log::event(log::Level::info, "console_login", "console login", {{"address", peer}, {"role", to_string(*role)}});
   Response r = admin::reply(request, http::status::ok, json{{"role", to_string(*role)}});
   // HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
@@ -112,7 +123,6 @@ Response ConsoleRoutes::login(const Request& request, const std::string& peer) {
 Response ConsoleRoutes::logout(const Request& request) {
   std::string name = std::string(admin::AdminAccess::kLoginCookie) + "=";
   if (auto id = admin::cookie_value(request, admin::AdminAccess::kLoginCookie); !id.empty()) logins_.close(id);
-  metrics_.admin_logins.store(static_cast<std::int64_t>(logins_.size()), std::memory_order_relaxed);
   Response r = admin::reply(request, http::status::ok, json{{"logged_out", true}});
   r.set(http::field::set_cookie, name + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
   return r;

@@ -9,6 +9,7 @@
 #include "gateway/admin/admin_access.hpp"
 #include "gateway/admin/admin_http.hpp"
 #include "gateway/admin/login_sessions.hpp"
+#include "gateway/admin/login_throttle.hpp"
 #include "gateway/console/history_sampler.hpp"
 #include "gateway/ops/metrics.hpp"
 
@@ -36,6 +37,8 @@ class ConsoleRoutes {
   const HistorySampler& sampler_;
   Metrics& metrics_;
   bool https_;
+  static constexpr std::size_t kRefusedLoginsPerMinute = 10;  // docs/security.md
+  admin::LoginThrottle throttle_{kRefusedLoginsPerMinute};
 };
 
 // One history sample as the JSON array GET /api/v1/history and the live feed send.

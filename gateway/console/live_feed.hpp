@@ -39,20 +39,19 @@ boost::asio::awaitable<void> serve_live_feed(Stream& stream, const admin::Reques
 
   // The browser reconnects after 2 s when the feed breaks.
   std::string text = "retry: 2000\nevent: columns\ndata: " + history_columns().dump() + "\n\n";
-  std::int64_t sent_up_to = 0;
-  if (auto latest = sampler.history().since(0); !latest.empty()) {
+  // The newest sample at once; then each one after it, by sequence (the wall clock may step back).
+  std::uint64_t sent_up_to = sampler.history().last_seq();
+  if (auto latest = sampler.history().after(sent_up_to ? sent_up_to - 1 : 0); !latest.empty())
     text += "event: sample\ndata: " + sample_json(latest.back()).dump() + "\n\n";
-    sent_up_to = latest.back().t_ms;
-  }
   for (;;) {
     boost::beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
     auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(text), use_nothrow);
     if (write_ec) co_return;
     if (!co_await sampler.next_sample()) co_return;
     text.clear();
-    for (const auto& s : sampler.history().since(sent_up_to)) {
+    for (const auto& s : sampler.history().after(sent_up_to)) {
       text += "event: sample\ndata: " + sample_json(s).dump() + "\n\n";
-      sent_up_to = s.t_ms;
+      sent_up_to = s.seq;
     }
   }
 }

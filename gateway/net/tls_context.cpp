@@ -57,6 +57,13 @@ std::shared_ptr<ssl::context> make_tls_context(const ListenerConfig& l, const st
   return context;
 }
 
+std::shared_ptr<ssl::context> make_admin_tls_context(const AdminConfig& admin) {
+  ListenerConfig listener;
+  listener.cert = admin.cert;
+  listener.key = admin.key;
+  return make_tls_context(listener, "admin");
+}
+
 std::shared_ptr<ssl::context> make_bridge_tls_context(const BridgeTls& t, const std::string& where) {
   for (auto [key, path] : {std::pair{"cert", t.cert}, std::pair{"key", t.key}, std::pair{"ca", t.ca}})
     if (path && ::access(path->c_str(), R_OK) != 0)

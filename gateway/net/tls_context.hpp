@@ -14,6 +14,10 @@ namespace tidegate {
 // Throws ConfigError("<where>.<key>: reason").
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const ListenerConfig& listener, const std::string& where);
 
+// The admin listener's server context (admin.cert, admin.key): the same
+// checks and defaults as an mqtts listener's; errors name "admin.cert"/"admin.key".
+std::shared_ptr<boost::asio::ssl::context> make_admin_tls_context(const AdminConfig& admin);
+
 // The client context of a bridge's TLS link: CA (or the system's), optional
 // client certificate and key. Built at start (main thread).
 std::shared_ptr<boost::asio::ssl::context> make_bridge_tls_context(const BridgeTls& tls, const std::string& where);

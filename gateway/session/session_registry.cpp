@@ -128,9 +128,13 @@ void describe_session(const Session& session, bool details, SessionView& view) {
   view.traffic = session.traffic;
   for (const auto& [filter, sub] : session.subscriptions) view.subscriptions.push_back({filter, sub.options});
   for (const auto& [queue, cursor] : session.cursors) view.queues.push_back({queue, cursor.position});
-  if (const auto& w = session.will)
+  // Online: the connection's will; offline: the one waiting out its Will Delay.
+  const mqtt::Will* w = session.will ? session.will.get() : session.pending_will ? &session.pending_will->will : nullptr;
+  if (w) {
     view.will = SessionView::WillView{w->topic, w->qos, w->retain, w->payload.size(),
                                       w->properties.will_delay_interval.value_or(0)};
+    if (!session.will) view.will->publish_at_ms = session.pending_will->publish_at_ms;
+  }
 }
 
 std::vector<SessionView> SessionRegistry::list() const {

@@ -49,6 +49,7 @@ struct SessionView {
     bool retain = false;
     std::size_t bytes = 0;
     std::uint32_t delay_interval = 0;
+    std::optional<std::int64_t> publish_at_ms;  // offline, Will Delay running: when it goes out
   };
   std::optional<WillView> will;  // filled by details only
 };

@@ -138,6 +138,21 @@ def test_the_read_only_login_sees_everything_and_changes_nothing(guarded, uid):
     assert status == 403 and "read-only" in body["error"], body
     assert call(port, "DELETE", "/api/v1/sessions/" + uid, dict(jar, **{"Content-Type": "application/json"}))[0] == 403
     assert client.is_open(timeout=2)
+    # Logging out is not a change to the gateway: the read-only login may.
+    assert call(port, "POST", "/api/v1/logout", jar, body={})[0] == 200
+    assert call(port, "GET", "/api/v1/stats", jar)[0] == 401
+
+
+def test_guessing_the_token_is_throttled_and_logged_once(guarded):
+    broker, port = guarded
+    for _ in range(10):
+        assert login(port, "guess")[0] == 401
+    status, response, body = call(port, "POST", "/api/v1/login", body={"token": "full-secret"})
+    assert status == 429 and int(response.getheader("Retry-After")) > 0, body
+    assert metric(port, "tidegate_admin_login_failures_total") == 11
+    log = broker.log_tail(200)
+    assert log.count("console login refused: wrong token") == 10
+    assert log.count("console logins refused for the rest of the minute") == 1
 
 
 def test_logins_are_bounded_and_the_least_recently_used_ends(guarded):
@@ -365,13 +380,23 @@ def test_sessions_search_by_name_user_or_address_and_sort_by_backlog(make_broker
     assert detail["backlog"] == 12 and detail["queues"][0]["backlog"] == 12, detail
 
 
-def test_a_session_page_shows_its_will(make_broker, uid):
+def test_a_session_page_shows_its_will_online_and_while_its_delay_runs(make_broker, uid):
     port = free_port()
     broker = make_broker(admin={"bind": HOST, "port": port})
     broker.connect(uid, 5, will=will(uid + "/gone", b"bye", qos=1, retain=True))
     status, _, detail = call(port, "GET", "/api/v1/sessions/" + uid)
     assert detail["will"] == {"topic": uid + "/gone", "qos": 1, "retain": True, "bytes": 3,
-                              "delay_interval": 0}, detail
+                              "delay_interval": 0, "publish_at": None}, detail
+    # Offline with a Will Delay running: the parked session still shows it, and when it goes out.
+    delayed = broker.connect(uid + "-d", 5, props={"session_expiry_interval": 600},
+                             will=will(uid + "/late", b"later", qos=0, props={"will_delay_interval": 300}))
+    delayed.close()  # no DISCONNECT: the will stands
+    def parked_will():
+        status, _, body = call(port, "GET", "/api/v1/sessions/%s-d" % uid)
+        return body if status == 200 and not body["online"] and body["will"] else None
+    detail = wait_until(parked_will, 5, "the parked session with its will")
+    assert detail["will"]["topic"] == uid + "/late" and detail["will"]["delay_interval"] == 300
+    assert detail["will"]["publish_at"] is not None, detail
 
 
 def test_one_retained_message_in_full_as_text_or_base64(make_broker, uid):
@@ -401,8 +426,14 @@ def test_the_admin_listener_speaks_https_with_a_secure_cookie(make_broker, token
     context = ssl.create_default_context(cafile=str(cert))
     status, cookie, body = login(port, "full-secret", tls_context=context)
     assert status == 200 and "Secure" in [a.strip() for a in cookie.split(";")], cookie
-    status, _, stats = call(port, "GET", "/api/v1/stats", {"Cookie": cookie_of(cookie)}, tls_context=context)
+    jar = {"Cookie": cookie_of(cookie)}
+    status, _, stats = call(port, "GET", "/api/v1/stats", jar, tls_context=context)
     assert status == 200 and "connections" in stats
+    # A page of the same host and port but served over plain http is another site.
+    origin = {"Origin": "http://127.0.0.1:%d" % port}
+    assert call(port, "POST", "/api/v1/reload", dict(jar, **origin), body={}, tls_context=context)[0] == 403
+    origin = {"Origin": "https://127.0.0.1:%d" % port}
+    assert call(port, "GET", "/api/v1/stats", dict(jar, **origin), tls_context=context)[0] == 200
     # Plain HTTP to it gets no answer.
     with pytest.raises((http.client.HTTPException, ConnectionError, socket.timeout)):
         call(port, "GET", "/healthz")
@@ -414,3 +445,40 @@ def test_admin_cert_without_key_is_refused_with_the_key(tmp_path):
     config.write_text(json.dumps({"admin": {"cert": str(tmp_path / "x.crt")}}))
     r = subprocess.run([TIDEGATE_BIN, "--check-config", str(config)], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "admin.key" in r.stdout + r.stderr, r
+
+
+def test_sigterm_ends_the_gateway_while_a_console_keeps_its_connection_busy(make_broker, tokens):
+    """A console tab polls on one keep-alive connection: it must not hold the gateway up at SIGTERM."""
+    import signal
+    import threading
+    port = free_port()
+    broker = make_broker(admin=dict(tokens, bind=HOST, port=port))
+    jar = {"Cookie": cookie_of(login(port, "full-secret")[1])}
+    conn = http.client.HTTPConnection(HOST, port, timeout=5)
+    polled = threading.Event()
+    stop = threading.Event()
+
+    def poll():
+        try:
+            while not stop.is_set():
+                conn.request("GET", "/api/v1/stats", headers=dict(jar, Host="%s:%d" % (HOST, port)))
+                conn.getresponse().read()
+                polled.set()
+                stop.wait(1)  # the console's pace
+        except (OSError, http.client.HTTPException):
+            pass  # the gateway went away: what the test waits for
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    assert polled.wait(5)
+    feed = LiveFeed(port, jar)  # and an open live feed
+    proc, broker.proc = broker.proc, None  # this test stops it
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(5)
+    finally:
+        stop.set()
+        feed.close()
+        conn.close()
+    assert proc.returncode == 0 and time.monotonic() - started < 5

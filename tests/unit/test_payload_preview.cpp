@@ -29,3 +29,18 @@ TEST_CASE("binary and control characters are shown as hex") {
   for (int i = 0; i < 24; ++i) first_24 += "02";
   CHECK(payload_preview(std::string(30, '\x02')) == "hex:" + first_24 + "…");
 }
+
+TEST_CASE("a payload in full: UTF-8 text as text, anything else as base64, cut at 64 KiB") {
+  using tidegate::admin::payload_view;
+  using tidegate::admin::kPayloadViewBytes;
+  CHECK(payload_view("{\n  \"t\": 1\n}") == nlohmann::json{{"encoding", "text"}, {"data", "{\n  \"t\": 1\n}"}});
+  CHECK(payload_view(std::string("\x00\x01\xfa", 3)) == nlohmann::json{{"encoding", "base64"}, {"data", "AAH6"}});
+  CHECK(payload_view("") == nlohmann::json{{"encoding", "text"}, {"data", ""}});
+  // A text longer than the view, cut inside a two-byte character: still text, the character left out.
+  std::string text = std::string(kPayloadViewBytes - 1, 'a') + "é";
+  auto cut = payload_view(text);
+  CHECK(cut["encoding"] == "text");
+  CHECK(cut["data"].get<std::string>().size() == kPayloadViewBytes - 1);
+  auto binary = payload_view(std::string(kPayloadViewBytes + 10, '\xff'));
+  CHECK(binary["data"].get<std::string>().size() == 4 * ((kPayloadViewBytes + 2) / 3));
+}

@@ -29,13 +29,21 @@ export class Samples {
     const t = row[this.timeIndex];
     if (typeof t !== 'number') return false;
     const last = this.lastMs;
-    if (last !== null && t <= last) return false;
+    // The gateway's clock stepped back (NTP on a box without a battery-backed
+    // clock): start again from this row rather than freeze until it catches up.
+    if (last !== null && t < last - 5000) this.clear();
+    else if (last !== null && t <= last) return false;
     for (let i = 0; i < this.values.length; i += 1) {
       const v = row[i];
       this.values[i].push(typeof v === 'number' && Number.isFinite(v) ? v : null);
     }
     this.xs.push(t / 1000);
     return true;
+  }
+
+  clear() {
+    this.xs = [];
+    this.values = this.columns.map(() => []);
   }
 
   // Drops what is older than an hour before the newest sample.

@@ -122,7 +122,13 @@ export function mount(view) {
   }, 250);
   search.addEventListener('input', typed);
   stateSelect.addEventListener('change', () => { query.state = stateSelect.value; requery(); });
-  sortSelect.addEventListener('change', () => { query.sort = sortSelect.value; requery(); });
+  sortSelect.addEventListener('change', () => {
+    query.sort = sortSelect.value;
+    // Counts read best largest first; names and connect times oldest/A first.
+    query.order = ['backlog', 'inflight', 'rate'].includes(query.sort) ? 'desc' : 'asc';
+    orderSelect.value = query.order;
+    requery();
+  });
   orderSelect.addEventListener('change', () => { query.order = orderSelect.value; requery(); });
   prev.addEventListener('click', () => { query.offset = Math.max(0, query.offset - PAGE); reload(); });
   next.addEventListener('click', () => { query.offset += PAGE; reload(); });
