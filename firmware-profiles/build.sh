@@ -160,6 +160,8 @@ if [ "$package" = 1 ]; then
   (cd "$build_dir" && cpack -G DEB >/dev/null)
   deb="$(ls -t "$build_dir"/tidegate_*_"$deb_arch".deb | head -n 1)"
   dpkg-deb --field "$deb" Package Version Architecture Depends
-  "$here/package-check.sh" "$deb" >/dev/null
+  check_args=("$deb")
+  [ "$console" = 0 ] && check_args+=(--no-console)
+  "$here/package-check.sh" "${check_args[@]}" >/dev/null
   log "package: $deb (package-check.sh: every promised file is in it)"
 fi

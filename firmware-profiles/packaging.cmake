@@ -26,7 +26,13 @@ install(FILES ${_profile_dir}/tidegate.service DESTINATION /lib/systemd/system)
 # The docs as they lie in the tree: README.md's links (docs/*.md,
 # firmware-profiles/README.md) and theirs resolve under share/doc/tidegate.
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/tidegate)
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION share/doc/tidegate/docs FILES_MATCHING PATTERN "*.md")
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION share/doc/tidegate/docs FILES_MATCHING PATTERN "*.md"
+        PATTERN "*.png")
+# The console embeds uPlot: its licence goes with the binary.
+if(TIDEGATE_CONSOLE)
+  install(FILES ${CMAKE_SOURCE_DIR}/gateway/console/vendor/uplot/LICENSE DESTINATION share/doc/tidegate
+          RENAME LICENSE.uPlot)
+endif()
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/README.md DESTINATION share/doc/tidegate/firmware-profiles)
 install(FILES ${CMAKE_SOURCE_DIR}/tools/ctl/completion.bash DESTINATION share/bash-completion/completions
         RENAME tidegatectl)
