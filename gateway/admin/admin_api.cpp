@@ -14,6 +14,7 @@
 #include "gateway/admin/metrics_text.hpp"
 #include "gateway/admin/payload_preview.hpp"
 #include "gateway/admin/session_json.hpp"
+#include "gateway/admin/session_listing.hpp"
 #include "gateway/codec/utf8.hpp"
 #include "gateway/session/session_registry.hpp"
 
@@ -187,86 +188,32 @@ asio::awaitable<std::optional<Ingest::ReaderBacklogs>> AdminApi::reader_backlogs
   co_return co_await await_answer<Ingest::ReaderBacklogs>(main_io_, std::move(ask));
 }
 
-namespace {
-
-// ?q= matches part of the client id, the user name or the address.
-bool matches_search(const SessionView& v, std::string_view q) {
-  if (q.empty()) return true;
-  return v.client_id.find(q) != std::string::npos || (v.username && v.username->find(q) != std::string::npos) ||
-         (v.online && v.address && v.address->find(q) != std::string::npos);
-}
-
-std::size_t total_backlog(const Ingest::ReaderBacklogs& backlogs, const std::string& client_id) {
-  auto it = backlogs.find(client_id);
-  if (it == backlogs.end()) return 0;
-  std::size_t total = 0;
-  for (const auto& [queue, count] : it->second) total += count;
-  return total;
-}
-
-// Messages a second, in and out, averaged since the connection came.
-double session_rate(const SessionView& v, std::int64_t now_ms) {
-  if (!v.online || !v.connected_since_ms) return 0;
-  double seconds = std::max<double>(1.0, double(now_ms - *v.connected_since_ms) / 1000.0);
-  return double(v.traffic.messages_in + v.traffic.messages_out) / seconds;
-}
-
-}  // namespace
-
 asio::awaitable<Response> AdminApi::sessions(const Request& request, std::string_view query) {
   if (request.method() != http::verb::get) co_return method_not_allowed(request, "GET");
-  std::string prefix = query_param(query, "prefix");
-  std::string search = query_param(query, "q");
-  std::string state = query_param(query, "state");
-  if (!state.empty() && state != "online" && state != "offline")
-    co_return error(request, http::status::bad_request, "state must be online or offline");
-  std::string sort = query_param(query, "sort");
-  if (sort.empty()) sort = "client_id";
-  if (sort != "client_id" && sort != "backlog" && sort != "inflight" && sort != "rate" && sort != "connected")
-    co_return error(request, http::status::bad_request, "sort must be client_id, backlog, inflight, rate or connected");
-  std::string order = query_param(query, "order");
-  if (!order.empty() && order != "asc" && order != "desc")
-    co_return error(request, http::status::bad_request, "order must be asc or desc");
-  // Counts sort largest first unless asked otherwise; names and times A-Z and oldest first.
-  const bool descending = order.empty() ? (sort == "backlog" || sort == "inflight" || sort == "rate") : order == "desc";
+  std::string problem;
+  auto wanted = parse_session_query(query, problem);
+  if (!wanted) co_return error(request, http::status::bad_request, problem);
   auto page = parse_page(query);
   if (!page) co_return error(request, http::status::bad_request, "limit and offset must be whole numbers");
 
   std::vector<SessionView> rows;
-  for (auto& v : broker_.registry.list()) {  // by client id
-    if (!v.client_id.starts_with(prefix) || !matches_search(v, search)) continue;
-    if ((state == "online" && !v.online) || (state == "offline" && v.online)) continue;
-    rows.push_back(std::move(v));
-  }
+  for (auto& v : broker_.registry.list())  // by client id
+    if (wanted->matches(v)) rows.push_back(std::move(v));
   auto backlogs = co_await reader_backlogs();
   if (!backlogs) co_return error(request, http::status::gateway_timeout, "the store thread did not answer");
-  // Inflight and traffic live on the sessions' workers: every match is asked
-  // when they decide the order, else only the page's.
-  const bool sort_needs_details = sort == "inflight" || sort == "rate";
-  if (sort_needs_details) {
+  if (wanted->needs_details()) {
     auto detailed = co_await with_details(std::move(rows));
     if (!detailed) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
     rows = std::move(*detailed);
   }
   const auto now_ms = store::wall_clock_ms();
-  auto key = [&](const SessionView& v) -> double {
-    if (sort == "backlog") return double(total_backlog(*backlogs, v.client_id));
-    if (sort == "inflight") return double(v.inflight);
-    if (sort == "rate") return session_rate(v, now_ms);
-    return v.online && v.connected_since_ms ? double(*v.connected_since_ms) : 0.0;  // connected
-  };
-  if (sort != "client_id")
-    std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
-      return descending ? key(a) > key(b) : key(a) < key(b);
-    });
-  else if (descending)
-    std::reverse(rows.begin(), rows.end());
+  sort_sessions(rows, *wanted, *backlogs, now_ms);
 
   const std::size_t total = rows.size();
   std::size_t first = std::min(page->offset, total);
   std::vector<SessionView> on_page(std::make_move_iterator(rows.begin() + first),
                                    std::make_move_iterator(rows.begin() + std::min(total, first + page->limit)));
-  if (!sort_needs_details) {
+  if (!wanted->needs_details()) {  // only the page's are asked
     auto detailed = co_await with_details(std::move(on_page));
     if (!detailed) co_return error(request, http::status::gateway_timeout, "a session's worker did not answer");
     on_page = std::move(*detailed);
