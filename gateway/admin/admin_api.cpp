@@ -122,6 +122,7 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
   }
   if (target == "/api/v1/cluster") {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
+    if (auto client = query_param(query, "client"); !client.empty()) co_return co_await client_holder(request, client);
     co_return cluster(request, query);
   }
   if (target == "/api/v1/reload") {
@@ -459,9 +460,34 @@ Response AdminApi::bridges(const Request& request) const {
   return reply(request, http::status::ok, json{{"bridges", list}});
 }
 
+asio::awaitable<Response> AdminApi::client_holder(const Request& request, std::string client_id) {
+  json body = cluster_json("");
+  if (!body["enabled"].get<bool>()) co_return reply(request, http::status::ok, body);
+  // Held here: the registry says so without asking anyone.
+  std::optional<SessionView> parked;
+  bool here = broker_.registry.find(client_id, parked) != nullptr || parked.has_value();
+  json answer = {{"id", client_id}, {"answered", true}, {"held_by", here ? json(body["node"]) : json(nullptr)}};
+  if (!here) {
+    auto& cluster = broker_.cluster();
+    std::function<void(std::function<void(std::optional<std::string>)>)> ask =
+        [&cluster, client_id](std::function<void(std::optional<std::string>)> done) {
+          cluster.find_client_holder(client_id, std::move(done));
+        };
+    auto holder = co_await await_answer<std::optional<std::string>>(main_io_, std::move(ask));
+    answer["answered"] = holder.has_value() && holder->has_value();
+    if (answer["answered"].get<bool>() && !(*holder)->empty()) answer["held_by"] = **holder;
+  }
+  body["client"] = std::move(answer);
+  co_return reply(request, http::status::ok, body);
+}
+
 Response AdminApi::cluster(const Request& request, std::string_view query) const {
+  return reply(request, http::status::ok, cluster_json(query));
+}
+
+json AdminApi::cluster_json(std::string_view query) const {
   auto c = broker_.cluster().stats();
-  if (!c) return reply(request, http::status::ok, json{{"enabled", false}});
+  if (!c) return json{{"enabled", false}};
   const auto& config = *broker_.config.cluster;
   json body{{"enabled", true},
                     {"node", c->node},
@@ -516,7 +542,7 @@ Response AdminApi::cluster(const Request& request, std::string_view query) const
     // ?key=t:a/b (or c:<client id>, w:<level>): which gateway holds it.
     if (auto key = query_param(query, "key"); !key.empty()) body["lookup"]["owner_of"] = {{key, broker_.cluster().lookup_owner(key)}};
   }
-  return reply(request, http::status::ok, body);
+  return body;
 }
 
 Response AdminApi::metrics(const Request& request) const {

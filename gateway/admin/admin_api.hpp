@@ -46,6 +46,9 @@ class AdminApi {
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
   Response cluster(const Request& request, std::string_view query) const;
+  nlohmann::json cluster_json(std::string_view query) const;
+  // GET /api/v1/cluster?client=ID: the cluster's state and which gateway holds that client.
+  boost::asio::awaitable<Response> client_holder(const Request& request, std::string client_id);
   Response metrics(const Request& request) const;
 
   boost::asio::io_context& main_io_;

@@ -40,6 +40,12 @@ class Cluster {
   virtual std::optional<ClusterStats> stats() const = 0;
   // The gateway holding a lookup key (empty: no lookup).
   virtual std::string lookup_owner(const std::string& key) const = 0;
+  // Admin: which gateway holds `client_id`'s session, asked of the lookup off
+  // the caller's thread; `done` gets nullopt when the lookup cannot say (none,
+  // or no answer in time), an empty string when no gateway holds it, or the
+  // node's name. `done` runs on another thread (it must only post).
+  using HolderFound = std::function<void(std::optional<std::string>)>;
+  virtual void find_client_holder(const std::string& client_id, HolderFound done) = 0;
 
   // `client_id` is now connected here: the other gateways close their older
   // connection with it.
@@ -67,6 +73,7 @@ class SingleGateway final : public Cluster {
   void stop() override {}
   std::optional<ClusterStats> stats() const override { return std::nullopt; }
   std::string lookup_owner(const std::string&) const override { return {}; }
+  void find_client_holder(const std::string&, HolderFound done) override { done(std::nullopt); }
   void announce_connect(const std::string&, std::int64_t) override {}
   void announce_disconnect(const std::string&, bool) override {}
   bool moves_sessions() const override { return false; }

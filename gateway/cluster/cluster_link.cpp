@@ -159,6 +159,18 @@ void ClusterLink::filter_live(std::string_view filter, const std::string& name, 
   fetcher_.filter_live(filter, name, live);
 }
 
+void ClusterLink::find_client_holder(const std::string& client_id, HolderFound done) {
+  if (!lookup_) return done(std::nullopt);
+  // A blocking RPC to the key's owner: on the control thread, like the
+  // lookup's other questions, never on the admin API's (main) thread.
+  control_.post([this, client_id, done = std::move(done)] {
+    auto holder = lookup_->holder_of(client_id);
+    if (!holder) return done(std::nullopt);
+    // An empty answer is "nobody, or this gateway": the caller tells them apart.
+    done(holder->value_or(std::string()));
+  });
+}
+
 std::optional<ClusterStats> ClusterLink::stats() const {
   ClusterStats s;
   s.node = config_.node;

@@ -55,6 +55,7 @@ class ClusterLink final : public Cluster, public Ingest::Replicator {
   std::string lookup_owner(const std::string& key) const override {
     return lookup_ ? lookup_->owner_of(key) : std::string();
   }
+  void find_client_holder(const std::string& client_id, HolderFound done) override;
   void announce_connect(const std::string& client_id, std::int64_t connected_ms) override {
     takeovers_.announce_connect(client_id, connected_ms);
   }

@@ -293,6 +293,39 @@ def test_the_cluster_view_says_when_cluster_mode_is_off(page, gateway):
     screenshot(driver, "cluster")
 
 
+def test_the_cluster_view_shows_members_epoch_and_who_holds_a_client(page, tmp_path, make_broker, uid):
+    from cluster_support import NatsServer, wait_lookup_stable, wait_running
+    server = NatsServer(tmp_path / "nats")
+    try:
+        gateways = []
+        for node in ("a", "b"):
+            g = make_broker(cluster={"node": node, "nats": [server.url], "request_timeout_ms": 2000},
+                            admin={"bind": HOST, "port": free_port()})
+            g.admin_port = g.config["admin"]["port"]
+            wait_running(g)
+            gateways.append(g)
+        a, b = gateways
+        epoch = wait_lookup_stable([a, b])[0]["lookup"]["epoch"]
+        b.connect(uid + "-on-b", 5)
+        driver = page
+        open_console(driver, a.admin_port, view="cluster")
+        summary = lambda d: d.find_element(By.ID, "cluster-summary").text  # noqa: E731
+        wait_for(driver, lambda d: epoch in summary(d) and "a@" in summary(d) and "b@" in summary(d),
+                 "both members and the epoch")
+        field = driver.find_element(By.ID, "cluster-owner-input")
+        field.send_keys(uid + "-on-b")
+        driver.find_element(By.ID, "cluster-owner-button").click()
+        result = lambda d: d.find_element(By.ID, "cluster-owner-result").text  # noqa: E731
+        wait_for(driver, lambda d: "held by b" in result(d), "the client held by b")
+        screenshot(driver, "cluster")
+        field.clear()
+        field.send_keys(uid + "-nowhere")
+        driver.find_element(By.ID, "cluster-owner-button").click()
+        wait_for(driver, lambda d: "no gateway holds" in result(d), "no gateway for an unknown client")
+    finally:
+        server.kill()
+
+
 def test_every_view_fits_a_phone_sized_screen(page, gateway, uid):
     driver = page
     gateway.connect(uid, 4)

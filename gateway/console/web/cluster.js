@@ -78,19 +78,19 @@ export function mount(view) {
 
   ownerForm.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const key = `c:${input.value}`;
+    const id = input.value;
     result.textContent = 'asking…';
     try {
-      const c = await api.get(`/api/v1/cluster?key=${encodeURIComponent(key)}`, { signal });
+      // The gateway asks the cluster's lookup which member holds the client's session.
+      const c = await api.get(`/api/v1/cluster?client=${encodeURIComponent(id)}`, { signal });
       if (!alive) return;
-      const owners = c.lookup && c.lookup.owner_of;
-      if (!owners || !(key in owners)) {
-        result.textContent = c.enabled === true && !c.lookup ? 'the lookup is not enabled on this cluster' : 'no answer';
+      const found = c.client;
+      if (!found || found.answered !== true) {
+        result.textContent = c.enabled === true && !c.lookup ? 'the lookup is not enabled on this cluster'
+          : 'the lookup did not answer; try again';
         return;
       }
-      const owner = owners[key];
-      result.textContent = owner === null || owner === '' ? `no gateway holds "${input.value}"`
-        : `"${input.value}" is held by ${typeof owner === 'string' ? owner : JSON.stringify(owner)}`;
+      result.textContent = found.held_by ? `"${id}" is held by ${found.held_by}` : `no gateway holds "${id}"`;
     } catch (err) {
       if (!alive || isAbort(err)) return;
       result.textContent = err.message;
