@@ -4,10 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/error.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gateway/console/live_feed.hpp"
@@ -63,7 +60,7 @@ void AdminServer::stop() {
   sampler_.stop();  // ends the live feeds
   // A console polls on a keep-alive connection: left open, it would keep the
   // main thread's io_context (and the gateway) running after SIGTERM.
-  for (auto* socket : open_sockets_) socket->close(ignored);
+  for (auto* channel : open_channels_) channel->close();
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
@@ -113,87 +110,38 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
   auto remote = socket.remote_endpoint(ec);
   if (ec) co_return;  // already gone
   std::string peer = remote.address().to_string();
-  if (!tls_) {
-    beast::tcp_stream stream(std::move(socket));
-    co_await serve_http(stream, local, std::move(peer));
-    co_return;
-  }
-  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
-  if (handshake_ec) co_return;  // not TLS, or a certificate the client refused: nothing to answer
-  co_await serve_http(stream, local, std::move(peer));
-}
-
-namespace {
-// Keeps a count true however a coroutine leaves its scope.
-struct Counted {
-  Counted(std::size_t& count, std::atomic<std::int64_t>& gauge) : count(count), gauge(gauge) { set(+1); }
-  ~Counted() { set(-1); }
-  void set(int by) {
-    count += by;
-    gauge.store(static_cast<std::int64_t>(count), std::memory_order_relaxed);
-  }
-  std::size_t& count;
-  std::atomic<std::int64_t>& gauge;
-};
-}  // namespace
-
-template <class Stream>
-asio::awaitable<void> AdminServer::serve_live(Stream& stream, const Request& request) {
-  if (live_streams_ >= max_live_streams_) {
-    Metrics::add(metrics_.admin_live_streams_refused);
-    Response r = json_error(request.version(), http::status::service_unavailable,
-                            "too many live feeds open (admin.max_live_streams); the history endpoint still answers");
-    r.set(http::field::server, "tidegate");
-    r.set(http::field::retry_after, "10");
-    add_security_headers(r.base());
-    r.keep_alive(false);
-    r.prepare_payload();
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-    co_await http::async_write(stream, r, use_nothrow);
-    co_return;
-  }
-  Counted open(live_streams_, metrics_.admin_live_streams);
-  co_await console::serve_live_feed(stream, request, sampler_, &add_security_headers);
-}
-
-template <class Stream>
-asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::endpoint local, std::string peer) {
-  struct Registered {  // in open_sockets_ while this connection is served
-    std::set<asio::ip::tcp::socket*>& set;
-    asio::ip::tcp::socket* socket;
-    ~Registered() { set.erase(socket); }
-  } registered{open_sockets_, &beast::get_lowest_layer(stream).socket()};
-  open_sockets_.insert(registered.socket);
-  beast::flat_buffer buffer;
+  HttpChannel channel(io_, tls_ ? make_tls_transport(std::move(socket), tls_) : make_tcp_transport(std::move(socket)));
+  // In open_channels_ while served, so stop() can close a connection a console keeps busy.
+  struct Registered {
+    std::set<HttpChannel*>& set;
+    HttpChannel* channel;
+    ~Registered() { set.erase(channel); }
+  } registered{open_channels_, &channel};
+  open_channels_.insert(&channel);
+  // Not TLS, or a certificate the client refused: nothing to answer.
+  if (!co_await channel.handshake()) co_return;
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(8192);
-    parser.body_limit(65536);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-    auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
-    if (read_ec) {
+    Request request;
+    auto read = co_await channel.read(request);
+    if (read.outcome == HttpChannel::Read::closed) co_return;
+    if (read.outcome == HttpChannel::Read::unparsable) {
       // What follows a request that did not parse cannot be trusted: answer, then close.
-      if (auto answer = answer_to_unparsable(read_ec)) {
+      if (auto answer = answer_to_unparsable(read.error)) {
         answer->set(http::field::server, "tidegate");
-        answer->keep_alive(false);
         add_security_headers(answer->base());
+        answer->keep_alive(false);
         answer->prepare_payload();
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-        co_await http::async_write(stream, *answer, use_nothrow);
-        break;
+        co_await channel.write(*answer);
       }
-      co_return;
+      break;
     }
-    Request request = parser.release();
-    Response response;
     std::string_view path = request.target().substr(0, request.target().find('?'));
     auto refusal = access_.refusal(request, local);
     if (!refusal && path == "/api/v1/live" && request.method() == http::verb::get) {
-      co_await serve_live(stream, request);
+      co_await serve_live(channel, request);
       break;
     }
+    Response response;
     if (refusal) {
       response = std::move(*refusal);
     } else {
@@ -214,12 +162,40 @@ asio::awaitable<void> AdminServer::serve_http(Stream& stream, asio::ip::tcp::end
     add_security_headers(response.base());
     response.keep_alive(request.keep_alive() && !stopping_);
     response.prepare_payload();
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-    auto [write_ec, written] = co_await http::async_write(stream, response, use_nothrow);
-    if (write_ec || !response.keep_alive()) break;
+    if (!co_await channel.write(response) || !response.keep_alive()) break;
   }
-  boost::system::error_code ignored;
-  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  channel.shutdown();
+}
+
+namespace {
+// Keeps a count true however a coroutine leaves its scope.
+struct Counted {
+  Counted(std::size_t& count, std::atomic<std::int64_t>& gauge) : count(count), gauge(gauge) { set(+1); }
+  ~Counted() { set(-1); }
+  void set(int by) {
+    count += by;
+    gauge.store(static_cast<std::int64_t>(count), std::memory_order_relaxed);
+  }
+  std::size_t& count;
+  std::atomic<std::int64_t>& gauge;
+};
+}  // namespace
+
+asio::awaitable<void> AdminServer::serve_live(HttpChannel& channel, const Request& request) {
+  if (live_streams_ >= max_live_streams_) {
+    Metrics::add(metrics_.admin_live_streams_refused);
+    Response r = json_error(request.version(), http::status::service_unavailable,
+                            "too many live feeds open (admin.max_live_streams); the history endpoint still answers");
+    r.set(http::field::server, "tidegate");
+    r.set(http::field::retry_after, "10");
+    add_security_headers(r.base());
+    r.keep_alive(false);
+    r.prepare_payload();
+    co_await channel.write(r);
+    co_return;
+  }
+  Counted open(live_streams_, metrics_.admin_live_streams);
+  co_await console::serve_live_feed(channel, request, sampler_, &add_security_headers);
 }
 
 }  // namespace tidegate::admin

@@ -14,6 +14,7 @@
 
 #include "gateway/admin/admin_access.hpp"
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/http_channel.hpp"
 #include "gateway/admin/login_sessions.hpp"
 #include "gateway/console/console_routes.hpp"
 #include "gateway/console/history_sampler.hpp"
@@ -44,10 +45,7 @@ class AdminServer {
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
-  template <class Stream>
-  boost::asio::awaitable<void> serve_http(Stream& stream, boost::asio::ip::tcp::endpoint local, std::string peer);
-  template <class Stream>
-  boost::asio::awaitable<void> serve_live(Stream& stream, const Request& request);
+  boost::asio::awaitable<void> serve_live(HttpChannel& channel, const Request& request);
 
   boost::asio::io_context& io_;
   AdminApi& api_;
@@ -61,8 +59,8 @@ class AdminServer {
   std::size_t max_live_streams_;
   std::size_t live_streams_ = 0;
   bool stopping_ = false;
-  // Every open connection's socket, so stop() can close those a console keeps busy.
-  std::set<boost::asio::ip::tcp::socket*> open_sockets_;
+  // Every open connection, so stop() can close those a console keeps busy.
+  std::set<HttpChannel*> open_channels_;
 };
 
 }  // namespace tidegate::admin
