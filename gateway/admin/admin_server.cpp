@@ -108,7 +108,7 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
   boost::system::error_code ec;
   auto local = socket.local_endpoint(ec);
   auto remote = socket.remote_endpoint(ec);
-  if (ec) co_return;  // already gone
+  if (ec || stopping_) co_return;  // already gone, or accepted just before stop()
   std::string peer = remote.address().to_string();
   HttpChannel channel(io_, tls_ ? make_tls_transport(std::move(socket), tls_) : make_tcp_transport(std::move(socket)));
   // In open_channels_ while served, so stop() can close a connection a console keeps busy.
@@ -162,7 +162,7 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
     add_security_headers(response.base());
     response.keep_alive(request.keep_alive() && !stopping_);
     response.prepare_payload();
-    if (!co_await channel.write(response) || !response.keep_alive()) break;
+    if (!co_await channel.write(response, request.method() == http::verb::head) || !response.keep_alive()) break;
   }
   channel.shutdown();
 }

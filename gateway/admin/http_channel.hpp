@@ -12,6 +12,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -34,8 +35,9 @@ class HttpChannel {
   };
   // The next request into `request` (8 KiB of headers, 64 KiB of body, 10 s).
   boost::asio::awaitable<Read> read(Request& request);
-  // Writes `response` whole, as it is (the caller prepared it); false: the peer is gone.
-  boost::asio::awaitable<bool> write(Response& response);
+  // Writes `response` whole, as it is (the caller prepared it), without its
+  // body when it answers a HEAD; false: the peer is gone.
+  boost::asio::awaitable<bool> write(Response& response, bool head_request = false);
   // Writes a header with no length (a body that runs until the close), or raw body bytes.
   boost::asio::awaitable<bool> write(boost::beast::http::response_header<>& header);
   boost::asio::awaitable<bool> write_bytes(std::string bytes);
@@ -47,10 +49,22 @@ class HttpChannel {
 
  private:
   void expire_after(std::chrono::seconds limit);
+  void disarm();
 
-  std::unique_ptr<Transport> transport_;
+  // Shared with the deadline's handler, which may already be queued when the
+  // channel goes (it holds only a weak reference) or when a new deadline
+  // replaced its own (it checks the generation).
+  struct Guarded {
+    std::unique_ptr<Transport> transport;
+    std::uint64_t generation = 0;
+  };
+  std::shared_ptr<Guarded> guarded_;
+  Transport* transport_;
   boost::asio::steady_timer deadline_;
-  boost::beast::flat_buffer buffer_;  // bytes read and not yet parsed (the next request may start here)
+  // Bytes read and not yet parsed (the next request may start here). Bounded:
+  // the parser takes a body as it comes, so only a header or a chunk's size
+  // line waits here, and neither may be longer than this.
+  boost::beast::flat_buffer buffer_{16 * 1024};
 };
 
 }  // namespace tidegate::admin

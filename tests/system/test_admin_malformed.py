@@ -126,9 +126,41 @@ def test_a_kick_with_a_json_body_is_refused_and_the_client_stays(admin, uid):
     (b"POST /api/v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: zz\r\n\r\n", 400),
     (b"GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
     (b"POST /api/v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 70000\r\n\r\n", 413),
-], ids=["no-colon", "method", "target-bytes", "content-length", "big-header", "big-body"])
+    # A chunk size line that never ends: refused once it fills the 16 KiB the listener holds, not kept growing.
+    (b"POST /api/v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1;"
+     + b"a" * 40000, 431),
+], ids=["no-colon", "method", "target-bytes", "content-length", "big-header", "big-body", "endless-chunk-line"])
 def test_http_that_does_not_parse_gets_a_json_4xx(admin, data, expected):
     _, port = admin
     status, body = raw_exchange(port, data)
     assert_error(status, body, expected)
     assert call(port, "GET", "/api/v1/stats")[0] == 200
+
+
+def test_pipelined_requests_get_their_answers_in_order_and_head_gets_no_body(admin):
+    """Two requests in one send (the second's bytes arrive with the first's), then a HEAD."""
+    _, port = admin
+    auth = "Authorization: Bearer %s\r\nHost: 127.0.0.1:%d\r\n" % (TOKEN, port)
+    data = ("GET /api/v1/stats HTTP/1.1\r\n" + auth + "\r\n" +
+            "GET /api/v1/nothing HTTP/1.1\r\n" + auth + "\r\n" +
+            "HEAD /api/v1/reload HTTP/1.1\r\n" + auth + "Connection: close\r\n\r\n").encode()
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    stream = b"".join(chunks)
+    statuses = []
+    while stream:
+        head, _, rest = stream.partition(b"\r\n\r\n")
+        statuses.append(int(head.split(b" ", 2)[1]))
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        if statuses[-1] == 405:  # the HEAD: its length is announced, its body not sent
+            assert length > 0 and rest == b"", rest
+            break
+        stream = rest[length:]
+    assert statuses == [200, 404, 405], statuses
