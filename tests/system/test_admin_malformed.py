@@ -40,8 +40,8 @@ def call(port, method, path, headers=None, body=None):
         conn.close()
 
 
-def raw_exchange(port, data):
-    """Sends bytes as they are; returns (status, JSON body) of the one answer, the connection then closes."""
+def raw_bytes(port, data):
+    """Sends bytes as they are; returns every byte the gateway sends until it closes."""
     with socket.create_connection((HOST, port), timeout=5) as s:
         s.sendall(data)
         chunks = []
@@ -50,7 +50,12 @@ def raw_exchange(port, data):
             if not chunk:
                 break
             chunks.append(chunk)
-    answer = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def raw_exchange(port, data):
+    """Sends bytes as they are; returns (status, JSON body) of the one answer, the connection then closes."""
+    answer = raw_bytes(port, data)
     assert answer, "the gateway closed without an answer"
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -144,15 +149,7 @@ def test_pipelined_requests_get_their_answers_in_order_and_head_gets_no_body(adm
     data = ("GET /api/v1/stats HTTP/1.1\r\n" + auth + "\r\n" +
             "GET /api/v1/nothing HTTP/1.1\r\n" + auth + "\r\n" +
             "HEAD /api/v1/reload HTTP/1.1\r\n" + auth + "Connection: close\r\n\r\n").encode()
-    with socket.create_connection((HOST, port), timeout=5) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    stream = b"".join(chunks)
+    stream = raw_bytes(port, data)
     statuses = []
     while stream:
         head, _, rest = stream.partition(b"\r\n\r\n")
