@@ -12,6 +12,8 @@
 #   --smoke    start the built gateway (under qemu for ARM) and do a pub/sub round trip
 #   --package  build tidegatectl, tidegate-passwd and the man pages too, make
 #              build-fw/<profile>/tidegate_<version>_<arch>.deb and check its files
+#   --deps-only  install what the build needs (packages, sysroot, console
+#              assets) and stop: CI does this before it builds in the background
 #   --no-console  leave the web console's files out (-DTIDEGATE_CONSOLE=OFF:
 #              about 90 KiB less; the admin API stays; docs/console.md)
 #   --sysroot  arm64: take the target libraries from a private sysroot instead of
@@ -27,7 +29,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 here="$root/firmware-profiles"
 
-profile="" test=0 smoke=0 package=0 use_sysroot=0 console=1 jobs=1
+profile="" test=0 smoke=0 package=0 use_sysroot=0 console=1 deps_only=0 jobs=1
 for arg in "$@"; do
   case "$arg" in
     --test) test=1 ;;
@@ -35,6 +37,7 @@ for arg in "$@"; do
     --package) package=1 ;;
     --sysroot) use_sysroot=1 ;;
     --no-console) console=0 ;;
+    --deps-only) deps_only=1 ;;
     -j*) jobs="${arg#-j}" ;;
     -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     -*) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
@@ -125,6 +128,11 @@ fi
 if [ -n "$triplet" ] && [ "$use_sysroot" = 1 ]; then
   sysroot="$root/build-fw/$profile-sysroot"
   "$here/sysroot.sh" "$deb_arch" "$sysroot"
+fi
+
+if [ "$deps_only" = 1 ]; then
+  log "dependencies installed"
+  exit 0
 fi
 
 cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DTIDEGATE_CLUSTER=OFF
