@@ -422,7 +422,8 @@ def test_the_admin_listener_speaks_https_with_a_secure_cookie(make_broker, token
                    check=True, capture_output=True, timeout=60)
     port = free_port()
     broker = make_broker(admin=dict(tokens, bind=HOST, port=port, cert=str(cert), key=str(key)))
-    assert "admin API: https://127.0.0.1:%d" % port in broker.log_tail(200)
+    # The line comes once the gateway runs, which may be just after its MQTT port answers.
+    wait_until(lambda: "admin API: https://127.0.0.1:%d" % port in broker.log_tail(200), 10, "the https line in the log")
     context = ssl.create_default_context(cafile=str(cert))
     status, cookie, body = login(port, "full-secret", tls_context=context)
     assert status == 200 and "Secure" in [a.strip() for a in cookie.split(";")], cookie
