@@ -56,6 +56,11 @@ Broker::Broker(Config config, std::string config_path, nlohmann::json config_jso
   context_->plugins = plugins_.get();
   context_->auth_http = auth_http_.get();
 
+  events_ = std::make_unique<events::EventsEngine>(*ingest_, *cache_, *store_,
+                                                  config_.node_name.empty() ? events::default_node_name() : config_.node_name);
+  events_plan_ = events_->plan(config_.rules);  // webhook TLS files read now: a bad one refuses the start
+  context_->events = events_.get();
+
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
 
@@ -339,6 +344,7 @@ ReloadReport Broker::reload() {
     report = compare_for_reload(running_json_, next_json);
     auto access = std::make_shared<AccessControl>(next);  // reads the password and ACL files now
     auto bridge_changes = plan_bridges(next.bridges);     // TLS files of new or changed bridges read now
+    auto rule_plan = events_->plan(next.rules);           // and the webhooks' TLS files
     // The log last: it is the one change that cannot be undone once made.
     if (auto failure = log::set_output(log::format_from_name(next.log_format), next.log_file.value_or(""));
         !failure.empty())
@@ -349,6 +355,7 @@ ReloadReport Broker::reload() {
     context_->shared_publish_budget->set_limit(next.max_shared_publish_bytes);
     ingest_->set_limits(ingest_limits(next));
     apply_bridges(std::move(bridge_changes));
+    events_->apply(std::move(rule_plan));
   } catch (const ConfigError& e) {
     // The running log file is opened anew all the same: logrotate renamed it
     // and sent SIGHUP whatever the state of the config file.
@@ -486,9 +493,12 @@ int Broker::run() {
     notifiers.push_back([worker = w.get()](std::shared_ptr<const QueueEvents> events) {
       asio::post(worker->io(), [worker, events] { worker->on_events(*events); });
     });
+  notifiers.push_back(events_->notifier());
+  ingest_->set_retention_listener(events_->retention_listener());
   ingest_->start(std::move(notifiers));
   cluster_->start();
   prepare_bridge_sessions();
+  events_->start(std::move(events_plan_));
   for (auto& w : workers_) w->start();
   for (auto& bridge : bridges_) bridge->start();
 
@@ -561,6 +571,7 @@ void Broker::shut_down() {
   // Appends in flight finish (their publishers were answered or are gone)
   // before the last group commit.
   cluster_->stop();
+  events_->stop();  // the rules' last offsets go to the ingest thread
   ingest_->stop();  // the last group commit: everything the sessions saved
   log::info("stopped");
 }

@@ -19,6 +19,7 @@
 #include "gateway/broker_context.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/config/reload_report.hpp"
+#include "gateway/events/events_engine.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "gateway/ops/metrics.hpp"
 #include "gateway/session/session_registry.hpp"
@@ -89,7 +90,10 @@ class Broker {
   std::unique_ptr<store::LmdbStore> store_;
   std::unique_ptr<cache::QueueCache> cache_;
   std::unique_ptr<Ingest> ingest_;
-  std::unique_ptr<Cluster> cluster_;  // a ClusterLink in cluster mode, a SingleGateway otherwise
+  std::unique_ptr<Cluster> cluster_;
+  // The rules' thread; stopped before the ingest thread (its readers save offsets there).
+  std::unique_ptr<events::EventsEngine> events_;
+  std::shared_ptr<events::EventsEngine::Plan> events_plan_;  // until run() starts the rules  // a ClusterLink in cluster mode, a SingleGateway otherwise
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<BrokerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

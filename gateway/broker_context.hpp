@@ -22,6 +22,9 @@ namespace tidegate {
 
 class PluginHost;
 class AuthHttp;
+namespace events {
+class EventsEngine;
+}
 
 struct BrokerContext {
   const Config& config;
@@ -38,6 +41,7 @@ struct BrokerContext {
       std::make_shared<store::EncodingBudget>(config.max_shared_publish_bytes);
   const PluginHost* plugins = nullptr;  // the .so plugins (null: none); immutable
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
+  events::EventsEngine* events = nullptr;  // the rules (docs/events.md); thread-safe where it says so
   // Any thread: every bridge's state, backlog included (set by the Broker).
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
   // Any thread: cluster mode (gateway/cluster/cluster.hpp); one gateway has

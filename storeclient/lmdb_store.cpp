@@ -211,12 +211,14 @@ std::error_code LmdbStore::commit(const WriteBatch& batch) {
     if (rc != 0) return make_lmdb_error(rc);
     pending_floor_ = retention_floor_;
     pending_removed_ = 0;
+    pending_removed_entries_.clear();
     std::error_code ec = write_batch(txn, batch);
     if (!ec) {
       rc = mdb_txn_commit(txn);
       if (rc == 0) {
         retention_floor_ = pending_floor_;
         last_removed_ = pending_removed_;
+        last_removed_entries_.swap(pending_removed_entries_);
         return {};
       }
       ec = make_lmdb_error(rc == EIO && disk_nearly_full(options_.dir) ? ENOSPC : rc);
@@ -366,6 +368,7 @@ std::error_code LmdbStore::delete_oldest(MDB_txn* txn, std::size_t count, std::i
     for (lrc = mdb_cursor_get(links.get(), &lk, &lv, MDB_SET_RANGE); lrc == 0 && as_view(lk).starts_with(seq_key);
          lrc = mdb_cursor_get(links.get(), &lk, &lv, MDB_GET_CURRENT)) {
       std::string_view queue = as_view(lk).substr(8);
+      pending_removed_entries_.emplace_back(std::string(queue), floor);
       MDB_val ik;
       std::string index = index_key(queue, floor);
       ik = as_val(index);

@@ -122,6 +122,8 @@ class LmdbStore final : public QueueReader {
   std::uint64_t retention_floor() const { return retention_floor_; }
   // Writer thread: messages removed by the last successful commit.
   std::size_t last_removed() const { return last_removed_; }
+  // The index entries (queue, sequence) the last retention removal took with its messages.
+  const std::vector<std::pair<std::string, std::uint64_t>>& last_removed_entries() const { return last_removed_entries_; }
 
   std::size_t map_bytes() const { return map_bytes_; }
   const std::string& dir() const { return options_.dir; }
@@ -135,6 +137,7 @@ class LmdbStore final : public QueueReader {
   bool grow_map();
   std::error_code delete_oldest(MDB_txn* txn, std::size_t count, std::int64_t created_before_ms);
   std::size_t last_removed_ = 0, pending_removed_ = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> last_removed_entries_, pending_removed_entries_;
   std::uint64_t retention_floor_ = 0;
   std::uint64_t pending_floor_ = 0;
 

@@ -35,20 +35,6 @@ std::vector<BridgeRule> parse_rules(const json& j, const std::string& where, con
   return rules;
 }
 
-BridgeTls parse_tls(const json& j, const std::string& where) {
-  if (!j.is_object()) fail(where, "must be an object");
-  refuse_unknown(j, where + ".", {"ca", "cert", "key", "server_name", "verify"});
-  BridgeTls tls;
-  if (j.contains("ca")) tls.ca = get_string(j["ca"], where + ".ca");
-  if (j.contains("cert")) tls.cert = get_string(j["cert"], where + ".cert");
-  if (j.contains("key")) tls.key = get_string(j["key"], where + ".key");
-  if (j.contains("server_name")) tls.server_name = get_string(j["server_name"], where + ".server_name");
-  if (j.contains("verify")) tls.verify = get_bool(j["verify"], where + ".verify");
-  if (tls.cert.has_value() != tls.key.has_value())
-    fail(where + (tls.cert ? ".key" : ".cert"), "is required with " + std::string(tls.cert ? "cert" : "key"));
-  return tls;
-}
-
 BridgeConfig parse_bridge(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "must be an object");
   refuse_unknown(j, where + ".", {"name", "address", "protocol_version", "client_id", "username", "password", "tls",
@@ -82,7 +68,7 @@ BridgeConfig parse_bridge(const json& j, const std::string& where) {
     fail(where + ".client_id", "must be a non-empty UTF-8 string");
   if (j.contains("username")) b.username = get_string(j["username"], where + ".username");
   if (j.contains("password")) b.password = get_string(j["password"], where + ".password");
-  if (j.contains("tls")) b.tls = parse_tls(j["tls"], where + ".tls");
+  if (j.contains("tls")) b.tls = parse_client_tls(j["tls"], where + ".tls");
   if (j.contains("keep_alive")) b.keep_alive = get_uint<std::uint16_t>(j["keep_alive"], where + ".keep_alive", 1, 65535);
   if (j.contains("session_expiry"))
     b.session_expiry = get_uint<std::uint32_t>(j["session_expiry"], where + ".session_expiry", 0, 0xFFFFFFFF);
@@ -102,6 +88,20 @@ BridgeConfig parse_bridge(const json& j, const std::string& where) {
 }
 
 }  // namespace
+
+BridgeTls parse_client_tls(const json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "must be an object");
+  refuse_unknown(j, where + ".", {"ca", "cert", "key", "server_name", "verify"});
+  BridgeTls tls;
+  if (j.contains("ca")) tls.ca = get_string(j["ca"], where + ".ca");
+  if (j.contains("cert")) tls.cert = get_string(j["cert"], where + ".cert");
+  if (j.contains("key")) tls.key = get_string(j["key"], where + ".key");
+  if (j.contains("server_name")) tls.server_name = get_string(j["server_name"], where + ".server_name");
+  if (j.contains("verify")) tls.verify = get_bool(j["verify"], where + ".verify");
+  if (tls.cert.has_value() != tls.key.has_value())
+    fail(where + (tls.cert ? ".key" : ".cert"), "is required with " + std::string(tls.cert ? "cert" : "key"));
+  return tls;
+}
 
 std::vector<BridgeConfig> parse_bridges(const json& j) {
   if (!j.is_array()) fail("bridges", "must be an array");

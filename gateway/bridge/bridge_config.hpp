@@ -58,5 +58,7 @@ inline constexpr std::string_view kBridgeClientIdPrefix = "$bridge/";
 
 // Throws ConfigError("bridges[i].key: reason").
 std::vector<BridgeConfig> parse_bridges(const nlohmann::json& j);
+// A client's TLS settings (a bridge's link, a rule's webhook), read at `where`.
+BridgeTls parse_client_tls(const nlohmann::json& j, const std::string& where);
 
 }  // namespace tidegate

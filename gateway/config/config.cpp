@@ -154,6 +154,9 @@ void refuse_impossible_combinations(const Config& c) {
                                  "max_store_bytes (" + std::to_string(three_quarters) + "); now " +
                                      std::to_string(c.retention_bytes) + " + " + std::to_string(c.max_retained_bytes));
   }
+  // Each gateway of a cluster would run the same rule on the same messages.
+  if (c.cluster && !c.rules.empty())
+    fail("rules", "cannot be used with cluster yet: every gateway would deliver each event (docs/events.md)");
 }
 }  // namespace
 
@@ -325,7 +328,7 @@ Config config_from_json(const json& root, std::vector<std::string>* problems_out
       "max_shared_publish_bytes", "tcp_nodelay", "store_map_size", "log_level", "log_format", "log_file",
       "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes",
       "retention_seconds", "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval",
-      "password_file", "acl_file", "admin", "bind_sessions_to_identity", "bridges", "plugins", "auth_http",
+      "password_file", "acl_file", "admin", "bind_sessions_to_identity", "bridges", "rules", "node_name", "plugins", "auth_http",
       "cluster"};
   for (auto it = root.begin(); it != root.end(); ++it)
     if (!known.count(it.key())) problems.add(printable_key(it.key()) + ": unknown key");
@@ -375,6 +378,17 @@ Config config_from_json(const json& root, std::vector<std::string>* problems_out
   });
   problems.attempt([&] {
     if (root.contains("bridges")) c.bridges = parse_bridges(root["bridges"]);
+  });
+  problems.attempt([&] {
+    if (root.contains("rules")) c.rules = events::parse_rules(root["rules"]);
+  });
+  problems.attempt([&] {
+    if (!root.contains("node_name")) return;
+    c.node_name = get_string(root["node_name"], "node_name");
+    if (c.node_name.empty() || c.node_name.size() > 64 ||
+        c.node_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+            std::string::npos)
+      fail("node_name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
   });
   problems.attempt([&] {
     if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gateway/bridge/bridge_config.hpp"
+#include "gateway/events/rule_config.hpp"
 
 namespace tidegate {
 
@@ -151,6 +152,9 @@ struct Config {
   std::optional<std::string> log_file;      // appended to, reopened on reload; none: stderr
   unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
   std::vector<BridgeConfig> bridges;
+  std::vector<events::RuleConfig> rules;  // docs/events.md
+  // This gateway's name in CloudEvents ids and sources (docs/events.md); empty: the host name.
+  std::string node_name;
   std::vector<PluginConfig> plugins;
   std::optional<AuthHttpConfig> auth_http;
   std::optional<ClusterConfig> cluster;

@@ -9,13 +9,13 @@ namespace {
 using nlohmann::json;
 
 // Applied at once: the log settings, the live limits (LiveLimits, the ingest
-// thread's limits) and the bridges (started, restarted or stopped).
+// thread's limits), the bridges (started, restarted or stopped) and the rules.
 const std::set<std::string>& applied_now() {
   static const std::set<std::string> keys = {
       "log_level", "log_format", "log_file", "max_connections", "max_output_bytes", "max_inflight",
       "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_retained_messages",
       "max_retained_bytes", "retention_bytes", "retention_seconds", "max_session_backlog",
-      "max_shared_publish_bytes", "bridges"};
+      "max_shared_publish_bytes", "bridges", "rules"};
   return keys;
 }
 

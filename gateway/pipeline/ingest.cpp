@@ -548,7 +548,7 @@ void Ingest::save_session(const std::string& client_id, std::optional<std::strin
 void Ingest::save_progress(const std::string& client_id, SessionProgress progress, Done done) {
   post([this, client_id, progress = std::move(progress), done = std::move(done)]() mutable {
     for (auto& [queue, seq] : progress.offsets) {
-      track_reader(client_id, queue, seq);
+      if (progress.counts_toward_backlog) track_reader(client_id, queue, seq);
       batch_.offsets.push_back({client_id, queue, seq});
     }
     for (auto& queue : progress.erased_queues)

@@ -150,6 +150,11 @@ class Ingest {
     virtual void filter_live(std::string_view filter, const std::string& name, bool live) = 0;
   };
   void set_replicator(Replicator* replicator) { replicator_ = replicator; }  // before start()
+  // Told, on the ingest thread, of the index entries (queue, sequence) each
+  // retention removal took: the rules count what they lose (docs/events.md).
+  // It must only post elsewhere. Before start().
+  using RetentionListener = std::function<void(const std::vector<std::pair<std::string, std::uint64_t>>&)>;
+  void set_retention_listener(RetentionListener listener) { retention_listener_ = std::move(listener); }
   // What publish_batch() does without a replicator: straight to this node's queues.
   void publish_local_batch(std::vector<PublishRequest> requests, BatchDone done = {});
 
@@ -213,6 +218,9 @@ class Ingest {
     std::vector<std::pair<std::string, std::uint64_t>> offsets;             // queue -> position
     std::vector<std::pair<std::uint16_t, std::optional<std::string>>> inflight;  // nullopt = erase
     std::vector<std::string> erased_queues;  // unsubscribed: their offsets go
+    // False for a rule's reader (docs/events.md): retention bounds its
+    // backlog, which never refuses a publish (max_session_backlog).
+    bool counts_toward_backlog = true;
     bool empty() const { return offsets.empty() && inflight.empty() && erased_queues.empty(); }
   };
 
@@ -304,6 +312,7 @@ class Ingest {
   IngestLimits limits_;  // ingest thread; replaced by set_limits()
   std::vector<Notify> workers_;
   Replicator* replicator_ = nullptr;
+  RetentionListener retention_listener_;
 
   // Inbox: filled by any thread, drained by the ingest thread.
   std::mutex inbox_lock_;

@@ -117,6 +117,7 @@ void Ingest::enforce_retention() {
   }
   if (store_.commit(removal)) return;
   cache_.set_retention_floor(store_.retention_floor());
+  if (retention_listener_ && !store_.last_removed_entries().empty()) retention_listener_(store_.last_removed_entries());
   if (store_.last_removed() > 0)
     log::info("retention: removed " + std::to_string(store_.last_removed()) + " oldest message(s) up to sequence " +
               std::to_string(store_.retention_floor()) +

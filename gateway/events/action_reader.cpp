@@ -1,0 +1,154 @@
+#include "gateway/events/action_reader.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+
+#include "gateway/ops/log.hpp"
+
+namespace tidegate::events {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kPullBatch = 256;
+}
+
+ActionReader::ActionReader(asio::io_context& io, Ingest& ingest, const cache::QueueCache& cache, ReaderPlace place,
+                           std::vector<Condition> where, std::shared_ptr<ActionCounters> counters)
+    : io_(io),
+      ingest_(ingest),
+      cache_(cache),
+      place_(std::move(place)),
+      where_(std::move(where)),
+      counters_(std::move(counters)),
+      signal_(io) {
+  read_position_ = saved_ = place_.committed;
+  committed_ = place_.committed;
+}
+
+void ActionReader::start() {
+  asio::co_spawn(io_, run(), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error("rule reader '" + self->place_.reader_id + "' stopped after an internal error: " + ex.what());
+    }
+  });
+}
+
+void ActionReader::stop() {
+  stopped_ = true;
+  if (sink_) sink_->stop();
+  signal_.cancel();
+  save();
+}
+
+void ActionReader::wake() { signal_.cancel(); }
+
+void ActionReader::set_paused(bool paused) {
+  paused_ = paused;
+  wake();
+}
+
+void ActionReader::finished(std::uint64_t seq) {
+  if (stopped_) return;
+  auto it = std::lower_bound(outstanding_.begin(), outstanding_.end(), seq,
+                             [](const Unfinished& u, std::uint64_t s) { return u.seq < s; });
+  if (it == outstanding_.end() || it->seq != seq) return;
+  it->done = true;
+  advance();
+  wake();
+}
+
+void ActionReader::removed_by_retention(const std::vector<std::uint64_t>& seqs) {
+  std::uint64_t lost = 0, first = 0, last = 0;
+  for (auto seq : seqs)
+    if (seq > read_position_) {
+      ++lost;
+      first = first ? std::min(first, seq) : seq;
+      last = std::max(last, seq);
+    }
+  if (!lost) return;
+  count(counters_->lost_retention, lost);
+  log::event(log::Level::warn, "rule_lost_retention", "retention removed messages before the rule read them",
+             {{"reader", place_.reader_id},
+              {"lost", static_cast<std::int64_t>(lost)},
+              {"from_seq", static_cast<std::int64_t>(first)},
+              {"to_seq", static_cast<std::int64_t>(last)}});
+}
+
+void ActionReader::advance() {
+  while (!outstanding_.empty() && outstanding_.front().done) outstanding_.pop_front();
+  committed_ = outstanding_.empty() ? read_position_ : outstanding_.front().seq - 1;
+  unfinished_ = outstanding_.size();
+  save();
+}
+
+void ActionReader::save() {
+  // One write in flight at a time: while it commits, later progress waits
+  // and goes in the next one (the offset is rewritten, not appended).
+  const auto position = committed_.load();
+  if (saving_ || position == saved_) return;
+  saving_ = true;
+  Ingest::SessionProgress progress;
+  progress.offsets.emplace_back(place_.queue, position);
+  progress.counts_toward_backlog = false;
+  ingest_.save_progress(place_.reader_id, std::move(progress),
+                        [self = shared_from_this(), position](std::error_code ec) {
+                          asio::post(self->io_, [self, position, ec] {
+                            self->saving_ = false;
+                            if (!ec) self->saved_ = position;  // on failure the next save tries again
+                            if (!self->stopped_) self->save();
+                          });
+                        });
+}
+
+asio::awaitable<void> ActionReader::run() {
+  auto self = shared_from_this();
+  const auto wait = [this]() -> asio::awaitable<void> {
+    signal_.expires_at(asio::steady_timer::time_point::max());
+    co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+  };
+  while (!stopped_) {
+    if (paused_ || outstanding_.size() >= sink_->window()) {
+      co_await wait();
+      continue;
+    }
+    std::uint64_t skipped = 0, gone_upto = 0;
+    auto batch = cache_.pull(place_.queue, read_position_, std::min(kPullBatch, sink_->window() - outstanding_.size()),
+                             &skipped, &gone_upto, &read_mark_, ingest_.visible_seq());
+    if (skipped) {
+      // QoS 0 messages live in memory only: evicted before this reader came to them.
+      count(counters_->lost_retention, skipped);
+      log::event(log::Level::warn, "rule_lost_qos0", "QoS 0 messages left the queue cache before the rule read them",
+                 {{"reader", place_.reader_id}, {"lost", static_cast<std::int64_t>(skipped)}});
+    }
+    if (batch.empty()) {
+      if (gone_upto > read_position_) {
+        read_position_ = gone_upto;
+        advance();
+      }
+      co_await wait();
+      continue;
+    }
+    for (const auto& message : batch) {
+      read_position_ = message->seq;
+      if (message->origin_client_id == place_.origin) continue;  // its own output: never a loop
+      MessageFacts facts(*message);
+      if (!facts.matches(where_)) continue;
+      count(counters_->matched);
+      outstanding_.push_back({message->seq, false});
+      sink_->take(message);
+      if (stopped_) co_return;
+    }
+    advance();
+    // Let the sink's deliveries and other readers run between batches.
+    co_await asio::post(io_, asio::use_awaitable);
+  }
+}
+
+}  // namespace tidegate::events
