@@ -1,5 +1,8 @@
 #include "gateway/admin/admin_api.hpp"
 
+#include "gateway/events/events_engine.hpp"
+#include "gateway/ops/log.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -120,6 +123,8 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     co_return bridges(request);
   }
+  if (target == "/api/v1/rules" || target.starts_with("/api/v1/rules/"))
+    co_return rules(request, target.substr(std::string_view("/api/v1/rules").size()));
   if (target == "/api/v1/cluster") {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     if (auto client = query_param(query, "client"); !client.empty()) co_return co_await client_holder(request, client);
@@ -458,6 +463,62 @@ Response AdminApi::bridges(const Request& request) const {
                         {"messages_in", b.messages_in},
                         {"backlog", b.backlog}});
   return reply(request, http::status::ok, json{{"bridges", list}});
+}
+
+Response AdminApi::rules(const Request& request, std::string_view rest) const {
+  const auto method = request.method();
+  std::string name, action;
+  if (!rest.empty()) {
+    rest.remove_prefix(1);  // the '/'
+    auto slash = rest.find('/');
+    name = std::string(rest.substr(0, slash));
+    if (slash != std::string_view::npos) action = std::string(rest.substr(slash + 1));
+  }
+  auto all = broker_.events ? broker_.events->status() : std::vector<events::ActionStatus>{};
+  if (!action.empty()) {
+    if (action != "pause" && action != "resume")
+      return error(request, http::status::not_found, "no such endpoint: rules/" + name + "/" + action);
+    if (method != http::verb::post) return method_not_allowed(request, "POST");
+    if (!broker_.events || !broker_.events->set_paused(name, action == "pause"))
+      return error(request, http::status::not_found, "no rule named '" + name + "'");
+    tidegate::log::event(tidegate::log::Level::info, action == "pause" ? "rule_paused" : "rule_resumed",
+               action == "pause" ? "rule paused" : "rule resumed", {{"rule", name}});
+    return reply(request, http::status::ok, json{{"rule", name}, {"paused", action == "pause"}});
+  }
+  if (method != http::verb::get) return method_not_allowed(request, "GET");
+  std::map<std::string, json> by_rule;
+  for (const auto& a : all) {
+    if (!name.empty() && a.rule != name) continue;
+    auto& rule = by_rule[a.rule];
+    if (rule.is_null()) rule = json{{"name", a.rule}, {"from", a.from}, {"paused", a.paused}, {"actions", json::array()}};
+    const auto& c = *a.counters;
+    auto [last_error, last_error_ms] = c.last_error();
+    auto latency = c.latency.snapshot();
+    rule["actions"].push_back(json{
+        {"index", a.index},
+        {"kind", a.kind},
+        {"target", a.target},
+        {"committed", a.committed},
+        {"unfinished", a.unfinished},
+        {"backlog", Metrics::read(c.backlog)},
+        {"matched", Metrics::read(c.matched)},
+        {"delivered", Metrics::read(c.delivered)},
+        {"failed", Metrics::read(c.failed)},
+        {"retries", Metrics::read(c.retries)},
+        {"dead_lettered", Metrics::read(c.dead_lettered)},
+        {"dropped", Metrics::read(c.dropped)},
+        {"lost_retention", Metrics::read(c.lost_retention)},
+        {"latency_avg_ms", latency.count ? json(latency.sum_seconds * 1000 / double(latency.count)) : json(nullptr)},
+        {"last_error", last_error.empty() ? json(nullptr) : json(last_error)},
+        {"last_error_at", last_error_ms ? iso_time(last_error_ms) : json(nullptr)}});
+  }
+  if (!name.empty()) {
+    if (by_rule.empty()) return error(request, http::status::not_found, "no rule named '" + name + "'");
+    return reply(request, http::status::ok, by_rule.begin()->second);
+  }
+  json list = json::array();
+  for (auto& [n, rule] : by_rule) list.push_back(std::move(rule));
+  return reply(request, http::status::ok, json{{"rules", list}, {"node", broker_.events ? broker_.events->node() : ""}});
 }
 
 asio::awaitable<Response> AdminApi::client_holder(const Request& request, std::string client_id) {

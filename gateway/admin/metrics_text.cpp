@@ -1,6 +1,7 @@
 #include "gateway/admin/metrics_text.hpp"
 
 #include "gateway/auth/auth_http.hpp"
+#include "gateway/events/events_engine.hpp"
 #include "gateway/ops/process_stats.hpp"
 
 #include <cstdio>
@@ -266,6 +267,49 @@ void write_bridges(PrometheusText& p, BrokerContext& broker) {
   }
 }
 
+void write_rules(PrometheusText& p, BrokerContext& broker) {
+  if (!broker.events) return;
+  auto actions = broker.events->status();
+  if (actions.empty()) return;
+  auto per_action = [&](const char* name, const char* type, const char* help, auto value_of) {
+    p.out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& a : actions)
+      p.out << name << "{rule=\"" << a.rule << "\",action=\"" << a.index << "\",kind=\"" << a.kind << "\"} "
+            << value_of(a) << '\n';
+  };
+  using A = events::ActionStatus;
+  per_action("tidegate_rule_matched_total", "counter", "Messages a rule's where took, per action.",
+             [](const A& a) { return Metrics::read(a.counters->matched); });
+  per_action("tidegate_rule_delivered_total", "counter", "Events delivered (webhook 2xx, or republished).",
+             [](const A& a) { return Metrics::read(a.counters->delivered); });
+  per_action("tidegate_rule_failed_total", "counter", "Attempts that failed (retried or dead-lettered).",
+             [](const A& a) { return Metrics::read(a.counters->failed); });
+  per_action("tidegate_rule_retries_total", "counter", "Attempts after the first.",
+             [](const A& a) { return Metrics::read(a.counters->retries); });
+  per_action("tidegate_rule_dead_lettered_total", "counter", "Events published to the dead-letter topic.",
+             [](const A& a) { return Metrics::read(a.counters->dead_lettered); });
+  per_action("tidegate_rule_dropped_total", "counter", "Events given up on with no dead-letter topic.",
+             [](const A& a) { return Metrics::read(a.counters->dropped); });
+  per_action("tidegate_rule_lost_retention_total", "counter",
+             "Messages removed by retention (or QoS 0 evicted) before the rule read them.",
+             [](const A& a) { return Metrics::read(a.counters->lost_retention); });
+  per_action("tidegate_rule_backlog_messages", "gauge", "Stored messages after the committed offset.",
+             [](const A& a) { return Metrics::read(a.counters->backlog); });
+  per_action("tidegate_rule_paused", "gauge", "1 while the rule is paused.", [](const A& a) { return a.paused ? 1 : 0; });
+  p.out << "# HELP tidegate_rule_delivery_seconds From a message's arrival to its delivery.\n"
+           "# TYPE tidegate_rule_delivery_seconds histogram\n";
+  for (const auto& a : actions) {
+    auto snap = a.counters->latency.snapshot();
+    const std::string labels = "rule=\"" + a.rule + "\",action=\"" + std::to_string(a.index) + "\"";
+    for (std::size_t i = 0; i < LatencyHistogram::bounds.size(); ++i)
+      p.out << "tidegate_rule_delivery_seconds_bucket{" << labels << ",le=\"" << LatencyHistogram::bounds[i] << "\"} "
+            << snap.cumulative[i] << '\n';
+    p.out << "tidegate_rule_delivery_seconds_bucket{" << labels << ",le=\"+Inf\"} " << snap.count << '\n'
+          << "tidegate_rule_delivery_seconds_sum{" << labels << "} " << snap.sum_seconds << '\n'
+          << "tidegate_rule_delivery_seconds_count{" << labels << "} " << snap.count << '\n';
+  }
+}
+
 }  // namespace
 
 std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
@@ -277,6 +321,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   write_auth_http(p, broker);
   write_cluster(p, broker);
   write_bridges(p, broker);
+  write_rules(p, broker);
   return p.out.str();
 }
 

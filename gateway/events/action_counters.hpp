@@ -11,6 +11,8 @@
 
 namespace tidegate::events {
 
+inline constexpr std::size_t kBacklogCountCap = 1'000'000;
+
 struct ActionCounters {
   std::atomic<std::uint64_t> matched{0};        // messages its where took
   std::atomic<std::uint64_t> delivered{0};      // acknowledged by the receiver (2xx) or published
@@ -19,6 +21,9 @@ struct ActionCounters {
   std::atomic<std::uint64_t> dead_lettered{0};  // given up on: published to dead_letter_topic
   std::atomic<std::uint64_t> dropped{0};        // given up on with no dead_letter_topic (logged)
   std::atomic<std::uint64_t> lost_retention{0}; // removed by retention (or QoS 0 evicted) before it was read
+  // Stored messages after the committed offset, matching or not (refreshed
+  // each second by the events thread, counted up to kBacklogCountCap).
+  std::atomic<std::uint64_t> backlog{0};
   LatencyHistogram latency;                     // from the message's arrival to its delivery
 
   void note_error(std::string error, std::int64_t at_ms) {

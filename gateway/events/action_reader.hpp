@@ -56,6 +56,7 @@ class ActionReader : public std::enable_shared_from_this<ActionReader> {
   bool paused() const { return paused_.load(std::memory_order_relaxed); }
   std::uint64_t committed() const { return committed_.load(std::memory_order_relaxed); }
   std::size_t unfinished() const { return unfinished_.load(std::memory_order_relaxed); }
+  ActionCounters& counters() const { return *counters_; }
 
  private:
   boost::asio::awaitable<void> run();

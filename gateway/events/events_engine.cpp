@@ -22,6 +22,16 @@ std::string default_node_name() {
 EventsEngine::EventsEngine(Ingest& ingest, const cache::QueueCache& cache, const store::LmdbStore& store, std::string node)
     : ingest_(ingest), cache_(cache), store_(store), node_(std::move(node)), work_(asio::make_work_guard(io_)) {
   thread_ = std::thread([this] { io_.run(); });
+  asio::post(io_, [this] { refresh_backlogs(); });
+}
+
+void EventsEngine::refresh_backlogs() {
+  for (const auto& [queue, reader] : by_queue_)
+    reader->counters().backlog = store_.count_queue(queue, reader->committed(), kBacklogCountCap);
+  backlog_timer_.expires_after(std::chrono::seconds(1));
+  backlog_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) refresh_backlogs();
+  });
 }
 
 EventsEngine::~EventsEngine() {
@@ -200,6 +210,7 @@ void EventsEngine::stop() {
     for (auto& [name, running] : all)
       for (auto& reader : running.readers) reader->stop();
     by_queue_.clear();
+    backlog_timer_.cancel();
   });
   work_.reset();
   io_.stop();

@@ -7,6 +7,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,7 @@ class EventsEngine {
   // there on give up their queue reference and offset.
   void stop_rule(Running& running, std::size_t forget_from);
   void run_on_thread(std::function<void()> f);  // runs f on the events thread and waits
+  void refresh_backlogs();                       // events thread, each second
 
   Ingest& ingest_;
   const cache::QueueCache& cache_;
@@ -89,6 +91,7 @@ class EventsEngine {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
+  boost::asio::steady_timer backlog_timer_{io_};
   mutable std::mutex lock_;                // guards rules_ (changed on the main thread, read by status())
   std::map<std::string, Running> rules_;   // by name
   // Events thread: every running reader by the queue it reads.

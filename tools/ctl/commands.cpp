@@ -416,6 +416,55 @@ void bridges(const Context& ctx) {
   table.print(ctx.out);
 }
 
+// ---------------------------------------------------------------- rules
+
+std::string rule_path(const std::string& name) { return "/api/v1/rules/" + percent_encode(name); }
+
+void rules_list(const Context& ctx) {
+  auto body = call(ctx, Method::get, "/api/v1/rules");
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto doc = parse_object(body, "rules");
+  const auto& list = array_of(doc, "rules", "rules");
+  if (list.empty()) {
+    ctx.out << "no rules configured\n";
+    return;
+  }
+  Table table({{"RULE"}, {"ACTION"}, {"STATE"}, {"DELIVERED", Align::right}, {"FAILED", Align::right},
+               {"DEAD", Align::right}, {"LOST", Align::right}, {"BACKLOG", Align::right}, {"LAST ERROR"}});
+  for (const auto& r : list) {
+    const std::string state = r.value("paused", false) ? "paused" : "running";
+    if (!r.contains("actions") || !r["actions"].is_array()) continue;
+    for (const auto& a : r["actions"]) {
+      std::uint64_t dead = a.value("dead_lettered", std::uint64_t(0)) + a.value("dropped", std::uint64_t(0));
+      std::string error = a.contains("last_error") && a["last_error"].is_string() ? a["last_error"].get<std::string>() : "-";
+      table.add_row({field(r, "name"), field(a, "index") + " " + field(a, "kind"), state, field(a, "delivered"),
+                     field(a, "failed"), std::to_string(dead), field(a, "lost_retention"), field(a, "backlog"), error});
+    }
+  }
+  table.print(ctx.out);
+}
+
+void rules_show(const Context& ctx, const RulesShow& cmd) {
+  auto body = call(ctx, Method::get, rule_path(cmd.name));
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto r = parse_object(body, "rule");
+  ctx.out << "rule:    " << field(r, "name") << (r.value("paused", false) ? " (paused)" : "") << '\n'
+          << "from:    " << field(r, "from") << '\n';
+  if (!r.contains("actions") || !r["actions"].is_array()) return;
+  for (const auto& a : r["actions"]) {
+    ctx.out << "action " << field(a, "index") << ": " << field(a, "kind") << " " << field(a, "target") << '\n';
+    for (const char* key : {"committed", "unfinished", "backlog", "matched", "delivered", "failed", "retries",
+                            "dead_lettered", "dropped", "lost_retention", "latency_avg_ms", "last_error", "last_error_at"})
+      ctx.out << "  " << key << ": " << std::string(16 - std::string_view(key).size(), ' ') << field(a, key) << '\n';
+  }
+}
+
+void rules_pause(const Context& ctx, const RulesPause& cmd) {
+  auto body = call(ctx, Method::post, rule_path(cmd.name) + (cmd.pause ? "/pause" : "/resume"));
+  if (ctx.json_output) return print_raw(ctx, body);
+  ctx.out << (cmd.pause ? "paused '" : "resumed '") << printable(cmd.name) << "'\n";
+}
+
 // ---------------------------------------------------------------- stats
 
 // Nested key/value lines. Known keys come in a reading order (the gateway's
@@ -578,6 +627,9 @@ int run_command(const Command& command, const HttpClient& client, const std::str
   else if (auto* c = std::get_if<Subs>(&command)) subs(ctx, *c);
   else if (auto* c = std::get_if<Topics>(&command)) topics(ctx, *c);
   else if (std::holds_alternative<Bridges>(command)) bridges(ctx);
+  else if (std::holds_alternative<RulesList>(command)) rules_list(ctx);
+  else if (auto* c = std::get_if<RulesShow>(&command)) rules_show(ctx, *c);
+  else if (auto* c = std::get_if<RulesPause>(&command)) rules_pause(ctx, *c);
   else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) return reload(ctx);

@@ -31,6 +31,9 @@ const char* const tool_help =
     "                          newest message\n"
     "  bridges                 each bridge to a cloud broker: link state, backlog,\n"
     "                          messages out and in, last error\n"
+    "  rules list              each rule's actions: delivered, failed, backlog\n"
+    "  rules show NAME         one rule's actions with every counter\n"
+    "  rules pause|resume NAME stop or restart a rule's deliveries\n"
     "  cluster                 cluster mode: this node, its NATS link, notify and\n"
     "                          takeover counters\n"
     "  stats                   counters and gauges of the gateway\n"
@@ -203,6 +206,21 @@ const char* const bridges_help =
     "gateway's log).\n"
     "With --json: {\"bridges\": [...]} as the API answers it.\n";
 
+const char* const rules_help =
+    "usage: tidegatectl [OPTIONS] rules list\n"
+    "       tidegatectl [OPTIONS] rules show NAME\n"
+    "       tidegatectl [OPTIONS] rules pause NAME\n"
+    "       tidegatectl [OPTIONS] rules resume NAME\n"
+    "\n"
+    "  list    every rule's actions (docs/events.md): RULE, ACTION (its index\n"
+    "          and kind), STATE (running or paused), DELIVERED, FAILED (attempts),\n"
+    "          DEAD (dead-lettered or dropped), LOST (to retention), BACKLOG\n"
+    "          (stored messages after the committed offset) and LAST ERROR\n"
+    "  show    one rule with each action's counters and committed offset\n"
+    "  pause   stop delivering; messages wait in the store (the backlog grows)\n"
+    "  resume  deliver again from the committed offset\n"
+    "With --json, the API's object. Exit status 1 for a rule that does not exist.\n";
+
 const char* const cluster_help =
     "usage: tidegatectl [OPTIONS] cluster\n"
     "\n"
@@ -268,6 +286,11 @@ const std::map<std::string, const char*>& help_topics() {
       {"subs", subs_help},
       {"topics", topics_help},
       {"bridges", bridges_help},
+      {"rules", rules_help},
+      {"rules list", rules_help},
+      {"rules show", rules_help},
+      {"rules pause", rules_help},
+      {"rules resume", rules_help},
       {"cluster", cluster_help},
       {"stats", stats_help},
       {"reload", reload_help},
@@ -499,6 +522,13 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
   } else if (topic == "bridges") {
     no_operand();
     return Bridges{};
+  } else if (topic == "rules list") {
+    no_operand();
+    return RulesList{};
+  } else if (topic == "rules show") {
+    return RulesShow{one_operand("rule name")};
+  } else if (topic == "rules pause" || topic == "rules resume") {
+    return RulesPause{one_operand("rule name"), topic == "rules pause"};
   } else if (topic == "cluster") {
     no_operand();
     return Cluster{};

@@ -52,6 +52,9 @@ struct Topics {
   std::optional<unsigned long long> offset;
 };
 struct Bridges {};
+struct RulesList {};
+struct RulesShow { std::string name; };
+struct RulesPause { std::string name; bool pause = true; };
 struct Cluster {};
 struct Stats {};
 struct Reload {};
@@ -76,7 +79,7 @@ struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Subs, Topics, Bridges, Cluster, Stats, Reload, Pub, Sub, Complete, ShowHelp,
+                             Subs, Topics, Bridges, RulesList, RulesShow, RulesPause, Cluster, Stats, Reload, Pub, Sub, Complete, ShowHelp,
                              ShowVersion>;
 
 // Set on the command line; what is not comes from the environment
