@@ -1,24 +1,37 @@
 #include "gateway/events/topic_template.hpp"
 
+#include <cctype>
 #include <charconv>
 
 #include "gateway/config/config_json.hpp"
 
 namespace tidegate::events {
 
+namespace {
+// A placeholder is '{', a lower-case name (letters, digits, '_', '[', ']') and
+// '}'; any other '{' is text, so a JSON payload template needs no escaping.
+bool placeholder_at(const std::string& text, std::size_t open, std::size_t& close) {
+  close = open + 1;
+  while (close < text.size() && (std::islower(static_cast<unsigned char>(text[close])) ||
+                                 std::isdigit(static_cast<unsigned char>(text[close])) || text[close] == '_' ||
+                                 text[close] == '[' || text[close] == ']'))
+    ++close;
+  return close < text.size() && close > open + 1 && text[close] == '}';
+}
+}  // namespace
+
 TopicTemplate TopicTemplate::parse(const std::string& text, const std::string& at) {
   TopicTemplate t;
   t.text_ = text;
+  std::string literal;
   std::size_t i = 0;
   while (i < text.size()) {
-    auto open = text.find('{', i);
-    if (open != i) {
-      t.parts_.push_back({Part::Kind::literal, text.substr(i, open - i), 0});
-      if (open == std::string::npos) break;
+    std::size_t close = 0;
+    if (text[i] != '{' || !placeholder_at(text, i, close)) {
+      literal += text[i++];
+      continue;
     }
-    auto close = text.find('}', open);
-    if (close == std::string::npos) config_json::fail(at, "a '{' is not closed");
-    std::string name = text.substr(open + 1, close - open - 1);
+    std::string name = text.substr(i + 1, close - i - 1);
     Part p;
     if (name == "topic") {
       p.kind = Part::Kind::topic;
@@ -37,9 +50,12 @@ TopicTemplate TopicTemplate::parse(const std::string& text, const std::string& a
     } else {
       config_json::fail(at, "unknown placeholder {" + name + "}; use {topic}, {level[N]}, {clientid}, {payload} or {seq}");
     }
+    if (!literal.empty()) t.parts_.push_back({Part::Kind::literal, std::move(literal), 0});
+    literal.clear();
     t.parts_.push_back(std::move(p));
     i = close + 1;
   }
+  if (!literal.empty()) t.parts_.push_back({Part::Kind::literal, std::move(literal), 0});
   return t;
 }
 
