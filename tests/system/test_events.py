@@ -349,3 +349,11 @@ def test_https_webhook_verifies_the_receiver_against_its_ca(make_broker, tmp_pat
         assert len(receiver.events()) == 1
     finally:
         receiver.stop()
+
+
+def test_rule_client_ids_are_reserved(make_broker, receiver):
+    broker = start(make_broker, [webhook_rule(receiver)])
+    c = broker.client(version=5)
+    c.send_raw(m.build_connect("$rule/r/0", version=5))
+    ack = c.expect_packet(m.CONNACK, 5)
+    assert ack.reason_code == 0x85
