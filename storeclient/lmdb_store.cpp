@@ -516,6 +516,22 @@ std::map<std::string, std::uint64_t> LmdbStore::load_offsets(const std::string& 
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> LmdbStore::offset_keys_of_readers(std::string_view id_prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), offsets_);
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = as_view(k);
+    if (key.size() < 2) continue;
+    std::size_t length = (static_cast<unsigned char>(key[0]) << 8) | static_cast<unsigned char>(key[1]);
+    if (key.size() < 2 + length) continue;
+    std::string_view id = key.substr(2, length);
+    if (id.starts_with(id_prefix)) out.emplace_back(std::string(id), std::string(key.substr(2 + length)));
+  }
+  return out;
+}
+
 std::vector<std::pair<std::uint16_t, std::string>> LmdbStore::load_inflight(const std::string& client_id) const {
   std::vector<std::pair<std::uint16_t, std::string>> out;
   ReadTxn txn(env_, resize_lock_);
@@ -551,6 +567,39 @@ std::uint64_t LmdbStore::max_sequence() const {
   for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
     if (v.mv_size == 8) max_seq = std::max(max_seq, get_u64_be(as_view(v)));
   return max_seq;
+}
+
+std::uint64_t LmdbStore::first_sequence_since(std::int64_t wall_ms) const {
+  // Binary search over sequence numbers x for the least x whose next stored
+  // message arrived at or after wall_ms: arrival times grow with sequences
+  // (a clock stepped back makes the answer approximate by that step).
+  ReadTxn txn(env_, resize_lock_);
+  Cursor c(txn.get(), messages_);
+  MDB_val k, v;
+  if (mdb_cursor_get(c.get(), &k, &v, MDB_LAST) != 0 || k.mv_size != 8) return 0;
+  const std::uint64_t past_newest = get_u64_be(as_view(k)) + 1;
+  if (mdb_cursor_get(c.get(), &k, &v, MDB_FIRST) != 0 || k.mv_size != 8) return 0;
+  // The first stored sequence >= x (past_newest when none), and whether it arrived late enough.
+  auto next_stored = [&](std::uint64_t x, bool& late_enough) {
+    std::string key;
+    put_u64_be(key, x);
+    MDB_val sk = as_val(key), sv;
+    late_enough = true;
+    if (mdb_cursor_get(c.get(), &sk, &sv, MDB_SET_RANGE) != 0 || sk.mv_size != 8) return past_newest;
+    auto m = decode_message(as_view(sv));
+    late_enough = !m || m->created_ms >= wall_ms;
+    return get_u64_be(as_view(sk));
+  };
+  std::uint64_t low = get_u64_be(as_view(k)), high = past_newest;
+  while (low < high) {
+    std::uint64_t mid = low + (high - low) / 2;
+    bool late_enough = false;
+    next_stored(mid, late_enough);
+    if (late_enough) high = mid;
+    else low = mid + 1;
+  }
+  bool ignored = false;
+  return next_stored(low, ignored);
 }
 
 }  // namespace tidegate::store

@@ -112,11 +112,16 @@ class LmdbStore final : public QueueReader {
   std::vector<MessagePtr> load_retained() const;
   std::vector<std::pair<std::string, std::string>> load_sessions() const;
   std::map<std::string, std::uint64_t> load_offsets(const std::string& client_id) const;
+  // (reader id, queue) of every offset whose reader id starts with `id_prefix` (a whole-table scan).
+  std::vector<std::pair<std::string, std::string>> offset_keys_of_readers(std::string_view id_prefix) const;
   std::vector<std::pair<std::uint16_t, std::string>> load_inflight(const std::string& client_id) const;
   MessagePtr read_message(std::uint64_t seq) const;
   // The highest sequence mentioned anywhere (messages and committed offsets):
   // new sequences start above it so no offset can ever point past a reused one.
   std::uint64_t max_sequence() const;
+  // The first stored sequence that arrived at or after `wall_ms` (one past
+  // the newest when none did; 0 when the store holds no message).
+  std::uint64_t first_sequence_since(std::int64_t wall_ms) const;
   StoreUsage usage() const;
   // Writer thread: the highest sequence removed by retention so far (0: none).
   std::uint64_t retention_floor() const { return retention_floor_; }

@@ -124,7 +124,7 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     co_return bridges(request);
   }
   if (target == "/api/v1/rules" || target.starts_with("/api/v1/rules/"))
-    co_return rules(request, target.substr(std::string_view("/api/v1/rules").size()));
+    co_return rules(request, target.substr(std::string_view("/api/v1/rules").size()), query);
   if (target == "/api/v1/cluster") {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     if (auto client = query_param(query, "client"); !client.empty()) co_return co_await client_holder(request, client);
@@ -465,7 +465,7 @@ Response AdminApi::bridges(const Request& request) const {
   return reply(request, http::status::ok, json{{"bridges", list}});
 }
 
-Response AdminApi::rules(const Request& request, std::string_view rest) const {
+Response AdminApi::rules(const Request& request, std::string_view rest, std::string_view query) const {
   const auto method = request.method();
   std::string name, action;
   if (!rest.empty()) {
@@ -475,6 +475,28 @@ Response AdminApi::rules(const Request& request, std::string_view rest) const {
     if (slash != std::string_view::npos) action = std::string(rest.substr(slash + 1));
   }
   auto all = broker_.events ? broker_.events->status() : std::vector<events::ActionStatus>{};
+  if (action == "replay") {
+    if (method != http::verb::post) return method_not_allowed(request, "POST");
+    auto from_seq = query_param(query, "from_seq"), from_time = query_param(query, "from_time");
+    std::uint64_t seq = 0;
+    std::int64_t ms = 0;
+    auto number = [](const std::string& text, auto& out) {
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+      return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+    };
+    if (from_seq.empty() == from_time.empty())
+      return error(request, http::status::bad_request, "replay wants from_seq=N or from_time=MS (milliseconds since the epoch)");
+    if (!from_seq.empty() && !number(from_seq, seq))
+      return error(request, http::status::bad_request, "from_seq: not a sequence number");
+    if (!from_time.empty() && !number(from_time, ms))
+      return error(request, http::status::bad_request, "from_time: not milliseconds since the epoch");
+    if (!broker_.events) return error(request, http::status::not_found, "no rule named '" + name + "'");
+    if (!from_time.empty()) seq = broker_.events->sequence_at(ms);
+    if (!broker_.events->replay(name, seq)) return error(request, http::status::not_found, "no rule named '" + name + "'");
+    tidegate::log::event(tidegate::log::Level::info, "rule_replay", "rule replays from a sequence",
+                         {{"rule", name}, {"from_seq", static_cast<std::int64_t>(seq)}});
+    return reply(request, http::status::ok, json{{"rule", name}, {"from_seq", seq}});
+  }
   if (!action.empty()) {
     if (action != "pause" && action != "resume")
       return error(request, http::status::not_found, "no such endpoint: rules/" + name + "/" + action);

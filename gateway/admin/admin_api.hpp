@@ -45,8 +45,8 @@ class AdminApi {
   boost::asio::awaitable<std::optional<Ingest::ReaderBacklogs>> reader_backlogs();
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
-  // GET /api/v1/rules[/NAME], POST /api/v1/rules/NAME/pause|resume (docs/events.md).
-  Response rules(const Request& request, std::string_view rest) const;
+  // GET /api/v1/rules[/NAME], POST /api/v1/rules/NAME/pause|resume|replay (docs/events.md).
+  Response rules(const Request& request, std::string_view rest, std::string_view query) const;
   Response cluster(const Request& request, std::string_view query) const;
   nlohmann::json cluster_json(std::string_view query) const;
   // GET /api/v1/cluster?client=ID: the cluster's state and which gateway holds that client.

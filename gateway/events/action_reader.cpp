@@ -44,6 +44,9 @@ void ActionReader::stop() {
   stopped_ = true;
   if (sink_) sink_->stop();
   signal_.cancel();
+  // The last offset goes to the ingest thread even while an earlier write is
+  // under way: its inbox keeps the order, so this one lands last.
+  saving_ = false;
   save();
 }
 

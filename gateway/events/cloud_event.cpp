@@ -2,21 +2,24 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <ctime>
+#include <optional>
+
+#include "gateway/events/json_payload.hpp"
 
 namespace tidegate::events {
 namespace {
 
 // datacontenttype: the MQTT 5 Content Type when the publisher gave one, else
-// application/json for a payload that parses as JSON; `json` is set when the
-// payload can go inline as `data`.
-std::string content_type_of(const store::Message& m, bool& json) {
-  auto parsed = nlohmann::json::parse(m.payload, nullptr, false);
-  json = !parsed.is_discarded() && !m.payload.empty();
+// application/json for a payload that parses as JSON; `json` holds the
+// payload when it can go inline as `data`.
+std::string content_type_of(const store::Message& m, std::optional<nlohmann::json>& json) {
+  json = parse_json_payload(m.payload);
   if (m.content_type) {
     // A declared non-JSON type keeps its bytes as they are.
     const auto& ct = *m.content_type;
-    if (json && ct.find("json") == std::string::npos) json = false;
+    if (json && ct.find("json") == std::string::npos) json.reset();
     return ct;
   }
   return json ? "application/json" : "application/octet-stream";
@@ -70,7 +73,7 @@ std::string rfc3339(std::int64_t ms) {
 }
 
 nlohmann::json structured_event(const EventSource& from, const store::Message& m) {
-  bool json = false;
+  std::optional<nlohmann::json> json;
   auto content_type = content_type_of(m, json);
   nlohmann::json e = {{"specversion", "1.0"},
                       {"id", event_id(from, m)},
@@ -83,15 +86,19 @@ nlohmann::json structured_event(const EventSource& from, const store::Message& m
                       {"mqttqos", m.qos},
                       {"mqttretain", m.retain}};
   if (!m.user_properties.empty()) e["mqttuserproperties"] = text(user_properties(m));
-  if (json) e["data"] = nlohmann::json::parse(m.payload);
+  if (json) e["data"] = std::move(*json);
   else e["data_base64"] = base64(m.payload);
   return e;
 }
 
 HttpEvent binary_event(const EventSource& from, const store::Message& m) {
-  bool json = false;
+  std::optional<nlohmann::json> json;
   HttpEvent out;
   out.content_type = content_type_of(m, json);
+  // A publisher's content type goes into a header only if it is one header-safe line.
+  if (std::any_of(out.content_type.begin(), out.content_type.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E; }))
+    out.content_type = "application/octet-stream";
   out.headers = {{"ce-specversion", "1.0"},
                  {"ce-id", header_value(event_id(from, m))},
                  {"ce-source", header_value(from.source)},

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "gateway/config/config_json.hpp"
+#include "gateway/events/json_payload.hpp"
 
 namespace tidegate::events {
 namespace {
@@ -150,8 +151,7 @@ std::vector<Condition> parse_conditions(const nlohmann::json& where, const std::
 const nlohmann::json* MessageFacts::payload_json() {
   if (!parsed_) {
     parsed_ = true;
-    auto parsed = nlohmann::json::parse(message_.payload, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_discarded()) json_ = std::move(parsed);
+    json_ = parse_json_payload(message_.payload);
   }
   return json_ ? &*json_ : nullptr;
 }

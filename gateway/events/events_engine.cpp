@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <future>
+#include <set>
 #include <unistd.h>
 
 #include "gateway/events/republish_sink.hpp"
@@ -69,8 +70,8 @@ std::shared_ptr<EventsEngine::Plan> EventsEngine::plan(const std::vector<RuleCon
 
 EventsEngine::Running EventsEngine::start_rule(const RuleConfig& rule,
                                                const std::vector<std::shared_ptr<asio::ssl::context>>& tls,
-                                               const std::map<std::size_t, std::uint64_t>& resume) {
-  Running running{rule, {}, {}};
+                                               const std::map<std::size_t, std::uint64_t>& resume, bool paused) {
+  Running running{rule, {}, {}, tls};
   const std::string origin = "$rule/" + rule.name;
   for (std::size_t a = 0; a < rule.actions.size(); ++a) {
     ReaderPlace place{action_reader_id(rule.name, a), origin, rule.from, 0};
@@ -101,6 +102,7 @@ EventsEngine::Running EventsEngine::start_rule(const RuleConfig& rule,
         reader->set_sink(std::make_unique<RepublishSink>(io_, ingest_, *action.republish, origin, counters, finished));
       }
       by_queue_.emplace(place.queue, reader);
+      if (paused) reader->set_paused(true);
       reader->start();
     });
     running.readers.push_back(std::move(reader));
@@ -133,6 +135,19 @@ void EventsEngine::stop_rule(Running& running, std::size_t forget_from) {
 }
 
 void EventsEngine::start(std::shared_ptr<Plan> plan) {
+  // Offsets of rules (or actions) removed while the gateway was stopped go,
+  // so a rule added again later under the same name starts anew.
+  std::set<std::pair<std::string, std::string>> configured;
+  for (const auto& rule : plan->rules)
+    for (std::size_t a = 0; a < rule.actions.size(); ++a) configured.emplace(action_reader_id(rule.name, a), rule.from);
+  for (auto& [reader, queue] : store_.offset_keys_of_readers("$rule/")) {
+    if (configured.count({reader, queue})) continue;
+    Ingest::SessionProgress erase;
+    erase.erased_queues.push_back(queue);
+    erase.counts_toward_backlog = false;
+    ingest_.save_progress(reader, std::move(erase));
+    log::info("rules: the offset of '" + reader + "' on '" + queue + "' is gone: no such rule is configured any more");
+  }
   for (const auto& rule : plan->rules) {
     auto running = start_rule(rule, plan->tls[rule.name], {});
     std::lock_guard guard(lock_);
@@ -176,11 +191,8 @@ void EventsEngine::apply(std::shared_ptr<Plan> plan) {
       });
       for (std::size_t a = 0; a < old.readers.size() && a < rule.actions.size(); ++a) resume[a] = old.readers[a]->committed();
     }
-    auto running = start_rule(rule, plan->tls[name], resume);
+    auto running = start_rule(rule, plan->tls[name], resume, paused);
     stop_rule(old, rule.from == old.config.from ? rule.actions.size() : 0);
-    if (paused) run_on_thread([&] {
-        for (auto& reader : running.readers) reader->set_paused(true);
-      });
     {
       std::lock_guard guard(lock_);
       rules_.emplace(name, std::move(running));
@@ -258,6 +270,29 @@ std::vector<ActionStatus> EventsEngine::status() const {
       out.push_back(std::move(s));
     }
   return out;
+}
+
+bool EventsEngine::replay(const std::string& name, std::uint64_t from_seq) {
+  Running old;
+  {
+    std::lock_guard guard(lock_);
+    auto it = rules_.find(name);
+    if (it == rules_.end()) return false;
+    old = std::move(it->second);
+    rules_.erase(it);
+  }
+  const bool paused = !old.readers.empty() && old.readers.front()->paused();
+  run_on_thread([&] {
+    for (auto& reader : old.readers) reader->stop();
+  });
+  std::map<std::size_t, std::uint64_t> resume;
+  for (std::size_t a = 0; a < old.readers.size(); ++a) resume[a] = from_seq ? from_seq - 1 : 0;
+  // The new readers take their queue references before the old ones give theirs up.
+  auto running = start_rule(old.config, old.tls, resume, paused);
+  stop_rule(old, old.readers.size());
+  std::lock_guard guard(lock_);
+  rules_.emplace(name, std::move(running));
+  return true;
 }
 
 bool EventsEngine::set_paused(const std::string& rule, bool paused) {

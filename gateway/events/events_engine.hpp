@@ -65,6 +65,13 @@ class EventsEngine {
 
   std::vector<ActionStatus> status() const;      // any thread
   bool set_paused(const std::string& rule, bool paused);  // false: no such rule
+  // Main thread: the rule's actions go back (or forward) to deliver from
+  // `from_seq` on, what the store still holds of its filter's queue; what was
+  // under way is abandoned (delivered again if it comes after from_seq).
+  // False: no such rule.
+  bool replay(const std::string& rule, std::uint64_t from_seq);
+  // The first stored sequence that arrived at or after this time.
+  std::uint64_t sequence_at(std::int64_t wall_ms) const { return store_.first_sequence_since(wall_ms); }
   const std::string& node() const { return node_; }
 
  private:
@@ -72,12 +79,15 @@ class EventsEngine {
     RuleConfig config;
     std::vector<std::shared_ptr<ActionReader>> readers;  // one per action
     std::vector<std::shared_ptr<ActionCounters>> counters;
+    std::vector<std::shared_ptr<boost::asio::ssl::context>> tls;  // per action (webhooks over https)
   };
   // Main thread: subscribes each action (waited for) and starts its reader
   // at `resume` (by action index), else at its stored offset, else at the
   // queue's end (a new rule reads what comes from now on).
+  // `paused`: the readers start paused (a paused rule that a reload or a
+  // replay restarts stays paused, and sends nothing meanwhile).
   Running start_rule(const RuleConfig& rule, const std::vector<std::shared_ptr<boost::asio::ssl::context>>& tls,
-                     const std::map<std::size_t, std::uint64_t>& resume);
+                     const std::map<std::size_t, std::uint64_t>& resume, bool paused = false);
   // Main thread: stops the readers; `forget_from` (action index): those from
   // there on give up their queue reference and offset.
   void stop_rule(Running& running, std::size_t forget_from);

@@ -6,6 +6,7 @@
 #include "gateway/codec/utf8.hpp"
 #include "gateway/events/publish_and_wait.hpp"
 #include "gateway/ops/log.hpp"
+#include "gateway/pipeline/ingest_error.hpp"
 
 namespace tidegate::events {
 
@@ -37,7 +38,8 @@ RepublishSink::RepublishSink(asio::io_context& io, Ingest& ingest, RepublishConf
   asio::co_spawn(io, state_->run(state_), asio::detached);
 }
 
-RepublishSink::~RepublishSink() { stop(); }
+// The reader stopped the sink on the events thread before letting it go.
+RepublishSink::~RepublishSink() = default;
 
 void RepublishSink::take(store::MessagePtr message) {
   state_->waiting.push_back(std::move(message));
@@ -68,7 +70,7 @@ asio::awaitable<void> RepublishSink::State::run(std::shared_ptr<State> self) {
     out->content_type = source->content_type;
     out->user_properties = source->user_properties;
     if (!mqtt::valid_topic_name(out->topic) || out->topic.starts_with("$")) {
-      // A level the template names is missing or empty: nothing to publish.
+      // Empty, too long, or a wildcard or '$' that came from the message: nothing to publish.
       count(counters->failed);
       count(counters->dropped);
       counters->note_error("the topic template made '" + out->topic + "', not a topic name", store::wall_clock_ms());
@@ -85,10 +87,19 @@ asio::awaitable<void> RepublishSink::State::run(std::shared_ptr<State> self) {
         finished(source->seq);
         break;
       }
-      // The store refused it (full): tried again each second, never skipped.
       count(counters->failed);
       if (attempt > 1) count(counters->retries);
       counters->note_error("cannot store: " + ec.message(), store::wall_clock_ms());
+      if (ec == IngestError::quota_exceeded) {
+        // A bound of the gateway (retained quota, a session's full backlog)
+        // that waiting would not lift while this rule holds everything behind it.
+        count(counters->dropped);
+        log::event(log::Level::warn, "rule_dropped", "republish refused by a quota of the gateway",
+                   {{"reader", origin}, {"topic", out->topic}, {"seq", static_cast<std::int64_t>(source->seq)}});
+        finished(source->seq);
+        break;
+      }
+      // The store refused it (full): tried again each second, never skipped.
       work.expires_after(std::chrono::seconds(1));
       co_await work.async_wait(asio::as_tuple(asio::use_awaitable));
     }

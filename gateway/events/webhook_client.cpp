@@ -38,12 +38,21 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view v, s
 WebhookClient::WebhookClient(asio::io_context& io, const WebhookConfig& config, std::shared_ptr<asio::ssl::context> tls)
     : io_(io), config_(config), tls_(std::move(tls)), deadline_(io) {}
 
-WebhookClient::~WebhookClient() {
+WebhookClient::~WebhookClient() { deadline_.cancel(); }
+
+void WebhookClient::stop() {
+  stopped_ = true;
+  ++guarded_->generation;
   deadline_.cancel();
-  close();
+  if (guarded_->resolving) guarded_->resolving->cancel();
+  if (guarded_->connecting) {
+    boost::system::error_code ignored;
+    guarded_->connecting->close(ignored);
+  }
+  if (guarded_->transport) guarded_->transport->close();  // pending reads and writes complete with an error
 }
 
-void WebhookClient::close() {
+void WebhookClient::drop_connection() {
   if (guarded_->transport) guarded_->transport->close();
   guarded_->transport.reset();
 }
@@ -75,40 +84,35 @@ asio::awaitable<std::string> WebhookClient::connect() {
   guarded_->resolving = &resolver;  // the deadline cancels it
   auto [resolve_error, endpoints] = co_await resolver.async_resolve(config_.host, std::to_string(config_.port), use_nothrow);
   guarded_->resolving = nullptr;
+  if (stopped_) co_return "stopped";
   if (guarded_->expired) co_return "timed out resolving " + config_.host;
   if (resolve_error) co_return "cannot resolve " + config_.host + ": " + resolve_error.message();
   asio::ip::tcp::socket socket(io_);
-  std::unique_ptr<Transport> transport;
   guarded_->connecting = &socket;  // the deadline closes it
   auto [connect_error, endpoint] = co_await asio::async_connect(socket, endpoints, use_nothrow);
   guarded_->connecting = nullptr;
+  if (stopped_) co_return "stopped";
   if (connect_error) co_return guarded_->expired ? "connect timed out" : "cannot connect: " + connect_error.message();
-  socket.set_option(asio::ip::tcp::no_delay(true));
+  boost::system::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   try {
     const std::string server_name = config_.tls && config_.tls->server_name ? *config_.tls->server_name : config_.host;
-    transport = tls_ ? make_tls_client_transport(std::move(socket), tls_, server_name) : make_tcp_transport(std::move(socket));
+    guarded_->transport = tls_ ? make_tls_client_transport(std::move(socket), tls_, server_name)
+                               : make_tcp_transport(std::move(socket));
   } catch (const std::exception& e) {
     co_return std::string("cannot set up the connection: ") + e.what();
   }
-  guarded_->transport = std::move(transport);
-  if (auto ec = co_await guarded_->transport->handshake()) {
-    close();
-    co_return guarded_->expired ? "TLS handshake timed out" : "TLS handshake failed: " + ec.message();
-  }
+  auto ec = co_await guarded_->transport->handshake();
+  if (stopped_) co_return "stopped";
+  if (ec) co_return guarded_->expired ? "TLS handshake timed out" : "TLS handshake failed: " + ec.message();
   co_return "";
 }
 
 asio::awaitable<WebhookResult> WebhookClient::post(const HttpEvent& event) {
   WebhookResult result;
-  arm();
-  const bool reused = guarded_->transport != nullptr;
-  if (!reused) {
-    if (auto failure = co_await connect(); !failure.empty()) {
-      disarm();
-      close();
-      result.error = std::move(failure);
-      co_return result;
-    }
+  if (stopped_) {
+    result.error = "stopped";
+    co_return result;
   }
   http::request<http::string_body> request{http::verb::post, config_.target, 11};
   bool default_port = config_.port == (config_.https ? 443 : 80);
@@ -123,11 +127,37 @@ asio::awaitable<WebhookResult> WebhookClient::post(const HttpEvent& event) {
   request.prepare_payload();
   std::ostringstream header;
   header << request.base();
-  std::string wire = std::move(header).str() + request.body();  // one write: no wait on Nagle and delayed ACKs
+  // One write for header and body: no wait on Nagle and delayed ACKs.
+  const std::string wire = std::move(header).str() + request.body();
+  arm();
+  // A kept-alive connection the receiver closed while idle fails before any
+  // answer: then the request goes once more on a new connection, within the
+  // same deadline, and that is not a failed attempt.
+  for (int round = 0; round < 2; ++round) {
+    const bool reused = guarded_->transport != nullptr;
+    if (!reused) {
+      if (auto failure = co_await connect(); !failure.empty()) {
+        disarm();
+        drop_connection();
+        result.error = std::move(failure);
+        co_return result;
+      }
+    }
+    bool answered = false;
+    result = co_await exchange(wire, answered);
+    if (stopped_) break;
+    if (result.status == 0) drop_connection();
+    if (result.status != 0 || !reused || answered || guarded_->expired) break;
+  }
+  disarm();
+  if (stopped_) drop_connection();
+  co_return result;
+}
+
+asio::awaitable<WebhookResult> WebhookClient::exchange(const std::string& wire, bool& answered) {
+  WebhookResult result;
   auto [write_error, written] = co_await guarded_->transport->write(asio::buffer(wire));
-  if (write_error) {
-    disarm();
-    close();
+  if (stopped_ || write_error) {
     result.error = guarded_->expired ? "timed out sending" : "cannot send: " + write_error.message();
     co_return result;
   }
@@ -138,16 +168,12 @@ asio::awaitable<WebhookResult> WebhookClient::post(const HttpEvent& event) {
   bool keep = false;
   for (;;) {
     auto [read_error, n] = co_await guarded_->transport->read_some(buffer.prepare(4096));
-    buffer.commit(n);
-    if (read_error && buffer.size() == 0) {
-      if (parser.is_header_done()) break;  // a body until the close
-      disarm();
-      close();
-      result.error = guarded_->expired        ? "no answer within timeout_ms"
-                     : read_error == asio::error::eof ? "the receiver closed the connection without an answer"
-                                                      : "cannot read the answer: " + read_error.message();
+    if (stopped_) {
+      result.error = "stopped";
       co_return result;
     }
+    buffer.commit(n);
+    if (n > 0) answered = true;
     boost::system::error_code ec;
     while (buffer.size() > 0 && !parser.is_done()) {
       auto used = parser.put(buffer.data(), ec);
@@ -164,27 +190,29 @@ asio::awaitable<WebhookResult> WebhookClient::post(const HttpEvent& event) {
     }
     if (ec) {
       if (parser.is_header_done()) break;  // a body too long or malformed: the status stands, the connection goes
-      disarm();
-      close();
       result.error = "the answer is not HTTP: " + ec.message();
       co_return result;
     }
     if (read_error) {
-      if (read_error == asio::error::eof) parser.put_eof(ec);
-      if (parser.is_header_done()) break;
-      disarm();
-      close();
-      result.error = "the connection ended in the middle of the answer";
+      if (read_error == asio::error::eof && parser.is_header_done()) {
+        parser.put_eof(ec);  // a body that ran until the close
+        break;
+      }
+      result.error = guarded_->expired                ? "no answer within timeout_ms"
+                     : !answered && read_error == asio::error::eof ? "the receiver closed the connection without an answer"
+                     : parser.got_some()                           ? "the connection ended in the middle of the answer"
+                                                                   : "cannot read the answer: " + read_error.message();
       co_return result;
     }
   }
-  disarm();
   const auto& response = parser.get();
   result.status = response.result_int();
+  // An interim 1xx answer is not the answer to this request: the connection is not reused.
+  if (result.status < 200) keep = false;
   if (result.status == 429 || result.status == 503)
     if (auto it = response.find(http::field::retry_after); it != response.end())
       result.retry_after = parse_retry_after(std::string_view(it->value().data(), it->value().size()), store::wall_clock_ms());
-  if (!keep) close();
+  if (!keep) drop_connection();
   co_return result;
 }
 

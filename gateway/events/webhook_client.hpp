@@ -35,10 +35,20 @@ class WebhookClient {
   ~WebhookClient();
 
   boost::asio::awaitable<WebhookResult> post(const HttpEvent& event);
-  void close();
+  // No more requests: what is in progress (resolve, connect, write, read) is
+  // cancelled and post() returns without sending anything further. The
+  // transport object itself is dropped by post() or the destructor, never
+  // under an operation that is still pending.
+  void stop();
+  bool stopped() const { return stopped_; }
 
  private:
   boost::asio::awaitable<std::string> connect();  // "" or why not
+  // One exchange on the current connection; `answered` says whether any byte
+  // of an answer came (a kept-alive connection the receiver had closed fails
+  // before that).
+  boost::asio::awaitable<WebhookResult> exchange(const std::string& wire, bool& answered);
+  void drop_connection();  // only between operations
   void arm();
   void disarm();
 
@@ -56,6 +66,7 @@ class WebhookClient {
   };
   std::shared_ptr<Guarded> guarded_ = std::make_shared<Guarded>();
   boost::asio::steady_timer deadline_;
+  bool stopped_ = false;
 };
 
 }  // namespace tidegate::events

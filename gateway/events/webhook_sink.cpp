@@ -15,6 +15,20 @@ namespace tidegate::events {
 namespace asio = boost::asio;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
+namespace {
+constexpr std::size_t kMaxBatchPayload = 4u << 20;
+constexpr std::size_t kMaxHeaderValue = 8192;
+
+// Binary mode puts attributes in headers: one longer than this (large user
+// properties) cannot go that way, and never will: the event is dead-lettered.
+std::string too_large_for_headers(const HttpEvent& request) {
+  for (const auto& [name, value] : request.headers)
+    if (value.size() > kMaxHeaderValue) return "the " + name + " header would be " + std::to_string(value.size()) + " bytes";
+  if (request.content_type.size() > kMaxHeaderValue) return "the content type is too long for a header";
+  return "";
+}
+}  // namespace
+
 struct WebhookSink::State {
   asio::io_context& io;
   Ingest& ingest;
@@ -26,14 +40,17 @@ struct WebhookSink::State {
   Finished finished;
   std::deque<store::MessagePtr> waiting;  // taken, not yet in a request
   bool stopped = false;
-  asio::steady_timer work;  // idle slots wait here; take() and stop() cancel it
-  std::vector<std::unique_ptr<asio::steady_timer>> pauses;  // each slot's backoff and linger; stop() cancels them
+  // Each slot's own timers (one timer shared by several waiters would have
+  // each new wait cancel the others'): the wait for work, cancelled by take()
+  // and stop(); the backoff and linger, cancelled by stop().
+  std::vector<std::unique_ptr<asio::steady_timer>> wakes;
+  std::vector<std::unique_ptr<asio::steady_timer>> pauses;
   std::vector<std::unique_ptr<WebhookClient>> clients;     // each slot's connection
 
   State(asio::io_context& io, Ingest& ingest, WebhookConfig config, std::shared_ptr<asio::ssl::context> tls,
         EventSource source, std::string origin, std::shared_ptr<ActionCounters> counters, Finished finished)
       : io(io), ingest(ingest), config(std::move(config)), tls(std::move(tls)), source(std::move(source)),
-        origin(std::move(origin)), counters(std::move(counters)), finished(std::move(finished)), work(io) {}
+        origin(std::move(origin)), counters(std::move(counters)), finished(std::move(finished)) {}
 
   asio::awaitable<void> slot(std::size_t index, std::shared_ptr<State> self);
   asio::awaitable<void> pause(std::size_t index, std::chrono::milliseconds delay) {
@@ -52,26 +69,35 @@ WebhookSink::WebhookSink(asio::io_context& io, Ingest& ingest, WebhookConfig con
     : state_(std::make_shared<State>(io, ingest, std::move(config), std::move(tls), std::move(source), std::move(origin),
                                      std::move(counters), std::move(finished))) {
   for (std::size_t i = 0; i < state_->config.max_in_flight; ++i) {
+    state_->wakes.push_back(std::make_unique<asio::steady_timer>(io));
     state_->pauses.push_back(std::make_unique<asio::steady_timer>(io));
     state_->clients.push_back(std::make_unique<WebhookClient>(io, state_->config, state_->tls));
-    asio::co_spawn(io, state_->slot(i, state_), asio::detached);
+    asio::co_spawn(io, state_->slot(i, state_), [origin = state_->origin](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("webhook of " + origin + ": a delivery slot stopped after an internal error: " + ex.what());
+      }
+    });
   }
 }
 
-WebhookSink::~WebhookSink() { stop(); }
+// The reader stopped the sink on the events thread before letting it go.
+WebhookSink::~WebhookSink() = default;
 
 void WebhookSink::take(store::MessagePtr message) {
   state_->waiting.push_back(std::move(message));
-  state_->work.cancel();
+  for (auto& w : state_->wakes) w->cancel();
 }
 
 void WebhookSink::stop() {
   auto& s = *state_;
   if (s.stopped) return;
   s.stopped = true;
-  s.work.cancel();
+  for (auto& w : s.wakes) w->cancel();
   for (auto& t : s.pauses) t->cancel();
-  for (auto& c : s.clients) c->close();
+  for (auto& c : s.clients) c->stop();
 }
 
 std::size_t WebhookSink::window() const {
@@ -138,8 +164,8 @@ asio::awaitable<void> WebhookSink::State::slot(std::size_t index, std::shared_pt
   auto& client = *clients[index];
   while (!stopped) {
     if (waiting.empty()) {
-      work.expires_at(asio::steady_timer::time_point::max());
-      co_await work.async_wait(use_nothrow);
+      wakes[index]->expires_at(asio::steady_timer::time_point::max());
+      co_await wakes[index]->async_wait(use_nothrow);
       continue;
     }
     const bool batched = config.mode == EventMode::batched;
@@ -147,13 +173,30 @@ asio::awaitable<void> WebhookSink::State::slot(std::size_t index, std::shared_pt
       co_await pause(index, std::chrono::milliseconds(config.batch_linger_ms));  // more may come
       if (stopped || waiting.empty()) continue;
     }
+    // A batch ends at batch_size events or kMaxBatchPayload bytes of payload
+    // (a request body stays within memory's reach); it has one event at least.
     std::vector<store::MessagePtr> batch;
+    std::size_t payload_bytes = 0;
     const std::size_t n = batched ? std::min(config.batch_size, waiting.size()) : 1;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n && (batch.empty() || payload_bytes + waiting.front()->payload.size() <= kMaxBatchPayload); ++i) {
+      payload_bytes += waiting.front()->payload.size();
       batch.push_back(std::move(waiting.front()));
       waiting.pop_front();
     }
-    const HttpEvent request = request_for(batch);
+    HttpEvent request;
+    std::string unsendable;
+    try {
+      request = request_for(batch);
+      unsendable = too_large_for_headers(request);
+    } catch (const std::exception& e) {  // e.g. a JSON value nlohmann cannot write
+      unsendable = std::string("cannot make the event: ") + e.what();
+    }
+    if (!unsendable.empty()) {
+      count(counters->failed);
+      counters->note_error(unsendable, store::wall_clock_ms());
+      co_await give_up(batch, unsendable, 0);
+      continue;
+    }
     for (unsigned attempt = 1; !stopped; ++attempt) {
       if (attempt > 1) count(counters->retries);
       auto result = co_await client.post(request);

@@ -45,6 +45,7 @@ class Receiver:
         self.ids = set()  # distinct event ids so far (kept as requests come: waits stay cheap)
         self.cond = threading.Condition()
         self.respond = lambda index, request: (200, {}, 0)
+        self.close_after_answer = False  # close each connection after its answer, without saying so
         self.server = None
         self.thread = None
         self.connections = set()
@@ -92,6 +93,8 @@ class Receiver:
                     self.end_headers()
                 except OSError:
                     pass
+                if receiver.close_after_answer:
+                    self.close_connection = True
 
             def log_message(self, *args):
                 pass

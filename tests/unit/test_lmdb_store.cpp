@@ -404,3 +404,24 @@ TEST_CASE("a capped store refuses a commit instead of growing past its cap") {
   // Everything committed before the refusal is still there.
   CHECK(store.read_queue("t", 0, 200).size() == seq - 1);
 }
+
+TEST_CASE("first_sequence_since finds the first message that arrived at or after a time, across gaps") {
+  TempDir dir;
+  LmdbStore store(StoreOptions{dir.path.string()});
+  CHECK(store.first_sequence_since(0) == 0);  // an empty store
+  WriteBatch b;
+  // Sequences with gaps (QoS 0 messages are never stored), arriving 10 ms apart.
+  for (std::uint64_t seq : {3, 4, 7, 8, 9, 15, 20}) {
+    auto m = std::const_pointer_cast<Message>(make(seq, "t", "x"));
+    m->created_ms = 1000 + static_cast<std::int64_t>(seq) * 10;
+    b.appends.push_back({m, {"t"}});
+  }
+  REQUIRE_FALSE(store.commit(b));
+  CHECK(store.first_sequence_since(0) == 3);
+  CHECK(store.first_sequence_since(1030) == 3);
+  CHECK(store.first_sequence_since(1031) == 4);
+  CHECK(store.first_sequence_since(1041) == 7);  // 5 and 6 were never stored
+  CHECK(store.first_sequence_since(1091) == 15);
+  CHECK(store.first_sequence_since(1200) == 20);
+  CHECK(store.first_sequence_since(1201) == 21);  // none: one past the newest
+}

@@ -465,6 +465,15 @@ void rules_pause(const Context& ctx, const RulesPause& cmd) {
   ctx.out << (cmd.pause ? "paused '" : "resumed '") << printable(cmd.name) << "'\n";
 }
 
+void rules_replay(const Context& ctx, const RulesReplay& cmd) {
+  std::string query = cmd.from_seq ? "?from_seq=" + std::to_string(*cmd.from_seq)
+                                   : "?from_time=" + std::to_string(*cmd.from_time_ms);
+  auto body = call(ctx, Method::post, rule_path(cmd.name) + "/replay" + query);
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto doc = parse_object(body, "replay");
+  ctx.out << "'" << printable(cmd.name) << "' delivers again from sequence " << field(doc, "from_seq") << '\n';
+}
+
 // ---------------------------------------------------------------- stats
 
 // Nested key/value lines. Known keys come in a reading order (the gateway's
@@ -630,6 +639,7 @@ int run_command(const Command& command, const HttpClient& client, const std::str
   else if (std::holds_alternative<RulesList>(command)) rules_list(ctx);
   else if (auto* c = std::get_if<RulesShow>(&command)) rules_show(ctx, *c);
   else if (auto* c = std::get_if<RulesPause>(&command)) rules_pause(ctx, *c);
+  else if (auto* c = std::get_if<RulesReplay>(&command)) rules_replay(ctx, *c);
   else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) return reload(ctx);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -34,6 +35,8 @@ const char* const tool_help =
     "  rules list              each rule's actions: delivered, failed, backlog\n"
     "  rules show NAME         one rule's actions with every counter\n"
     "  rules pause|resume NAME stop or restart a rule's deliveries\n"
+    "  rules replay NAME --from SEQ|TIME\n"
+    "                          deliver again what the store holds from there on\n"
     "  cluster                 cluster mode: this node, its NATS link, notify and\n"
     "                          takeover counters\n"
     "  stats                   counters and gauges of the gateway\n"
@@ -211,6 +214,7 @@ const char* const rules_help =
     "       tidegatectl [OPTIONS] rules show NAME\n"
     "       tidegatectl [OPTIONS] rules pause NAME\n"
     "       tidegatectl [OPTIONS] rules resume NAME\n"
+    "       tidegatectl [OPTIONS] rules replay NAME --from SEQ|TIME\n"
     "\n"
     "  list    every rule's actions (docs/events.md): RULE, ACTION (its index\n"
     "          and kind), STATE (running or paused), DELIVERED, FAILED (attempts),\n"
@@ -219,6 +223,9 @@ const char* const rules_help =
     "  show    one rule with each action's counters and committed offset\n"
     "  pause   stop delivering; messages wait in the store (the backlog grows)\n"
     "  resume  deliver again from the committed offset\n"
+    "  replay  deliver from --from on what the store still holds of the rule's\n"
+    "          filter: a sequence number, a time in RFC 3339 UTC\n"
+    "          (2026-12-07T22:00:00Z) or ago (-1h, -30m, -90s); events keep their ids\n"
     "With --json, the API's object. Exit status 1 for a rule that does not exist.\n";
 
 const char* const cluster_help =
@@ -291,6 +298,7 @@ const std::map<std::string, const char*>& help_topics() {
       {"rules show", rules_help},
       {"rules pause", rules_help},
       {"rules resume", rules_help},
+      {"rules replay", rules_help},
       {"cluster", cluster_help},
       {"stats", stats_help},
       {"reload", reload_help},
@@ -304,7 +312,7 @@ const std::map<std::string, const char*>& help_topics() {
 const std::set<std::string> global_valued = {"--admin",    "--token-file", "--timeout",      "--ca-file",
                                              "--mqtt",     "--username",   "--password-file"};
 const std::set<std::string> global_flags = {"--json", "--help", "-h", "--version"};
-const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset",
+const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset", "--from",
                                               "--qos",    "--count",         "--wait"};
 const std::set<std::string> command_flags = {"--online", "--offline", "--sys", "--retain", "--payload-only"};
 
@@ -318,6 +326,7 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"topics", {"--prefix", "--limit", "--offset"}},
       {"pub", {"--qos", "--retain"}},
       {"sub", {"--qos", "--count", "--wait", "--payload-only"}},
+      {"rules replay", {"--from"}},
   };
   return options;
 }
@@ -333,6 +342,37 @@ unsigned long long parse_count(const std::string& option, const std::string& val
   if (value.empty() || ec != std::errc() || end != value.data() + value.size())
     throw UsageError(option + " wants a non-negative integer, not '" + value + "'", topic);
   return n;
+}
+
+void parse_replay_from(const std::string& value, RulesReplay& cmd, const std::string& topic) {
+  const std::string bad = "--from wants a sequence number, an RFC 3339 UTC time (2026-12-07T22:00:00Z) or -1h, -30m, -90s";
+  if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos) {
+    cmd.from_seq = std::stoull(value);
+    return;
+  }
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  if (value.size() >= 3 && value[0] == '-') {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data() + 1, value.data() + value.size() - 1, n);
+    const char unit = value.back();
+    const std::int64_t scale = unit == 's' ? 1000 : unit == 'm' ? 60'000 : unit == 'h' ? 3'600'000 : unit == 'd' ? 86'400'000 : 0;
+    if (ec != std::errc() || end != value.data() + value.size() - 1 || !scale) throw UsageError(bad, topic);
+    cmd.from_time_ms = now_ms - n * scale;
+    return;
+  }
+  std::tm tm{};
+  const char* rest = strptime(value.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) throw UsageError(bad, topic);
+  std::int64_t ms = 0;
+  if (*rest == '.') {  // a fraction: its first three digits are milliseconds
+    int digits = 0;
+    for (++rest; std::isdigit(static_cast<unsigned char>(*rest)); ++rest)
+      if (digits++ < 3) ms = ms * 10 + (*rest - '0');
+    for (; digits < 3; ++digits) ms *= 10;
+  }
+  if (std::string_view(rest) != "Z") throw UsageError(bad, topic);
+  cmd.from_time_ms = static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
 std::chrono::milliseconds parse_timeout(const std::string& value) {
@@ -527,6 +567,11 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
     return RulesList{};
   } else if (topic == "rules show") {
     return RulesShow{one_operand("rule name")};
+  } else if (topic == "rules replay") {
+    RulesReplay cmd{one_operand("rule name")};
+    for (const auto& [name, value] : cmd_options) parse_replay_from(value, cmd, topic);
+    if (!cmd.from_seq && !cmd.from_time_ms) throw UsageError("'rules replay' wants --from SEQ|TIME", topic);
+    return cmd;
   } else if (topic == "rules pause" || topic == "rules resume") {
     return RulesPause{one_operand("rule name"), topic == "rules pause"};
   } else if (topic == "cluster") {
