@@ -14,6 +14,11 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t kPullBatch = 256;
+constexpr auto kSaveInterval = std::chrono::milliseconds(100);
+// While messages flow, a reader pulls at most once per kPullPause unless its
+// last pull was full: one wake-up per ingest batch would cost more than the
+// messages (a busy queue is announced thousands of times a second).
+constexpr auto kPullPause = std::chrono::milliseconds(1);
 }
 
 ActionReader::ActionReader(asio::io_context& io, Ingest& ingest, const cache::QueueCache& cache, ReaderPlace place,
@@ -24,7 +29,9 @@ ActionReader::ActionReader(asio::io_context& io, Ingest& ingest, const cache::Qu
       place_(std::move(place)),
       where_(std::move(where)),
       counters_(std::move(counters)),
-      signal_(io) {
+      signal_(io),
+      save_timer_(io),
+      pause_(io) {
   read_position_ = saved_ = place_.committed;
   committed_ = place_.committed;
 }
@@ -44,10 +51,12 @@ void ActionReader::stop() {
   stopped_ = true;
   if (sink_) sink_->stop();
   signal_.cancel();
+  pause_.cancel();
   // The last offset goes to the ingest thread even while an earlier write is
   // under way: its inbox keeps the order, so this one lands last.
+  save_timer_.cancel();
   saving_ = false;
-  save();
+  save_now();
 }
 
 void ActionReader::wake() { signal_.cancel(); }
@@ -92,11 +101,24 @@ void ActionReader::advance() {
 }
 
 void ActionReader::save() {
+  if (save_scheduled_ || stopped_) return;
+  const auto due = last_save_ + kSaveInterval;
+  if (std::chrono::steady_clock::now() >= due) return save_now();
+  save_scheduled_ = true;
+  save_timer_.expires_at(due);
+  save_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->save_scheduled_ = false;
+    if (!ec && !self->stopped_) self->save_now();
+  });
+}
+
+void ActionReader::save_now() {
   // One write in flight at a time: while it commits, later progress waits
   // and goes in the next one (the offset is rewritten, not appended).
   const auto position = committed_.load();
   if (saving_ || position == saved_) return;
   saving_ = true;
+  last_save_ = std::chrono::steady_clock::now();
   Ingest::SessionProgress progress;
   progress.offsets.emplace_back(place_.queue, position);
   progress.counts_toward_backlog = false;
@@ -122,8 +144,8 @@ asio::awaitable<void> ActionReader::run() {
       continue;
     }
     std::uint64_t skipped = 0, gone_upto = 0;
-    auto batch = cache_.pull(place_.queue, read_position_, std::min(kPullBatch, sink_->window() - outstanding_.size()),
-                             &skipped, &gone_upto, &read_mark_, ingest_.visible_seq());
+    const std::size_t wanted = std::min(kPullBatch, sink_->window() - outstanding_.size());
+    auto batch = cache_.pull(place_.queue, read_position_, wanted, &skipped, &gone_upto, &read_mark_, ingest_.visible_seq());
     if (skipped) {
       // QoS 0 messages live in memory only: evicted before this reader came to them.
       count(counters_->lost_retention, skipped);
@@ -138,6 +160,7 @@ asio::awaitable<void> ActionReader::run() {
       co_await wait();
       continue;
     }
+    const bool full = batch.size() == wanted;  // there may be more waiting
     for (const auto& message : batch) {
       read_position_ = message->seq;
       if (message->origin_client_id == place_.origin) continue;  // its own output: never a loop
@@ -149,8 +172,13 @@ asio::awaitable<void> ActionReader::run() {
       if (stopped_) co_return;
     }
     advance();
-    // Let the sink's deliveries and other readers run between batches.
-    co_await asio::post(io_, asio::use_awaitable);
+    if (full) {
+      // Let the sink's deliveries and other readers run between batches.
+      co_await asio::post(io_, asio::use_awaitable);
+    } else {
+      pause_.expires_after(kPullPause);
+      co_await pause_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
   }
 }
 

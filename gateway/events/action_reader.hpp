@@ -61,7 +61,8 @@ class ActionReader : public std::enable_shared_from_this<ActionReader> {
  private:
   boost::asio::awaitable<void> run();
   void advance();
-  void save();
+  void save();        // now, or when kSaveInterval has passed since the last one
+  void save_now();
 
   boost::asio::io_context& io_;
   Ingest& ingest_;
@@ -71,6 +72,14 @@ class ActionReader : public std::enable_shared_from_this<ActionReader> {
   std::shared_ptr<ActionCounters> counters_;
   std::unique_ptr<ActionSink> sink_;
   boost::asio::steady_timer signal_;  // run() waits here; wake() cancels it
+  // Offsets are written at most every kSaveInterval: each write is a store
+  // transaction on the ingest thread, and a reader keeping up with a busy
+  // queue moves its offset thousands of times a second. A crash sends again
+  // what was finished since the last write (at least once).
+  boost::asio::steady_timer save_timer_;
+  boost::asio::steady_timer pause_;  // between pulls that were not full (kPullPause)
+  std::chrono::steady_clock::time_point last_save_{};
+  bool save_scheduled_ = false;
   bool stopped_ = false;
   std::uint64_t read_position_ = 0;    // the last sequence pulled
   struct Unfinished {

@@ -30,8 +30,18 @@ inline bool json_depth_within(std::string_view text, int max_depth) {
   return true;
 }
 
+// Whether the payload can be JSON at all, from its first character that is not
+// white space: a binary payload is turned away without a parse.
+inline bool may_be_json(std::string_view payload) {
+  for (char c : payload) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    return std::string_view("{[\"-0123456789tfn").find(c) != std::string_view::npos;
+  }
+  return false;
+}
+
 inline std::optional<nlohmann::json> parse_json_payload(std::string_view payload) {
-  if (payload.empty() || !json_depth_within(payload, kMaxJsonDepth)) return std::nullopt;
+  if (!may_be_json(payload) || !json_depth_within(payload, kMaxJsonDepth)) return std::nullopt;
   auto parsed = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return std::nullopt;
   return parsed;

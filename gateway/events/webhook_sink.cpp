@@ -102,7 +102,7 @@ void WebhookSink::stop() {
 
 std::size_t WebhookSink::window() const {
   const auto& c = state_->config;
-  return std::max<std::size_t>(256, c.max_in_flight * (c.mode == EventMode::batched ? c.batch_size : 1) * 2);
+  return std::max<std::size_t>(1024, c.max_in_flight * (c.mode == EventMode::batched ? c.batch_size : 1) * 2);
 }
 
 std::chrono::milliseconds WebhookSink::State::backoff(unsigned attempt) const {

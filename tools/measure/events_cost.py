@@ -5,7 +5,7 @@
    rule is paused, N QoS 1 messages are stored, the rule is resumed, and the
    time until the receiver has counted N events is taken.
 2. The device path with 0, 1 and 10 rules: tidegate-bench fan-in (10
-   publishers, QoS 0, 5 s) against the gateway with that many rules reading
+   publishers, QoS 0 and QoS 1, 5 s, the setups alternating in each round) against the gateway with that many rules reading
    every message ("from": "#") and matching none (a JSON field condition), and
    with 1 rule delivering every message in batches to the receiver.
 
@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.request
 
+QOS_LIST = [int(q) for q in os.environ.get("EVENTS_QOS", "0,1").split(",") if q]
 BIN = pathlib.Path(__file__).resolve().parents[2] / "build" / "bin"
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "system"))
 import mqttraw as m  # noqa: E402
@@ -124,10 +125,10 @@ def events_rate(receiver, mode, n):
         proc.wait()
 
 
-def fan_in(rules):
+def fan_in(rules, qos):
     proc, port = start_gateway(rules)
     try:
-        out = subprocess.run([str(BIN / "tidegate-bench"), "fan-in", "--publishers", "10", "--qos", "0",
+        out = subprocess.run([str(BIN / "tidegate-bench"), "fan-in", "--publishers", "10", "--qos", str(qos),
                               "--duration", "5", "--port", str(port), "--broker-pid", str(proc.pid), "--json"],
                              capture_output=True, text=True, timeout=120)
         result = json.loads(out.stdout)
@@ -156,11 +157,12 @@ def main():
             "url": "http://127.0.0.1:%d/in" % receiver.port, "mode": "batched", "batch_size": 500,
             "batch_linger_ms": 5}}]}],
     }
-    for round_ in range(args.rounds):
-        for name, rules in setups.items():
-            r = fan_in(rules)
-            keys = {k: r[k] for k in r if k in ("delivered_per_s", "accepted_per_s", "broker_cpu_pct", "broker_rss_mb")}
-            print("fan-in %-10s round %d %s" % (name, round_ + 1, keys), flush=True)
+    for qos in QOS_LIST:
+        for round_ in range(args.rounds):
+            for name, rules in setups.items():
+                r = fan_in(rules, qos)
+                print("fan-in qos %d %-10s round %d: delivered %7.0f/s  broker cpu %3.0f%%  rss %.1f MB"
+                      % (qos, name, round_ + 1, r["delivered_per_s"], r["broker_cpu_pct"], r["broker_rss_mb"]), flush=True)
 
 
 if __name__ == "__main__":
