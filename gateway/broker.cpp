@@ -60,6 +60,8 @@ Broker::Broker(Config config, std::string config_path, nlohmann::json config_jso
                                                   config_.node_name.empty() ? events::default_node_name() : config_.node_name);
   events_plan_ = events_->plan(config_.rules);  // webhook TLS files read now: a bad one refuses the start
   context_->events = events_.get();
+  streams_ = std::make_unique<events::Streams>(*ingest_, *store_);
+  context_->streams = streams_.get();
 
   unsigned n = config_.workers ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
@@ -356,6 +358,7 @@ ReloadReport Broker::reload() {
     ingest_->set_limits(ingest_limits(next));
     apply_bridges(std::move(bridge_changes));
     events_->apply(std::move(rule_plan));
+    streams_->apply(next.streams);
   } catch (const ConfigError& e) {
     // The running log file is opened anew all the same: logrotate renamed it
     // and sent SIGHUP whatever the state of the config file.
@@ -499,6 +502,7 @@ int Broker::run() {
   cluster_->start();
   prepare_bridge_sessions();
   events_->start(std::move(events_plan_));
+  streams_->start(config_.streams);
   for (auto& w : workers_) w->start();
   for (auto& bridge : bridges_) bridge->start();
 

@@ -20,6 +20,7 @@
 #include "gateway/config/config.hpp"
 #include "gateway/config/reload_report.hpp"
 #include "gateway/events/events_engine.hpp"
+#include "gateway/events/streams.hpp"
 #include "gateway/pipeline/ingest.hpp"
 #include "gateway/ops/metrics.hpp"
 #include "gateway/session/session_registry.hpp"
@@ -93,7 +94,8 @@ class Broker {
   std::unique_ptr<Cluster> cluster_;
   // The rules' thread; stopped before the ingest thread (its readers save offsets there).
   std::unique_ptr<events::EventsEngine> events_;
-  std::shared_ptr<events::EventsEngine::Plan> events_plan_;  // until run() starts the rules  // a ClusterLink in cluster mode, a SingleGateway otherwise
+  std::shared_ptr<events::EventsEngine::Plan> events_plan_;  // until run() starts the rules
+  std::unique_ptr<events::Streams> streams_;  // a ClusterLink in cluster mode, a SingleGateway otherwise
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<BrokerContext> context_;
   std::vector<std::unique_ptr<Worker>> workers_;

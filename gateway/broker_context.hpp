@@ -24,6 +24,7 @@ class PluginHost;
 class AuthHttp;
 namespace events {
 class EventsEngine;
+class Streams;
 }
 
 struct BrokerContext {
@@ -42,6 +43,7 @@ struct BrokerContext {
   const PluginHost* plugins = nullptr;  // the .so plugins (null: none); immutable
   AuthHttp* auth_http = nullptr;        // the HTTP auth hook (null: none); thread-safe
   events::EventsEngine* events = nullptr;  // the rules (docs/events.md); thread-safe where it says so
+  events::Streams* streams = nullptr;      // the streams (docs/events.md); main thread
   // Any thread: every bridge's state, backlog included (set by the Broker).
   std::function<std::vector<BridgeStatus>()> bridge_status = [] { return std::vector<BridgeStatus>{}; };
   // Any thread: cluster mode (gateway/cluster/cluster.hpp); one gateway has

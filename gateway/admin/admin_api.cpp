@@ -1,5 +1,6 @@
 #include "gateway/admin/admin_api.hpp"
 
+#include "gateway/admin/await_answer.hpp"
 #include "gateway/events/events_engine.hpp"
 #include "gateway/ops/log.hpp"
 
@@ -34,27 +35,6 @@ using nlohmann::json;
 namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-
-// Awaits a value produced on another thread; nullopt after the deadline.
-// Callers pass a named std::function: GCC 12 mishandles temporaries that live
-// across a co_await (a lambda converted in the co_await expression was freed twice).
-template <typename T>
-asio::awaitable<std::optional<T>> await_answer(asio::io_context& io, std::function<void(std::function<void(T)>)> start) {
-  struct State {
-    explicit State(asio::io_context& io) : timer(io, std::chrono::seconds(5)) {}
-    std::optional<T> value;
-    asio::steady_timer timer;
-  };
-  auto state = std::make_shared<State>(io);
-  start([state, &io](T value) {
-    asio::post(io, [state, value = std::move(value)]() mutable {
-      state->value = std::move(value);
-      state->timer.cancel();
-    });
-  });
-  co_await state->timer.async_wait(use_nothrow);
-  co_return std::move(state->value);
-}
 
 // Starts inspect() on every owner at once (each answers on its own worker)
 // and calls `done` once with every view, in the owners' order, on the thread
@@ -123,6 +103,8 @@ asio::awaitable<Response> AdminApi::handle(const Request& request) {
     if (method != http::verb::get) co_return method_not_allowed(request, "GET");
     co_return bridges(request);
   }
+  if (target == "/api/v1/streams" || target.starts_with("/api/v1/streams/"))
+    co_return co_await streams(request, target.substr(std::string_view("/api/v1/streams").size()), query);
   if (target == "/api/v1/rules" || target.starts_with("/api/v1/rules/"))
     co_return rules(request, target.substr(std::string_view("/api/v1/rules").size()), query);
   if (target == "/api/v1/cluster") {

@@ -45,6 +45,8 @@ class AdminApi {
   boost::asio::awaitable<std::optional<Ingest::ReaderBacklogs>> reader_backlogs();
   Response stats(const Request& request) const;
   Response bridges(const Request& request) const;
+  // /api/v1/streams[/NAME[/messages|/groups/G[/commit]]] (docs/events.md, "Streams"): stream_routes.cpp.
+  boost::asio::awaitable<Response> streams(const Request& request, std::string_view rest, std::string_view query);
   // GET /api/v1/rules[/NAME], POST /api/v1/rules/NAME/pause|resume|replay (docs/events.md).
   Response rules(const Request& request, std::string_view rest, std::string_view query) const;
   Response cluster(const Request& request, std::string_view query) const;

@@ -41,10 +41,7 @@ BridgeConfig parse_bridge(const json& j, const std::string& where) {
                                   "keep_alive", "session_expiry", "reconnect_min_ms", "reconnect_max_ms", "out", "in"});
   BridgeConfig b;
   if (!j.contains("name")) fail(where + ".name", "is required");
-  b.name = get_string(j["name"], where + ".name");
-  if (b.name.empty() || b.name.size() > 64 ||
-      b.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
-    fail(where + ".name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  b.name = get_name(j["name"], where + ".name");
   if (!j.contains("address")) fail(where + ".address", "is required");
   std::string address = get_string(j["address"], where + ".address");
   auto colon = address.rfind(':');

@@ -157,6 +157,8 @@ void refuse_impossible_combinations(const Config& c) {
   // Each gateway of a cluster would run the same rule on the same messages.
   if (c.cluster && !c.rules.empty())
     fail("rules", "cannot be used with cluster yet: every gateway would deliver each event (docs/events.md)");
+  if (c.cluster && !c.streams.empty())
+    fail("streams", "cannot be used with cluster yet: each gateway would hold a part of the stream (docs/events.md)");
 }
 }  // namespace
 
@@ -328,7 +330,7 @@ Config config_from_json(const json& root, std::vector<std::string>* problems_out
       "max_shared_publish_bytes", "tcp_nodelay", "store_map_size", "log_level", "log_format", "log_file",
       "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_store_bytes", "retention_bytes",
       "retention_seconds", "max_retained_messages", "max_retained_bytes", "max_session_backlog", "sys_interval",
-      "password_file", "acl_file", "admin", "bind_sessions_to_identity", "bridges", "rules", "node_name", "plugins", "auth_http",
+      "password_file", "acl_file", "admin", "bind_sessions_to_identity", "bridges", "rules", "streams", "node_name", "plugins", "auth_http",
       "cluster"};
   for (auto it = root.begin(); it != root.end(); ++it)
     if (!known.count(it.key())) problems.add(printable_key(it.key()) + ": unknown key");
@@ -383,12 +385,11 @@ Config config_from_json(const json& root, std::vector<std::string>* problems_out
     if (root.contains("rules")) c.rules = events::parse_rules(root["rules"]);
   });
   problems.attempt([&] {
+    if (root.contains("streams")) c.streams = events::parse_streams(root["streams"]);
+  });
+  problems.attempt([&] {
     if (!root.contains("node_name")) return;
-    c.node_name = get_string(root["node_name"], "node_name");
-    if (c.node_name.empty() || c.node_name.size() > 64 ||
-        c.node_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
-            std::string::npos)
-      fail("node_name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+    c.node_name = get_name(root["node_name"], "node_name");
   });
   problems.attempt([&] {
     if (root.contains("cluster")) c.cluster = parse_cluster(root["cluster"]);

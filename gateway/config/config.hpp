@@ -11,6 +11,7 @@
 
 #include "gateway/bridge/bridge_config.hpp"
 #include "gateway/events/rule_config.hpp"
+#include "gateway/events/stream_config.hpp"
 
 namespace tidegate {
 
@@ -153,6 +154,7 @@ struct Config {
   unsigned sys_interval = 10;  // seconds between $SYS/broker/... updates; 0: none
   std::vector<BridgeConfig> bridges;
   std::vector<events::RuleConfig> rules;  // docs/events.md
+  std::vector<events::StreamConfig> streams;
   // This gateway's name in CloudEvents ids and sources (docs/events.md); empty: the host name.
   std::string node_name;
   std::vector<PluginConfig> plugins;

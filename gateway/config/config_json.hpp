@@ -53,6 +53,15 @@ inline std::string get_string(const json& j, const std::string& key) {
   return j.get<std::string>();
 }
 
+// A name that goes into ids, topics and URLs (a bridge's, a rule's, the node's).
+inline std::string get_name(const json& j, const std::string& key) {
+  auto name = get_string(j, key);
+  if (name.empty() || name.size() > 64 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
+    fail(key, "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  return name;
+}
+
 inline bool get_bool(const json& j, const std::string& key) {
   if (!j.is_boolean()) fail(key, "must be true or false");
   return j.get<bool>();

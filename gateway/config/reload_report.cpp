@@ -15,7 +15,7 @@ const std::set<std::string>& applied_now() {
       "log_level", "log_format", "log_file", "max_connections", "max_output_bytes", "max_inflight",
       "max_subscriptions_per_client", "max_topic_length", "max_topic_levels", "max_retained_messages",
       "max_retained_bytes", "retention_bytes", "retention_seconds", "max_session_backlog",
-      "max_shared_publish_bytes", "bridges", "rules"};
+      "max_shared_publish_bytes", "bridges", "rules", "streams"};
   return keys;
 }
 

@@ -130,8 +130,9 @@ void Connection::continue_connect() {
   }
   if (client_id_.starts_with(kBridgeClientIdPrefix))  // the bridges' own sessions
     return refuse_connect(ReasonCode::client_identifier_not_valid, "client identifiers starting with $bridge/ are reserved");
-  if (client_id_.starts_with("$rule/"))  // the rules' committed offsets (docs/events.md)
-    return refuse_connect(ReasonCode::client_identifier_not_valid, "client identifiers starting with $rule/ are reserved");
+  if (client_id_.starts_with("$rule/") || client_id_.starts_with("$stream/"))  // rules' and streams' offsets (docs/events.md)
+    return refuse_connect(ReasonCode::client_identifier_not_valid,
+                          "client identifiers starting with $rule/ or $stream/ are reserved");
   const auto& max_keepalive = broker_.config.max_keepalive;
   if (v5() && max_keepalive && (core_.keep_alive() == 0 || core_.keep_alive() > *max_keepalive))
     core_.set_keep_alive(*max_keepalive);

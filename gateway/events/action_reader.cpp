@@ -32,11 +32,15 @@ ActionReader::ActionReader(asio::io_context& io, Ingest& ingest, const cache::Qu
       signal_(io),
       save_timer_(io),
       pause_(io) {
-  read_position_ = saved_ = place_.committed;
+  read_position_ = place_.committed;
+  saved_ = place_.stored ? place_.committed : UINT64_MAX;
   committed_ = place_.committed;
 }
 
 void ActionReader::start() {
+  // A replay's, a new rule's or a restarted rule's starting point is written
+  // at once, so a crash before anything is finished resumes there.
+  if (!place_.stored) save_now();
   asio::co_spawn(io_, run(), [self = shared_from_this()](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -48,6 +52,7 @@ void ActionReader::start() {
 }
 
 void ActionReader::stop() {
+  if (stopped_) return;  // a second stop must not write an older offset after a newer reader's
   stopped_ = true;
   if (sink_) sink_->stop();
   signal_.cancel();

@@ -31,6 +31,7 @@ struct ReaderPlace {
   std::string origin;     // what this rule's own output carries as publisher: never read back
   std::string queue;
   std::uint64_t committed = 0;  // where to resume
+  bool stored = false;          // `committed` is what the store holds (else it is written at start)
 };
 
 class ActionReader : public std::enable_shared_from_this<ActionReader> {
@@ -49,6 +50,8 @@ class ActionReader : public std::enable_shared_from_this<ActionReader> {
   // Retention removed these entries of the queue: those not read yet are lost.
   void removed_by_retention(const std::vector<std::uint64_t>& seqs);
   void set_paused(bool paused);
+  // Any thread: the pause takes effect at once for status and restarts; wake() (events thread) follows.
+  void mark_paused(bool paused) { paused_ = paused; }
 
   const std::string& queue() const { return place_.queue; }
   const std::string& reader_id() const { return place_.reader_id; }

@@ -84,7 +84,10 @@ EventsEngine::Running EventsEngine::start_rule(const RuleConfig& rule,
       place.committed = it->second;
     } else {
       auto stored = store_.load_offsets(place.reader_id);
-      if (auto s = stored.find(place.queue); s != stored.end()) place.committed = s->second;
+      if (auto s = stored.find(place.queue); s != stored.end()) {
+        place.committed = s->second;
+        place.stored = true;
+      }
     }
     auto counters = std::make_shared<ActionCounters>();
     auto reader = std::make_shared<ActionReader>(io_, ingest_, cache_, place, rule.where, counters);
@@ -290,6 +293,12 @@ bool EventsEngine::replay(const std::string& name, std::uint64_t from_seq) {
   // The new readers take their queue references before the old ones give theirs up.
   auto running = start_rule(old.config, old.tls, resume, paused);
   stop_rule(old, old.readers.size());
+  // The new starting point is in the store before the caller hears of it: a
+  // crash right after the answer still replays.
+  std::promise<void> stored;
+  auto written = stored.get_future();
+  ingest_.sync([&stored] { stored.set_value(); });
+  written.get();
   std::lock_guard guard(lock_);
   rules_.emplace(name, std::move(running));
   return true;
@@ -303,8 +312,10 @@ bool EventsEngine::set_paused(const std::string& rule, bool paused) {
     if (it == rules_.end()) return false;
     readers = it->second.readers;
   }
-  asio::post(io_, [readers, paused] {
-    for (const auto& r : readers) r->set_paused(paused);
+  // Marked now (a replay or reload right after keeps it), woken on the events thread.
+  for (const auto& r : readers) r->mark_paused(paused);
+  asio::post(io_, [readers] {
+    for (const auto& r : readers) r->wake();
   });
   return true;
 }

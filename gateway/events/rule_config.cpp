@@ -148,10 +148,7 @@ RuleConfig parse_rule(const json& j, const std::string& at) {
   refuse_unknown(j, at + ".", {"name", "from", "where", "actions"});
   RuleConfig r;
   if (!j.contains("name")) fail(at + ".name", "is required");
-  r.name = get_string(j["name"], at + ".name");
-  if (r.name.empty() || r.name.size() > 64 ||
-      r.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
-    fail(at + ".name", "must be 1 to 64 letters, digits, '_', '-' or '.'");
+  r.name = get_name(j["name"], at + ".name");
   if (!j.contains("from")) fail(at + ".from", "is required");
   r.from = get_string(j["from"], at + ".from");
   if (!mqtt::valid_topic_filter(r.from) || r.from.starts_with("$share/"))

@@ -353,12 +353,14 @@ void Ingest::keep_retained(const store::MessagePtr& m) {
 
 void Ingest::stage_publish(const store::MessagePtr& m, const std::vector<const std::string*>& queues,
                            std::optional<std::pair<std::string, std::string>>& session_update) {
-  // QoS 0 lives in the cache alone: nothing can need it after a restart.
-  if (m->qos > 0 && !queues.empty()) {
+  // QoS 0 lives in the cache alone (nothing can need it after a restart),
+  // but for a stream's queue, which keeps everything it captured.
+  if (!queues.empty() && (m->qos > 0 || !durable_queues_.empty())) {
     std::vector<std::string> names;
     names.reserve(queues.size());
-    for (const auto* q : queues) names.push_back(*q);
-    batch_.appends.push_back({m, std::move(names)});
+    for (const auto* q : queues)
+      if (m->qos > 0 || durable_queues_.count(*q)) names.push_back(*q);
+    if (!names.empty()) batch_.appends.push_back({m, std::move(names)});
   }
   if (session_update) batch_.sessions.emplace_back(session_update->first, std::move(session_update->second));
   for (const auto* q : queues) {
@@ -559,6 +561,17 @@ void Ingest::save_progress(const std::string& client_id, SessionProgress progres
     for (auto& [id, record] : progress.inflight) batch_.inflight.push_back({client_id, id, std::move(record)});
     for (auto& queue : progress.erased_queues) batch_.erase_offsets.emplace_back(client_id, std::move(queue));
     if (done) completions_.push_back(std::move(done));
+  });
+}
+
+void Ingest::set_durable(const std::string& queue, bool durable) {
+  post([this, queue, durable] {
+    if (durable) {
+      ++durable_queues_[queue];
+    } else if (auto it = durable_queues_.find(queue); it != durable_queues_.end() && --it->second == 0) {
+      durable_queues_.erase(it);
+    }
+    durable_count_ = durable_queues_.size();
   });
 }
 

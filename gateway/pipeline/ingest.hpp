@@ -234,6 +234,11 @@ class Ingest {
   // backlog stops counting (else its last saved position would hold it full).
   void forget_reader(const std::string& client_id, const std::string& queue);
 
+  // A stream's queue (docs/events.md, "Streams"): QoS 0 messages are stored
+  // into it too (into it alone: other queues keep QoS 0 in the cache only).
+  // While any queue is durable, QoS 0 publishes go through the ingest thread.
+  void set_durable(const std::string& queue, bool durable);
+
   // Reload: the new bounds apply from the next command on.
   void set_limits(IngestLimits limits);
 
@@ -330,6 +335,8 @@ class Ingest {
   SubscriptionTrie<std::string> live_filters_;          // filter -> queue (or group) name
   std::unordered_map<std::string, Queue> queues_;        // queue name -> refs
   std::unordered_map<std::string, Group> groups_;        // "$share/g/f" -> members
+  std::unordered_map<std::string, std::size_t> durable_queues_;  // stream queues -> streams on them
+  std::atomic<std::size_t> durable_count_{0};            // durable_queues_.size(), for publish_now()
   std::map<std::string, store::MessagePtr> retained_;    // topic -> message
   // Retained topics and bytes, the clients' apart from the gateway's own
   // $SYS topics: quotas, /metrics and the admin API count the clients' only.

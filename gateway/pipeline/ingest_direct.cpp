@@ -18,7 +18,8 @@ bool applies_now(const Ingest::PublishRequest& r) {
 }  // namespace
 
 bool Ingest::publish_now(std::vector<PublishRequest>& requests) {
-  if (replicator_) return false;
+  // A stream may want to store a QoS 0 message: only the ingest thread writes.
+  if (replicator_ || durable_count_.load(std::memory_order_relaxed)) return false;
   for (const auto& r : requests)
     if (!applies_now(r)) return false;
   {

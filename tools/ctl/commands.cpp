@@ -474,6 +474,61 @@ void rules_replay(const Context& ctx, const RulesReplay& cmd) {
   ctx.out << "'" << printable(cmd.name) << "' delivers again from sequence " << field(doc, "from_seq") << '\n';
 }
 
+// ---------------------------------------------------------------- streams
+
+std::string stream_path(const std::string& name) { return "/api/v1/streams/" + percent_encode(name); }
+
+void streams_list(const Context& ctx) {
+  auto body = call(ctx, Method::get, "/api/v1/streams");
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto doc = parse_object(body, "streams");
+  const auto& list = array_of(doc, "streams", "streams");
+  if (list.empty()) {
+    ctx.out << "no streams configured\n";
+    return;
+  }
+  Table table({{"NAME"}, {"FILTER"}, {"LAST SEQ", Align::right}, {"GROUPS"}});
+  for (const auto& s : list) {
+    std::string groups;
+    if (s.contains("groups") && s["groups"].is_array())
+      for (const auto& g : s["groups"]) groups += (groups.empty() ? "" : " ") + field(g, "name") + "@" + field(g, "committed");
+    table.add_row({field(s, "name"), field(s, "filter"), field(s, "last_seq"), groups.empty() ? "-" : groups});
+  }
+  table.print(ctx.out);
+}
+
+void streams_show(const Context& ctx, const StreamsShow& cmd) {
+  auto body = call(ctx, Method::get, stream_path(cmd.name));
+  if (ctx.json_output) return print_raw(ctx, body);
+  auto s = parse_object(body, "stream");
+  ctx.out << "stream:   " << field(s, "name") << "\nfilter:   " << field(s, "filter") << "\nlast seq: " << field(s, "last_seq")
+          << '\n';
+  if (s.contains("groups") && s["groups"].is_array())
+    for (const auto& g : s["groups"]) ctx.out << "group:    " << field(g, "name") << " committed " << field(g, "committed") << '\n';
+}
+
+void streams_read(const Context& ctx, const StreamsRead& cmd) {
+  std::string query = "?max=" + std::to_string(cmd.max) + "&wait=" + std::to_string(cmd.wait);
+  if (cmd.from_seq) query += "&from_seq=" + std::to_string(*cmd.from_seq);
+  if (cmd.from_time_ms) query += "&from_time=" + std::to_string(*cmd.from_time_ms);
+  if (!cmd.group.empty()) query += "&group=" + percent_encode(cmd.group);
+  auto body = call(ctx, Method::get, stream_path(cmd.name) + "/messages" + query);
+  auto doc = parse_object(body, "messages");
+  const auto& list = array_of(doc, "messages", "messages");
+  if (ctx.json_output) {
+    print_raw(ctx, body);
+  } else {
+    for (const auto& m : list)
+      ctx.out << field(m, "seq") << ' ' << printable(m.value("topic", std::string())) << ' '
+              << (m.contains("payload") ? printable(m["payload"].get<std::string>())
+                                        : "base64:" + m.value("payload_base64", std::string()))
+              << '\n';
+  }
+  if (cmd.commit && !list.empty())
+    call(ctx, Method::post, stream_path(cmd.name) + "/groups/" + percent_encode(cmd.group) + "/commit?seq=" +
+                                std::to_string(list.back().value("seq", std::uint64_t(0))));
+}
+
 // ---------------------------------------------------------------- stats
 
 // Nested key/value lines. Known keys come in a reading order (the gateway's
@@ -640,6 +695,9 @@ int run_command(const Command& command, const HttpClient& client, const std::str
   else if (auto* c = std::get_if<RulesShow>(&command)) rules_show(ctx, *c);
   else if (auto* c = std::get_if<RulesPause>(&command)) rules_pause(ctx, *c);
   else if (auto* c = std::get_if<RulesReplay>(&command)) rules_replay(ctx, *c);
+  else if (std::holds_alternative<StreamsList>(command)) streams_list(ctx);
+  else if (auto* c = std::get_if<StreamsShow>(&command)) streams_show(ctx, *c);
+  else if (auto* c = std::get_if<StreamsRead>(&command)) streams_read(ctx, *c);
   else if (std::holds_alternative<Cluster>(command)) cluster(ctx);
   else if (std::holds_alternative<Stats>(command)) stats(ctx);
   else if (std::holds_alternative<Reload>(command)) return reload(ctx);

@@ -37,6 +37,9 @@ const char* const tool_help =
     "  rules pause|resume NAME stop or restart a rule's deliveries\n"
     "  rules replay NAME --from SEQ|TIME\n"
     "                          deliver again what the store holds from there on\n"
+    "  streams list            each stream: filter, newest sequence, groups\n"
+    "  streams read NAME [--from SEQ|TIME] [--group G [--commit]] [--max N] [--wait S]\n"
+    "                          print a stream's messages\n"
     "  cluster                 cluster mode: this node, its NATS link, notify and\n"
     "                          takeover counters\n"
     "  stats                   counters and gauges of the gateway\n"
@@ -228,6 +231,26 @@ const char* const rules_help =
     "          (2026-12-07T22:00:00Z) or ago (-1h, -30m, -90s); events keep their ids\n"
     "With --json, the API's object. Exit status 1 for a rule that does not exist.\n";
 
+const char* const streams_help =
+    "usage: tidegatectl [OPTIONS] streams list\n"
+    "       tidegatectl [OPTIONS] streams show NAME\n"
+    "       tidegatectl [OPTIONS] streams read NAME [--from SEQ|TIME] [--group G [--commit]]\n"
+    "                                                [--max N] [--wait SECONDS]\n"
+    "\n"
+    "  list  every stream (docs/events.md): NAME, FILTER, LAST SEQ (the newest\n"
+    "        message in it) and its consumer groups with their committed offsets\n"
+    "  show  one stream\n"
+    "  read  one line per message, \"SEQ TOPIC PAYLOAD\" (a binary payload as\n"
+    "        base64:...), oldest first:\n"
+    "    --from SEQ|TIME  from this sequence, or the first message stored at or\n"
+    "                     after a time (RFC 3339 UTC, or -1h, -30m, -90s); default:\n"
+    "                     the oldest the store holds\n"
+    "    --group G        from after consumer group G's committed offset\n"
+    "    --commit         with --group: commit the last sequence printed\n"
+    "    --max N          at most N messages (default 100, at most 1000)\n"
+    "    --wait SECONDS   when there is none yet, wait up to this long (at most 30)\n"
+    "With --json, the API's object. Exit status 1 for a stream that does not exist.\n";
+
 const char* const cluster_help =
     "usage: tidegatectl [OPTIONS] cluster\n"
     "\n"
@@ -299,6 +322,10 @@ const std::map<std::string, const char*>& help_topics() {
       {"rules pause", rules_help},
       {"rules resume", rules_help},
       {"rules replay", rules_help},
+      {"streams", streams_help},
+      {"streams list", streams_help},
+      {"streams show", streams_help},
+      {"streams read", streams_help},
       {"cluster", cluster_help},
       {"stats", stats_help},
       {"reload", reload_help},
@@ -312,9 +339,10 @@ const std::map<std::string, const char*>& help_topics() {
 const std::set<std::string> global_valued = {"--admin",    "--token-file", "--timeout",      "--ca-file",
                                              "--mqtt",     "--username",   "--password-file"};
 const std::set<std::string> global_flags = {"--json", "--help", "-h", "--version"};
-const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset", "--from",
+const std::set<std::string> command_valued = {"--prefix", "--filter-prefix", "--limit", "--offset", "--from", "--group",
+                                              "--max",
                                               "--qos",    "--count",         "--wait"};
-const std::set<std::string> command_flags = {"--online", "--offline", "--sys", "--retain", "--payload-only"};
+const std::set<std::string> command_flags = {"--online", "--offline", "--sys", "--retain", "--payload-only", "--commit"};
 
 // The options each command takes (beyond the global ones): for the parser and
 // for shell completion.
@@ -327,6 +355,7 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"pub", {"--qos", "--retain"}},
       {"sub", {"--qos", "--count", "--wait", "--payload-only"}},
       {"rules replay", {"--from"}},
+      {"streams read", {"--from", "--group", "--commit", "--max", "--wait"}},
   };
   return options;
 }
@@ -567,6 +596,32 @@ Command build_command(const std::string& topic, const std::vector<std::string>& 
     return RulesList{};
   } else if (topic == "rules show") {
     return RulesShow{one_operand("rule name")};
+  } else if (topic == "streams list") {
+    no_operand();
+    return StreamsList{};
+  } else if (topic == "streams show") {
+    return StreamsShow{one_operand("stream name")};
+  } else if (topic == "streams read") {
+    StreamsRead cmd{one_operand("stream name")};
+    for (const auto& [name, value] : cmd_options) {
+      if (name == "--from") {
+        RulesReplay from;
+        parse_replay_from(value, from, topic);
+        cmd.from_seq = from.from_seq;
+        cmd.from_time_ms = from.from_time_ms;
+      } else if (name == "--group") {
+        cmd.group = value;
+      } else if (name == "--commit") {
+        cmd.commit = true;
+      } else if (name == "--max") {
+        cmd.max = parse_count(name, value, topic);
+      } else {
+        cmd.wait = parse_count(name, value, topic);
+      }
+    }
+    if (cmd.commit && cmd.group.empty()) throw UsageError("--commit needs --group", topic);
+    if (!cmd.group.empty() && (cmd.from_seq || cmd.from_time_ms)) throw UsageError("--from and --group exclude each other", topic);
+    return cmd;
   } else if (topic == "rules replay") {
     RulesReplay cmd{one_operand("rule name")};
     for (const auto& [name, value] : cmd_options) parse_replay_from(value, cmd, topic);

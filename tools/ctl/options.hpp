@@ -57,6 +57,17 @@ struct RulesShow { std::string name; };
 struct RulesPause { std::string name; bool pause = true; };
 // --from: a sequence number, or a time (milliseconds since the epoch) from
 // RFC 3339 UTC ("2026-12-07T22:00:00Z") or "-1h", "-30m", "-90s" (ago).
+struct StreamsList {};
+struct StreamsShow { std::string name; };
+struct StreamsRead {
+  std::string name;
+  std::optional<std::uint64_t> from_seq;
+  std::optional<std::int64_t> from_time_ms;
+  std::string group;          // read from the group's committed offset
+  bool commit = false;        // with group: commit the last sequence read
+  unsigned long long max = 100;
+  unsigned long long wait = 0;  // seconds
+};
 struct RulesReplay {
   std::string name;
   std::optional<std::uint64_t> from_seq;
@@ -86,7 +97,7 @@ struct ShowHelp { std::string text; };
 struct ShowVersion {};
 
 using Command = std::variant<SessionsList, SessionsShow, SessionsKick, SessionsDelete, RetainedList, RetainedDelete,
-                             Subs, Topics, Bridges, RulesList, RulesShow, RulesPause, RulesReplay, Cluster, Stats, Reload, Pub, Sub, Complete, ShowHelp,
+                             Subs, Topics, Bridges, RulesList, RulesShow, RulesPause, RulesReplay, StreamsList, StreamsShow, StreamsRead, Cluster, Stats, Reload, Pub, Sub, Complete, ShowHelp,
                              ShowVersion>;
 
 // Set on the command line; what is not comes from the environment

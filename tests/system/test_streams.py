@@ -1,0 +1,135 @@
+"""Streams: durable captures of a filter, QoS 0 included, read by sequence, by time
+and by consumer group over the admin API and tidegatectl (docs/events.md, "Streams")."""
+
+import json
+import pathlib
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import mqttraw as m
+from conftest import HOST, TIDEGATE_BIN, free_port
+
+pytestmark = pytest.mark.tidegate_only(reason="streams are tidegate's")
+
+
+def start(make_broker, streams, **config):
+    admin_port = free_port()
+    broker = make_broker(streams=streams, admin={"bind": HOST, "port": admin_port}, **config)
+    broker.admin_port = admin_port
+    return broker
+
+
+def api(broker, path, method="GET", timeout=5):
+    request = urllib.request.Request("http://%s:%d%s" % (HOST, broker.admin_port, path), method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def payloads(body):
+    return [msg.get("payload") for msg in body["messages"]]
+
+
+def ctl(broker, *args):
+    return subprocess.run([str(pathlib.Path(TIDEGATE_BIN).with_name("tidegatectl")), "--admin",
+                           "%s:%d" % (HOST, broker.admin_port)] + list(args),
+                          capture_output=True, text=True, timeout=20)
+
+
+def test_a_stream_keeps_qos0_and_qos1_across_a_restart_and_reads_by_sequence_and_time(make_broker, uid):
+    broker = start(make_broker, [{"name": "telemetry", "filter": "sensors/#"}])
+    pub = broker.connect(uid + "-pub", version=5)
+    pub.publish("sensors/a", b"zero-1", qos=0)
+    pub.publish("sensors/b", b"one-1", qos=1, props={"user_property": [("site", "4")]})
+    pub.publish("other/x", b"not captured", qos=1)
+    pub.publish("sensors/a", b"\x00\xff", qos=0)
+    pub.publish("sensors/a", b"one-2", qos=1)  # acknowledged once the QoS 0 ones before it are stored too
+    status, first = api(broker, "/api/v1/streams/telemetry/messages")
+    assert status == 200
+    assert payloads(first) == ["zero-1", "one-1", None, "one-2"]
+    assert first["messages"][2]["payload_base64"] == "AP8="
+    assert first["messages"][1]["user_properties"] == [["site", "4"]]
+    assert [msg["qos"] for msg in first["messages"]] == [0, 1, 0, 1]
+    assert broker.restart() == 0  # SIGTERM: a clean stop
+    pub = broker.connect(uid + "-pub2")
+    pub.publish("sensors/c", b"after", qos=1)
+    status, body = api(broker, "/api/v1/streams/telemetry/messages?max=1000")
+    assert payloads(body) == ["zero-1", "one-1", None, "one-2", "after"]
+    seqs = [msg["seq"] for msg in body["messages"]]
+    assert seqs == sorted(seqs)
+    status, page = api(broker, "/api/v1/streams/telemetry/messages?from_seq=%d&max=2" % seqs[1])
+    assert payloads(page) == ["one-1", None] and page["next_seq"] == seqs[2] + 1
+    after_ms = body["messages"][3]["time_ms"] + 1
+    status, by_time = api(broker, "/api/v1/streams/telemetry/messages?from_time=%d" % after_ms)
+    assert payloads(by_time) == ["after"]
+    status, listing = api(broker, "/api/v1/streams")
+    assert listing["streams"][0]["name"] == "telemetry" and listing["streams"][0]["last_seq"] == seqs[-1]
+
+
+def test_consumer_group_offsets_survive_a_restart(make_broker, uid):
+    broker = start(make_broker, [{"name": "s", "filter": "d/#"}])
+    pub = broker.connect(uid + "-pub")
+    for i in range(5):
+        pub.publish("d/%d" % i, b"m%d" % i, qos=1)
+    out = ctl(broker, "streams", "read", "s", "--group", "billing", "--commit", "--max", "3")
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[2] for line in out.stdout.splitlines()] == ["m0", "m1", "m2"]
+    broker.restart(kill=True)
+    status, body = api(broker, "/api/v1/streams/s/messages?group=billing")
+    assert payloads(body) == ["m3", "m4"]
+    status, other = api(broker, "/api/v1/streams/s/messages?group=audit")  # a new group reads from the start
+    assert payloads(other) == ["m0", "m1", "m2", "m3", "m4"]
+    status, group = api(broker, "/api/v1/streams/s/groups/billing")
+    assert group["committed"] == body["messages"][0]["seq"] - 1
+    listing = ctl(broker, "streams", "list")
+    assert "billing@%d" % group["committed"] in listing.stdout
+
+
+def test_a_long_poll_answers_when_a_message_arrives(make_broker, uid):
+    broker = start(make_broker, [{"name": "s", "filter": "lp/#"}])
+    status, empty = api(broker, "/api/v1/streams/s/messages?wait=0")
+    assert empty["messages"] == []
+    result = {}
+
+    def poll():
+        result["started"] = time.monotonic()
+        result["answer"] = api(broker, "/api/v1/streams/s/messages?from_seq=%d&wait=20" % empty["next_seq"], timeout=30)
+        result["ended"] = time.monotonic()
+
+    t = threading.Thread(target=poll)
+    t.start()
+    pub = broker.connect(uid + "-pub")
+    pub.publish("lp/1", b"hello", qos=0)
+    t.join(30)
+    status, body = result["answer"]
+    assert status == 200 and payloads(body) == ["hello"]
+    assert result["ended"] - result["started"] < 10  # well before the 20 s wait ran out
+
+
+def test_bad_requests_and_config(make_broker, tmp_path):
+    broker = start(make_broker, [{"name": "s", "filter": "x/#"}])
+    assert api(broker, "/api/v1/streams/nope/messages")[0] == 404
+    assert api(broker, "/api/v1/streams/s/messages?max=0")[0] == 400
+    assert api(broker, "/api/v1/streams/s/messages?wait=31")[0] == 400
+    assert api(broker, "/api/v1/streams/s/messages?from_seq=1&group=g")[0] == 400
+    assert api(broker, "/api/v1/streams/s/groups/bad%20name/commit?seq=1", method="POST")[0] == 400
+    assert api(broker, "/api/v1/streams/s/groups/g/commit", method="POST")[0] == 400
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data_dir": str(tmp_path / "d"), "streams": [{"name": "s", "filter": "a/#/b"}]}))
+    out = subprocess.run([TIDEGATE_BIN, "--config", str(config)], capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "streams[0].filter: is not a valid topic filter" in out.stderr
+
+
+def test_stream_client_ids_are_reserved(make_broker):
+    broker = start(make_broker, [{"name": "s", "filter": "x/#"}])
+    c = broker.client(version=5)
+    c.send_raw(m.build_connect("$stream/s/g", version=5))
+    assert c.expect_packet(m.CONNACK, 5).reason_code == 0x85
