@@ -162,3 +162,17 @@ TEST_CASE("Retry-After in seconds or as an HTTP date") {
   CHECK_FALSE(parse_retry_after("soon", 0));
   CHECK_FALSE(parse_retry_after("", 0));
 }
+
+TEST_CASE("a stream's config and what is refused") {
+  auto c = parse_config(R"({"streams": [{"name": "telemetry", "filter": "sensors/#"}]})");
+  REQUIRE(c.streams.size() == 1);
+  CHECK(c.streams[0].filter == "sensors/#");
+  CHECK(config_error_of(R"({"streams": [{"name": "t", "filter": "$share/g/a"}]})").find("streams[0].filter:") == 0);
+  CHECK(config_error_of(R"({"streams": [{"name": "a b", "filter": "a"}]})") ==
+        "streams[0].name: must be 1 to 64 letters, digits, '_', '-' or '.'");
+  CHECK(config_error_of(R"({"streams": [{"name": "t", "filter": "a"}, {"name": "t", "filter": "b"}]})") ==
+        "streams[1].name: 't' is used twice");
+  CHECK(config_error_of(R"({"streams": [{"name": "t"}]})") == "streams[0].filter: is required");
+  CHECK(config_error_of(R"({"streams": [{"name": "t", "filter": "a", "retention": 1}]})") ==
+        "streams[0].retention: unknown key");
+}
