@@ -200,6 +200,10 @@ void Broker::start_admin() {
   admin::AdminAccess access;
   if (a.token_file) access.token = admin::read_admin_token("admin.token_file", *a.token_file);
   if (a.read_token_file) access.read_token = admin::read_admin_token("admin.read_token_file", *a.read_token_file);
+  if (a.stream_token_file)
+    access.stream_token = admin::read_admin_token("admin.stream_token_file", *a.stream_token_file);
+  if (access.stream_token && (access.stream_token == access.token || access.stream_token == access.read_token))
+    throw ConfigError("admin.stream_token_file: holds the same token as another of the admin tokens");
   if (access.token && access.token == access.read_token)
     throw ConfigError("admin.read_token_file: holds the same token as admin.token_file");
   for (const auto& host : a.allowed_hosts) access.allowed_hosts.push_back(*admin::parse_host_name(host));

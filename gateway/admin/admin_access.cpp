@@ -73,6 +73,7 @@ std::string_view cookie_value(const Request& request, std::string_view name) {
 std::optional<Role> AdminAccess::role_of_token(std::string_view given) const {
   if (token && same_token(given, *token)) return Role::admin;
   if (read_token && same_token(given, *read_token)) return Role::read;
+  if (stream_token && same_token(given, *stream_token)) return Role::stream;
   return std::nullopt;
 }
 
@@ -131,6 +132,17 @@ std::optional<Response> AdminAccess::refusal(const Request& request,
   // only what is failing (docs/operations.md, "Health").
   if (public_route(request)) return std::nullopt;
   if (auto who = role(request)) {
+    if (*who == Role::stream) {
+      // A server application's token: it reads streams and keeps its groups' offsets, nothing else.
+      std::string_view target = request.target();
+      target = target.substr(0, target.find('?'));
+      const bool streams = target == "/api/v1/streams" || target.starts_with("/api/v1/streams/");
+      const bool commit = request.method() == http::verb::post && target.ends_with("/commit") &&
+                          target.find("/groups/") != std::string_view::npos;
+      if (streams && (read_only(request.method()) || commit)) return std::nullopt;
+      return refuse(request, http::status::forbidden,
+                    "the stream token (admin.stream_token_file) may read streams and commit their groups' offsets only");
+    }
     if (*who == Role::admin || read_only(request.method())) return std::nullopt;
     return refuse(request, http::status::forbidden,
                   "the read-only token (admin.read_token_file) allows GET only");

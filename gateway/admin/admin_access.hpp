@@ -21,6 +21,7 @@ namespace tidegate::admin {
 struct AdminAccess {
   std::optional<std::string> token;       // everything; none configured: no token asked
   std::optional<std::string> read_token;  // GET and HEAD only
+  std::optional<std::string> stream_token;  // /api/v1/streams only: reads, and group commits
   std::vector<HostName> allowed_hosts;    // names besides the listener's own address
   LoginSessions* logins = nullptr;        // the console's cookie logins; null: none accepted
   bool https = false;                     // the listener speaks TLS: a page's Origin must be https too

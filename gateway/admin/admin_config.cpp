@@ -19,7 +19,7 @@ std::string read_admin_token(const std::string& key, const std::string& path) {
 AdminConfig parse_admin_config(const json& a) {
   if (!a.is_object()) fail("admin", "must be an object");
   refuse_unknown(a, "admin.",
-                 {"enabled", "bind", "port", "token_file", "read_token_file", "allowed_hosts",
+                 {"enabled", "bind", "port", "token_file", "read_token_file", "stream_token_file", "allowed_hosts",
                   "allow_insecure_remote", "cert", "key", "max_live_streams", "max_logins", "history_seconds"});
   AdminConfig c;
   if (a.contains("enabled")) c.enabled = get_bool(a["enabled"], "admin.enabled");
@@ -30,6 +30,10 @@ AdminConfig parse_admin_config(const json& a) {
     c.read_token_file = get_string(a["read_token_file"], "admin.read_token_file");
     // Without a full token, writes would need none while reads need one.
     if (!c.token_file) fail("admin.read_token_file", "needs admin.token_file (the token that may also change things)");
+  }
+  if (a.contains("stream_token_file")) {
+    c.stream_token_file = get_string(a["stream_token_file"], "admin.stream_token_file");
+    if (!c.token_file) fail("admin.stream_token_file", "needs admin.token_file (else nothing asks for a token)");
   }
   if (a.contains("allowed_hosts")) {
     const auto& hosts = a["allowed_hosts"];

@@ -18,8 +18,9 @@
 
 namespace tidegate::admin {
 
-enum class Role { admin, read };
-inline const char* to_string(Role r) { return r == Role::admin ? "admin" : "read"; }
+// stream: the streams' token (admin.stream_token_file), never a console login.
+enum class Role { admin, read, stream };
+inline const char* to_string(Role r) { return r == Role::admin ? "admin" : r == Role::read ? "read" : "stream"; }
 
 class LoginSessions {
  public:

@@ -81,6 +81,7 @@ struct AdminConfig {
   bool enabled = true;                    // false: no admin listener at all (no API, no /metrics)
   // The rest is parsed in gateway/admin/admin_config.cpp (docs/security.md, "Admin API").
   std::optional<std::string> read_token_file;  // a second token, good for GET requests only
+  std::optional<std::string> stream_token_file;  // a token that reads streams and commits their groups' offsets, only
   std::vector<std::string> allowed_hosts;      // Host names (lower case) or IP literals besides the listener's
   bool allow_insecure_remote = false;          // a non-loopback bind without token_file starts (with a warning)
   std::optional<std::string> cert, key;        // both: the listener speaks HTTPS (docs/console.md)

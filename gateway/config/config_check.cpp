@@ -124,6 +124,8 @@ ConfigCheck check_config_file(const std::string& path) {
     if (c.admin.token_file) check.attempt([&] { admin::read_admin_token("admin.token_file", *c.admin.token_file); });
     if (c.admin.read_token_file)
       check.attempt([&] { admin::read_admin_token("admin.read_token_file", *c.admin.read_token_file); });
+    if (c.admin.stream_token_file)
+      check.attempt([&] { admin::read_admin_token("admin.stream_token_file", *c.admin.stream_token_file); });
     if (c.admin.cert) check.attempt([&] { make_admin_tls_context(c.admin); });
   }
   for (std::size_t i = 0; i < c.plugins.size(); ++i)

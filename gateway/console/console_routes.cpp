@@ -108,6 +108,9 @@ Response ConsoleRoutes::login(const Request& request, const std::string& peer) {
                 " wrong tokens (the next are not logged)");
     return admin::error(request, http::status::unauthorized, "wrong token");
   }
+  if (*role == admin::Role::stream)
+    return admin::error(request, http::status::forbidden,
+                        "the stream token (admin.stream_token_file) cannot log in to the console");
   // A browser logging in again leaves its old login behind: end it.
   if (auto old = admin::cookie_value(request, admin::AdminAccess::kLoginCookie); !old.empty()) logins_.close(old);
   auto id = logins_.open(*role);

@@ -18,9 +18,9 @@ from conftest import HOST, TIDEGATE_BIN, free_port
 pytestmark = pytest.mark.tidegate_only(reason="streams are tidegate's")
 
 
-def start(make_broker, streams, **config):
+def start(make_broker, streams, admin_extra=None, **config):
     admin_port = free_port()
-    broker = make_broker(streams=streams, admin={"bind": HOST, "port": admin_port}, **config)
+    broker = make_broker(streams=streams, admin=dict({"bind": HOST, "port": admin_port}, **(admin_extra or {})), **config)
     broker.admin_port = admin_port
     return broker
 
@@ -133,3 +133,37 @@ def test_stream_client_ids_are_reserved(make_broker):
     c = broker.client(version=5)
     c.send_raw(m.build_connect("$stream/s/g", version=5))
     assert c.expect_packet(m.CONNACK, 5).reason_code == 0x85
+
+
+def test_the_stream_token_reads_streams_and_commits_and_nothing_else(make_broker, tmp_path, uid):
+    (tmp_path / "admin.token").write_text("admin-secret\n")
+    (tmp_path / "stream.token").write_text("stream-secret\n")
+    broker = start(make_broker, [{"name": "s", "filter": "t/#"}],
+                   admin_extra={"token_file": str(tmp_path / "admin.token"),
+                                "stream_token_file": str(tmp_path / "stream.token")})
+    pub = broker.connect(uid + "-pub")
+    pub.publish("t/1", b"x", qos=1)
+
+    def call(path, method="GET", token="stream-secret", body=None, headers=None):
+        request = urllib.request.Request("http://%s:%d%s" % (HOST, broker.admin_port, path), method=method, data=body,
+                                         headers=dict({"Authorization": "Bearer " + token}, **(headers or {})))
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, body = call("/api/v1/streams/s/messages")
+    assert status == 200 and payloads(body) == ["x"]
+    seq = body["messages"][0]["seq"]
+    assert call("/api/v1/streams/s/groups/app/commit?seq=%d" % seq, method="POST")[0] == 200
+    assert call("/api/v1/streams/s/groups/app")[1]["committed"] == seq
+    for path, method in (("/api/v1/sessions", "GET"), ("/api/v1/stats", "GET"), ("/metrics", "GET"),
+                         ("/api/v1/reload", "POST"), ("/api/v1/streams/s", "DELETE")):
+        status, answer = call(path, method=method)
+        assert status == 403, path
+        assert "stream token" in answer["error"]
+    status, answer = call("/api/v1/login", method="POST", body=json.dumps({"token": "stream-secret"}).encode(),
+                          headers={"Content-Type": "application/json"})
+    assert status == 403 and "cannot log in to the console" in answer["error"]
+    assert call("/api/v1/sessions", token="admin-secret")[0] == 200
