@@ -2,6 +2,7 @@
 
 #include "gateway/auth/auth_http.hpp"
 #include "gateway/events/events_engine.hpp"
+#include "gateway/events/streams.hpp"
 #include "gateway/ops/process_stats.hpp"
 
 #include <cstdio>
@@ -310,6 +311,21 @@ void write_rules(PrometheusText& p, BrokerContext& broker) {
   }
 }
 
+void write_streams(PrometheusText& p, BrokerContext& broker) {
+  if (!broker.streams || broker.streams->all().empty()) return;
+  const auto& streams = *broker.streams;
+  p.out << "# HELP tidegate_stream_last_sequence The newest message's sequence in each stream.\n"
+           "# TYPE tidegate_stream_last_sequence gauge\n";
+  for (const auto& [name, s] : streams.all())
+    p.out << "tidegate_stream_last_sequence{stream=\"" << name << "\"} " << streams.last_seq(s) << '\n';
+  p.out << "# HELP tidegate_stream_group_committed_sequence Each consumer group's committed offset.\n"
+           "# TYPE tidegate_stream_group_committed_sequence gauge\n";
+  for (const auto& [name, s] : streams.all())
+    for (const auto& [group, seq] : streams.groups(s))
+      p.out << "tidegate_stream_group_committed_sequence{stream=\"" << name << "\",group=\"" << group << "\"} " << seq
+            << '\n';
+}
+
 }  // namespace
 
 std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
@@ -322,6 +338,7 @@ std::string render_prometheus(BrokerContext& broker, const GatewayStats& s) {
   write_cluster(p, broker);
   write_bridges(p, broker);
   write_rules(p, broker);
+  write_streams(p, broker);
   return p.out.str();
 }
 

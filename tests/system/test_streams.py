@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 import mqttraw as m
+from checks import metric
 from conftest import HOST, TIDEGATE_BIN, free_port
 
 pytestmark = pytest.mark.tidegate_only(reason="streams are tidegate's")
@@ -91,6 +92,8 @@ def test_consumer_group_offsets_survive_a_restart(make_broker, uid):
     assert group["committed"] == body["messages"][0]["seq"] - 1
     listing = ctl(broker, "streams", "list")
     assert "billing@%d" % group["committed"] in listing.stdout
+    assert metric(broker.admin_port, 'tidegate_stream_group_committed_sequence{stream="s",group="billing"}') == group["committed"]
+    assert metric(broker.admin_port, 'tidegate_stream_last_sequence{stream="s"}') == body["messages"][-1]["seq"]
 
 
 def test_a_long_poll_answers_when_a_message_arrives(make_broker, uid):
