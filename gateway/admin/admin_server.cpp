@@ -1,5 +1,7 @@
 #include "gateway/admin/admin_server.hpp"
 
+#include "gateway/admin/stream_tail.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,6 +23,8 @@ AdminServer::AdminServer(asio::io_context& main_io, AdminApi& api, BrokerContext
                          AdminListenerOptions options)
     : io_(main_io),
       api_(api),
+      broker_(broker),
+      store_(store),
       metrics_(broker.metrics),
       acceptor_(main_io),
       tls_(std::move(options.tls)),
@@ -141,6 +145,11 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
       co_await serve_live(channel, request);
       break;
     }
+    if (!refusal && path.starts_with("/api/v1/streams/") && path.ends_with("/tail") &&
+        request.method() == http::verb::get) {
+      co_await serve_tail(channel, request);
+      break;
+    }
     Response response;
     if (refusal) {
       response = std::move(*refusal);
@@ -180,6 +189,23 @@ struct Counted {
   std::atomic<std::int64_t>& gauge;
 };
 }  // namespace
+
+asio::awaitable<void> AdminServer::serve_tail(HttpChannel& channel, const Request& request) {
+  if (live_streams_ >= max_live_streams_) {
+    Metrics::add(metrics_.admin_live_streams_refused);
+    Response r = json_error(request.version(), http::status::service_unavailable,
+                            "too many live feeds and stream tails open (admin.max_live_streams); a long poll still answers");
+    r.set(http::field::server, "tidegate");
+    r.set(http::field::retry_after, "10");
+    add_security_headers(r.base());
+    r.keep_alive(false);
+    r.prepare_payload();
+    co_await channel.write(r);
+    co_return;
+  }
+  Counted open(live_streams_, metrics_.admin_live_streams);
+  co_await serve_stream_tail(io_, channel, request, broker_.streams, store_, &add_security_headers);
+}
 
 asio::awaitable<void> AdminServer::serve_live(HttpChannel& channel, const Request& request) {
   if (live_streams_ >= max_live_streams_) {

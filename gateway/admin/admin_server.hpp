@@ -46,9 +46,12 @@ class AdminServer {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> serve_live(HttpChannel& channel, const Request& request);
+  boost::asio::awaitable<void> serve_tail(HttpChannel& channel, const Request& request);  // a stream's SSE tail
 
   boost::asio::io_context& io_;
   AdminApi& api_;
+  BrokerContext& broker_;
+  const store::LmdbStore& store_;
   Metrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<boost::asio::ssl::context> tls_;

@@ -170,3 +170,40 @@ def test_the_stream_token_reads_streams_and_commits_and_nothing_else(make_broker
                           headers={"Content-Type": "application/json"})
     assert status == 403 and "cannot log in to the console" in answer["error"]
     assert call("/api/v1/sessions", token="admin-secret")[0] == 200
+
+
+def test_the_tail_sends_new_messages_as_server_sent_events_and_resumes_after_last_event_id(make_broker, uid):
+    broker = start(make_broker, [{"name": "s", "filter": "tl/#"}])
+    pub = broker.connect(uid + "-pub")
+    pub.publish("tl/old", b"before", qos=1)
+
+    def events_of(response, count):
+        got, event = [], {}
+        while len(got) < count:
+            line = response.readline().decode().rstrip("\n")
+            if line == "":
+                if "data" in event:
+                    got.append(event)
+                event = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                event[key] = value
+        return got
+
+    url = "http://%s:%d/api/v1/streams/s/tail" % (HOST, broker.admin_port)
+    with urllib.request.urlopen(url, timeout=10) as tail:
+        assert tail.headers["Content-Type"] == "text/event-stream"
+        pub.publish("tl/1", b"one", qos=0)
+        pub.publish("tl/2", b"two", qos=1)
+        got = events_of(tail, 2)
+    assert [json.loads(e["data"])["payload"] for e in got] == ["one", "two"]  # only what came after it opened
+    assert all(e["event"] == "message" for e in got)
+    # A client that reconnects with the last id it saw gets what it missed, and no more.
+    pub.publish("tl/3", b"three", qos=1)
+    request = urllib.request.Request(url, headers={"Last-Event-ID": got[0]["id"]})
+    with urllib.request.urlopen(request, timeout=10) as again:
+        resumed = events_of(again, 2)
+    assert [json.loads(e["data"])["payload"] for e in resumed] == ["two", "three"]
+    with urllib.request.urlopen(url + "?from_seq=0", timeout=10) as whole:
+        assert [json.loads(e["data"])["payload"] for e in events_of(whole, 4)] == ["before", "one", "two", "three"]
+    assert api(broker, "/api/v1/streams/nope/tail")[0] == 404
