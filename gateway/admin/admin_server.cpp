@@ -190,36 +190,30 @@ struct Counted {
 };
 }  // namespace
 
+asio::awaitable<bool> AdminServer::refuse_beyond_live_limit(HttpChannel& channel, const Request& request,
+                                                            const std::string& what) {
+  if (live_streams_ < max_live_streams_) co_return false;
+  Metrics::add(metrics_.admin_live_streams_refused);
+  Response r = json_error(request.version(), http::status::service_unavailable, what);
+  r.set(http::field::server, "tidegate");
+  r.set(http::field::retry_after, "10");
+  add_security_headers(r.base());
+  r.keep_alive(false);
+  r.prepare_payload();
+  co_await channel.write(r);
+  co_return true;
+}
+
 asio::awaitable<void> AdminServer::serve_tail(HttpChannel& channel, const Request& request) {
-  if (live_streams_ >= max_live_streams_) {
-    Metrics::add(metrics_.admin_live_streams_refused);
-    Response r = json_error(request.version(), http::status::service_unavailable,
-                            "too many live feeds and stream tails open (admin.max_live_streams); a long poll still answers");
-    r.set(http::field::server, "tidegate");
-    r.set(http::field::retry_after, "10");
-    add_security_headers(r.base());
-    r.keep_alive(false);
-    r.prepare_payload();
-    co_await channel.write(r);
-    co_return;
-  }
+  const std::string what = "too many live feeds and stream tails open (admin.max_live_streams); a long poll still answers";
+  if (co_await refuse_beyond_live_limit(channel, request, what)) co_return;
   Counted open(live_streams_, metrics_.admin_live_streams);
   co_await serve_stream_tail(io_, channel, request, broker_.streams, store_, &add_security_headers);
 }
 
 asio::awaitable<void> AdminServer::serve_live(HttpChannel& channel, const Request& request) {
-  if (live_streams_ >= max_live_streams_) {
-    Metrics::add(metrics_.admin_live_streams_refused);
-    Response r = json_error(request.version(), http::status::service_unavailable,
-                            "too many live feeds open (admin.max_live_streams); the history endpoint still answers");
-    r.set(http::field::server, "tidegate");
-    r.set(http::field::retry_after, "10");
-    add_security_headers(r.base());
-    r.keep_alive(false);
-    r.prepare_payload();
-    co_await channel.write(r);
-    co_return;
-  }
+  const std::string what = "too many live feeds open (admin.max_live_streams); the history endpoint still answers";
+  if (co_await refuse_beyond_live_limit(channel, request, what)) co_return;
   Counted open(live_streams_, metrics_.admin_live_streams);
   co_await console::serve_live_feed(channel, request, sampler_, &add_security_headers);
 }

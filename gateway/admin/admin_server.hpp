@@ -47,6 +47,9 @@ class AdminServer {
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> serve_live(HttpChannel& channel, const Request& request);
   boost::asio::awaitable<void> serve_tail(HttpChannel& channel, const Request& request);  // a stream's SSE tail
+  // At admin.max_live_streams: answers 503 with Retry-After (`what` says why) and returns true.
+  boost::asio::awaitable<bool> refuse_beyond_live_limit(HttpChannel& channel, const Request& request,
+                                                        const std::string& what);
 
   boost::asio::io_context& io_;
   AdminApi& api_;
