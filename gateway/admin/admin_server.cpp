@@ -145,8 +145,10 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
       co_await serve_live(channel, request);
       break;
     }
-    if (!refusal && path.starts_with("/api/v1/streams/") && path.ends_with("/tail") &&
-        request.method() == http::verb::get) {
+    // Exactly /api/v1/streams/NAME/tail (a group may be named "tail").
+    constexpr std::string_view streams_prefix = "/api/v1/streams/";
+    if (!refusal && path.starts_with(streams_prefix) && path.ends_with("/tail") &&
+        path.find('/', streams_prefix.size()) == path.size() - 5 && request.method() == http::verb::get) {
       co_await serve_tail(channel, request);
       break;
     }
@@ -208,7 +210,7 @@ asio::awaitable<void> AdminServer::serve_tail(HttpChannel& channel, const Reques
   const std::string what = "too many live feeds and stream tails open (admin.max_live_streams); a long poll still answers";
   if (co_await refuse_beyond_live_limit(channel, request, what)) co_return;
   Counted open(live_streams_, metrics_.admin_live_streams);
-  co_await serve_stream_tail(io_, channel, request, broker_.streams, store_, &add_security_headers);
+  co_await serve_stream_tail(io_, channel, request, broker_.streams, store_, broker_.shutting_down, &add_security_headers);
 }
 
 asio::awaitable<void> AdminServer::serve_live(HttpChannel& channel, const Request& request) {

@@ -78,7 +78,7 @@ asio::awaitable<Response> AdminApi::streams(const Request& request, std::string_
     }
     if (method != http::verb::post) co_return method_not_allowed(request, "POST");
     std::uint64_t seq = 0;
-    if (!number(query_param(query, "seq"), seq))
+    if (!number(query_param(query, "seq"), seq) || seq == UINT64_MAX)
       co_return error(request, http::status::bad_request, "commit wants seq=N: the last sequence the group has finished");
     std::function<void(std::function<void(std::error_code)>)> ask = [streams, stream, group, seq](auto done) {
       streams->commit(*stream, group, seq, [done](std::error_code ec) { done(ec); });

@@ -37,6 +37,7 @@ bool number(std::string_view text, T& out) {
 
 asio::awaitable<void> serve_stream_tail(asio::io_context& io, HttpChannel& channel, const Request& request,
                                         const events::Streams* streams, const store::LmdbStore& store,
+                                        const std::atomic<bool>& stopping,
                                         void (*decorate)(http::response_header<>&)) {
   std::string_view target = request.target();
   std::string_view query;
@@ -63,7 +64,7 @@ asio::awaitable<void> serve_stream_tail(asio::io_context& io, HttpChannel& chann
     std::uint64_t seen = 0;
     std::int64_t ms = 0;
     if (!last_event.empty()) {
-      if (number(last_event, seen)) from = seen + 1;
+      if (number(last_event, seen) && seen < UINT64_MAX) from = seen + 1;
       else bad = http::status::bad_request, problem = "Last-Event-ID: not a sequence";
     } else if (!from_seq.empty()) {
       if (!number(std::string_view(from_seq), from)) bad = http::status::bad_request, problem = "from_seq: not a sequence number";
@@ -89,7 +90,7 @@ asio::awaitable<void> serve_stream_tail(asio::io_context& io, HttpChannel& chann
   asio::steady_timer timer(io);
   auto quiet_since = std::chrono::steady_clock::now();
   const std::string stream_name = stream->name;
-  for (;;) {
+  while (!stopping) {
     if (!text.empty()) {
       if (!co_await channel.write_bytes(std::move(text))) co_return;
       text.clear();

@@ -7,6 +7,7 @@
 // 50 ms while nothing is new and sends a comment every 15 s so proxies keep
 // the connection. Counted against admin.max_live_streams with the console's
 // live feeds. Main thread (a coroutine per tail).
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/message.hpp>
@@ -19,9 +20,10 @@ namespace tidegate::admin {
 
 // The answer when the request is bad (unknown stream, bad parameters):
 // written here; the caller closes the connection either way.
+// `stopping`: the gateway is shutting down (the tail ends within 50 ms).
 boost::asio::awaitable<void> serve_stream_tail(boost::asio::io_context& io, HttpChannel& channel,
                                                const Request& request, const events::Streams* streams,
-                                               const store::LmdbStore& store,
+                                               const store::LmdbStore& store, const std::atomic<bool>& stopping,
                                                void (*decorate)(boost::beast::http::response_header<>&));
 
 }  // namespace tidegate::admin

@@ -1,5 +1,6 @@
 #include "gateway/events/streams.hpp"
 
+#include <algorithm>
 #include <future>
 
 #include "gateway/ops/log.hpp"
@@ -29,6 +30,19 @@ void Streams::release(const StreamConfig& stream) {
 }
 
 void Streams::start(const std::vector<StreamConfig>& streams) {
+  // Groups of streams removed while the gateway was stopped go, so a stream
+  // added again later under the same name starts with no groups.
+  for (const auto& [reader, queue] : store_.offset_keys_of_readers("$stream/")) {
+    const bool configured = std::any_of(streams.begin(), streams.end(), [&](const StreamConfig& s) {
+      return reader.starts_with(stream_group_id(s.name, "")) && queue == s.filter;
+    });
+    if (configured) continue;
+    Ingest::SessionProgress erase;
+    erase.erased_queues.push_back(queue);
+    erase.counts_toward_backlog = false;
+    ingest_.save_progress(reader, std::move(erase));
+    log::info("streams: the offset of '" + reader + "' on '" + queue + "' is gone: no such stream is configured any more");
+  }
   for (const auto& s : streams) {
     capture(s);
     streams_.emplace(s.name, s);

@@ -85,9 +85,14 @@ void Ingest::run() {
     }
     // Before any completion runs: a publisher that has its PUBACK sees its publish counted.
     fold_batch_stats();
-    // Only what is committed becomes visible to readers.
+    // Only what is committed becomes visible to readers; after a failed
+    // commit, QoS 0 messages still do (they were never the store's to keep,
+    // though a stream asked for them; its copy is what the failure costs).
     std::shared_ptr<QueueEvents> events;
-    if (!ec) events = make_visible();
+    if (ec)
+      for (auto& [queue, messages] : cache_appends_)
+        std::erase_if(messages, [](const store::MessagePtr& m) { return m->qos > 0; });
+    events = make_visible();
     // Callers see a full store as IngestError::store_full, never the store's own code.
     const auto reported = ingest_error_of_commit(ec);
     for (auto& done : completions_) done(reported);

@@ -235,7 +235,8 @@ class Ingest {
   void forget_reader(const std::string& client_id, const std::string& queue);
 
   // A stream's queue (docs/events.md, "Streams"): QoS 0 messages are stored
-  // into it too (into it alone: other queues keep QoS 0 in the cache only).
+  // into it too (its index entries alone: other queues keep QoS 0 in the
+  // cache only; sessions on exactly the stream's filter share its queue).
   // While any queue is durable, QoS 0 publishes go through the ingest thread.
   void set_durable(const std::string& queue, bool durable);
 

@@ -27,7 +27,8 @@ bool Ingest::publish_now(std::vector<PublishRequest>& requests) {
     // (or anyone) sent before is applied, committed and visible, so these
     // take the next sequences in order and become visible at once.
     std::lock_guard guard(inbox_lock_);
-    if (applying_ || stopping_ || !inbox_.empty()) return false;
+    // Again under the lock: a stream set up since the check above is applied by now.
+    if (applying_ || stopping_ || !inbox_.empty() || durable_count_.load(std::memory_order_relaxed)) return false;
     applying_ = true;
   }
   // The turn goes back however this ends: if applying throws, what was

@@ -207,3 +207,18 @@ def test_the_tail_sends_new_messages_as_server_sent_events_and_resumes_after_las
     with urllib.request.urlopen(url + "?from_seq=0", timeout=10) as whole:
         assert [json.loads(e["data"])["payload"] for e in events_of(whole, 4)] == ["before", "one", "two", "three"]
     assert api(broker, "/api/v1/streams/nope/tail")[0] == 404
+
+
+def test_a_group_named_tail_is_a_group_and_sigterm_ends_open_tails(make_broker, uid):
+    broker = start(make_broker, [{"name": "s", "filter": "g/#"}])
+    assert api(broker, "/api/v1/streams/s/groups/tail/commit?seq=1", method="POST")[0] == 200
+    status, group = api(broker, "/api/v1/streams/s/groups/tail")
+    assert status == 200 and group == {"group": "tail", "committed": 1}
+    assert api(broker, "/api/v1/streams/s/groups/g/commit?seq=18446744073709551615", method="POST")[0] == 400
+    tails = [urllib.request.urlopen("http://%s:%d/api/v1/streams/s/tail" % (HOST, broker.admin_port), timeout=10)
+             for _ in range(2)]
+    started = time.monotonic()
+    assert broker.stop() == 0  # SIGTERM with two idle tails open
+    assert time.monotonic() - started < 5
+    for t in tails:
+        t.close()

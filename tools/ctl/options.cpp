@@ -38,6 +38,7 @@ const char* const tool_help =
     "  rules replay NAME --from SEQ|TIME\n"
     "                          deliver again what the store holds from there on\n"
     "  streams list            each stream: filter, newest sequence, groups\n"
+    "  streams show NAME       one stream with its consumer groups\n"
     "  streams read NAME [--from SEQ|TIME] [--group G [--commit]] [--max N] [--wait S]\n"
     "                          print a stream's messages\n"
     "  cluster                 cluster mode: this node, its NATS link, notify and\n"
