@@ -1,6 +1,6 @@
 #include "gateway/admin/payload_preview.hpp"
 
-#include <openssl/evp.h>
+#include "gateway/ops/base64.hpp"
 
 #include <algorithm>
 
@@ -55,10 +55,7 @@ nlohmann::json payload_view(std::string_view payload) {
   auto text = cut(payload, kPayloadViewBytes);
   if (mqtt::valid_mqtt_utf8(text)) return {{"encoding", "text"}, {"data", std::string(text)}};
   payload = payload.substr(0, kPayloadViewBytes);
-  std::string encoded(4 * ((payload.size() + 2) / 3), '\0');
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(payload.data()),
-                  static_cast<int>(payload.size()));
-  return {{"encoding", "base64"}, {"data", encoded}};
+  return {{"encoding", "base64"}, {"data", base64(payload)}};
 }
 
 }  // namespace tidegate::admin

@@ -1,6 +1,6 @@
 #include "gateway/admin/stream_json.hpp"
 
-#include <openssl/evp.h>
+#include "gateway/ops/base64.hpp"
 
 #include "gateway/admin/session_json.hpp"
 #include "gateway/codec/utf8.hpp"
@@ -20,10 +20,7 @@ json message_json(const store::Message& m) {
   if (mqtt::valid_mqtt_utf8(m.payload)) {
     j["payload"] = m.payload;
   } else {
-    std::string encoded(4 * ((m.payload.size() + 2) / 3), '\0');
-    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                    reinterpret_cast<const unsigned char*>(m.payload.data()), static_cast<int>(m.payload.size()));
-    j["payload_base64"] = encoded;
+    j["payload_base64"] = base64(m.payload);
   }
   if (m.content_type) j["content_type"] = *m.content_type;
   if (!m.user_properties.empty()) {

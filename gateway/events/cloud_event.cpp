@@ -1,6 +1,6 @@
 #include "gateway/events/cloud_event.hpp"
 
-#include <openssl/evp.h>
+#include "gateway/ops/base64.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -25,12 +25,6 @@ std::string content_type_of(const store::Message& m, std::optional<nlohmann::jso
   return json ? "application/json" : "application/octet-stream";
 }
 
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(bytes.data()),
-                  static_cast<int>(bytes.size()));
-  return out;
-}
 
 // Header values: printable ASCII as it is, the rest (and '%', '"') percent-encoded
 // as the CloudEvents HTTP binding asks.
